@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, format check, strict typing, then pytest.
+# Fails if any step fails (including pytest finding no tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh
+
+echo "== ruff check" >&2
+.venv/bin/ruff check src tests
+echo "== ruff format --check" >&2
+.venv/bin/ruff format --check src tests
+echo "== mypy --strict src" >&2
+.venv/bin/mypy
+echo "== pytest" >&2
+.venv/bin/pytest "$@"

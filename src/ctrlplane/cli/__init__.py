@@ -1,0 +1,1 @@
+"""The ``ctrlplane`` command line, built on the library's public API only."""

@@ -1,0 +1,88 @@
+"""Workload files: a ``ProvisionRequest`` written by people, in YAML or JSON.
+
+A workload file is a provision request without (or with an optional) ``instance_id``::
+
+    name: hello
+    kind: deployment            # or stateful_set; default deployment
+    labels: {team: web}
+    services:
+      - name: web
+        image: ctrlplane-example/web:latest
+        ports: [{container: 8080}]
+        health_check: {path: /, port: 8080, interval: 5s, timeout: 2}
+
+Durations may be Go strings (``1m30s``) or plain numbers of **seconds** (unlike the
+wire format, where numbers are nanoseconds). :func:`load_workload` reports every
+problem at once, each with its field path, as :class:`~ctrlplane.errors.InvalidSpec`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ctrlplane.errors import InvalidSpec, Problem
+from ctrlplane.ids import INSTANCE_PREFIX, new_id
+from ctrlplane.provider._wire import HUMAN_CONTEXT
+from ctrlplane.provider.spec import ProvisionRequest
+from ctrlplane.provider.validation import request_problems
+
+__all__ = ["load_workload", "parse_workload", "read_workload_data"]
+
+
+def read_workload_data(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON workload file into a mapping (no validation of its fields)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidSpec(f"cannot read {file}: {exc.strerror or exc}", subject="workload file")
+    try:
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidSpec(
+            f"{file} is not valid YAML/JSON{where}: {reason}", subject="workload file"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidSpec(
+            f"{file} must hold a mapping with 'name' and 'services'", subject="workload file"
+        )
+    return data
+
+
+def parse_workload(
+    data: Mapping[str, Any], *, instance_id: str | None = None, source: str = "workload"
+) -> ProvisionRequest:
+    """Build and validate a request from workload data.
+
+    ``instance_id`` (or the file's own) is used when given; otherwise a new ``inst_`` ID
+    is minted. Raises :class:`InvalidSpec` with every structural and semantic problem.
+    """
+    body = dict(data)
+    if instance_id is not None:
+        body["instance_id"] = instance_id
+    body.setdefault("instance_id", new_id(INSTANCE_PREFIX))
+    try:
+        req = ProvisionRequest.model_validate(body, context=HUMAN_CONTEXT)
+    except InvalidSpec as exc:
+        raise InvalidSpec(exc.problems, subject=source) from None
+    problems: list[Problem] = request_problems(req)
+    if problems:
+        raise InvalidSpec(problems, subject=source)
+    return req
+
+
+def load_workload(path: str | Path, *, instance_id: str | None = None) -> ProvisionRequest:
+    """Read, parse and validate a workload file (see the module docs for the format)."""
+    return parse_workload(
+        read_workload_data(path), instance_id=instance_id, source=f"workload file {path}"
+    )
