@@ -31,6 +31,13 @@ _UNIT_NS = {
     "h": 3_600_000_000_000,
 }
 _PART_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_MAX_NS = (1 << 63) - 1  # Go's time.Duration is an int64 of nanoseconds
+
+
+def _from_ns(ns: Decimal, shown: object) -> timedelta:
+    if not -_MAX_NS - 1 <= ns <= _MAX_NS:
+        raise ValueError(f"invalid duration {shown!r}: out of range (about 292 years at most)")
+    return timedelta(microseconds=int(ns) / 1000)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -58,7 +65,7 @@ def parse_duration(text: str) -> timedelta:
             )
         total += Decimal(m.group(1)) * _UNIT_NS[m.group(2)]
         pos = m.end()
-    return timedelta(microseconds=sign * int(total) / 1000)
+    return _from_ns(sign * total, text)
 
 
 def to_nanoseconds(value: timedelta) -> int:
@@ -132,6 +139,4 @@ def coerce_duration(value: object, *, numbers_are_seconds: bool = False) -> time
 def _from_number(number: Decimal, seconds: bool) -> timedelta:
     if not number.is_finite():
         raise ValueError("a duration must be finite")
-    if seconds:
-        return timedelta(seconds=float(number))
-    return timedelta(microseconds=int(number) / 1000)
+    return _from_ns(number * 1_000_000_000 if seconds else number, str(number))

@@ -11,6 +11,7 @@ at their boundary, so callers never have to catch a third-party type::
     ├── MissingExtra           (also ImportError)  backend extra not installed
     ├── NotSupported                               capability not declared by the provider
     ├── InstanceNotFound       (also LookupError)  no workload with that instance ID
+    ├── AmbiguousInstance      (also LookupError)  a workload name matches several instances
     ├── ReleaseNotFound        (also LookupError)  unknown or pruned release
     ├── SecretNotFound         (also LookupError)  resolver has no value for a key
     ├── BackendError                               the engine refused or failed an operation
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "AmbiguousInstance",
     "BackendError",
     "BackendUnavailable",
     "CtrlplaneError",
@@ -152,6 +154,18 @@ class InstanceNotFound(CtrlplaneError, LookupError):
         self.provider = provider
         where = f" on provider {provider!r}" if provider else ""
         super().__init__(f"instance {instance_id!r} not found{where}")
+
+
+class AmbiguousInstance(CtrlplaneError, LookupError):
+    """A workload name (used instead of an instance ID) matches several instances."""
+
+    def __init__(self, name: str, matches: Sequence[str]) -> None:
+        self.name = name
+        self.matches = list(matches)
+        super().__init__(
+            f"{name!r} matches {len(self.matches)} instances: {', '.join(self.matches)}; "
+            "use an instance ID or narrow it with a tenant"
+        )
 
 
 class ReleaseNotFound(CtrlplaneError, LookupError):

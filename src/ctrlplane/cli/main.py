@@ -1,17 +1,115 @@
-"""Entry point of the ``ctrlplane`` command (filled in by the CLI modules)."""
+"""Entry point of the ``ctrlplane`` command: global options, error handling, exit codes.
+
+Exit codes (stable, for scripts):
+
+====  ==========================================================
+0     success
+1     the operation failed (any other ctrlplane error)
+2     invalid input: bad workload file, spec or command-line usage
+3     not found: unknown instance, release or provider
+4     not supported by the chosen provider
+5     backend unavailable (engine or cluster unreachable)
+6     timed out
+7     deploy failed (the previous release was restored)
+130   interrupted (Ctrl-C); the library's cleanup ran
+====  ==========================================================
+"""
 
 from __future__ import annotations
+
+import sys
+import traceback
 
 import click
 
 from ctrlplane import __version__
+from ctrlplane.cli.context import CliState
+from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, status_cmd, up_cmd
+from ctrlplane.cli.spec_cmds import providers_cmd, validate_cmd
+from ctrlplane.errors import (
+    AmbiguousInstance,
+    BackendUnavailable,
+    CtrlplaneError,
+    DeployFailed,
+    InstanceNotFound,
+    InvalidSpec,
+    NotSupported,
+    OperationTimeout,
+    ProviderNotFound,
+    ReleaseNotFound,
+)
+
+__all__ = ["EXIT_CODES", "cli", "exit_code_for", "main"]
+
+EXIT_CODES: list[tuple[type[CtrlplaneError], int]] = [
+    (InvalidSpec, 2),
+    (AmbiguousInstance, 2),
+    (InstanceNotFound, 3),
+    (ReleaseNotFound, 3),
+    (ProviderNotFound, 3),
+    (NotSupported, 4),
+    (BackendUnavailable, 5),
+    (OperationTimeout, 6),
+    (DeployFailed, 7),
+]
 
 
-@click.group()
+def exit_code_for(exc: CtrlplaneError) -> int:
+    """The documented exit code of an error (1 when no more specific one applies)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return 1
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ctrlplane")
-def cli() -> None:
-    """Provision, deploy, scale, observe and roll back container workloads."""
+@click.option(
+    "-p",
+    "--provider",
+    default="",
+    envvar="CTRLPLANE_PROVIDER",
+    help="Provider to use (default: docker, the local engine).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--tenant", default="", envvar="CTRLPLANE_TENANT", help="Tenant of the instances.")
+@click.option("--debug", is_flag=True, help="Show the traceback of errors.")
+@click.pass_context
+def cli(ctx: click.Context, provider: str, output: str, tenant: str, debug: bool) -> None:
+    """Provision, deploy, scale, observe and roll back container workloads.
+
+    Example: ctrlplane up -f examples/hello-web.yaml && ctrlplane status hello-web
+    """
+    ctx.obj = CliState(provider_name=provider, output=output, tenant=tenant, debug=debug)
 
 
-def main() -> None:
-    cli()
+for command in (validate_cmd, providers_cmd, up_cmd, status_cmd, ls_cmd, down_cmd):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; ctrlplane errors become one line on stderr and a documented exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="ctrlplane", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CtrlplaneError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted; cleanup ran", err=True)
+        sys.exit(130)

@@ -22,7 +22,7 @@ from ctrlplane.provider.enums import (
     VolumeType,
     WorkloadKind,
 )
-from ctrlplane.provider.protocol import HealthChecker, Provider
+from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider
 from ctrlplane.provider.registry import ENTRY_POINT_GROUP, Registry
 from ctrlplane.provider.results import (
     DeployResult,
@@ -30,6 +30,7 @@ from ctrlplane.provider.results import (
     ExecResult,
     HealthStatus,
     InstanceStatus,
+    InstanceSummary,
     Location,
     LogRecord,
     ProviderInfo,
@@ -76,7 +77,9 @@ __all__ = [
     "HealthChecker",
     "HealthStatus",
     "InstanceState",
+    "InstanceLister",
     "InstanceStatus",
+    "InstanceSummary",
     "Location",
     "LogOptions",
     "LogRecord",

@@ -5,13 +5,14 @@
   ``omitempty`` (and ``omitzero``) do; everything else is always written.
 - ``null`` for a list or map field (what Go writes for a nil slice) reads as empty.
 - :data:`Duration` is integer nanoseconds on the wire; :data:`Timestamp` is RFC 3339.
-- ``bytes`` are base64 in JSON, as Go's ``[]byte``.
+- :data:`WireBytes` are standard base64 in JSON, as Go's ``[]byte``.
 - Any validation failure, from the constructor or ``model_validate*``, is an
   :class:`~ctrlplane.errors.InvalidSpec` whose problems carry field paths.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Self
@@ -36,6 +37,7 @@ __all__ = [
     "Duration",
     "SpecModel",
     "Timestamp",
+    "WireBytes",
     "WireModel",
     "field_path",
     "spec_error",
@@ -75,6 +77,17 @@ Timestamp = Annotated[
     PlainSerializer(_rfc3339, return_type=str, when_used="json"),
 ]
 """A point in time, always timezone-aware (naive input is taken as UTC); RFC 3339 in JSON."""
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+WireBytes = Annotated[bytes, PlainSerializer(_base64, return_type=str, when_used="json")]
+"""Bytes, standard base64 (with ``+/``) in JSON as Go writes ``[]byte``.
+
+pydantic's own ``ser_json_bytes="base64"`` writes the URL-safe alphabet, which Go refuses.
+"""
 
 
 def field_path(loc: Sequence[int | str]) -> str:

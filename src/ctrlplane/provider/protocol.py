@@ -33,6 +33,7 @@ from ctrlplane.provider.results import (
     ExecResult,
     HealthStatus,
     InstanceStatus,
+    InstanceSummary,
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
@@ -46,7 +47,7 @@ from ctrlplane.provider.spec import (
 )
 from ctrlplane.provider.streams import LogStream
 
-__all__ = ["HealthChecker", "Provider"]
+__all__ = ["HealthChecker", "InstanceLister", "Provider"]
 
 
 @runtime_checkable
@@ -129,4 +130,16 @@ class HealthChecker(Protocol):
 
     async def health_check(self) -> HealthStatus:
         """Ping the backend; never raises for an unreachable backend (``healthy`` is false)."""
+        ...
+
+
+@runtime_checkable
+class InstanceLister(Protocol):
+    """Optional (beyond Go): providers that can list the instances on their backend."""
+
+    async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
+        """Every instance this provider manages (of ``tenant_id``, if given), oldest first.
+
+        One filtered call to the backend, never a scan of unrelated objects.
+        """
         ...

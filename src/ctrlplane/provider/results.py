@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ctrlplane.provider._wire import Duration, Timestamp, WireModel
+from ctrlplane.provider._wire import Duration, Timestamp, WireBytes, WireModel
 from ctrlplane.provider.enums import InstanceState
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ExecResult",
     "HealthStatus",
     "InstanceStatus",
+    "InstanceSummary",
     "Location",
     "LogRecord",
     "ProviderInfo",
@@ -151,8 +152,8 @@ class ExecResult(WireModel):
     """Outcome of an exec: the process's exit code and its captured output (base64 in JSON)."""
 
     exit_code: int
-    stdout: bytes = b""
-    stderr: bytes = b""
+    stdout: WireBytes = b""
+    stderr: WireBytes = b""
 
 
 class HealthStatus(WireModel):
@@ -175,3 +176,20 @@ class LogRecord(WireModel):
     replica: int = 0
     stream: Literal["stdout", "stderr"] = "stdout"
     line: str
+
+
+class InstanceSummary(WireModel):
+    """One instance as listed by ``list_instances`` (beyond Go): who and what it is.
+
+    Read back from the backend's own labels/metadata, so any process can list instances
+    created by another.
+    """
+
+    __omitempty__: ClassVar[frozenset[str]] = frozenset({"tenant_id", "name", "release_id"})
+
+    instance_id: str
+    tenant_id: str = ""
+    name: str = ""
+    state: InstanceState
+    release_id: str = ""
+    created_at: Timestamp | None = None

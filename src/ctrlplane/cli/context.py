@@ -1,0 +1,83 @@
+"""What every CLI command shares: the chosen provider, the output format, running async code.
+
+Provider selection: ``--provider NAME``, else ``$CTRLPLANE_PROVIDER``, else ``docker``
+(the local engine). Providers come from the registry's entry points, so a backend's
+client library is imported only when a command actually needs that provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from ctrlplane.errors import AmbiguousInstance, InstanceNotFound
+from ctrlplane.ids import INSTANCE_PREFIX, is_id
+from ctrlplane.provider import InstanceLister, Provider, Registry
+
+__all__ = ["DEFAULT_PROVIDER", "CliState", "pass_state", "run"]
+
+DEFAULT_PROVIDER = "docker"
+
+T = TypeVar("T")
+
+
+@dataclass
+class CliState:
+    """Options given before the sub-command, and the lazily built registry."""
+
+    provider_name: str = ""
+    output: str = "table"
+    tenant: str = ""
+    debug: bool = False
+    _registry: Registry | None = field(default=None, repr=False)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(discover=True)
+        return self._registry
+
+    @property
+    def chosen_provider(self) -> str:
+        return self.provider_name or os.environ.get("CTRLPLANE_PROVIDER") or DEFAULT_PROVIDER
+
+    def provider(self) -> Provider:
+        """The selected provider (built on first use)."""
+        return self.registry.get(self.chosen_provider)
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion; Ctrl-C cancels it so the library's cleanup runs."""
+    return asyncio.run(coro)
+
+
+async def resolve_instance(provider: Provider, ref: str, tenant: str = "") -> tuple[str, str]:
+    """Turn an instance ID or a workload name into ``(instance_id, name)``.
+
+    Names are looked up with the provider's ``list_instances`` (in ``tenant``, if given);
+    no match is :class:`InstanceNotFound`, several are :class:`AmbiguousInstance`.
+    """
+    if is_id(ref, INSTANCE_PREFIX):
+        return ref, ""
+    if not isinstance(provider, InstanceLister):
+        raise InstanceNotFound(
+            ref, provider=provider.info().name
+        )  # cannot look names up; only IDs work
+    found = [s for s in await provider.list_instances(tenant or None) if s.name == ref]
+    if not found:
+        raise InstanceNotFound(ref, provider=provider.info().name)
+    if len(found) > 1:
+        raise AmbiguousInstance(ref, [f"{s.instance_id} (tenant {s.tenant_id!r})" for s in found])
+    return found[0].instance_id, found[0].name
