@@ -40,7 +40,9 @@ def read_workload_data(path: str | Path) -> dict[str, Any]:
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InvalidSpec(f"cannot read {file}: {exc.strerror or exc}", subject="workload file")
+        raise InvalidSpec(
+            f"cannot read {file}: {exc.strerror or exc}", subject="workload file"
+        ) from None
     try:
         data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:

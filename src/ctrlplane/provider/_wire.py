@@ -49,7 +49,10 @@ HUMAN_CONTEXT: dict[str, Any] = {"numbers_are_seconds": True}
 
 def _duration(value: object, info: ValidationInfo) -> timedelta:
     seconds = bool(info.context and info.context.get("numbers_are_seconds"))
-    return coerce_duration(value, numbers_are_seconds=seconds)
+    try:
+        return coerce_duration(value, numbers_are_seconds=seconds)
+    except TypeError as exc:  # pydantic reports only ValueError as a validation problem
+        raise ValueError(str(exc)) from None
 
 
 Duration = Annotated[
@@ -226,8 +229,14 @@ class WireModel(BaseModel):
     def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
         if isinstance(data, dict):
+            fields = type(self).model_fields
             for name in self.__omitempty__:
-                if name in data and _is_empty(data[name]):
+                if name not in data:
+                    continue
+                # An optional field (Go: a pointer) is omitted only when unset (nil), so
+                # that 0 or an all-zero struct keeps its meaning across the wire.
+                optional = fields[name].default is None
+                if data[name] is None if optional else _is_empty(data[name]):
                     del data[name]
             for name in self.__omitdefault__:
                 if name in data and getattr(self, name) == type(self).model_fields[name].default:

@@ -42,7 +42,11 @@ class LogStream(AsyncIterator[LogRecord]):
         """Run the provider's checks and connect; idempotent."""
         if self._opener is not None:
             opener, self._opener = self._opener, None
-            self._records = await opener()
+            try:
+                self._records = await opener()
+            except BaseException:
+                self._closed = True  # a failed open ends the stream, as a raising generator
+                raise
         return self
 
     def __await__(self) -> Generator[object, None, Self]:

@@ -170,7 +170,7 @@ def _check_health(path: str, hc: HealthCheckSpec, problems: list[Problem]) -> No
                     "write a duration such as '5s'",
                 )
             )
-    if hc.interval and hc.timeout > hc.interval:
+    if hc.interval > timedelta(0) and hc.timeout > hc.interval:
         problems.append(Problem(f"{path}.timeout", "must not be longer than interval"))
     if hc.retries < 0:
         problems.append(Problem(f"{path}.retries", f"must be >= 0, got {hc.retries}"))
@@ -250,7 +250,7 @@ def _check_service(path: str, svc: ServiceSpec, problems: list[Problem]) -> None
     for i, ref in enumerate(svc.secrets):
         _check_secret(f"{path}.secrets[{i}]", ref, problems)
     _unique(
-        ((f"{path}.secrets[{i}].key", (r.key, r.type)) for i, r in enumerate(svc.secrets)),
+        ((f"{path}.secrets[{i}].key", f"{r.key} ({r.type})") for i, r in enumerate(svc.secrets)),
         "secret",
         problems,
     )
@@ -341,7 +341,7 @@ def request_problems(req: ProvisionRequest) -> list[Problem]:
     # Services of one replica share a network namespace, like a pod.
     _unique(
         (
-            (f"services[{i}].ports[{j}].container", (p.container, p.protocol))
+            (f"services[{i}].ports[{j}].container", f"{p.container}/{p.protocol}")
             for i, s in enumerate(req.services)
             for j, p in enumerate(s.ports)
         ),
@@ -350,7 +350,7 @@ def request_problems(req: ProvisionRequest) -> list[Problem]:
     )
     _unique(
         (
-            (f"services[{i}].ports[{j}].host", (p.host, p.protocol))
+            (f"services[{i}].ports[{j}].host", f"{p.host}/{p.protocol}")
             for i, s in enumerate(req.services)
             for j, p in enumerate(s.ports)
             if p.host
