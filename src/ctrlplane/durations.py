@@ -37,7 +37,11 @@ _MAX_NS = (1 << 63) - 1  # Go's time.Duration is an int64 of nanoseconds
 def _from_ns(ns: Decimal, shown: object) -> timedelta:
     if not -_MAX_NS - 1 <= ns <= _MAX_NS:
         raise ValueError(f"invalid duration {shown!r}: out of range (about 292 years at most)")
-    return timedelta(microseconds=int(ns) / 1000)
+    # timedelta holds microseconds: truncate toward zero (as Go's Duration.Round would not
+    # push past int64), so a re-dumped value never exceeds what was read.
+    whole = int(ns)
+    micros = whole // 1000 if whole >= 0 else -((-whole) // 1000)
+    return timedelta(microseconds=micros)
 
 
 def parse_duration(text: str) -> timedelta:

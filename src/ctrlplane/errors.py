@@ -121,12 +121,13 @@ class ProviderConflict(CtrlplaneError, ValueError):
 class MissingExtra(CtrlplaneError, ImportError):
     """A backend's client library is not installed; the message names the pip command."""
 
-    def __init__(self, backend: str, package: str) -> None:
+    def __init__(self, backend: str, package: str, *, install: str = "") -> None:
         self.backend = backend
         self.package = package
+        self.install = install or f"pip install 'ctrlplane[{backend}]'"
         super().__init__(
             f"the {backend} backend needs {package!r}, which is not installed; "
-            f"run: pip install 'ctrlplane[{backend}]'"
+            f"run: {self.install}"
         )
 
 

@@ -272,6 +272,9 @@ def test_missing_module_raises_missing_extra_naming_pip(plugin: Plugin) -> None:
     assert "pip install" in str(info.value)
     assert plugin.missing in str(info.value)
     assert isinstance(info.value, ImportError)
+    # A third party's provider is fixed by installing its own distribution, not an extra.
+    assert "pip install --upgrade acme-ctrlplane-" in str(info.value)
+    assert "ctrlplane[" not in str(info.value)
 
 
 def test_factory_returning_a_non_provider_is_refused(plugin: Plugin) -> None:

@@ -132,7 +132,10 @@ def _lazy(ep: EntryPoint) -> Callable[[], Provider]:
         try:
             factory = ep.load()
         except ModuleNotFoundError as exc:
-            raise MissingExtra(ep.name, exc.name or str(exc)) from exc
+            dist = ep.dist.name if ep.dist is not None else ""
+            # Our own backends come with an extra; a third party's with its distribution.
+            install = "" if dist in ("", "ctrlplane") else f"pip install --upgrade {dist}"
+            raise MissingExtra(ep.name, exc.name or str(exc), install=install) from exc
         try:
             provider = factory()
         except CtrlplaneError:
