@@ -126,8 +126,7 @@ class MissingExtra(CtrlplaneError, ImportError):
         self.package = package
         self.install = install or f"pip install 'ctrlplane[{backend}]'"
         super().__init__(
-            f"the {backend} backend needs {package!r}, which is not installed; "
-            f"run: {self.install}"
+            f"the {backend} backend needs {package!r}, which is not installed; run: {self.install}"
         )
 
 
