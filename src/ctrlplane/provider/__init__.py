@@ -24,6 +24,7 @@ from ctrlplane.provider.enums import (
 )
 from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider
 from ctrlplane.provider.registry import ENTRY_POINT_GROUP, Registry
+from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release, ReleaseHistory
 from ctrlplane.provider.results import (
     DeployResult,
     Endpoint,
@@ -63,6 +64,7 @@ from ctrlplane.provider.validation import (
 )
 
 __all__ = [
+    "DEFAULT_HISTORY_DEPTH",
     "ENTRY_POINT_GROUP",
     "Capability",
     "ConfigFile",
@@ -91,6 +93,8 @@ __all__ = [
     "ProvisionRequest",
     "ProvisionResult",
     "Registry",
+    "Release",
+    "ReleaseHistory",
     "ResourceSpec",
     "ResourceUsage",
     "SecretRef",
