@@ -25,6 +25,17 @@ import click
 from ctrlplane import __version__
 from ctrlplane.cli.context import CliState
 from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, status_cmd, up_cmd
+from ctrlplane.cli.operate_cmds import (
+    deploy_cmd,
+    exec_cmd,
+    logs_cmd,
+    releases_cmd,
+    restart_cmd,
+    rollback_cmd,
+    scale_cmd,
+    start_cmd,
+    stop_cmd,
+)
 from ctrlplane.cli.spec_cmds import providers_cmd, validate_cmd
 from ctrlplane.errors import (
     AmbiguousInstance,
@@ -90,7 +101,23 @@ def cli(ctx: click.Context, provider: str, output: str, tenant: str, debug: bool
     ctx.obj = CliState(provider_name=provider, output=output, tenant=tenant, debug=debug)
 
 
-for command in (validate_cmd, providers_cmd, up_cmd, status_cmd, ls_cmd, down_cmd):
+for command in (
+    validate_cmd,
+    providers_cmd,
+    up_cmd,
+    status_cmd,
+    ls_cmd,
+    down_cmd,
+    start_cmd,
+    stop_cmd,
+    restart_cmd,
+    logs_cmd,
+    exec_cmd,
+    scale_cmd,
+    deploy_cmd,
+    releases_cmd,
+    rollback_cmd,
+):
     cli.add_command(command)
 
 
