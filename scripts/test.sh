@@ -12,5 +12,6 @@ echo "== ruff format --check" >&2
 .venv/bin/ruff format --check src tests
 echo "== mypy --strict src" >&2
 .venv/bin/mypy
+bash scripts/docker-engine.sh  # real Docker engine + local test images for tests/docker
 echo "== pytest" >&2
 .venv/bin/pytest "$@"

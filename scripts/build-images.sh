@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Build the local test/example images without any registry.
+#
+# ctrlplane-example/busybox:latest is a `docker import` of a tiny root filesystem made from Debian's
+# busybox-static: the busybox binary, a symlink per applet, a POSIX-sh `printenv` (Debian's build
+# lacks that applet), /tmp, /etc/passwd and /etc/group with root and nobody, an empty
+# /run/secrets and /var/www/index.html. The image carries the label
+# io.ctrlplane.recipe=<hash of this recipe and the busybox binary>; it is rebuilt only when that
+# hash changes or the image is missing. It is also tagged ctrlplane-conformance/busybox:1..4 for
+# the conformance suite (distinct references of one image).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=ctrlplane-example/busybox:latest
+BUSYBOX=${CTRLPLANE_BUSYBOX:-/bin/busybox}
+
+if [ ! -x "$BUSYBOX" ]; then
+  echo "build-images: $BUSYBOX missing (install busybox-static)" >&2
+  exit 1
+fi
+if ! "$BUSYBOX" --list >/dev/null 2>&1 || ! file -b "$BUSYBOX" 2>/dev/null | grep -q static; then
+  # `file` may be absent; fall back to ldd's verdict
+  if ldd "$BUSYBOX" >/dev/null 2>&1; then
+    echo "build-images: $BUSYBOX is not statically linked (install busybox-static)" >&2
+    exit 1
+  fi
+fi
+
+# The conformance suite's images: distinct references (versions 1-4) of the same image.
+tag_conformance() {
+  local id
+  id=$(docker image inspect -f '{{.Id}}' "$IMAGE")
+  for v in 1 2 3 4; do
+    if [ "$(docker image inspect -f '{{.Id}}' "ctrlplane-conformance/busybox:$v" 2>/dev/null)" != "$id" ]; then
+      docker tag "$IMAGE" "ctrlplane-conformance/busybox:$v"
+    fi
+  done
+}
+
+recipe=$( { cat "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
+current=$(docker image inspect -f '{{ index .Config.Labels "io.ctrlplane.recipe" }}' "$IMAGE" 2>/dev/null || true)
+if [ "$current" = "$recipe" ]; then
+  tag_conformance
+  exit 0
+fi
+
+echo "build-images: building $IMAGE (recipe $recipe)" >&2
+previous=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,run/secrets,var/www,proc,sys,dev}
+chmod 1777 "$root/tmp"
+cp "$BUSYBOX" "$root/bin/busybox"
+for applet in $("$BUSYBOX" --list-full); do
+  [ "$applet" = "bin/busybox" ] && continue
+  mkdir -p "$root/$(dirname "$applet")"
+  ln -sf /bin/busybox "$root/$applet"
+done
+cat >"$root/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+cat >"$root/etc/group" <<'GROUP'
+root:x:0:
+nogroup:x:65534:
+GROUP
+echo 'hello from ctrlplane-example' >"$root/var/www/index.html"
+# Debian's busybox-static has no printenv applet: a POSIX sh stand-in.
+if [ ! -e "$root/usr/bin/printenv" ]; then
+  cat >"$root/usr/bin/printenv" <<'PRINTENV'
+#!/bin/sh
+# printenv [NAME...]: print the environment, or the values of NAMEs (exit 1 if one is unset)
+[ $# -eq 0 ] && exec env
+rc=0
+for name in "$@"; do
+  case $name in *[!A-Za-z0-9_]* | '' | [0-9]*) rc=1; continue ;; esac
+  if eval "[ \"\${$name+set}\" = set ]"; then eval "printf '%s\\n' \"\$$name\""; else rc=1; fi
+done
+exit $rc
+PRINTENV
+  chmod 755 "$root/usr/bin/printenv"
+fi
+
+tar -C "$root" -c . | docker import \
+  --change 'CMD ["/bin/sh"]' \
+  --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change "LABEL io.ctrlplane.recipe=$recipe" \
+  - "$IMAGE" >/dev/null
+echo "build-images: built $IMAGE" >&2
+tag_conformance
+# drop the previous build unless something still uses it
+[ -n "$previous" ] && docker rmi "$previous" >/dev/null 2>&1 || true

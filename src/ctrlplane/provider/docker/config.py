@@ -1,0 +1,184 @@
+"""``DockerConfig``: every setting of the Docker backend, documented and env-overridable.
+
+Each field can be set from the environment as ``CTRLPLANE_DOCKER_<FIELD>`` (upper case),
+e.g. ``CTRLPLANE_DOCKER_STOP_TIMEOUT=5s``. Explicit constructor arguments win over the
+environment; :meth:`DockerConfig.from_env` reads it (``DockerProvider()`` uses it when
+no config is passed). Durations accept Go strings (``"1m30s"``) or plain seconds.
+Registry credentials (``registry_auth``) are JSON in the environment and never appear in
+``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from ctrlplane.durations import coerce_duration
+from ctrlplane.errors import InvalidSpec, Problem
+
+__all__ = ["ENV_PREFIX", "DockerConfig", "PullPolicy", "RegistryCredentials", "RestartPolicy"]
+
+ENV_PREFIX = "CTRLPLANE_DOCKER_"
+"""Environment variables ``CTRLPLANE_DOCKER_<FIELD>`` override the defaults."""
+
+
+class PullPolicy(StrEnum):
+    """When images are pulled before containers are created."""
+
+    IF_NOT_PRESENT = "if-not-present"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class RestartPolicy(StrEnum):
+    """Engine restart policy of long-lived services."""
+
+    NO = "no"
+    ON_FAILURE = "on-failure"
+    UNLESS_STOPPED = "unless-stopped"
+    ALWAYS = "always"
+
+
+def _seconds(value: object) -> timedelta:
+    return coerce_duration(value, numbers_are_seconds=True)
+
+
+Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
+
+
+class RegistryCredentials(BaseModel):
+    """Credentials for one registry (``serveraddress`` is the registry host)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str
+    password: SecretStr
+    serveraddress: str = ""
+
+
+class DockerConfig(BaseModel):
+    """Settings of :class:`~ctrlplane.provider.docker.DockerProvider`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    docker_host: str | None = None
+    """Engine URL (``unix:///var/run/docker.sock``, ``tcp://host:2375``, ``ssh://...``).
+    ``None``: ``$DOCKER_HOST``, the current docker context, then the default socket."""
+
+    api_version: str = "auto"
+    """Docker API version to speak; ``auto`` negotiates (needed for older engines)."""
+
+    publish_host: str = "127.0.0.1"
+    """Host address ports are published on; published endpoints use it."""
+
+    stop_timeout: Seconds = timedelta(seconds=10)
+    """Grace period between SIGTERM and SIGKILL when stopping a container."""
+
+    init_timeout: Seconds = timedelta(minutes=5)
+    """How long one init service may run before provision fails."""
+
+    provision_timeout: Seconds = timedelta(minutes=10)
+    """Deadline of a whole ``provision`` (pulls included)."""
+
+    settle_time: Seconds = timedelta(milliseconds=300)
+    """After starting the services, wait this long and check none of them exited."""
+
+    restart_policy: RestartPolicy = RestartPolicy.ON_FAILURE
+    """Engine restart policy of long-lived services (inits never restart)."""
+
+    restart_max_retries: int = Field(default=3, ge=0)
+    """With ``on-failure``: restarts before a crashing service stays failed (0: unlimited)."""
+
+    pull_policy: PullPolicy = PullPolicy.IF_NOT_PRESENT
+    """``if-not-present`` (default), ``always`` or ``never``."""
+
+    registry_auth: dict[str, RegistryCredentials] = Field(default_factory=dict)
+    """Credentials per registry host (``"registry.example.com:5000"``), used for pulls.
+    A service's ``registry`` secret, when present, wins for that service's image."""
+
+    surge: bool = True
+    """``rolling``/``canary``: start a unit's new version beside the old one and retire the
+    old one after the gate (no gap for in-network clients). Used when the unit's network
+    owner changes and the workload is a ``deployment`` without fixed host ports and without
+    changed inits; otherwise the unit is replaced in place (stop, then start)."""
+
+    blue_green_retire_delay: Seconds = timedelta(seconds=5)
+    """``blue-green`` deploys: how long the old set stays (off the service names) after
+    the traffic switch before it is stopped and removed."""
+
+    canary_units: int = Field(default=1, ge=1)
+    """``canary`` deploys: how many replica units get the new version first."""
+
+    canary_observation: Seconds = timedelta(seconds=30)
+    """``canary`` deploys: how long the canary units must stay up and healthy before the
+    rest are promoted."""
+
+    release_history: int = Field(default=10, ge=1)
+    """How many releases are retained per instance."""
+
+    label_prefix: str = "io.ctrlplane"
+    """Prefix of every label the provider writes and reads (``<prefix>.instance``, ...)."""
+
+    name_prefix: str = "cp"
+    """Prefix of container, network and volume names (``cp-<instance>-...``)."""
+
+    log_tail_on_failure: int = Field(default=20, ge=0)
+    """How many log lines of a failed init/service go into the error message."""
+
+    region: str = "local"
+    """Reported by ``info()``."""
+
+    @field_validator("label_prefix", "name_prefix")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("must be a non-empty string without spaces")
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Defaults, overridden by ``CTRLPLANE_DOCKER_*`` variables, overridden by ``overrides``.
+
+        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the variable for a bad value.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                raw = env[key]
+                if name == "registry_auth":
+                    try:
+                        values[name] = json.loads(raw)
+                    except ValueError as exc:
+                        raise InvalidSpec(
+                            [Problem(key, f"must be JSON: {exc}")], subject="Docker config"
+                        ) from None
+                else:
+                    values[name] = raw
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [
+                Problem(
+                    ".".join(str(p) for p in err["loc"]),
+                    err["msg"],
+                )
+                for err in exc.errors(include_input=False)
+            ]
+            raise InvalidSpec(problems, subject="Docker config") from None

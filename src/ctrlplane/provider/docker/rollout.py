@@ -1,0 +1,513 @@
+"""Rolling out new service versions unit by unit, gated by health checks, with undo.
+
+Used by ``deploy`` (the listed services) and ``rollback`` (a recorded snapshot). Per
+replica unit, the changed services' containers are replaced (the whole unit's long-lived
+services when the namespace owner changes, everything when an init changes); the
+changed services with a health check must then pass the gate before the next unit is
+touched. ``canary`` does the same, but after the first ``canary_units`` units it watches
+them for ``canary_observation`` (they must keep running and keep passing their probes)
+before promoting the rest. ``blue-green`` starts the whole new set beside the old one
+without the service names, gates it, switches every unit's names at once and retires the
+old set. With ``surge``, rolling and canary also start a unit's new version beside the
+old one (renamed ``...-retiring``) and retire the old one after the gate. A failure, a
+failed gate or observation, or a cancellation puts the previous version back on every
+touched unit; a successful rollout is recorded as a release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ctrlplane.errors import CtrlplaneError, DeployFailed, NotSupported
+from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.docker.engine import BACKEND
+from ctrlplane.provider.docker.gate import DEFAULT_POLICY, gate_service
+from ctrlplane.provider.docker.materials import ServiceMaterials
+from ctrlplane.provider.docker.session import Session
+from ctrlplane.provider.docker.translate import Workload, deployed, init_waves, netns_owner
+from ctrlplane.provider.docker.units import (
+    StepFailed,
+    UnitRunner,
+    first_error,
+    uncancellable,
+    uncancellable_value,
+)
+from ctrlplane.provider.enums import DeployStrategy, ServiceRole, WorkloadKind
+from ctrlplane.provider.events import (
+    ProbeObserved,
+    RolledBack,
+    StepFinished,
+    StepStarted,
+    Subscriber,
+    TrafficSwitched,
+    UnitStarted,
+    emit,
+)
+from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.spec import ServiceDeploySpec
+
+__all__ = ["Rollout"]
+
+JSON = dict[str, Any]
+
+
+RETIRING = "-retiring"
+"""Suffix of an old container's name while its replacement starts beside it."""
+
+
+class _GateFailed(Exception):
+    def __init__(self, reason: str, evidence: Sequence[ProbeResult] = ()) -> None:
+        self.reason = f"health gate failed: {reason}"
+        self.evidence = list(evidence)
+        super().__init__(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout(Session):
+    """A :class:`Session` that can roll out new versions."""
+
+    async def roll_out(
+        self,
+        wl: Workload,
+        inspects: Sequence[JSON],
+        changes_list: Sequence[ServiceDeploySpec],
+        release: str,
+        strategy: str,
+        *,
+        exact: bool,
+        rollback_of: str = "",
+        events: Subscriber | None = None,
+    ) -> None:
+        """Replace ``changes_list``'s services unit by unit (gated), then record the release.
+
+        ``exact`` (rollback) also restores an absent health check. On failure every
+        touched unit gets its previous version back and :class:`DeployFailed` is raised.
+        Progress goes to ``events``: steps, units started, probe results, rollback.
+        """
+        iid = wl.instance_id
+
+        async def step_started(step: str, detail: str = "") -> None:
+            await emit(events, StepStarted(instance_id=iid, step=step, detail=detail))
+
+        async def step_finished(step: str, ok: bool = True, detail: str = "") -> None:
+            await emit(events, StepFinished(instance_id=iid, step=step, ok=ok, detail=detail))
+
+        async def probed(result: ProbeResult) -> None:
+            await emit(events, ProbeObserved(instance_id=iid, result=result))
+
+        changes = {c.name: c for c in changes_list}
+        new_services = [
+            deployed(s, changes[s.name], exact=exact) if s.name in changes else s
+            for s in wl.services
+        ]
+        new_wl = wl.with_services(new_services, release)
+        touched_names = {s.name for s, n in zip(wl.services, new_services, strict=True) if s != n}
+        if not exact:
+            touched_names |= set(changes)
+        blue_green = strategy == str(DeployStrategy.BLUE_GREEN)
+        if blue_green:
+            problem = self.blue_green_problem(wl)
+            if problem:
+                raise NotSupported(BACKEND, str(Capability.BLUE_GREEN), detail=problem)
+            names = [
+                s.name
+                for s in wl.services
+                if s.role is not ServiceRole.INIT
+                or any(wl.service(n).role is ServiceRole.INIT for n in touched_names)
+            ]
+        else:
+            names = self.replace_set(wl, touched_names)
+        contents = await self.config_contents(wl, inspects)
+        try:
+            new_mats = await self.materials(new_wl, contents)
+            old_mats = await self.materials(wl, contents)
+        except CtrlplaneError as exc:
+            raise DeployFailed(
+                iid, strategy=strategy, step="resolve secrets", reason=str(exc), rolled_back=False
+            ) from exc
+        await step_started("pull-images")
+        try:
+            await self.pull_images([s for s in new_services if s.name in touched_names], new_mats)
+        except StepFailed as exc:
+            await step_finished("pull-images", False, exc.reason)
+            raise DeployFailed(iid, strategy=strategy, step=exc.step, reason=exc.reason) from None
+        await step_finished("pull-images")
+        if blue_green:
+            await self.blue_green(
+                wl, new_wl, self.units(inspects), names, touched_names, new_mats, old_mats, events
+            )
+            await self.record(new_wl, release, strategy, rollback_of)
+            return
+        touched: list[int] = []
+        units = self.units(inspects) if names else []
+        canary = strategy == str(DeployStrategy.CANARY)
+        surge = self.can_surge(wl, names)
+        pending: int | None = None  # a surged unit whose old version still runs
+        for r in units:
+            touched.append(r)
+            step = f"replace unit {r}"
+            evidence: list[ProbeResult] = []
+            try:
+                await step_started(f"replace-unit-{r}", ", ".join(names))
+                if surge:
+                    pending = r
+                    await self.surge_unit(new_wl, r, names, new_mats)
+                else:
+                    await self.replace_unit(new_wl, r, names, new_mats)
+                for name in names:
+                    await emit(
+                        events,
+                        UnitStarted(instance_id=iid, service=name, replica=r, release_id=release),
+                    )
+                step = f"health gate of unit {r}"
+                outcome = await self.gate(new_wl, r, touched_names, on_result=probed)
+                if outcome is not None and not outcome.passed:
+                    evidence = outcome.results
+                    raise _GateFailed(outcome.reason)
+                if pending is not None:
+                    step = f"retire the old version of unit {r}"
+                    await self.retire(wl, r, names)
+                    pending = None
+                await step_finished(f"replace-unit-{r}")
+                if canary and len(touched) == min(self.config.canary_units, len(units)):
+                    step = "canary observation"
+                    await step_started("observe-canary", f"units {touched}")
+                    evidence = await self.observe(new_wl, touched, touched_names, probed)
+                    await step_finished("observe-canary")
+            except BaseException as exc:
+                if isinstance(exc, _GateFailed) and exc.evidence:
+                    evidence = exc.evidence
+                redo = list(touched)
+                if pending is not None:
+                    undone = await uncancellable_value(self.unsurge(wl, pending, names))
+                    if undone:
+                        redo.remove(pending)
+                await uncancellable(self.restore(wl, redo, names, old_mats))
+                err = first_error(exc)
+                reason = str(err) if not isinstance(err, _GateFailed) else err.reason
+                if isinstance(err, StepFailed):
+                    step, reason = err.step, err.reason
+                if isinstance(err, asyncio.CancelledError):
+                    reason = "cancelled"
+                await step_finished(f"replace-unit-{r}", False, reason)
+                await emit(
+                    events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason)
+                )
+                if isinstance(err, asyncio.CancelledError):
+                    raise err from None
+                raise DeployFailed(
+                    iid, strategy=strategy, step=step, reason=reason, evidence=evidence
+                ) from None
+        await self.record(new_wl, release, strategy, rollback_of)
+
+    async def observe(
+        self,
+        wl: Workload,
+        replicas: Sequence[int],
+        changed: set[str],
+        on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
+    ) -> list[ProbeResult]:
+        """Watch canary ``replicas`` for ``canary_observation``: every round, each changed
+        service must still run and pass one probe of its health check (if it has one).
+        Returns the probe results; raises :class:`_GateFailed` at the first failure."""
+        period = self.config.canary_observation / timedelta(seconds=1)
+        deadline = time.monotonic() + period
+        results: list[ProbeResult] = []
+        checked = [s for s in wl.services if s.name in changed and s.role is not ServiceRole.INIT]
+        interval = (
+            min(
+                (s.health_check.interval / timedelta(seconds=1) for s in checked if s.health_check),
+                default=0.0,
+            )
+            or DEFAULT_POLICY.interval
+        )
+        while True:
+            for r in replicas:
+                runner = UnitRunner(self.engine, self.tr, wl, {})
+                address = await runner.address(r)
+                for svc in checked:
+                    ref = self.tr.container_name(wl, r, svc.name)
+                    try:
+                        await runner.check_running(ref, f"canary {svc.name} (replica {r})")
+                    except StepFailed as exc:
+                        raise _GateFailed(f"{exc.step} {exc.reason}", results) from None
+                    if svc.health_check is None:
+                        continue
+                    outcome = await gate_service(
+                        self.engine,
+                        svc.health_check.model_copy(update={"retries": 1}),
+                        service=svc.name,
+                        replica=r,
+                        address=address,
+                        container=ref,
+                        on_result=on_result,
+                    )
+                    results.extend(outcome.results)
+                    if not outcome.passed:
+                        raise _GateFailed(f"canary became unhealthy: {outcome.last}", results)
+            if time.monotonic() >= deadline:
+                return results
+            await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+
+    def can_surge(self, wl: Workload, names: Sequence[str]) -> bool:
+        """Whether units can get their new version beside the old (see ``surge``)."""
+        return (
+            self.config.surge
+            and wl.kind is WorkloadKind.DEPLOYMENT
+            and netns_owner(wl.services).name in names
+            and not any(wl.service(n).role is ServiceRole.INIT for n in names)
+            and not any(p.host for s in wl.services for p in s.ports)
+        )
+
+    def retiring(self, wl: Workload, replica: int, service: str) -> str:
+        """The name an old container carries while its replacement starts beside it."""
+        return self.tr.container_name(wl, replica, service) + RETIRING
+
+    async def surge_unit(
+        self,
+        new_wl: Workload,
+        replica: int,
+        names: Sequence[str],
+        materials: Mapping[str, ServiceMaterials],
+        *,
+        advertise: bool = True,
+    ) -> None:
+        """Rename the unit's old containers out of the way (they keep running and
+        serving), then create and start the new version under the regular names (inits
+        among ``names`` run first). With ``advertise`` both versions answer to the unit's
+        network aliases until :meth:`retire`; without, the new one gets them at the
+        traffic switch."""
+        for name in names:
+            await self.engine.rename_container(
+                self.tr.container_name(new_wl, replica, name),
+                self.retiring(new_wl, replica, name),
+            )
+        runner = UnitRunner(self.engine, self.tr, new_wl, materials, advertise=advertise)
+        inits = [n for n in names if new_wl.service(n).role is ServiceRole.INIT]
+        for wave in init_waves(new_wl.services):
+            async with asyncio.TaskGroup() as tg:
+                for svc in wave:
+                    if svc.name in inits:
+                        tg.create_task(runner.run_init(svc, replica))
+        long_lived = [n for n in names if n not in inits]
+        await runner.start_long_lived(replica, create=True, only=long_lived)
+
+    async def retire(self, wl: Workload, replica: int, names: Sequence[str]) -> None:
+        """Take the old version of a surged unit off the network (its names stop
+        resolving to it), stop it gracefully and remove it."""
+        owner = netns_owner(wl.services).name
+        network = self.tr.names.network(wl.instance_id)
+        await self.engine.disconnect_network(network, self.retiring(wl, replica, owner))
+        stop = max(int(self.config.stop_timeout / timedelta(seconds=1)), 0)
+        joiners = [n for n in names if n != owner]
+        for group in (joiners, [owner]):
+            refs = [self.retiring(wl, replica, n) for n in group]
+            await asyncio.gather(*(self.engine.stop_container(ref, stop) for ref in refs))
+            await asyncio.gather(*(self.engine.remove_container(ref) for ref in refs))
+
+    async def unsurge(self, wl: Workload, replica: int, names: Sequence[str]) -> bool:
+        """Undo :meth:`surge_unit`: remove the new containers and give the old ones their
+        names back. False if the old version is no longer intact (it must be recreated)."""
+        runner = UnitRunner(self.engine, self.tr, wl, {})
+        await runner.remove_services(replica, names)
+        intact = True
+        for name in names:
+            old = await self.engine.inspect_container(self.retiring(wl, replica, name))
+            if old is None:
+                intact = False
+                continue
+            await self.engine.rename_container(
+                str(old["Id"]), self.tr.container_name(wl, replica, name)
+            )
+            networks = (old.get("NetworkSettings") or {}).get("Networks") or {}
+            running = bool((old.get("State") or {}).get("Running"))
+            if wl.service(name).role is ServiceRole.INIT:
+                continue
+            if not running or (
+                name == netns_owner(wl.services).name
+                and self.tr.names.network(wl.instance_id) not in networks
+            ):
+                intact = False
+        return intact
+
+    def blue_green_problem(self, wl: Workload) -> str:
+        """Why ``wl`` cannot be deployed blue-green on Docker ("" when it can)."""
+        if wl.kind is not WorkloadKind.DEPLOYMENT:
+            return "blue-green needs a deployment (a stateful set's volumes are per replica)"
+        if any(p.host for s in wl.services for p in s.ports):
+            return "blue-green cannot run two sets on a fixed host port; use host 0"
+        return ""
+
+    async def blue_green(
+        self,
+        wl: Workload,
+        new_wl: Workload,
+        units: Sequence[int],
+        names: Sequence[str],
+        changed: set[str],
+        new_mats: Mapping[str, ServiceMaterials],
+        old_mats: Mapping[str, ServiceMaterials],
+        events: Subscriber | None,
+    ) -> None:
+        """Start the whole new set beside the old one (not reachable by service name),
+        gate every unit, switch the names of every unit to the new set at once, then retire
+        the old set after ``blue_green_retire_delay``. Before the switch, any failure or
+        cancellation removes the new set (the old one never stopped serving)."""
+        iid = wl.instance_id
+        strategy = str(DeployStrategy.BLUE_GREEN)
+        network = self.tr.names.network(iid)
+        owner = netns_owner(wl.services).name
+
+        async def probed(result: ProbeResult) -> None:
+            await emit(events, ProbeObserved(instance_id=iid, result=result))
+
+        green: list[int] = []
+        step = "start the new set"
+        evidence: list[ProbeResult] = []
+        try:
+            await emit(events, StepStarted(instance_id=iid, step="start-new-set"))
+            for r in units:
+                green.append(r)
+                await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
+                for name in names:
+                    await emit(
+                        events,
+                        UnitStarted(
+                            instance_id=iid, service=name, replica=r, release_id=new_wl.release_id
+                        ),
+                    )
+            for r in units:
+                step = f"health gate of unit {r}"
+                outcome = await self.gate(new_wl, r, changed, on_result=probed)
+                if outcome is not None and not outcome.passed:
+                    evidence = outcome.results
+                    raise _GateFailed(outcome.reason)
+            step = "switch traffic"
+            for r in units:
+                ref = self.tr.container_name(new_wl, r, owner)
+                await self.engine.disconnect_network(network, ref)
+                await self.engine.connect_network(network, ref, self.tr.owner_aliases(new_wl, r))
+        except BaseException as exc:
+            redo = []
+            for r in green:
+                if not await uncancellable_value(self.unsurge(wl, r, names)):
+                    redo.append(r)
+            await uncancellable(self.restore(wl, redo, names, old_mats))
+            err = first_error(exc)
+            reason = err.reason if isinstance(err, _GateFailed) else str(err)
+            if isinstance(err, StepFailed):
+                step, reason = err.step, err.reason
+            if isinstance(err, asyncio.CancelledError):
+                reason = "cancelled"
+            await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
+            if isinstance(err, asyncio.CancelledError):
+                raise err from None
+            raise DeployFailed(
+                iid, strategy=strategy, step=step, reason=reason, evidence=evidence
+            ) from None
+        # the switch's second half: the old set leaves the names (it is retired anyway,
+        # so this runs to the end even if the caller is cancelled now)
+        await uncancellable(self._finish_switch(wl, new_wl, units, names, events))
+
+    async def _finish_switch(
+        self,
+        wl: Workload,
+        new_wl: Workload,
+        units: Sequence[int],
+        names: Sequence[str],
+        events: Subscriber | None,
+    ) -> None:
+        owner = netns_owner(wl.services).name
+        network = self.tr.names.network(wl.instance_id)
+        for r in units:
+            await self.engine.disconnect_network(network, self.retiring(wl, r, owner))
+        await emit(
+            events,
+            TrafficSwitched(
+                instance_id=wl.instance_id,
+                from_release=wl.release_id,
+                to_release=new_wl.release_id,
+            ),
+        )
+        await asyncio.sleep(self.config.blue_green_retire_delay / timedelta(seconds=1))
+        for r in units:
+            await self.retire(wl, r, names)
+
+    def replace_set(self, wl: Workload, changed: set[str]) -> list[str]:
+        """Which services' containers a deploy replaces in each unit."""
+        services = wl.services
+        if any(wl.service(n).role is ServiceRole.INIT for n in changed):
+            return [s.name for s in services]
+        if netns_owner(services).name in changed:
+            return [s.name for s in services if s.role is not ServiceRole.INIT]
+        return [s.name for s in services if s.name in changed]
+
+    async def replace_unit(
+        self,
+        wl: Workload,
+        replica: int,
+        names: Sequence[str],
+        materials: Mapping[str, ServiceMaterials],
+    ) -> None:
+        """Stop and remove ``names``' containers of one unit, rerun its inits among
+        them, then create and start the long-lived ones of ``wl`` in order."""
+        runner = UnitRunner(self.engine, self.tr, wl, materials)
+        long_lived = [n for n in names if wl.service(n).role is not ServiceRole.INIT]
+        await runner.stop_long_lived(replica, only=long_lived)
+        await runner.remove_services(replica, names)
+        inits = [n for n in names if wl.service(n).role is ServiceRole.INIT]
+        if inits:
+            for wave in init_waves(wl.services):
+                async with asyncio.TaskGroup() as tg:
+                    for svc in wave:
+                        if svc.name in inits:
+                            tg.create_task(runner.run_init(svc, replica))
+        await runner.start_long_lived(replica, create=True, only=long_lived)
+
+    async def restore(
+        self,
+        wl: Workload,
+        replicas: Sequence[int],
+        names: Sequence[str],
+        materials: Mapping[str, ServiceMaterials],
+    ) -> None:
+        """Best effort: put ``wl``'s version of ``names`` back on ``replicas``."""
+        for r in replicas:
+            with contextlib.suppress(CtrlplaneError, BaseExceptionGroup):
+                await self.replace_unit(wl, r, names, materials)
+
+    async def gate(
+        self,
+        wl: Workload,
+        replica: int,
+        changed: set[str],
+        *,
+        on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
+    ) -> GateOutcome | None:
+        """Gate the changed long-lived services of one new unit; the first failing
+        outcome, else the last passing one (``None`` when nothing has a check)."""
+        address = await UnitRunner(self.engine, self.tr, wl, {}).address(replica)
+        outcome: GateOutcome | None = None
+        for svc in wl.services:
+            if svc.name not in changed or svc.health_check is None:
+                continue
+            if svc.role is ServiceRole.INIT:
+                continue
+            outcome = await gate_service(
+                self.engine,
+                svc.health_check,
+                service=svc.name,
+                replica=replica,
+                address=address,
+                container=self.tr.container_name(wl, replica, svc.name),
+                on_result=on_result,
+            )
+            if not outcome.passed:
+                break
+        return outcome

@@ -1,0 +1,487 @@
+"""Basic rolling deploy: listed services change, unit by unit, gated by health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+from collections.abc import Callable
+
+import aiodocker
+import pytest
+
+from ctrlplane.errors import DeployFailed, InvalidSpec, NotSupported, ReleaseNotFound
+from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
+from ctrlplane.provider.docker import DockerProvider
+
+from .conftest import fast_config
+from .helpers import IMAGE, TRAP, http_get_async, loop_cmd, request, sh
+
+APP = ["sh", "-c", TRAP + 'echo "$VERSION" > /tmp/version; httpd -f -p 8080 -h /tmp & wait']
+
+
+async def _started(name: str) -> str:
+    async with aiodocker.Docker() as client:
+        info = await client.containers.get(name)
+    return str(info["State"]["StartedAt"])
+
+
+def workload(iid: str, replicas: int = 2) -> ProvisionRequest:
+    return request(
+        iid,
+        {
+            "name": "app",
+            "image": IMAGE,
+            "command": APP,
+            "env": {"VERSION": "v1"},
+            "ports": [{"container": 8080}],
+            "resources": {"replicas": replicas},
+        },
+        {
+            "name": "agent",
+            "image": IMAGE,
+            "role": "sidecar",
+            "command": loop_cmd(),
+            "env": {"AGENT": "a1"},
+        },
+    )
+
+
+async def test_deploy_changes_listed_services_unit_by_unit(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    iid = make_id()
+    await provider.provision(workload(iid))
+    try:
+        agent_before = (await provider.status(iid)).services["agent"].provider_ref
+        result = await provider.deploy(
+            DeployRequest(
+                instance_id=iid,
+                services=[{"name": "agent", "image": IMAGE, "env": {"AGENT": "a2"}}],
+            )
+        )
+        assert result.release_id.startswith("rel_")
+        status = await provider.status(iid)
+        assert status.state is InstanceState.RUNNING
+        assert status.metadata["release_id"] == result.release_id
+        assert status.services["agent"].provider_ref != agent_before
+        for replica in (0, 1):
+            assert (await sh(provider, iid, "echo $AGENT", service="agent", replica=replica))[
+                1
+            ] == "a2\n"
+            assert (await sh(provider, iid, "cat /tmp/version", replica=replica))[1] == "v1\n"
+
+        # the main (namespace owner) changes: env-only change takes effect, gated by http
+        app_before = (await provider.status(iid)).services["app"].provider_ref
+        await provider.deploy(
+            DeployRequest(
+                instance_id=iid,
+                services=[
+                    {
+                        "name": "app",
+                        "image": IMAGE,
+                        "env": {"VERSION": "v2"},
+                        "health_check": {
+                            "path": "/version",
+                            "port": 8080,
+                            "interval": "200ms",
+                            "timeout": "200ms",
+                            "retries": 5,
+                        },
+                    }
+                ],
+            )
+        )
+        status = await provider.status(iid)
+        assert status.state is InstanceState.RUNNING
+        assert status.ready
+        assert status.services["app"].provider_ref != app_before
+        for replica in (0, 1):
+            assert (await sh(provider, iid, "cat /tmp/version", replica=replica))[1] == "v2\n"
+            # the sidecar keeps its version and still shares the unit's localhost
+            code, out, _ = await sh(
+                provider,
+                iid,
+                "echo $AGENT; wget -qO- localhost:8080/version",
+                service="agent",
+                replica=replica,
+            )
+            assert (code, out) == (0, "a2\nv2\n")
+        # one unit at a time: unit 0 was replaced (and gated) before unit 1
+        assert await _started(f"cp-{iid}-0-app") < await _started(f"cp-{iid}-1-app")
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_failed_gate_rolls_back(provider: DockerProvider, make_id: Callable[[], str]) -> None:
+    iid = make_id()
+    await provider.provision(workload(iid))
+    seen: list[object] = []
+    try:
+        with pytest.raises(DeployFailed) as exc:
+            await provider.deploy(
+                DeployRequest(
+                    instance_id=iid,
+                    services=[
+                        {
+                            "name": "app",
+                            "image": IMAGE,
+                            "env": {"VERSION": "bad"},
+                            "health_check": {
+                                "command": ["sh", "-c", "grep -q v /tmp/version"],
+                                "interval": "400ms",
+                                "timeout": "400ms",
+                                "retries": 2,
+                            },
+                        }
+                    ],
+                ),
+                events=seen.append,
+            )
+        kinds = [getattr(e, "kind", "") for e in seen]
+        assert kinds[:2] == ["step_started", "step_finished"]  # pull-images
+        assert "unit_started" in kinds
+        assert kinds.count("probe") == 2
+        assert kinds[-1] == "rolled_back"
+        err = exc.value
+        assert err.step == "health gate of unit 0"
+        assert err.rolled_back
+        assert len(err.evidence) == 2
+        assert not any(e.healthy for e in err.evidence)
+        assert err.evidence[-1].kind == "exec"
+        assert err.evidence[-1].service == "app"
+        assert err.evidence[-1].exit_code == 1
+        assert "grep -q v /tmp/version" in str(err.evidence[-1])
+        status = await provider.status(iid)
+        assert status.state is InstanceState.RUNNING
+        for replica in (0, 1):
+            assert (await sh(provider, iid, "cat /tmp/version", replica=replica))[1] == "v1\n"
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_unsupported_strategies_and_bad_requests(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    iid = make_id()
+    with socket.socket() as probe:  # a free port for a fixed host port
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    req = workload(iid, replicas=1)
+    req.services[0].ports[0].host = free
+    await provider.provision(req)
+    try:
+        before = (await provider.status(iid)).services["app"].provider_ref
+        with pytest.raises(NotSupported):  # a fixed host port cannot serve two sets
+            await provider.deploy(
+                DeployRequest(
+                    instance_id=iid,
+                    strategy="blue-green",
+                    services=[{"name": "app", "image": IMAGE}],
+                )
+            )
+        with pytest.raises(InvalidSpec):
+            await provider.deploy(
+                DeployRequest(instance_id=iid, services=[{"name": "nope", "image": IMAGE}])
+            )
+        with pytest.raises(ReleaseNotFound):
+            await provider.rollback(iid, "rel_01h455vb4pex5vsknk084sn02q")
+        assert (await provider.status(iid)).services["app"].provider_ref == before
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_release_history_and_rollback(make_id: Callable[[], str]) -> None:
+    provider = DockerProvider(fast_config(release_history=3))
+    iid = make_id()
+    first = await provider.provision(workload(iid, replicas=1))
+    try:
+        history = await provider.releases(iid)
+        assert [r.release_id for r in history] == [first.metadata["release_id"]]
+        assert history[0].live
+        assert history[0].service("app").env == {"VERSION": "v1"}
+        ids = []
+        for n in (2, 3, 4):
+            res = await provider.deploy(
+                DeployRequest(
+                    instance_id=iid,
+                    services=[{"name": "app", "image": IMAGE, "env": {"VERSION": f"v{n}"}}],
+                )
+            )
+            ids.append(res.release_id)
+        history = await DockerProvider(fast_config()).releases(iid)
+        assert [r.release_id for r in history] == ids[::-1]  # pruned to depth 3
+        target = history[-1]
+        with pytest.raises(ReleaseNotFound):
+            await provider.rollback(iid, first.metadata["release_id"])
+        assert (await sh(provider, iid, "cat /tmp/version"))[1] == "v4\n"
+
+        await DockerProvider(fast_config(release_history=3)).rollback(iid, ids[0])
+        assert (await sh(provider, iid, "cat /tmp/version"))[1] == "v2\n"
+        history = await provider.releases(iid)
+        assert history[0].rollback_of == ids[0]
+        assert history[0].live
+        assert history[0].services == target.services
+        assert [r.release_id for r in history[1:]] == [ids[2], ids[1]]
+    finally:
+        await provider.deprovision(iid)
+
+
+CANARY_APP = [
+    "sh",
+    "-c",
+    TRAP + 'mkdir -p /tmp/www; echo "$VERSION" > /tmp/www/version; echo ok > /tmp/www/healthz; '
+    'if [ -n "$SICKEN_AFTER" ]; then (sleep "$SICKEN_AFTER"; rm /tmp/www/healthz) & fi; '
+    "httpd -f -p 8080 -h /tmp/www & wait",
+]
+GATED = {"path": "/healthz", "port": 8080, "interval": "200ms", "timeout": "200ms", "retries": 3}
+
+
+async def test_canary_observed_then_promoted_or_rolled_back(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    iid = make_id()
+    await provider.provision(
+        request(
+            iid,
+            {
+                "name": "app",
+                "image": IMAGE,
+                "command": CANARY_APP,
+                "env": {"VERSION": "v1"},
+                "health_check": GATED,
+                "resources": {"replicas": 2},
+            },
+        )
+    )
+    try:
+        # sickens during the observation: only the canary was touched, and it is restored
+        seen: list[object] = []
+        with pytest.raises(DeployFailed) as exc:
+            await provider.deploy(
+                DeployRequest(
+                    instance_id=iid,
+                    strategy="canary",
+                    services=[
+                        {
+                            "name": "app",
+                            "image": IMAGE,
+                            "env": {"VERSION": "v2", "SICKEN_AFTER": "0.4"},
+                        }
+                    ],
+                ),
+                events=seen.append,
+            )
+        assert exc.value.step == "canary observation"
+        assert exc.value.strategy == "canary"
+        assert exc.value.evidence[-1].status_code == 404
+        assert "observe-canary" in [getattr(e, "step", "") for e in seen]
+        for replica in (0, 1):
+            out = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
+            assert out == "v1\n"
+        assert (await provider.status(iid)).ready
+
+        # a healthy canary is promoted to every unit
+        await provider.deploy(
+            DeployRequest(
+                instance_id=iid,
+                strategy="canary",
+                services=[{"name": "app", "image": IMAGE, "env": {"VERSION": "v3"}}],
+            )
+        )
+        for replica in (0, 1):
+            out = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
+            assert out == "v3\n"
+        assert (await provider.releases(iid))[0].strategy == "canary"
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_rolling_deploy_keeps_serving_in_network_clients(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """With 2 replicas, a client looping over the service name sees no failed request."""
+    iid = make_id()
+    await provider.provision(
+        request(
+            iid,
+            {
+                "name": "app",
+                "image": IMAGE,
+                "command": CANARY_APP,
+                "env": {"VERSION": "v1"},
+                "health_check": GATED,
+                "resources": {"replicas": 2},
+            },
+        )
+    )
+    # A request "fails" when it and an immediate retry both fail: a name switch can race a
+    # lookup made an instant before it (Docker drops the old address at once), but the
+    # service must never be unavailable. Single failed attempts are counted too.
+    loop = (
+        "ok=0; bad=0; miss=0; while [ ! -f /tmp/stop ]; do "
+        "if timeout 3 wget -q -O /dev/null http://app:8080/version; then ok=$((ok+1)); "
+        "else miss=$((miss+1)); "
+        "if timeout 3 wget -q -O /dev/null http://app:8080/version; then ok=$((ok+1)); "
+        "else bad=$((bad+1)); fi; fi; echo $ok $bad $miss > /tmp/count; done; sleep 1000"
+    )
+    async with aiodocker.Docker() as client:
+        watcher = await client.containers.create(
+            {
+                "Image": IMAGE,
+                "Cmd": ["sh", "-c", loop],
+                "Labels": {"ctrlplane-test": "watcher"},
+                "HostConfig": {"NetworkMode": f"cp-{iid}"},
+            }
+        )
+        try:
+            await watcher.start()
+            await asyncio.sleep(0.5)
+            for version in ("v2", "v3"):
+                await provider.deploy(
+                    DeployRequest(
+                        instance_id=iid,
+                        services=[{"name": "app", "image": IMAGE, "env": {"VERSION": version}}],
+                    )
+                )
+            await asyncio.sleep(0.3)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    "docker",
+                    "exec",
+                    watcher.id,
+                    "sh",
+                    "-c",
+                    "touch /tmp/stop; sleep 0.3; cat /tmp/count",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            out = done.stdout
+            ok, bad, miss = (int(x) for x in out.split()[-3:])
+            assert ok > 20
+            assert bad == 0, f"{bad} failed requests during the deploys ({ok} ok, {miss} retried)"
+            for replica in (0, 1):
+                got = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
+                assert got == "v3\n"
+        finally:
+            await watcher.delete(force=True)
+            await provider.deprovision(iid)
+
+
+async def test_blue_green_switches_at_once_and_keeps_serving(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    iid = make_id()
+    await provider.provision(
+        request(
+            iid,
+            {
+                "name": "app",
+                "image": IMAGE,
+                "command": CANARY_APP,
+                "env": {"VERSION": "v1"},
+                "health_check": GATED,
+                "resources": {"replicas": 2},
+                "ports": [{"container": 8080}],
+            },
+            {"name": "agent", "image": IMAGE, "role": "sidecar", "command": loop_cmd()},
+        )
+    )
+    # as in test_rolling_deploy_keeps_serving_in_network_clients: one immediate retry
+    get = "v=$(timeout 3 wget -q -O - http://app:8080/version)"
+    loop = (
+        "ok=0; bad=0; miss=0; while [ ! -f /tmp/stop ]; do "
+        f"if {get}; then ok=$((ok+1)); else miss=$((miss+1)); "
+        f"if {get}; then ok=$((ok+1)); else bad=$((bad+1)); fi; fi; "
+        "echo $v >> /tmp/seen; echo $ok $bad $miss > /tmp/count; done; sleep 1000"
+    )
+    try:
+        await _blue_green_checks(provider, iid, loop)
+    finally:
+        await provider.deprovision(iid)
+
+
+async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> None:
+    async with aiodocker.Docker() as client:
+        watcher = await client.containers.create(
+            {
+                "Image": IMAGE,
+                "Cmd": ["sh", "-c", loop],
+                "Labels": {"ctrlplane-test": "watcher"},
+                "HostConfig": {"NetworkMode": f"cp-{iid}"},
+            }
+        )
+        try:
+            await watcher.start()
+            await asyncio.sleep(0.3)
+            # a failing new set never takes traffic and is removed
+            with pytest.raises(DeployFailed) as exc:
+                await provider.deploy(
+                    DeployRequest(
+                        instance_id=iid,
+                        strategy="blue-green",
+                        services=[
+                            {
+                                "name": "app",
+                                "image": IMAGE,
+                                "env": {"VERSION": "bad", "SICKEN_AFTER": "0"},
+                            }
+                        ],
+                    )
+                )
+            assert exc.value.strategy == "blue-green"
+            assert exc.value.step.startswith("health gate of unit")
+            seen: list[object] = []
+            await provider.deploy(
+                DeployRequest(
+                    instance_id=iid,
+                    strategy="blue-green",
+                    services=[{"name": "app", "image": IMAGE, "env": {"VERSION": "v2"}}],
+                ),
+                events=seen.append,
+            )
+            assert "traffic_switched" in [getattr(e, "kind", "") for e in seen]
+            await asyncio.sleep(0.3)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    "docker",
+                    "exec",
+                    watcher.id,
+                    "sh",
+                    "-c",
+                    "touch /tmp/stop; sleep 0.3; cat /tmp/count; sort -u /tmp/seen",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            lines = done.stdout.split("\n")
+            ok, bad, miss = (int(x) for x in lines[0].split())
+            assert bad == 0, f"{bad} failed requests ({ok} ok, {miss} retried)"
+            assert ok > 20
+            assert "bad" not in lines[1:]
+            assert {"v1", "v2"} <= set(lines[1:])
+        finally:
+            await watcher.delete(force=True)
+    status = await provider.status(iid)
+    assert status.ready
+    assert len([e for e in status.endpoints if e.public]) == 2
+    for ep in (e for e in status.endpoints if e.public):
+        code, body = await http_get_async("http://" + ep.url.split("://", 1)[1] + "/version")
+        assert (code, body) == (200, "v2\n")
+    for replica in (0, 1):
+        code, out, _ = await sh(
+            provider, iid, "wget -qO- localhost:8080/version", service="agent", replica=replica
+        )
+        assert (code, out) == (0, "v2\n")
+    async with aiodocker.Docker() as client:
+        names = [
+            c["Names"][0]
+            for c in await client.containers.list(
+                all=True, filters={"label": [f"io.ctrlplane.instance={iid}"]}
+            )
+        ]
+    assert not [n for n in names if n.endswith("-retiring")]
+    assert len(names) == 4
