@@ -1,0 +1,198 @@
+"""``NomadConfig``: every setting of the Nomad backend, documented and env-overridable.
+
+Each field can be set from the environment as ``CTRLPLANE_NOMAD_<FIELD>`` (upper case),
+e.g. ``CTRLPLANE_NOMAD_MHZ_PER_CORE=2400``. Nomad's own variables are honoured where they
+mean the same thing: ``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOMAD_REGION``,
+``NOMAD_CACERT``, ``NOMAD_CLIENT_CERT``, ``NOMAD_CLIENT_KEY`` (a ``CTRLPLANE_NOMAD_*``
+variable wins over them; explicit arguments win over both). The token is a
+:class:`~pydantic.SecretStr` and never appears in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from ctrlplane.durations import coerce_duration
+from ctrlplane.errors import InvalidSpec, Problem
+
+__all__ = ["ENV_PREFIX", "NOMAD_ENV", "NetworkMode", "NomadConfig", "ServiceProvider"]
+
+ENV_PREFIX = "CTRLPLANE_NOMAD_"
+"""Environment variables ``CTRLPLANE_NOMAD_<FIELD>`` override the defaults."""
+
+NOMAD_ENV = {
+    "address": "NOMAD_ADDR",
+    "token": "NOMAD_TOKEN",
+    "namespace": "NOMAD_NAMESPACE",
+    "region": "NOMAD_REGION",
+    "ca_cert": "NOMAD_CACERT",
+    "client_cert": "NOMAD_CLIENT_CERT",
+    "client_key": "NOMAD_CLIENT_KEY",
+}
+"""Nomad's own environment variables, read when no ``CTRLPLANE_NOMAD_*`` one is set."""
+
+
+class NetworkMode(StrEnum):
+    """Group network mode. ``bridge`` needs CNI plugins on the clients; ``host`` is the
+    fallback where the group's tasks still share the host's localhost."""
+
+    BRIDGE = "bridge"
+    HOST = "host"
+
+
+class ServiceProvider(StrEnum):
+    """Where services and checks are registered. Script (exec) checks need ``consul``."""
+
+    NOMAD = "nomad"
+    CONSUL = "consul"
+
+
+def _seconds(value: object) -> timedelta:
+    return coerce_duration(value, numbers_are_seconds=True)
+
+
+Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
+
+
+def _list(value: object) -> object:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class NomadConfig(BaseModel):
+    """Settings of :class:`~ctrlplane.provider.nomad.NomadProvider`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    address: str = "http://127.0.0.1:4646"
+    """HTTP address of a Nomad agent (``$NOMAD_ADDR``)."""
+
+    token: SecretStr | None = None
+    """ACL token sent as ``X-Nomad-Token`` on every request (``$NOMAD_TOKEN``)."""
+
+    namespace: str = "default"
+    """Namespace of every job and variable; sent on every request (``$NOMAD_NAMESPACE``)."""
+
+    region: str = ""
+    """Region sent on every request; empty: the agent's own (``$NOMAD_REGION``)."""
+
+    datacenters: Annotated[list[str], BeforeValidator(_list)] = Field(default_factory=lambda: ["*"])
+    """Datacenters jobs may run in (comma-separated in the environment). ``*`` is every
+    datacenter (Nomad 1.5+; name them explicitly for older servers)."""
+
+    ca_cert: str | None = None
+    """CA bundle to verify the agent's TLS certificate (``$NOMAD_CACERT``)."""
+
+    client_cert: str | None = None
+    """Client certificate for mutual TLS (``$NOMAD_CLIENT_CERT``)."""
+
+    client_key: str | None = None
+    """Key of ``client_cert`` (``$NOMAD_CLIENT_KEY``)."""
+
+    driver: str = "docker"
+    """Task driver; the job translation writes docker-driver ``config`` blocks."""
+
+    network_mode: NetworkMode = NetworkMode.BRIDGE
+    """Group network mode: ``bridge`` (default) or ``host`` for clients without CNI."""
+
+    service_provider: ServiceProvider = ServiceProvider.NOMAD
+    """Service registration and checks: native ``nomad`` (1.4+) or ``consul``."""
+
+    mhz_per_core: int = Field(default=1000, ge=1)
+    """CPU conversion: ``cpu_millis`` 1000 (one core) is this many MHz in ``resources.cpu``."""
+
+    default_cpu_mhz: int = Field(default=100, ge=1)
+    """``resources.cpu`` of a task whose service sets no ``cpu_millis``."""
+
+    default_memory_mb: int = Field(default=128, ge=10)
+    """``resources.memory`` of a task whose service sets no ``memory_mb``."""
+
+    release_history: int = Field(default=6, ge=1)
+    """Releases retained per instance. History is read from job versions, so the
+    server's ``job_tracked_versions`` (6 by default) caps it."""
+
+    provision_timeout: Seconds = timedelta(minutes=10)
+    """Deadline of ``provision``: registration until every allocation is healthy."""
+
+    deploy_timeout: Seconds = timedelta(minutes=10)
+    """Deadline of ``deploy``/``rollback``/``scale``/``start`` waits."""
+
+    min_healthy_time: Seconds = timedelta(seconds=10)
+    """Update stanza: how long an allocation must be healthy to count as healthy."""
+
+    healthy_deadline: Seconds = timedelta(minutes=5)
+    """Update stanza: deadline for one allocation to become healthy."""
+
+    progress_deadline: Seconds = timedelta(minutes=10)
+    """Update stanza: deadline for a deployment to make progress."""
+
+    max_parallel: int = Field(default=1, ge=1)
+    """Update stanza: allocations updated at once by a rolling deploy."""
+
+    restart_attempts: int = Field(default=2, ge=0)
+    """Restarts of a crashed long-lived task (within ``restart_interval``) before it
+    fails; inits never restart."""
+
+    restart_delay: Seconds = timedelta(seconds=1)
+    """Pause before a crashed task is restarted."""
+
+    restart_interval: Seconds = timedelta(minutes=30)
+    """Window in which ``restart_attempts`` count."""
+
+    canary_count: int = Field(default=1, ge=1)
+    """``canary`` deploys: allocations that get the new version first (``update.canary``)."""
+
+    canary_observation: Seconds = timedelta(seconds=10)
+    """``canary`` deploys: how long healthy canaries are watched before promotion."""
+
+    kill_timeout: Seconds = timedelta(seconds=5)
+    """Grace period between SIGTERM (``kill_signal``) and SIGKILL when tasks stop."""
+
+    poll_interval: Seconds = timedelta(milliseconds=500)
+    """How often waits poll the agent."""
+
+    request_timeout: Seconds = timedelta(seconds=30)
+    """Timeout of one HTTP request (streams are not bounded by it)."""
+
+    variables_prefix: str = "nomad/jobs"
+    """Secrets go to Variables at ``<prefix>/<job>/<group>/<task>``; the default is the
+    job-scoped path Nomad's workload identity grants the task read access to."""
+
+    group_name: str = "unit"
+    """Name of the one task group of every job."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+        """Defaults, overridden by ``NOMAD_*``, by ``CTRLPLANE_NOMAD_*``, by ``overrides``.
+
+        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the field for a bad value.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            native = NOMAD_ENV.get(name)
+            if native and env.get(native):
+                values[name] = env[native]
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                values[name] = env[key]
+        values.update(overrides)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = [
+                Problem(".".join(str(p) for p in err["loc"]), err["msg"])
+                for err in exc.errors(include_input=False)
+            ]
+            raise InvalidSpec(problems, subject="Nomad config") from None
+
+    def token_value(self) -> str:
+        """The ACL token, or ``""``."""
+        return self.token.get_secret_value() if self.token is not None else ""

@@ -1,0 +1,178 @@
+"""Deploys through Nomad deployments: rolling, canary and blue-green, gated by checks.
+
+See :meth:`~ctrlplane.provider.nomad.NomadProvider.deploy` for the contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ctrlplane.errors import (
+    DeployFailed,
+)
+from ctrlplane.provider.enums import DeployStrategy
+from ctrlplane.provider.events import (
+    RolledBack,
+    StepFinished,
+    StepStarted,
+    Subscriber,
+    TrafficSwitched,
+    emit,
+)
+from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.nomad.client import NomadClient
+from ctrlplane.provider.nomad.jobspec import (
+    job_id,
+    translate,
+)
+from ctrlplane.provider.nomad.meta import (
+    RELEASE,
+    ReleaseMeta,
+)
+from ctrlplane.provider.nomad.status import (
+    current_allocs,
+)
+from ctrlplane.provider.nomad.waits import (
+    Failed,
+    JobReader,
+    probe_results,
+    seconds,
+    task_failure,
+    uncancellable,
+)
+from ctrlplane.provider.spec import (
+    ProvisionRequest,
+)
+
+__all__ = ["Rollouts"]
+
+JSON = dict[str, Any]
+
+
+class Rollouts(JobReader):
+    """Rolls a new job version out with a strategy; restores the previous on failure."""
+
+    def _canaries(self, strategy: DeployStrategy, replicas: int) -> int:
+        if strategy is DeployStrategy.CANARY:
+            return min(self.config.canary_count, replicas)
+        if strategy is DeployStrategy.BLUE_GREEN:
+            return replicas
+        return 0
+
+    async def _roll_out(
+        self,
+        api: NomadClient,
+        previous: JSON,
+        new: ProvisionRequest,
+        release: ReleaseMeta,
+        strategy: DeployStrategy,
+        events: Subscriber | None = None,
+    ) -> None:
+        iid = new.instance_id
+        canaries = self._canaries(strategy, max(new.main.resources.replicas, 1))
+        job = translate(new, release, self.config, canary=canaries)
+        evidence: list[ProbeResult] = []
+        step = "register"
+        try:
+            async with asyncio.timeout(seconds(self.config.deploy_timeout)):
+                await emit(events, StepStarted(instance_id=iid, step=step))
+                await api.put("/v1/jobs", {"Job": job})
+                if canaries:
+                    step = "gate canaries"
+                    await emit(events, StepStarted(instance_id=iid, step=step))
+                    dep = await self._gate_canaries(
+                        api, iid, release.release_id, canaries, evidence, events
+                    )
+                    step = "promote"
+                    await emit(events, StepStarted(instance_id=iid, step=step))
+                    await api.post(
+                        f"/v1/deployment/promote/{dep}", {"DeploymentID": dep, "All": True}
+                    )
+                step = "rollout"
+                await emit(events, StepStarted(instance_id=iid, step=step))
+                await self._wait_version(api, iid, step, evidence, release=release.release_id)
+                if strategy is DeployStrategy.BLUE_GREEN:
+                    await emit(
+                        events,
+                        TrafficSwitched(
+                            instance_id=iid,
+                            from_release=str((previous.get("Meta") or {}).get(RELEASE, "")),
+                            to_release=release.release_id,
+                        ),
+                    )
+                await emit(events, StepFinished(instance_id=iid, step=step))
+        except BaseException as exc:
+            await uncancellable(self._restore(api, previous))
+            live = str((previous.get("Meta") or {}).get(RELEASE, ""))
+            await emit(events, RolledBack(instance_id=iid, to_release=live, reason=str(exc)))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            if isinstance(exc, TimeoutError):
+                reason = f"timed out after {seconds(self.config.deploy_timeout):g}s"
+                raise DeployFailed(
+                    iid, strategy=str(strategy), step=step, reason=reason, evidence=evidence
+                ) from None
+            if isinstance(exc, Failed):
+                failing = [r for r in evidence if not r.healthy] or evidence
+                raise DeployFailed(
+                    iid, strategy=str(strategy), step=exc.step, reason=exc.reason, evidence=failing
+                ) from None
+            raise
+
+    async def _gate_canaries(
+        self,
+        api: NomadClient,
+        iid: str,
+        release: str,
+        count: int,
+        evidence: list[ProbeResult],
+        events: Subscriber | None,
+    ) -> str:
+        """Wait until ``count`` canaries of the new version are healthy and stay so for
+        ``canary_observation``; fail the deployment (:class:`Failed`) otherwise. Returns
+        the deployment ID to promote."""
+        poll = seconds(self.config.poll_interval)
+        seen: set[tuple[str, str, int]] = set()
+        healthy_since: float | None = None
+        while True:
+            job = await self._job(api, iid)
+            if (job.get("Meta") or {}).get(RELEASE) != release:
+                raise Failed("gate canaries", "the job was changed or reverted meanwhile")
+            dep = await api.get(f"/v1/job/{job_id(iid)}/deployment")
+            allocs = [
+                a
+                for a in current_allocs(job, await self._allocs(api, iid))
+                if (a.get("DeploymentStatus") or {}).get("Canary")
+            ]
+            await self._gather(api, allocs, evidence, seen, events)
+            broken = [
+                a
+                for a in allocs
+                if a.get("ClientStatus") == "failed"
+                or (a.get("DeploymentStatus") or {}).get("Healthy") is False
+            ]
+            if (
+                broken
+                or not isinstance(dep, dict)
+                or dep.get("JobVersion") != job.get("Version")
+                or dep.get("Status") in ("failed", "cancelled")
+            ):
+                if isinstance(dep, dict) and dep.get("Status") == "running":
+                    await self._fail_deployment(api, str(dep["ID"]))
+                reason = task_failure(broken) or "a canary failed its health checks"
+                raise Failed("gate canaries", reason)
+            healthy = [a for a in allocs if (a.get("DeploymentStatus") or {}).get("Healthy")]
+            passing = True
+            for alloc in healthy:
+                results = probe_results(await self._checks(api, str(alloc["ID"])), 0)
+                passing = passing and all(r.healthy for r in results)
+            if len(healthy) >= count and passing:
+                healthy_since = healthy_since or time.monotonic()
+                if time.monotonic() - healthy_since >= seconds(self.config.canary_observation):
+                    return str(dep["ID"])
+            elif healthy_since is not None:
+                await self._fail_deployment(api, str(dep["ID"]))
+                raise Failed("observe canaries", "a canary became unhealthy while observed")
+            await asyncio.sleep(poll)

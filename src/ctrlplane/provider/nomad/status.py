@@ -1,0 +1,204 @@
+"""Allocations as an ``InstanceStatus`` (pure; no I/O).
+
+Only the allocations of the job's current version count (older versions' and replaced
+allocations do not). Per task: ``pending`` -> starting, ``running`` -> running (ready
+while every check of that task passes), ``dead`` -> failed if the task failed, else
+stopped (an init that finished is not a failure). A service's state is the worst over
+its replicas; the instance's the worst over its long-lived services, or failed when an
+init failed. Messages come from the newest task event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ctrlplane.provider.enums import InstanceState, ServiceRole
+from ctrlplane.provider.nomad.jobspec import port_label
+from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
+from ctrlplane.provider.spec import ProvisionRequest
+
+__all__ = ["alloc_replica", "current_allocs", "endpoints", "instance_status", "parse_time"]
+
+JSON = dict[str, Any]
+
+
+def parse_time(value: object) -> datetime | None:
+    """An RFC 3339 time from the API (nanosecond fractions truncated), or ``None``."""
+    if not isinstance(value, str) or not value or value.startswith("0001-"):
+        return None
+    text = value.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def alloc_replica(alloc: Mapping[str, Any]) -> int:
+    """The replica number of an allocation: the index in ``job.group[index]``."""
+    name = str(alloc.get("Name", ""))
+    try:
+        return int(name.rsplit("[", 1)[1].rstrip("]"))
+    except (IndexError, ValueError):
+        return 0
+
+
+def current_allocs(job: Mapping[str, Any], allocs: Sequence[Mapping[str, Any]]) -> list[JSON]:
+    """Allocations of the job's current version that are meant to run, by replica."""
+    version = job.get("Version")
+    found = [
+        dict(a)
+        for a in allocs
+        if a.get("JobVersion") == version and a.get("DesiredStatus") == "run"
+    ]
+    return sorted(found, key=alloc_replica)
+
+
+def _task_state(
+    task: Mapping[str, Any] | None, role: ServiceRole
+) -> tuple[InstanceState, str, int, datetime | None]:
+    if not task:
+        return InstanceState.STARTING, "", 0, None
+    events = task.get("Events") or []
+    message = str(events[-1].get("DisplayMessage", "")) if events else ""
+    restarts = int(task.get("Restarts") or 0)
+    started = parse_time(task.get("StartedAt"))
+    state = task.get("State")
+    if state == "running":
+        return InstanceState.RUNNING, message, restarts, started
+    if state == "dead":
+        if task.get("Failed"):
+            return InstanceState.FAILED, message, restarts, started
+        return InstanceState.STOPPED, message, restarts, started
+    return InstanceState.STARTING, message, restarts, started
+
+
+def _first_start(task: Mapping[str, Any] | None) -> datetime | None:
+    return parse_time((task or {}).get("StartedAt"))
+
+
+def endpoints(req: ProvisionRequest, full_allocs: Sequence[Mapping[str, Any]]) -> list[Endpoint]:
+    """In-network endpoints (``<service>:<port>``) and, per allocation, the published
+    host address of each port."""
+    out: list[Endpoint] = []
+    owners: dict[str, tuple[str, int, str]] = {}
+    for svc in req.services:
+        for port in svc.ports:
+            owners[port_label(svc.name, port.container)] = (
+                svc.name,
+                port.container,
+                str(port.protocol),
+            )
+            out.append(
+                Endpoint(
+                    service_name=svc.name,
+                    url=f"http://{svc.name}:{port.container}",
+                    port=port.container,
+                    protocol=str(port.protocol),
+                    public=False,
+                )
+            )
+    for alloc in full_allocs:
+        shared = ((alloc.get("AllocatedResources") or {}).get("Shared")) or {}
+        for port in shared.get("Ports") or []:
+            owner = owners.get(str(port.get("Label")))
+            if owner is None or not port.get("Value"):
+                continue
+            host = str(port.get("HostIP") or "127.0.0.1")
+            shown = f"[{host}]" if ":" in host else host
+            out.append(
+                Endpoint(
+                    service_name=owner[0],
+                    url=f"http://{shown}:{port['Value']}",
+                    port=int(port["Value"]),
+                    protocol=owner[2],
+                    public=True,
+                )
+            )
+    return out
+
+
+def instance_status(
+    req: ProvisionRequest,
+    job: Mapping[str, Any],
+    allocs: Sequence[Mapping[str, Any]],
+    checks: Mapping[str, Mapping[str, Any]],
+    full_allocs: Sequence[Mapping[str, Any]],
+) -> InstanceStatus:
+    """The status of an instance from its job, allocation stubs, and the check results
+    (``alloc ID -> check results``) of its current allocations."""
+    meta = {
+        "job_id": str(job.get("ID", "")),
+        "job_version": str(job.get("Version", "")),
+        "namespace": str(job.get("Namespace", "")),
+        "release_id": str((job.get("Meta") or {}).get("ctrlplane_release_id", "")),
+    }
+    roles = {s.name: s.role for s in req.services}
+    if job.get("Stop"):
+        return InstanceStatus(
+            state=InstanceState.STOPPED,
+            services={
+                name: ServiceStatus(state=InstanceState.STOPPED, provider_ref=name)
+                for name in roles
+            },
+            metadata=meta,
+            message="job is stopped",
+        )
+    current = current_allocs(job, allocs)
+    count = max(req.main.resources.replicas, 1)
+    per: dict[str, list[tuple[InstanceState, bool, str, int]]] = {n: [] for n in roles}
+    started: list[datetime] = []
+    for alloc in current:
+        states = alloc.get("TaskStates") or {}
+        results = checks.get(str(alloc.get("ID")), {})
+        for name, role in roles.items():
+            state, message, restarts, at = _task_state(states.get(name), role)
+            mine = [r for r in results.values() if r.get("Task") == name]
+            ready = state is InstanceState.RUNNING and all(
+                r.get("Status") == "success" for r in mine
+            )
+            per[name].append((state, ready, message, restarts))
+            first = _first_start(states.get(name))
+            if role is not ServiceRole.INIT and first is not None:
+                started.append(first)
+            del at
+    services: dict[str, ServiceStatus] = {}
+    for name, entries in per.items():
+        if not entries:
+            services[name] = ServiceStatus(state=InstanceState.STARTING, provider_ref=name)
+            continue
+        state = worst_state(e[0] for e in entries)
+        if len(entries) < count and roles[name] is not ServiceRole.INIT:
+            state = worst_state([state, InstanceState.STARTING])
+        bad = next((e[2] for e in entries if e[0] is not InstanceState.RUNNING and e[2]), "")
+        services[name] = ServiceStatus(
+            state=state,
+            ready=all(e[1] for e in entries) and len(entries) >= count,
+            restarts=sum(e[3] for e in entries),
+            provider_ref=name,
+            message=bad if state is not InstanceState.RUNNING else "",
+        )
+    long_lived = [s for n, s in services.items() if roles[n] is not ServiceRole.INIT]
+    init_failed = any(
+        s.state is InstanceState.FAILED for n, s in services.items() if roles[n] is ServiceRole.INIT
+    )
+    state = worst_state(s.state for s in long_lived)
+    if init_failed:
+        state = InstanceState.FAILED
+    message = next((f"{n}: {s.message}" for n, s in services.items() if s.message), "")
+    return InstanceStatus(
+        state=state,
+        ready=state is InstanceState.RUNNING and all(s.ready for s in long_lived),
+        restarts=sum(s.restarts for s in services.values()),
+        started_at=min(started) if started else None,
+        message=message,
+        endpoints=endpoints(req, full_allocs),
+        services=services,
+        metadata=meta,
+    )

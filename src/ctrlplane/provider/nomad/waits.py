@@ -1,0 +1,290 @@
+"""Reading jobs and allocations, and the waits every operation shares (I/O helpers).
+
+:class:`JobReader` is the base of the provider's parts: it reads the job, its
+allocations and check results through a :class:`~ctrlplane.provider.nomad.client.NomadClient`,
+waits for a job version's deployment (failing fast on a failed allocation or a revert),
+collects check results as probe evidence, purges, and restores a previous version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from ctrlplane.errors import (
+    BackendError,
+    InstanceNotFound,
+    OperationTimeout,
+)
+from ctrlplane.provider.events import (
+    ProbeObserved,
+    Subscriber,
+    emit,
+)
+from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.nomad.client import BACKEND, NomadClient, NotFound
+from ctrlplane.provider.nomad.config import NomadConfig
+from ctrlplane.provider.nomad.jobspec import (
+    job_id,
+)
+from ctrlplane.provider.nomad.meta import (
+    RELEASE,
+    releases_from_versions,
+)
+from ctrlplane.provider.nomad.status import (
+    alloc_replica,
+    current_allocs,
+)
+from ctrlplane.provider.releases import Release
+
+__all__ = [
+    "Failed",
+    "JobReader",
+    "probe_results",
+    "resubmittable",
+    "seconds",
+    "task_failure",
+    "uncancellable",
+]
+
+JSON = dict[str, Any]
+T = TypeVar("T")
+
+_BOOKKEEPING = (
+    "Version",
+    "Stable",
+    "Status",
+    "StatusDescription",
+    "SubmitTime",
+    "CreateIndex",
+    "ModifyIndex",
+    "JobModifyIndex",
+)
+
+
+def seconds(value: timedelta) -> float:
+    return value / timedelta(seconds=1)
+
+
+def resubmittable(job: JSON) -> JSON:
+    """A read job without the server's bookkeeping, ready to register again."""
+    return {k: v for k, v in job.items() if k not in _BOOKKEEPING}
+
+
+async def uncancellable(work: Awaitable[T]) -> T:
+    """Run ``work`` to the end even if the caller is cancelled meanwhile."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
+class Failed(Exception):
+    """A wait saw the deployment or an allocation fail."""
+
+    def __init__(self, step: str, reason: str, evidence: Sequence[ProbeResult] = ()) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+        self.evidence = list(evidence)
+
+
+def task_failure(allocs: Sequence[JSON]) -> str:
+    """The first failed task of ``allocs`` with its newest events, e.g.
+    ``task 'migrate' failed: Terminated: Exit Code: 3``."""
+    for alloc in allocs:
+        for name, task in sorted((alloc.get("TaskStates") or {}).items()):
+            if task.get("Failed"):
+                events = [
+                    f"{e.get('Type')}: {e.get('DisplayMessage')}"
+                    for e in (task.get("Events") or [])[-3:]
+                    if e.get("DisplayMessage")
+                ]
+                return f"task {name!r} failed: " + "; ".join(events)
+    return ""
+
+
+def probe_results(checks: JSON, replica: int) -> list[ProbeResult]:
+    out: list[ProbeResult] = []
+    for result in checks.values():
+        out.append(
+            ProbeResult(
+                service=str(result.get("Task") or result.get("Service", "")),
+                replica=replica,
+                kind="http" if result.get("StatusCode") else "tcp",
+                target=str(result.get("Check", "")),
+                attempt=1,
+                healthy=result.get("Status") == "success",
+                observed=str(result.get("Output", "")),
+                status_code=int(result["StatusCode"]) if result.get("StatusCode") else None,
+                at=datetime.fromtimestamp(int(result.get("Timestamp") or time.time()), UTC),
+            )
+        )
+    return out
+
+
+class JobReader:
+    """Reads and waits on one instance's job; the provider's parts build on it.
+
+    Holds only the configuration (``config``); every method takes the client to use.
+    """
+
+    config: NomadConfig
+
+    def _client(self) -> NomadClient:
+        return NomadClient(self.config)
+
+    async def _job(self, api: NomadClient, iid: str) -> JSON:
+        try:
+            job = await api.get(f"/v1/job/{job_id(iid)}")
+        except NotFound:
+            raise InstanceNotFound(iid, provider=BACKEND) from None
+        if not isinstance(job, dict) or RELEASE not in (job.get("Meta") or {}):
+            raise InstanceNotFound(iid, provider=BACKEND)
+        return job
+
+    async def _allocs(self, api: NomadClient, iid: str) -> list[JSON]:
+        found = await api.get(f"/v1/job/{job_id(iid)}/allocations")
+        return list(found or [])
+
+    async def _checks(self, api: NomadClient, alloc_id: str) -> JSON:
+        try:
+            found = await api.get(f"/v1/client/allocation/{alloc_id}/checks")
+        except NotFound:
+            return {}
+        return dict(found or {})
+
+    async def _wait_version(
+        self,
+        api: NomadClient,
+        iid: str,
+        step: str,
+        evidence: list[ProbeResult] | None = None,
+        *,
+        release: str = "",
+    ) -> JSON:
+        """Wait until the current job version's deployment succeeds; :class:`Failed`
+        when it (or one of its allocations) fails, or when the job no longer runs
+        ``release`` (Nomad reverted it). Returns the job."""
+        poll = seconds(self.config.poll_interval)
+        seen: set[tuple[str, str, int]] = set()
+        ours: object = None
+        while True:
+            job = await self._job(api, iid)
+            if job.get("Stop"):
+                return job
+            if release and (job.get("Meta") or {}).get(RELEASE) != release:
+                if evidence is not None and not evidence:
+                    for alloc in await self._allocs(api, iid):
+                        if ours is not None and alloc.get("JobVersion") == ours:
+                            results = await self._checks(api, str(alloc["ID"]))
+                            evidence.extend(probe_results(results, alloc_replica(alloc)))
+                deps = await api.get(f"/v1/job/{job_id(iid)}/deployments") or []
+                why = next(
+                    (
+                        str(d.get("StatusDescription", ""))
+                        for d in deps
+                        if d.get("Status") == "failed"
+                    ),
+                    "the deployment failed",
+                )
+                raise Failed("health gate", f"Nomad reverted the job: {why}")
+            version = ours = job.get("Version")
+
+            allocs = current_allocs(job, await self._allocs(api, iid))
+
+            if evidence is not None:
+                await self._gather(api, allocs, evidence, seen, None)
+            failed = [a for a in allocs if a.get("ClientStatus") == "failed"]
+            if failed:
+                raise Failed(step, task_failure(failed) or "an allocation failed")
+            dep = await api.get(f"/v1/job/{job_id(iid)}/deployment")
+            if isinstance(dep, dict) and dep.get("JobVersion") == version:
+                if dep.get("Status") == "successful":
+                    return job
+                if dep.get("Status") in ("failed", "cancelled"):
+                    reason = task_failure(allocs) or str(dep.get("StatusDescription", ""))
+                    raise Failed(step, reason)
+            await asyncio.sleep(poll)
+
+    async def _wait_stopped(self, api: NomadClient, iid: str) -> None:
+        poll = seconds(self.config.poll_interval)
+        while True:
+            allocs = await self._allocs(api, iid)
+            if all(a.get("ClientStatus") not in ("running", "pending") for a in allocs):
+                return
+            await asyncio.sleep(poll)
+
+    async def _bounded(self, work: Awaitable[T], limit: timedelta, what: str) -> T:
+        try:
+            async with asyncio.timeout(seconds(limit)):
+                return await work
+        except TimeoutError:
+            raise OperationTimeout(what, seconds(limit)) from None
+
+    async def _settle(self, api: NomadClient, iid: str, step: str) -> None:
+        try:
+            await self._wait_version(api, iid, step)
+        except Failed as exc:
+            raise BackendError(f"{step} of {iid!r} failed: {exc.reason}", backend=BACKEND) from None
+
+    async def _purge(self, api: NomadClient, iid: str) -> None:
+        with contextlib.suppress(NotFound):
+            await api.delete(f"/v1/job/{job_id(iid)}", purge="true")
+        prefix = f"{self.config.variables_prefix}/{job_id(iid)}/"
+        for var in await api.get("/v1/vars", prefix=prefix) or []:
+            await api.delete(f"/v1/var/{var['Path']}")
+
+    async def _history(self, api: NomadClient, iid: str) -> list[tuple[Release, int]]:
+        job = await self._job(api, iid)
+        found = await api.get(f"/v1/job/{job_id(iid)}/versions")
+        versions = list((found or {}).get("Versions") or [])
+        live = str((job.get("Meta") or {}).get(RELEASE, ""))
+        return releases_from_versions(versions, live, self.config.release_history)
+
+    async def _gather(
+        self,
+        api: NomadClient,
+        allocs: Sequence[JSON],
+        evidence: list[ProbeResult],
+        seen: set[tuple[str, str, int]],
+        events: Subscriber | None,
+    ) -> list[ProbeResult]:
+        """Check results of ``allocs`` not seen before (added to ``evidence``)."""
+        fresh: list[ProbeResult] = []
+        for alloc in allocs:
+            results = await self._checks(api, str(alloc["ID"]))
+            for probe in probe_results(results, alloc_replica(alloc)):
+                key = (str(alloc["ID"]), probe.target, int(probe.at.timestamp()))
+                if key not in seen:
+                    seen.add(key)
+                    fresh.append(probe)
+                    evidence.append(probe)
+                    await emit(events, ProbeObserved(instance_id=str(alloc["JobID"]), result=probe))
+        return fresh
+
+    async def _fail_deployment(self, api: NomadClient, dep: str) -> None:
+        """Mark a deployment failed (Nomad then auto-reverts); already terminal is fine."""
+        try:
+            await api.post(f"/v1/deployment/fail/{dep}", {"DeploymentID": dep})
+        except BackendError as exc:
+            if exc.status != 400:
+                raise
+
+    async def _restore(self, api: NomadClient, previous: JSON) -> None:
+        """Register ``previous`` again without canaries (a no-op if Nomad's auto-revert
+        already did) and wait until it is healthy again."""
+        body = resubmittable(previous)
+        body["Update"] = {**(body.get("Update") or {}), "Canary": 0}
+        await api.put("/v1/jobs", {"Job": body})
+        iid = str((previous.get("Meta") or {}).get("ctrlplane_instance_id", previous["ID"]))
+        with contextlib.suppress(Failed, OperationTimeout):
+            await self._bounded(
+                self._wait_version(api, iid, "restore"), self.config.deploy_timeout, "restore"
+            )

@@ -1,0 +1,412 @@
+"""The pure translation: spec -> Nomad job JSON, checked against the documented job fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ctrlplane.errors import InvalidSpec, NotSupported
+from ctrlplane.provider.enums import SecretType, ServiceRole
+from ctrlplane.provider.nomad.compat import check_version, parse_version
+from ctrlplane.provider.nomad.config import NomadConfig
+from ctrlplane.provider.nomad.jobspec import (
+    check_supported,
+    cpu_mhz,
+    port_label,
+    translate,
+    variable_path,
+)
+from ctrlplane.provider.nomad.lifecycle import Phase, phases
+from ctrlplane.provider.nomad.meta import (
+    ReleaseMeta,
+    release_meta,
+    releases_from_versions,
+    request_from_job,
+)
+from ctrlplane.provider.spec import (
+    ConfigFile,
+    HealthCheckSpec,
+    PortSpec,
+    ProvisionRequest,
+    ResourceSpec,
+    SecretRef,
+    ServiceSpec,
+    VolumeSpec,
+)
+
+from .fake_agent.schema import job_problems
+
+IID = "inst_01h455vb4pex5vsknk084sn02q"
+REL = ReleaseMeta("rel_01h455vb4pex5vsknk084sn02r", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+CFG = NomadConfig(namespace="team-a", region="eu", datacenters=["dc1", "dc2"])
+
+
+def _svc(name: str, role: ServiceRole = ServiceRole.MAIN, **kw: object) -> ServiceSpec:
+    return ServiceSpec.model_validate({"name": name, "image": f"img/{name}:1", "role": role, **kw})
+
+
+def _req(*services: ServiceSpec, **kw: object) -> ProvisionRequest:
+    return ProvisionRequest.model_validate(
+        {"instance_id": IID, "tenant_id": "t1", "name": "shop", "services": services, **kw}
+    )
+
+
+def _job(req: ProvisionRequest, cfg: NomadConfig = CFG) -> dict[str, object]:
+    check_supported(req, cfg)
+    job = translate(req, REL, cfg)
+    assert job_problems(job, namespace=cfg.namespace) == []
+    json.dumps(job)  # plain JSON
+    return job
+
+
+def _group(job: dict[str, object]) -> dict[str, object]:
+    groups = job["TaskGroups"]
+    assert isinstance(groups, list)
+    assert len(groups) == 1
+    return groups[0]  # type: ignore[no-any-return]
+
+
+def _tasks(job: dict[str, object]) -> dict[str, dict[str, object]]:
+    return {t["Name"]: t for t in _group(job)["Tasks"]}  # type: ignore[attr-defined]
+
+
+FULL = _req(
+    _svc(
+        "web",
+        ports=[{"container": 8080}, {"container": 9090}],
+        health_check={"path": "/healthz", "port": 8080, "interval": "5s", "timeout": "1s"},
+        resources={"cpu_millis": 500, "memory_mb": 256, "replicas": 3, "disk_mb": 500},
+        command=["/bin/server"],
+        args=["--port", "8080"],
+        env={"MODE": "prod"},
+        depends_on=["db", "migrate"],
+        config_files=[{"name": "app", "path": "/etc/app.json", "format": "json", "content": "{}"}],
+        secrets=[{"key": "api-token"}, {"key": "db/password", "type": "file"}],
+        annotations={"team": "payments"},
+    ),
+    _svc("db", ServiceRole.SIDECAR, ports=[{"container": 5432}], health_check={"port": 5432}),
+    _svc("migrate", ServiceRole.INIT),
+    _svc("shipper", ServiceRole.SIDECAR, depends_on=["web"]),
+    labels={"team": "payments"},
+)
+
+
+def test_full_job_matches_the_documented_fields() -> None:
+    job = _job(FULL)
+    assert job["ID"] == IID
+    assert job["Type"] == "service"
+    assert job["Namespace"] == "team-a"
+    assert job["Region"] == "eu"
+    assert job["Datacenters"] == ["dc1", "dc2"]
+    group = _group(job)
+    assert group["Count"] == 3
+    assert set(_tasks(job)) == {"web", "db", "migrate", "shipper"}
+
+
+def test_one_group_with_replicas_and_bridge_network() -> None:
+    group = _group(_job(FULL))
+    net = group["Networks"][0]  # type: ignore[index]
+    assert net["Mode"] == "bridge"
+    assert {"Label": "web_8080", "To": 8080} in net["DynamicPorts"]
+    assert {"Label": "db_5432", "To": 5432} in net["DynamicPorts"]
+    assert "ReservedPorts" not in net
+    assert group["ReschedulePolicy"] == {"Attempts": 0, "Unlimited": False}
+    assert group["EphemeralDisk"] == {"SizeMB": 500}
+
+
+def test_fixed_host_ports_are_reserved() -> None:
+    job = _job(_req(_svc("web", ports=[PortSpec(container=8080, host=18080)])))
+    net = _group(job)["Networks"][0]  # type: ignore[index]
+    assert net["ReservedPorts"] == [{"Label": "web_8080", "Value": 18080, "To": 8080}]
+
+
+def test_lifecycle_hooks() -> None:
+    tasks = _tasks(_job(FULL))
+    assert tasks["migrate"]["Lifecycle"] == {"Hook": "prestart", "Sidecar": False}
+    assert tasks["db"]["Lifecycle"] == {"Hook": "prestart", "Sidecar": True}
+    assert "Lifecycle" not in tasks["web"]
+    assert tasks["shipper"]["Lifecycle"] == {"Hook": "poststart", "Sidecar": True}
+    assert tasks["migrate"]["RestartPolicy"]["Attempts"] == 0  # type: ignore[index]
+
+
+def test_phases_of_sidecars_that_depend_on_inits_are_poststart() -> None:
+    req = _req(
+        _svc("app"),
+        _svc("init", ServiceRole.INIT),
+        _svc("side", ServiceRole.SIDECAR, depends_on=["init"]),
+    )
+    assert phases(req.services) == {
+        "app": Phase.MAIN,
+        "init": Phase.PRESTART,
+        "side": Phase.POSTSTART_SIDECAR,
+    }
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        pytest.param(
+            [
+                _svc("app"),
+                _svc("a", ServiceRole.INIT),
+                _svc("b", ServiceRole.INIT, depends_on=["a"]),
+            ],
+            id="chained-inits",
+        ),
+        pytest.param(
+            [
+                _svc("app", depends_on=["late"]),
+                _svc("late", ServiceRole.SIDECAR, depends_on=["early"]),
+                _svc("early", ServiceRole.SIDECAR),
+            ],
+            id="main-after-poststart-sidecar",
+        ),
+        pytest.param(
+            [
+                _svc("app"),
+                _svc("a", ServiceRole.SIDECAR, depends_on=["app"]),
+                _svc("b", ServiceRole.SIDECAR, depends_on=["a"]),
+            ],
+            id="sidecar-after-poststart-sidecar",
+        ),
+    ],
+)
+def test_unorderable_depends_on_is_not_supported(services: list[ServiceSpec]) -> None:
+    with pytest.raises(NotSupported) as caught:
+        check_supported(_req(*services), CFG)
+    assert "depends_on" in str(caught.value)
+
+
+def test_docker_config_and_extra_hosts() -> None:
+    web = _tasks(_job(FULL))["web"]
+    cfg = web["Config"]
+    assert cfg["image"] == "img/web:1"  # type: ignore[index]
+    assert cfg["entrypoint"] == ["/bin/server"]  # type: ignore[index]
+    assert cfg["command"] == "--port"  # type: ignore[index]
+    assert cfg["args"] == ["8080"]  # type: ignore[index]
+    assert cfg["extra_hosts"] == [  # type: ignore[index]
+        "web:127.0.0.1",
+        "db:127.0.0.1",
+        "migrate:127.0.0.1",
+        "shipper:127.0.0.1",
+    ]
+    assert web["Env"] == {"MODE": "prod"}
+    assert web["Meta"] == {"team": "payments"}
+    assert web["Driver"] == "docker"
+
+
+@pytest.mark.parametrize(
+    ("millis", "per_core", "mhz"),
+    [(1000, 1000, 1000), (250, 2400, 600), (1, 2400, 3), (333, 1000, 333), (0, 1000, 100)],
+)
+def test_cpu_millicores_become_mhz(millis: int, per_core: int, mhz: int) -> None:
+    assert cpu_mhz(NomadConfig(mhz_per_core=per_core), millis) == mhz
+
+
+def test_resources() -> None:
+    tasks = _tasks(_job(FULL, NomadConfig(mhz_per_core=2000, default_memory_mb=64)))
+    assert tasks["web"]["Resources"] == {"CPU": 1000, "MemoryMB": 256}
+    assert tasks["db"]["Resources"] == {"CPU": 100, "MemoryMB": 64}
+
+
+def test_services_and_checks() -> None:
+    services = _group(_job(FULL))["Services"]
+    by_label = {s["PortLabel"]: s for s in services}  # type: ignore[attr-defined]
+    web = by_label["web_8080"]
+    assert web["Provider"] == "nomad"
+    assert web["TaskName"] == "web"
+    assert web["Name"] == "web-01h455vb4pex5vsknk084sn02q"
+    assert web["Checks"] == [
+        {
+            "Name": "web-health",
+            "Interval": 5_000_000_000,
+            "Timeout": 1_000_000_000,
+            "Type": "http",
+            "Path": "/healthz",
+            "PortLabel": "web_8080",
+        }
+    ]
+    db = by_label["db_5432"]["Checks"][0]
+    assert (db["Type"], db["Interval"], db["Timeout"]) == ("tcp", 10_000_000_000, 2_000_000_000)
+    assert "Checks" not in by_label["web_9090"]
+
+
+def test_short_check_intervals_are_raised_to_nomads_minimum() -> None:
+    hc = HealthCheckSpec(path="/", port=80, interval=timedelta(milliseconds=200))
+    job = _job(_req(_svc("web", ports=[{"container": 80}], health_check=hc)))
+    check = _group(job)["Services"][0]["Checks"][0]  # type: ignore[index]
+    assert check["Interval"] == check["Timeout"] == 1_000_000_000
+
+
+def test_health_check_port_without_a_declared_port_gets_one() -> None:
+    job = _job(_req(_svc("web", health_check={"port": 7000})))
+    net = _group(job)["Networks"][0]  # type: ignore[index]
+    assert net["DynamicPorts"] == [{"Label": "web_7000", "To": 7000}]
+
+
+def test_exec_checks_need_consul() -> None:
+    req = _req(_svc("web", health_check={"command": ["pg_isready"]}))
+    with pytest.raises(NotSupported, match="script checks"):
+        check_supported(req, CFG)
+    job = _job(req, CFG.model_copy(update={"service_provider": "consul"}))
+    service = _group(job)["Services"][0]  # type: ignore[index]
+    assert service["Provider"] == "consul"
+    assert service["Checks"][0]["Type"] == "script"
+    assert service["Checks"][0]["Command"] == "pg_isready"
+    assert service["Checks"][0]["TaskName"] == "web"
+
+
+def test_config_files_are_literal_templates_mounted_at_their_path() -> None:
+    tricky = "{{ not a template }} [[ctrlplane-0< also not"
+    req = _req(
+        _svc("app", config_files=[ConfigFile(name="cfg", path="/etc/x.conf", content=tricky)])
+    )
+    task = _tasks(_job(req))["app"]
+    (tmpl,) = task["Templates"]  # type: ignore[misc]
+    assert tmpl["EmbeddedTmpl"] == tricky
+    assert tmpl["LeftDelim"] not in tricky
+    assert tmpl["RightDelim"] not in tricky
+    assert tmpl["DestPath"] == "local/ctrlplane/config/cfg"
+    assert task["Config"]["volumes"] == ["local/ctrlplane/config/cfg:/etc/x.conf:ro"]  # type: ignore[index]
+
+
+def test_secrets_are_variable_lookups_never_values() -> None:
+    task = _tasks(_job(FULL))["web"]
+    templates = task["Templates"]
+    path = variable_path(CFG, IID, "web")
+    assert path == f"nomad/jobs/{IID}/unit/web"
+    env = next(t for t in templates if t.get("Envvars"))  # type: ignore[attr-defined]
+    assert env["EmbeddedTmpl"] == (
+        f'API_TOKEN={{{{ with nomadVar "{path}" }}}}{{{{ .secret_0 }}}}{{{{ end }}}}\n'
+    )
+    file = next(t for t in templates if t["DestPath"] == "secrets/ctrlplane/file_1")  # type: ignore[index]
+    assert ".secret_1" in file["EmbeddedTmpl"]
+    assert "secrets/ctrlplane/file_1:/run/secrets/db/password:ro" in task["Config"]["volumes"]  # type: ignore[index]
+
+
+def test_meta_records_the_request_and_release() -> None:
+    job = _job(FULL)
+    meta = job["Meta"]
+    assert meta["ctrlplane_instance_id"] == IID  # type: ignore[index]
+    assert meta["ctrlplane_tenant_id"] == "t1"  # type: ignore[index]
+    assert meta["ctrlplane_release_id"] == REL.release_id  # type: ignore[index]
+    assert meta["team"] == "payments"  # type: ignore[index]
+    assert request_from_job(job) == FULL
+    assert release_meta(job) == REL
+
+
+def test_translation_is_deterministic() -> None:
+    assert translate(FULL, REL, CFG) == translate(FULL, REL, CFG)
+
+
+def test_host_network_mode() -> None:
+    cfg = CFG.model_copy(update={"network_mode": "host"})
+    req = _req(_svc("web", ports=[{"container": 8080}]))
+    job = _job(req, cfg)
+    net = _group(job)["Networks"][0]  # type: ignore[index]
+    assert net == {"Mode": "host", "ReservedPorts": [{"Label": "web_8080", "Value": 8080}]}
+    assert _tasks(job)["web"]["Config"]["network_mode"] == "host"  # type: ignore[index]
+    moved = _req(_svc("web", ports=[PortSpec(container=8080, host=80)]))
+    with pytest.raises(NotSupported, match="host network mode"):
+        check_supported(moved, cfg)
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        _svc("app", volumes=[VolumeSpec(name="data", mount_path="/data")]),
+        _svc("app", resources=ResourceSpec(gpu="nvidia")),
+        _svc("app", secrets=[SecretRef(key="pull", type=SecretType.REGISTRY)]),
+        _svc("app", ports=[PortSpec(container=80, host=80)], resources=ResourceSpec(replicas=2)),
+    ],
+    ids=["volumes", "gpu", "registry-secret", "host-port-with-replicas"],
+)
+def test_unsupported_specs_are_refused(service: ServiceSpec) -> None:
+    with pytest.raises(NotSupported):
+        check_supported(_req(service), CFG)
+
+
+def test_port_labels() -> None:
+    assert port_label("my-web", 8080) == "my_web_8080"
+
+
+def test_schema_rejects_unknown_and_invalid_fields() -> None:
+    job = _job(FULL)
+    bad = json.loads(json.dumps(job))
+    bad["TaskGroups"][0]["Tasks"][0]["Resourcez"] = {}
+    bad["TaskGroups"][0]["Services"][0]["Checks"][0]["Interval"] = 10
+    bad["Update"]["Bogus"] = 1
+    problems = job_problems(bad, namespace="team-a")
+    assert any('unknown field "Resourcez"' in p for p in problems)
+    assert any('unknown field "Bogus"' in p for p in problems)
+    assert any("Interval" in p for p in problems)
+    assert job_problems(job, namespace="default")  # namespace mismatch
+
+
+def _version(n: int, release: str, *, stable: bool, at: int) -> dict[str, object]:
+    rel = ReleaseMeta(release, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=at))
+    job = translate(FULL, rel, CFG)
+    job.update({"Version": n, "Stable": stable})
+    return job
+
+
+def test_release_history_from_versions() -> None:
+    a, b, c = (f"rel_01h455vb4pex5vsknk084sn0{x}" for x in ("2a", "2b", "2c"))
+    versions = [
+        _version(0, a, stable=True, at=0),
+        _version(1, b, stable=True, at=1),
+        _version(2, b, stable=False, at=1),  # a stop of b
+        _version(3, c, stable=False, at=2),  # a failed deploy, reverted
+        _version(4, b, stable=True, at=1),  # the revert
+    ]
+    history = releases_from_versions(versions, b, 10)
+    assert [(r.release_id, v, r.live) for r, v in history] == [(b, 4, True), (a, 0, False)]
+    assert [r.release_id for r, _ in releases_from_versions(versions, b, 1)] == [b]
+
+
+def test_config_from_env() -> None:
+    env = {
+        "NOMAD_ADDR": "http://127.0.0.1:1",
+        "NOMAD_TOKEN": "secret-token",
+        "NOMAD_NAMESPACE": "ns1",
+        "CTRLPLANE_NOMAD_NAMESPACE": "ns2",
+        "CTRLPLANE_NOMAD_DATACENTERS": "dc1, dc2",
+        "CTRLPLANE_NOMAD_MHZ_PER_CORE": "2400",
+        "CTRLPLANE_NOMAD_NETWORK_MODE": "host",
+    }
+    cfg = NomadConfig.from_env(env, region="r1")
+    assert cfg.address == "http://127.0.0.1:1"
+    assert cfg.token_value() == "secret-token"
+    assert cfg.namespace == "ns2"
+    assert cfg.region == "r1"
+    assert cfg.datacenters == ["dc1", "dc2"]
+    assert cfg.mhz_per_core == 2400
+    assert cfg.network_mode == "host"
+    assert "secret-token" not in repr(cfg)
+    with pytest.raises(InvalidSpec, match="mhz_per_core"):
+        NomadConfig.from_env({"CTRLPLANE_NOMAD_MHZ_PER_CORE": "0"})
+
+
+@pytest.mark.parametrize(
+    ("version", "service", "cfg", "refused"),
+    [
+        ("1.3.9", _svc("app", secrets=[{"key": "k"}]), CFG, "Variables"),
+        ("1.2.0", _svc("app", ports=[{"container": 80}]), CFG, "service discovery"),
+        ("1.3.0", _svc("app", health_check={"port": 80}), CFG, "service checks"),
+        ("1.4.2", _svc("app"), NomadConfig(), "datacenter"),
+        ("1.4.2", _svc("app", secrets=[{"key": "k"}]), CFG, ""),
+        ("1.7.7+ent", _svc("app", health_check={"port": 80}), NomadConfig(), ""),
+        ("", _svc("app", secrets=[{"key": "k"}]), NomadConfig(), ""),
+    ],
+)
+def test_agent_version_gates_features(
+    version: str, service: ServiceSpec, cfg: NomadConfig, refused: str
+) -> None:
+    if refused:
+        with pytest.raises(NotSupported, match=refused):
+            check_version(_req(service), cfg, version)
+    else:
+        check_version(_req(service), cfg, version)
+    assert parse_version("v1.4.0-beta.1") == (1, 4, 0)

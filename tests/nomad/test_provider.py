@@ -1,0 +1,250 @@
+"""Nomad-specific behaviour of the provider and the strictness of the fake agent."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from ctrlplane.errors import (
+    BackendUnavailable,
+    InstanceNotFound,
+    NotSupported,
+    PermissionDenied,
+    ProvisionFailed,
+)
+from ctrlplane.ids import INSTANCE_PREFIX, new_id
+from ctrlplane.provider.enums import InstanceState, ServiceRole
+from ctrlplane.provider.nomad import NomadConfig, NomadProvider
+from ctrlplane.provider.nomad.logframes import FrameDecoder, LineSplitter
+from ctrlplane.provider.nomad.status import alloc_replica, parse_time
+from ctrlplane.provider.spec import (
+    ExecRequest,
+    HealthCheckSpec,
+    ProvisionRequest,
+    ResourceSpec,
+    SecretRef,
+    ServiceSpec,
+)
+from ctrlplane.secrets import MappingResolver
+
+from .harness import NAMESPACE, TOKEN, NomadHarness
+
+
+@pytest_asyncio.fixture
+async def harness() -> AsyncIterator[NomadHarness]:
+    h = NomadHarness()
+    await h.setup()
+    try:
+        yield h
+    finally:
+        await h.teardown()
+
+
+def _request(h: NomadHarness, *services: ServiceSpec) -> ProvisionRequest:
+    return ProvisionRequest(
+        instance_id=new_id(INSTANCE_PREFIX), tenant_id="t", name="n", services=list(services)
+    )
+
+
+async def test_every_request_carries_namespace_region_and_token(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    req = _request(harness, harness.http_service("web", port=8080))
+    await provider.provision(req)
+    await provider.status(req.instance_id)
+    await provider.exec(req.instance_id, ExecRequest(command=["true"]))
+    await provider.logs(req.instance_id).collect()
+    await provider.deprovision(req.instance_id)
+    seen = harness.agent.requests
+    assert len(seen) > 10
+    assert all(r.token == TOKEN for r in seen), [r for r in seen if r.token != TOKEN]
+    assert all(r.namespace == NAMESPACE for r in seen)
+    assert all(r.region == "global" for r in seen)
+
+
+async def test_errors_are_translated(harness: NomadHarness) -> None:
+    wrong = NomadProvider(harness.config().model_copy(update={"token": None}))
+    with pytest.raises(PermissionDenied):
+        await wrong.status(new_id(INSTANCE_PREFIX))
+    with pytest.raises(InstanceNotFound):
+        await harness.make_provider().status(new_id(INSTANCE_PREFIX))
+    down = NomadProvider(NomadConfig(address="http://127.0.0.1:9", request_timeout="1s"))
+    with pytest.raises(BackendUnavailable):
+        await down.status(new_id(INSTANCE_PREFIX))
+    health = await down.health_check()
+    assert not health.healthy
+    ok = await harness.make_provider().health_check()
+    assert ok.healthy, ok.message
+
+
+async def test_other_namespace_does_not_see_the_instance(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    req = _request(harness, harness.idle_service("app"))
+    await provider.provision(req)
+    other = NomadProvider(harness.config().model_copy(update={"namespace": "other"}))
+    with pytest.raises(InstanceNotFound):
+        await other.status(req.instance_id)
+    await provider.deprovision(req.instance_id)
+
+
+async def test_a_namespace_that_does_not_exist_fails_provision(harness: NomadHarness) -> None:
+    provider = NomadProvider(harness.config().model_copy(update={"namespace": "nowhere"}))
+    req = _request(harness, harness.idle_service("app"))
+    with pytest.raises(ProvisionFailed, match="nonexistent namespace"):
+        await provider.provision(req)
+    assert harness.agent.leftovers("nowhere", req.instance_id) == []
+
+
+async def test_an_old_agent_refuses_what_it_cannot_run() -> None:
+    h = NomadHarness()
+    h.agent.version = "1.3.5"
+    await h.setup()
+    try:
+        provider = h.make_provider(secrets=MappingResolver({"tok": "v"}))
+        app = h.idle_service("app").model_copy(update={"secrets": [SecretRef(key="tok")]})
+        with pytest.raises(NotSupported, match=r"Nomad 1\.4"):
+            await provider.provision(_request(h, app))
+        assert not [r for r in h.agent.requests if r.method != "GET"]
+        assert "1.3.5" in provider.info().version
+    finally:
+        await h.teardown()
+
+
+async def test_unorderable_depends_on_is_refused_before_registering(
+    harness: NomadHarness,
+) -> None:
+    a = harness.exit_service("a", code=0).model_copy(update={"role": ServiceRole.INIT})
+    b = harness.exit_service("b", code=0).model_copy(
+        update={"role": ServiceRole.INIT, "depends_on": ["a"]}
+    )
+    req = _request(harness, harness.idle_service("app"), a, b)
+    with pytest.raises(NotSupported, match="prestart"):
+        await harness.make_provider().provision(req)
+    assert not [r for r in harness.agent.requests if r.method != "GET"]
+
+
+async def test_secrets_live_in_variables_not_in_the_job(harness: NomadHarness) -> None:
+    provider = harness.make_provider(secrets=MappingResolver({"tok": "s3cr3t-value"}))
+    app = harness.idle_service("app").model_copy(update={"secrets": [SecretRef(key="tok")]})
+    req = _request(harness, app)
+    await provider.provision(req)
+    assert "s3cr3t-value" not in await harness.backend_text(req.instance_id)
+    (var,) = harness.agent.state.variables.values()
+    assert var["Items"] == {"secret_0": "s3cr3t-value"}
+    assert var["Path"] == f"nomad/jobs/{req.instance_id}/unit/app"
+    await provider.deprovision(req.instance_id)
+    assert harness.agent.state.variables == {}
+
+
+async def test_a_failing_check_makes_the_service_not_ready(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    web = harness.http_service("web", port=8080).model_copy(
+        update={"health_check": HealthCheckSpec(path="/healthz", port=8080)}
+    )
+    req = _request(harness, web)
+    await provider.provision(req)
+    harness.backend.faults.fail_health("web")
+    for _ in range(100):
+        status = await provider.status(req.instance_id)
+        if not status.services["web"].ready:
+            break
+        await asyncio.sleep(0.05)
+    assert not status.services["web"].ready
+    assert status.state == InstanceState.RUNNING
+    harness.backend.faults.heal("web")
+    await provider.deprovision(req.instance_id)
+
+
+async def test_stop_and_start_are_job_versions(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    req = _request(harness, harness.idle_service("app"))
+    await provider.provision(req)
+    await provider.stop(req.instance_id)
+    await provider.start(req.instance_id)
+    state = harness.agent.state.job(NAMESPACE, req.instance_id)
+    assert state is not None
+    assert [v["Stop"] for v in state.versions] == [False, True, False]
+    assert state.versions[2]["TaskGroups"] == state.versions[0]["TaskGroups"]
+    await provider.deprovision(req.instance_id)
+
+
+async def test_fake_agent_rejects_unknown_fields_and_missing_token(harness: NomadHarness) -> None:
+    job = {"ID": "x", "Datacenters": ["*"], "TaskGroups": [], "Bogus": 1}
+    async with httpx.AsyncClient(base_url=harness.agent.address) as client:
+        denied = await client.put("/v1/jobs", json={"Job": job})
+        assert denied.status_code == 403
+        bad = await client.put("/v1/jobs", json={"Job": job}, headers={"X-Nomad-Token": TOKEN})
+        assert bad.status_code == 400
+        assert 'unknown field "Bogus"' in bad.text
+
+
+def test_missing_httpx_raises_missing_extra() -> None:
+    code = (
+        "import sys; sys.modules['httpx'] = None\n"
+        "from ctrlplane.errors import MissingExtra\n"
+        "try:\n    import ctrlplane.provider.nomad\n"
+        "except MissingExtra as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'ctrlplane[nomad]'" in out.stdout
+
+
+def test_frames_and_lines() -> None:
+    decoder = FrameDecoder()
+    frames = decoder.feed(b'{"Offset": 0, "Data": "b25lCnR3')
+    assert frames == []
+    frames = decoder.feed(b'bwp0aHJl", "File": "alloc/logs/a.stdout.0"}\n{}\n')
+    assert [(f.offset, f.data) for f in frames] == [(0, b"one\ntwo\nthre")]
+    splitter = LineSplitter()
+    assert splitter.feed(frames[0].data) == ["one", "two"]
+    assert splitter.feed(b"e\n") == ["three"]
+    assert splitter.feed(b"partial") == []
+    assert splitter.flush() == ["partial"]
+
+
+def test_status_helpers() -> None:
+    at = parse_time("2026-11-25T09:39:21.123456789Z")
+    assert at is not None
+    assert at.microsecond == 123456
+    assert parse_time("0001-01-01T00:00:00Z") is None
+    assert alloc_replica({"Name": "inst_x.unit[3]"}) == 3
+
+
+async def test_canary_deploy_is_gated_then_promoted_with_progress_events(
+    harness: NomadHarness,
+) -> None:
+    from ctrlplane.provider.events import ProgressEvent
+    from ctrlplane.provider.spec import DeployRequest, ServiceDeploySpec
+
+    provider = harness.make_provider()
+    web = harness.http_service("web", port=8080).model_copy(
+        update={
+            "health_check": HealthCheckSpec(path="/healthz", port=8080),
+            "resources": ResourceSpec(replicas=2),
+        }
+    )
+    req = _request(harness, web)
+    await provider.provision(req)
+    seen: list[ProgressEvent] = []
+    deploy = DeployRequest(
+        instance_id=req.instance_id,
+        services=[ServiceDeploySpec(name="web", image=harness.image(2))],
+        strategy="blue-green",
+    )
+    await provider.deploy(deploy, events=seen.append)
+    steps = [e.step for e in seen if e.kind == "step_started"]
+    assert steps == ["register", "gate canaries", "promote", "rollout"]
+    assert any(e.kind == "probe" for e in seen)
+    assert any(e.kind == "traffic_switched" for e in seen)
+    promotes = [r for r in harness.agent.requests if "/deployment/promote/" in r.path]
+    assert len(promotes) == 1
+    state = harness.agent.state.job(NAMESPACE, req.instance_id)
+    assert state is not None
+    assert state.versions[-1]["Update"]["Canary"] == 2
+    assert state.deployments[-1]["Status"] == "successful"
+    await provider.deprovision(req.instance_id)
