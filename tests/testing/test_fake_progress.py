@@ -45,7 +45,7 @@ def web_request() -> ProvisionRequest:
 async def test_provision_reports_steps_and_units(provider: FakeProvider) -> None:
     events: list[ProgressEvent] = []
     req = web_request()
-    result = await provider.provision(req, progress=events.append)
+    result = await provider.provision(req, events=events.append)
     steps = [e.step for e in events if isinstance(e, StepStarted)]
     assert steps == list(PROVISION_STEPS)
     started = [e for e in events if isinstance(e, UnitStarted)]
@@ -71,7 +71,7 @@ async def test_deploy_reports_units_probes_and_the_switch(
         services=[ServiceDeploySpec(name="web", image="app", env={"MESSAGE": "2"})],
         strategy=strategy,
     )
-    await provider.deploy(deploy, progress=subscriber)
+    await provider.deploy(deploy, events=subscriber)
     kinds = [e.kind for e in events]
     assert kinds.index("unit_started") < kinds.index("unit_removed")
     switch = [e for e in events if isinstance(e, TrafficSwitched)]
@@ -89,7 +89,7 @@ async def test_failed_deploy_reports_the_roll_back(provider: FakeProvider) -> No
         services=[ServiceDeploySpec(name="web", image="app", env={"HEALTHY": "0"})],
     )
     with pytest.raises(DeployFailed):
-        await provider.deploy(bad, progress=events.append)
+        await provider.deploy(bad, events=events.append)
     rolled = [e for e in events if isinstance(e, RolledBack)]
     assert len(rolled) == 1
     assert rolled[0].to_release == result.metadata["release_id"]
@@ -101,5 +101,5 @@ async def test_a_failing_subscriber_never_breaks_the_operation(provider: FakePro
         raise RuntimeError("subscriber bug")
 
     req = web_request()
-    await provider.provision(req, progress=explode)
+    await provider.provision(req, events=explode)
     assert (await provider.status(req.instance_id)).ready

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -89,18 +90,22 @@ class Provider(Protocol):
         """Current state: worst-of over services, per-service detail, endpoints."""
         ...
 
-    async def deploy(self, req: DeployRequest) -> DeployResult:
+    async def deploy(self, req: DeployRequest, *, events: Subscriber | None = None) -> DeployResult:
         """Roll out new versions of the listed services and record a release.
 
         Unlisted services keep their version. Needs ``deploy`` and the strategy's
         capability. A failed gate restores the previous release and raises ``DeployFailed``.
+        ``events`` (beyond Go) receives typed progress events as the rollout proceeds.
         """
         ...
 
-    async def rollback(self, instance_id: str, release_id: str) -> None:
+    async def rollback(
+        self, instance_id: str, release_id: str, *, events: Subscriber | None = None
+    ) -> None:
         """Restore exactly the snapshot of ``release_id``, recorded as a new release.
 
         Unknown or pruned release: ``ReleaseNotFound``, and nothing changes.
+        ``events`` as in :meth:`deploy`.
         """
         ...
 

@@ -199,14 +199,14 @@ class FakeProvider:
     # lifecycle
 
     async def provision(
-        self, req: ProvisionRequest, *, progress: Subscriber | None = None
+        self, req: ProvisionRequest, *, events: Subscriber | None = None
     ) -> ProvisionResult:
         """Create the instance and start it (inits, then mains/sidecars, gated on health).
 
         Steps (see ``PROVISION_STEPS``): pull, secrets, create, init, start, ready; a
         failure at any step (or cancellation) removes everything and raises
         ``ProvisionFailed`` naming the step. Provisioning an existing instance returns it
-        unchanged. ``progress`` (beyond Go) receives step and unit events.
+        unchanged. ``events`` (beyond Go) receives step and unit events.
         """
         require_capability(self, Capability.PROVISION)
         # Re-validate: a request changed with model_copy() may hold unconverted values.
@@ -228,7 +228,7 @@ class FakeProvider:
                 replicas=max(req.main.resources.replicas, 1),
             )
             release_id = new_id(RELEASE_PREFIX)
-            runner = Runner(self.backend, iid, (), self._rollout.time_scale, progress, release_id)
+            runner = Runner(self.backend, iid, (), self._rollout.time_scale, events, release_id)
             try:
                 await self._create(record, runner)
             except BaseException:
@@ -275,14 +275,14 @@ class FakeProvider:
             raise ProvisionFailed(iid, where, reason) from None
 
     def _runner(
-        self, record: InstanceRecord, progress: Subscriber | None = None, release_id: str = ""
+        self, record: InstanceRecord, events: Subscriber | None = None, release_id: str = ""
     ) -> Runner:
         return Runner(
             self.backend,
             record.instance_id,
             record.secret_values,
             self._rollout.time_scale,
-            progress,
+            events,
             release_id,
         )
 
@@ -405,13 +405,11 @@ class FakeProvider:
 
     # releases
 
-    async def deploy(
-        self, req: DeployRequest, *, progress: Subscriber | None = None
-    ) -> DeployResult:
+    async def deploy(self, req: DeployRequest, *, events: Subscriber | None = None) -> DeployResult:
         """Roll out the listed services with the request's strategy, gated on health.
 
         Unlisted services keep their version (the release inherits them). A failed gate,
-        the progress deadline or cancellation restores the previous release. ``progress``
+        the progress deadline or cancellation restores the previous release. ``events``
         (beyond Go) receives step, unit, probe, traffic and roll-back events.
         """
         require_capability(self, Capability.DEPLOY)
@@ -428,7 +426,7 @@ class FakeProvider:
         release_id = req.release_id or new_id(RELEASE_PREFIX)
         async with self._locked(req.instance_id) as record:
             services = [deployed(svc, changes.get(svc.name)) for svc in record.services]
-            await self._roll_out(record, services, req.strategy, progress, release_id)
+            await self._roll_out(record, services, req.strategy, events, release_id)
             now = self.backend.now()
             record.add_release(release_id, str(req.strategy), now, self._history_depth)
         return DeployResult(
@@ -440,7 +438,7 @@ class FakeProvider:
         record: InstanceRecord,
         services: list[ServiceSpec],
         strategy: DeployStrategy,
-        progress: Subscriber | None,
+        events: Subscriber | None,
         release_id: str,
     ) -> None:
         for svc in services:
@@ -452,12 +450,12 @@ class FakeProvider:
                     reason=f"image {svc.image!r} not found; nothing was changed",
                 )
         material = await self._secrets_for(record, services)
-        runner = self._runner(record, progress, release_id)
+        runner = self._runner(record, events, release_id)
         await roll_out(runner, record, services, strategy, secrets=material, settings=self._rollout)
         record.state, record.message = InstanceState.RUNNING, ""
 
     async def rollback(
-        self, instance_id: str, release_id: str, *, progress: Subscriber | None = None
+        self, instance_id: str, release_id: str, *, events: Subscriber | None = None
     ) -> None:
         """Restore ``release_id``'s snapshot (rolling, gated); record it as a new release.
 
@@ -471,7 +469,7 @@ class FakeProvider:
                 known = [r.release_id for r in reversed(record.releases)]
                 raise ReleaseNotFound(instance_id, release_id, known=known)
             services = [restored(svc, target) for svc in record.services]
-            await self._roll_out(record, services, DeployStrategy.ROLLING, progress, new_release)
+            await self._roll_out(record, services, DeployStrategy.ROLLING, events, new_release)
             record.add_release(
                 new_release,
                 str(DeployStrategy.ROLLING),

@@ -358,7 +358,9 @@ class NomadProvider(Rollouts, LogReader):
             provider_ref=job_id(req.instance_id), status="successful", release_id=release.release_id
         )
 
-    async def rollback(self, instance_id: str, release_id: str) -> None:
+    async def rollback(
+        self, instance_id: str, release_id: str, *, events: Subscriber | None = None
+    ) -> None:
         """Register the job version that carries ``release_id`` again, recorded as a new
         release (``rollback_of``); unknown or pruned: :class:`ReleaseNotFound`."""
         require_capability(self, Capability.DEPLOY)
@@ -381,7 +383,7 @@ class NomadProvider(Rollouts, LogReader):
                 str(DeployStrategy.ROLLING),
                 rollback_of=release_id,
             )
-            await self._roll_out(api, job, target, release, DeployStrategy.ROLLING)
+            await self._roll_out(api, job, target, release, DeployStrategy.ROLLING, events)
 
     # -- scale / resources ---------------------------------------------------------------
 
