@@ -11,5 +11,14 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 ctrlplane validate -f examples/hello-web.yaml
 ctrlplane up -f examples/hello-web.yaml
+
+# Show that the published endpoint (on 127.0.0.1) answers.
+url=$(ctrlplane -o json status hello-web | .venv/bin/python -c '
+import json, sys
+status = json.load(sys.stdin)["status"]
+print(next(e["url"] for e in status["endpoints"] if e["public"]).replace("tcp://", "http://"))')
+page=$(.venv/bin/python -c '
+import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' "$url")
 echo
-ctrlplane status hello-web
+echo "GET $url -> $page"
