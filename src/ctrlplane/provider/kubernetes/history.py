@@ -1,0 +1,60 @@
+"""Release history in the controller's ``ctrlplane.io/releases`` annotation. Pure.
+
+The annotation holds the retained releases as JSON (newest first, at most the configured
+depth): each a complete per-service snapshot (image, env, health check) and never a secret
+value (secrets are references in the spec, values live only in the instance's Secret).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import TypeAdapter, ValidationError
+
+from ctrlplane.provider.releases import Release
+from ctrlplane.provider.spec import ServiceDeploySpec, ServiceSpec
+
+__all__ = ["dump_releases", "load_releases", "new_release", "snapshot"]
+
+_RELEASES = TypeAdapter(list[Release])
+
+
+def snapshot(services: Sequence[ServiceSpec]) -> list[ServiceDeploySpec]:
+    """The deployable fields of every service (what a release restores)."""
+    return [
+        ServiceDeploySpec(name=s.name, image=s.image, env=dict(s.env), health_check=s.health_check)
+        for s in services
+    ]
+
+
+def new_release(
+    release_id: str, services: Sequence[ServiceSpec], strategy: str = "", rollback_of: str = ""
+) -> Release:
+    """A release of ``services`` made now."""
+    return Release(
+        release_id=release_id,
+        created_at=datetime.now(UTC),
+        strategy=strategy,
+        services=snapshot(services),
+        rollback_of=rollback_of,
+        live=True,
+    )
+
+
+def load_releases(text: str | None) -> list[Release]:
+    """Releases from the annotation, newest first, the newest marked live ([] if unreadable)."""
+    if not text:
+        return []
+    try:
+        releases = _RELEASES.validate_python(json.loads(text))
+    except (ValueError, ValidationError):
+        return []
+    return [r.model_copy(update={"live": i == 0}) for i, r in enumerate(releases)]
+
+
+def dump_releases(releases: Sequence[Release], depth: int) -> str:
+    """The annotation value: the newest ``depth`` releases, newest first."""
+    kept = [r.model_copy(update={"live": i == 0}) for i, r in enumerate(releases[:depth])]
+    return json.dumps([json.loads(r.model_dump_json()) for r in kept], separators=(",", ":"))

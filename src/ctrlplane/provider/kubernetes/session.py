@@ -1,0 +1,330 @@
+"""The I/O shell shared by the provider's operations: connecting with lightkube, reading an
+instance back from the cluster, applying manifests, and waiting for rollouts with deadlines.
+
+:class:`ClusterSession` holds only the configuration and the secret resolver; every call
+makes its own API client, so provider objects stay stateless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx2 as httpx
+from lightkube import AsyncClient, ConfigError, KubeConfig
+from lightkube.codecs import from_dict
+from lightkube.config.kubeconfig import SingleConfig
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
+from lightkube.resources.core_v1 import (
+    Event,
+    Pod,
+)
+
+from ctrlplane.errors import (
+    InstanceNotFound,
+    OperationTimeout,
+    SecretNotFound,
+)
+from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
+from ctrlplane.provider.kubernetes.errors import BACKEND, is_not_found, translated
+from ctrlplane.provider.kubernetes.history import dump_releases, load_releases
+from ctrlplane.provider.kubernetes.manifests import (
+    JSON,
+    RenderInputs,
+    render,
+    secret_key,
+)
+from ctrlplane.provider.kubernetes.naming import (
+    ANN_RELEASE,
+    ANN_RELEASES,
+    ANN_REPLICAS,
+    ANN_RESTARTED_AT,
+    ANN_SPEC,
+    LABEL_INSTANCE,
+    LABEL_TRACK,
+    TRACK_STABLE,
+    base_name,
+)
+from ctrlplane.provider.kubernetes.podstate import (
+    assess,
+    probe_evidence,
+    replica_order,
+)
+from ctrlplane.provider.releases import Release
+from ctrlplane.provider.spec import (
+    ProvisionRequest,
+)
+from ctrlplane.secrets import SecretResolver
+
+__all__ = ["ClusterSession", "Instance", "RolloutFailed"]
+
+
+@dataclass
+class Instance:
+    """What the cluster holds about one instance (read back on every call)."""
+
+    req: ProvisionRequest
+    workload: JSON
+    releases: list[Release]
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return dict(self.workload["metadata"].get("annotations") or {})
+
+    @property
+    def replicas(self) -> int:
+        return int((self.workload.get("spec") or {}).get("replicas", 0))
+
+    @property
+    def remembered(self) -> int:
+        text = self.annotations.get(ANN_REPLICAS, "")
+        return int(text) if text.isdigit() else 1
+
+    @property
+    def release_id(self) -> str:
+        return self.annotations.get(ANN_RELEASE, "")
+
+    @property
+    def restarted_at(self) -> str:
+        template = (self.workload.get("spec") or {}).get("template") or {}
+        return str(
+            ((template.get("metadata") or {}).get("annotations") or {}).get(ANN_RESTARTED_AT, "")
+        )
+
+
+class RolloutFailed(Exception):
+    """A rollout cannot succeed: ``step`` and ``reason`` say why, ``evidence`` holds probes."""
+
+    def __init__(self, step: str, reason: str, evidence: list[Any]) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+        self.evidence = evidence
+
+
+class ClusterSession:
+    """Configuration plus the cluster I/O every operation needs (see module docs)."""
+
+    def __init__(
+        self, config: KubernetesConfig | None = None, *, secrets: SecretResolver | None = None
+    ) -> None:
+        self.config = config if config is not None else KubernetesConfig.from_env()
+        self._secrets = secrets
+
+    # connection
+
+    def _kubeconfig(self) -> SingleConfig:
+        cfg = self.config
+        if cfg.in_cluster:
+            found = KubeConfig.from_service_account().get()
+        elif cfg.kubeconfig:
+            found = KubeConfig.from_file(cfg.kubeconfig).get(cfg.context)
+        else:
+            found = KubeConfig.from_env().get(cfg.context)
+        if found is None:
+            raise ConfigError("the kubeconfig selects no context; set `context`")
+        return found
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[AsyncClient]:
+        with translated("connect to the API server"):
+            single = self._kubeconfig()
+            client = AsyncClient(
+                config=single,
+                namespace=self.config.namespace,
+                field_manager=self.config.field_manager,
+                timeout=httpx.Timeout(self.config.request_timeout.total_seconds()),
+                trust_env=False,
+            )
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    @staticmethod
+    def _http(client: AsyncClient) -> httpx.AsyncClient:
+        """The configured HTTP client under lightkube (for ``/version`` and ``pods/log``)."""
+        http: httpx.AsyncClient = client._client._client
+        return http
+
+    async def _server_version(self, client: AsyncClient) -> tuple[int, int]:
+        with translated("read the server version"):
+            resp = await self._http(client).get("/version")
+            resp.raise_for_status()
+            data = resp.json()
+        minor = "".join(c for c in str(data.get("minor", "0")) if c.isdigit()) or "0"
+        return int(str(data.get("major", "1")) or 1), int(minor)
+
+    async def _native_sidecars(self, client: AsyncClient) -> bool:
+        mode = self.config.sidecars
+        if mode is SidecarMode.AUTO:
+            return await self._server_version(client) >= (1, 29)
+        return mode is SidecarMode.NATIVE
+
+    # reading the instance back
+
+    async def _load(self, client: AsyncClient, instance_id: str) -> Instance:
+        name = base_name(instance_id)
+        obj: JSON | None = None
+        kinds: tuple[Any, ...] = (Deployment, StatefulSet)
+        for kind in kinds:
+            try:
+                with translated(f"read {kind.__name__} {name}"):
+                    found = await client.get(kind, name, namespace=self.config.namespace)
+                    obj = cast(JSON, found.to_dict())
+                break
+            except Exception as exc:
+                cause = exc.__cause__ if exc.__cause__ is not None else exc
+                if not is_not_found(cause):
+                    raise
+        if obj is None:
+            raise InstanceNotFound(instance_id, provider=BACKEND)
+        ann = (obj.get("metadata") or {}).get("annotations") or {}
+        try:
+            req = ProvisionRequest.model_validate_json(ann[ANN_SPEC])
+        except (KeyError, ValueError) as exc:
+            raise InstanceNotFound(instance_id, provider=BACKEND) from exc
+        return Instance(req, obj, load_releases(ann.get(ANN_RELEASES)))
+
+    async def _pods(self, client: AsyncClient, instance_id: str) -> list[JSON]:
+        with translated("list pods", instance_id=instance_id):
+            return [
+                p.to_dict()
+                async for p in client.list(
+                    Pod, namespace=self.config.namespace, labels={LABEL_INSTANCE: instance_id}
+                )
+            ]
+
+    async def _events(self, client: AsyncClient) -> list[JSON]:
+        with translated("list events"):
+            return [
+                e.to_dict()
+                async for e in client.list(
+                    Event, namespace=self.config.namespace, fields={"reason": "Unhealthy"}
+                )
+            ]
+
+    # writing
+
+    async def _apply(self, client: AsyncClient, manifests: Sequence[JSON], what: str) -> None:
+        for manifest in manifests:
+            name = manifest["metadata"]["name"]
+            with translated(f"{what}: apply {manifest['kind']} {name}"):
+                await client.apply(
+                    from_dict(manifest), field_manager=self.config.field_manager, force=True
+                )
+
+    async def _secret_values(self, req: ProvisionRequest) -> dict[str, bytes]:
+        values: dict[str, bytes] = {}
+        for svc in req.services:
+            for i, ref in enumerate(svc.secrets):
+                if self._secrets is None:
+                    raise SecretNotFound(
+                        ref.key, looked_in="nothing: the provider has no secret resolver"
+                    )
+                values[secret_key(svc.name, i)] = await self._secrets.resolve(
+                    ref, tenant_id=req.tenant_id, instance_id=req.instance_id
+                )
+        return values
+
+    def _render(
+        self,
+        req: ProvisionRequest,
+        *,
+        release_id: str,
+        native: bool,
+        releases: Sequence[Release],
+        replicas: int | None = None,
+        remembered: int | None = None,
+        restarted_at: str = "",
+        secret_values: dict[str, bytes] | None = None,
+    ) -> list[JSON]:
+        out = render(
+            req,
+            self.config,
+            RenderInputs(
+                release_id=release_id,
+                native_sidecars=native,
+                replicas=replicas,
+                remembered_replicas=remembered,
+                releases=dump_releases(releases, self.config.release_history),
+                restarted_at=restarted_at,
+                secret_values=secret_values,
+            ),
+        )
+        return out.all()
+
+    async def _wait(
+        self,
+        client: AsyncClient,
+        inst_req: ProvisionRequest,
+        *,
+        release: str,
+        restarted_at: str,
+        limit: float,
+        what: str,
+        name: str | None = None,
+        track: str = TRACK_STABLE,
+    ) -> None:
+        """Poll until the pods of ``release`` of one controller (the instance's, or the
+        auxiliary Deployment ``name`` of ``track``) are ready; raise ``RolloutFailed`` or
+        ``OperationTimeout``."""
+        deadline = time.monotonic() + limit
+        interval = self.config.poll_interval.total_seconds()
+        while True:
+            if name is None:
+                workload = (await self._load(client, inst_req.instance_id)).workload
+            else:
+                workload = await self._get_deployment(client, name)
+            pods = [
+                p
+                for p in await self._pods(client, inst_req.instance_id)
+                if (p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
+            ]
+            events = await self._events(client)
+            verdict = assess(
+                inst_req, workload, pods, release=release, restarted_at=restarted_at, events=events
+            )
+            if verdict.done:
+                return
+            if verdict.failed:
+                evidence = (
+                    probe_evidence(inst_req, replica_order(pods), events)
+                    if verdict.step == "gate"
+                    else []
+                )
+                raise RolloutFailed(verdict.step, verdict.reason, evidence)
+            if time.monotonic() >= deadline:
+                raise OperationTimeout(what, limit, detail="pods are not ready")
+            await asyncio.sleep(interval)
+
+    async def _get_deployment(self, client: AsyncClient, name: str) -> JSON:
+        with translated(f"read Deployment {name}"):
+            found = await client.get(Deployment, name, namespace=self.config.namespace)
+        return cast(JSON, found.to_dict())
+
+    async def _wait_scaled_down(self, client: AsyncClient, instance_id: str, limit: float) -> None:
+        deadline = time.monotonic() + limit
+        while await self._pods(client, instance_id):
+            if time.monotonic() >= deadline:
+                raise OperationTimeout(
+                    f"stop of {instance_id}", limit, detail="pods are still there"
+                )
+            await asyncio.sleep(self.config.poll_interval.total_seconds())
+
+    async def _wait_ready(self, client: AsyncClient, inst: Instance, what: str) -> None:
+        try:
+            await self._wait(
+                client,
+                inst.req,
+                release=inst.release_id,
+                restarted_at=inst.restarted_at,
+                limit=self.config.provision_timeout.total_seconds(),
+                what=what,
+            )
+        except RolloutFailed as failed:
+            raise OperationTimeout(what, 0, detail=f"{failed.step}: {failed.reason}") from None

@@ -1,0 +1,225 @@
+"""The fake API server is strict: it answers like a real server and rejects what a real one
+rejects (so passing against it means something). Plain HTTP, no lightkube involved."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from .fake_apiserver import FakeCluster
+
+JSON = dict[str, Any]
+APPLY = {"Content-Type": "application/apply-patch+yaml"}
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def _deployment(name: str = "web", **spec_changes: Any) -> JSON:
+    labels = {"app": name}
+    spec: JSON = {
+        "replicas": 1,
+        "selector": {"matchLabels": dict(labels)},
+        "template": {
+            "metadata": {"labels": dict(labels)},
+            "spec": {"containers": [{"name": "app", "image": "conformance/app:1"}]},
+        },
+    }
+    spec.update(spec_changes)
+    meta = {"name": name, "labels": dict(labels)}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+async def _apply(http: httpx.AsyncClient, obj: JSON, manager: str = "tests") -> httpx.Response:
+    name = obj["metadata"]["name"]
+    return await http.patch(
+        f"{DEPLOYMENTS}/{name}",
+        params={"fieldManager": manager},
+        content=json.dumps(obj),
+        headers=APPLY,
+    )
+
+
+@pytest.fixture
+async def http(fake: FakeCluster) -> Any:
+    async with httpx.AsyncClient(base_url=fake.server.url, trust_env=False) as client:
+        yield client
+
+
+def _status(resp: httpx.Response, code: int, reason: str) -> JSON:
+    assert resp.status_code == code, resp.text
+    assert resp.headers["content-type"] == "application/json"  # exactly: lightkube needs it
+    body: JSON = resp.json()
+    assert (body["kind"], body["status"], body["reason"], body["code"]) == (
+        "Status",
+        "Failure",
+        reason,
+        code,
+    )
+    return body
+
+
+async def test_get_of_a_missing_object_is_a_404_status(http: httpx.AsyncClient) -> None:
+    body = _status(await http.get(f"{DEPLOYMENTS}/nope"), 404, "NotFound")
+    assert body["message"] == 'deployments.apps "nope" not found'
+
+
+async def test_apply_creates_then_converges_with_uid_generation_and_resource_version(
+    http: httpx.AsyncClient,
+) -> None:
+    first = await _apply(http, _deployment())
+    assert first.status_code == 201
+    again = await _apply(http, _deployment())
+    assert again.status_code == 200
+    a, b = first.json()["metadata"], again.json()["metadata"]
+    assert a["uid"] == b["uid"]
+    assert b["generation"] == a["generation"] == 1
+    assert int(b["resourceVersion"]) > int(a["resourceVersion"])
+    changed = await _apply(http, _deployment(replicas=3))
+    assert changed.json()["metadata"]["generation"] == 2
+    assert changed.json()["metadata"]["managedFields"][0]["manager"] == "tests"
+
+
+async def test_apply_without_field_manager_is_refused(http: httpx.AsyncClient) -> None:
+    resp = await http.patch(f"{DEPLOYMENTS}/web", content=json.dumps(_deployment()), headers=APPLY)
+    _status(resp, 422, "Invalid")
+
+
+async def test_create_of_an_existing_object_is_a_409(http: httpx.AsyncClient) -> None:
+    assert (await http.post(DEPLOYMENTS, json=_deployment())).status_code == 201
+    _status(await http.post(DEPLOYMENTS, json=_deployment()), 409, "AlreadyExists")
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param(lambda d: d["spec"].update(bogus=1), id="unknown field"),
+        pytest.param(lambda d: d["spec"].update(replicas="two"), id="wrong type"),
+        pytest.param(lambda d: d["metadata"].update(name="Not_A_Name"), id="not DNS-1123"),
+        pytest.param(lambda d: d["metadata"]["labels"].update(app="-bad-"), id="bad label value"),
+        pytest.param(
+            lambda d: d["spec"]["selector"]["matchLabels"].update(app="other"),
+            id="selector mismatch",
+        ),
+        pytest.param(
+            lambda d: d["spec"]["template"]["spec"]["containers"].append(
+                {"name": "app", "image": "x:1"}
+            ),
+            id="duplicate container",
+        ),
+        pytest.param(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].update(
+                volumeMounts=[{"name": "ghost", "mountPath": "/x"}]
+            ),
+            id="mount of an undeclared volume",
+        ),
+        pytest.param(
+            lambda d: d["spec"]["template"]["spec"].update(
+                initContainers=[
+                    {"name": "i", "image": "x:1", "readinessProbe": {"tcpSocket": {"port": 1}}}
+                ]
+            ),
+            id="probe on a plain init container",
+        ),
+    ],
+)
+async def test_invalid_objects_are_422(http: httpx.AsyncClient, broken: Any) -> None:
+    obj = _deployment()
+    broken(obj)
+    resp = await http.post(DEPLOYMENTS, json=obj)
+    body = _status(resp, 422, "Invalid")
+    assert body["details"]["causes"]
+
+
+async def test_immutable_selector_cannot_change(http: httpx.AsyncClient) -> None:
+    assert (await _apply(http, _deployment())).status_code == 201
+    obj = _deployment()
+    obj["spec"]["selector"]["matchLabels"]["tier"] = "x"
+    obj["spec"]["template"]["metadata"]["labels"]["tier"] = "x"
+    _status(await _apply(http, obj), 422, "Invalid")
+
+
+async def test_native_sidecars_are_refused_by_an_old_server(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    obj = _deployment()
+    obj["spec"]["template"]["spec"]["initContainers"] = [
+        {"name": "side", "image": "conformance/app:1", "restartPolicy": "Always"}
+    ]
+    fake.cluster.version = (1, 21)
+    _status(await _apply(http, obj), 422, "Invalid")
+    fake.cluster.version = (1, 33)
+    assert (await _apply(http, obj)).status_code == 201
+
+
+async def test_list_filters_by_label_selector(http: httpx.AsyncClient) -> None:
+    for name in ("a", "b"):
+        assert (await _apply(http, _deployment(name))).status_code == 201
+    found = (await http.get(DEPLOYMENTS, params={"labelSelector": "app=b"})).json()
+    assert [i["metadata"]["name"] for i in found["items"]] == ["b"]
+    everything = (await http.get(DEPLOYMENTS, params={"labelSelector": "app"})).json()
+    assert len(everything["items"]) == 2
+
+
+async def _pods(http: httpx.AsyncClient, selector: str) -> list[JSON]:
+    resp = await http.get("/api/v1/namespaces/default/pods", params={"labelSelector": selector})
+    items: list[JSON] = resp.json()["items"]
+    return items
+
+
+async def test_controller_makes_ready_pods_and_delete_removes_them(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    assert (await _apply(http, _deployment(replicas=2))).status_code == 201
+    for _ in range(200):
+        pods = await _pods(http, "app=web")
+        if len(pods) == 2 and all(p["status"]["phase"] == "Running" for p in pods):
+            break
+        await _sleep()
+    else:
+        pytest.fail("pods never ran")
+    pod = pods[0]["metadata"]["name"]
+    log = await http.get(f"/api/v1/namespaces/default/pods/{pod}/log")
+    assert log.status_code == 200
+    resp = await http.delete(f"{DEPLOYMENTS}/web", params={"propagationPolicy": "Foreground"})
+    assert resp.status_code == 200
+    for _ in range(200):
+        if (
+            not await _pods(http, "app=web")
+            and (await http.get(f"{DEPLOYMENTS}/web")).status_code == 404
+        ):
+            return
+        await _sleep()
+    pytest.fail("dependents were not garbage-collected")
+
+
+async def test_logs_need_a_container_name_when_the_pod_has_several(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    obj = _deployment()
+    obj["spec"]["template"]["spec"]["containers"].append(
+        {"name": "two", "image": "conformance/app:1"}
+    )
+    assert (await _apply(http, obj)).status_code == 201
+    for _ in range(200):
+        pods = await _pods(http, "app=web")
+        if pods:
+            break
+        await _sleep()
+    name = pods[0]["metadata"]["name"]
+    _status(await http.get(f"/api/v1/namespaces/default/pods/{name}/log"), 400, "BadRequest")
+
+
+async def test_unsupported_patch_type_is_415(http: httpx.AsyncClient) -> None:
+    assert (await _apply(http, _deployment())).status_code == 201
+    resp = await http.patch(
+        f"{DEPLOYMENTS}/web", content="[]", headers={"Content-Type": "application/json-patch+json"}
+    )
+    _status(resp, 415, "UnsupportedMediaType")
+
+
+async def _sleep() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.02)
