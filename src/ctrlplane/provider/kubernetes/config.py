@@ -9,17 +9,15 @@ JSON in the environment.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ctrlplane.durations import coerce_duration
-from ctrlplane.errors import InvalidSpec, Problem
+from ctrlplane.provider._config import Seconds, config_from_env
 from ctrlplane.provider.validation import is_dns_label
 
 __all__ = ["ENV_PREFIX", "KubernetesConfig", "LogStreams", "ServiceType", "SidecarMode"]
@@ -58,13 +56,6 @@ class LogStreams(StrEnum):
     SPLIT = "split"
     """One request per stream with the ``stream`` parameter of ``pods/log`` (servers with
     the ``PodLogsQuerySplitStreams`` feature, 1.32+); falls back to merged when refused."""
-
-
-def _seconds(value: object) -> timedelta:
-    return coerce_duration(value, numbers_are_seconds=True)
-
-
-Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
 
 
 class KubernetesConfig(BaseModel):
@@ -184,28 +175,11 @@ class KubernetesConfig(BaseModel):
 
         Raises :class:`~ctrlplane.errors.InvalidSpec` naming the variable for a bad value.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            key = ENV_PREFIX + name.upper()
-            if key not in env:
-                continue
-            raw = env[key]
-            if name in _JSON_FIELDS:
-                try:
-                    values[name] = json.loads(raw)
-                except ValueError as exc:
-                    raise InvalidSpec(
-                        [Problem(key, f"must be JSON: {exc}")], subject="Kubernetes config"
-                    ) from None
-            else:
-                values[name] = raw
-        values.update(overrides)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = [
-                Problem(".".join(str(p) for p in err["loc"]), err["msg"])
-                for err in exc.errors(include_input=False)
-            ]
-            raise InvalidSpec(problems, subject="Kubernetes config") from None
+        return config_from_env(
+            cls,
+            os.environ if environ is None else environ,
+            overrides,
+            prefix=ENV_PREFIX,
+            subject="Kubernetes config",
+            json_fields=_JSON_FIELDS,
+        )

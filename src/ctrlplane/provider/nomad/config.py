@@ -16,10 +16,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
-from ctrlplane.durations import coerce_duration
-from ctrlplane.errors import InvalidSpec, Problem
+from ctrlplane.provider._config import Seconds, config_from_env
 
 __all__ = ["ENV_PREFIX", "NOMAD_ENV", "NetworkMode", "NomadConfig", "ServiceProvider"]
 
@@ -51,13 +50,6 @@ class ServiceProvider(StrEnum):
 
     NOMAD = "nomad"
     CONSUL = "consul"
-
-
-def _seconds(value: object) -> timedelta:
-    return coerce_duration(value, numbers_are_seconds=True)
-
-
-Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
 
 
 def _list(value: object) -> object:
@@ -174,24 +166,14 @@ class NomadConfig(BaseModel):
 
         Raises :class:`~ctrlplane.errors.InvalidSpec` naming the field for a bad value.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            native = NOMAD_ENV.get(name)
-            if native and env.get(native):
-                values[name] = env[native]
-            key = ENV_PREFIX + name.upper()
-            if key in env:
-                values[name] = env[key]
-        values.update(overrides)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = [
-                Problem(".".join(str(p) for p in err["loc"]), err["msg"])
-                for err in exc.errors(include_input=False)
-            ]
-            raise InvalidSpec(problems, subject="Nomad config") from None
+        return config_from_env(
+            cls,
+            os.environ if environ is None else environ,
+            overrides,
+            prefix=ENV_PREFIX,
+            subject="Nomad config",
+            native=NOMAD_ENV,
+        )
 
     def token_value(self) -> str:
         """The ACL token, or ``""``."""
