@@ -4,6 +4,8 @@
   image is missing: these tests never skip.
 - ``make_id`` mints instance IDs for a test and, after it, asserts that no container,
   network or volume of those instances is left (and removes whatever is).
+- ``local_registry`` (session, on demand) runs scripts/local-registry.sh: a real registry
+  with basic auth on 127.0.0.1 holding the test image; the session fails if it cannot start.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiodocker
@@ -23,6 +27,7 @@ from ctrlplane.secrets import MappingResolver
 
 IMAGE = "ctrlplane-example/busybox:latest"
 HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
 
 SECRETS = {
     "db-password": "hunter2-s3cr3t-value",
@@ -142,3 +147,55 @@ async def cleanup(provider: DockerProvider) -> AsyncIterator[list[str]]:
     yield ids
     for iid in ids:
         await provider.deprovision(iid)
+
+
+@dataclass(frozen=True)
+class LocalRegistry:
+    """The registry started by scripts/local-registry.sh (see that script)."""
+
+    address: str
+    username: str
+    password: str = field(repr=False)
+    image: str
+    log: Path
+    started_in: float
+
+    def log_size(self) -> int:
+        """A mark in the log; :meth:`requests_since` reads what came after it."""
+        return self.log.stat().st_size
+
+    def requests_since(self, mark: int, repository: str) -> list[str]:
+        """Access-log lines (``"GET /v2/<repository>/... HTTP/1.1" <status>``) after ``mark``."""
+        with self.log.open("rb") as f:
+            f.seek(mark)
+            text = f.read().decode("utf-8", "replace")
+        needle = f"/v2/{repository}/"
+        return [ln for ln in text.splitlines() if needle in ln and ln.startswith("127.0.0.1 ")]
+
+
+@pytest.fixture(scope="session")
+def local_registry() -> LocalRegistry:
+    """Start (or reuse) the local registry; fail the session, never skip, if it cannot."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "local-registry.sh")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"scripts/local-registry.sh did not finish within 600 s: {exc.stderr!r}")
+    if proc.returncode != 0:
+        pytest.fail(
+            f"scripts/local-registry.sh failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+    values = dict(ln.split("=", 1) for ln in proc.stdout.splitlines() if "=" in ln)
+    return LocalRegistry(
+        address=values["CTRLPLANE_REGISTRY"],
+        username=values["CTRLPLANE_REGISTRY_USER"],
+        password=values["CTRLPLANE_REGISTRY_PASSWORD"],
+        image=values["CTRLPLANE_REGISTRY_IMAGE"],
+        log=Path(values["CTRLPLANE_REGISTRY_LOG"]),
+        started_in=time.monotonic() - started,
+    )

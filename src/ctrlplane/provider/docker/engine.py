@@ -29,6 +29,7 @@ from ctrlplane.errors import (
     CtrlplaneError,
     PermissionDenied,
 )
+from ctrlplane.provider.docker.materials import registry_host
 
 __all__ = ["Engine", "ExecOutput", "open_engine", "translated"]
 
@@ -373,7 +374,13 @@ class Engine:
         return True
 
     async def pull(self, ref: str, auth: Mapping[str, str] | None) -> None:
-        """Pull ``ref``; errors reported inside the progress stream raise too."""
+        """Pull ``ref``; errors reported inside the progress stream raise too.
+
+        Failures are classified (:func:`_pull_error`): rejected or missing credentials ->
+        :class:`PermissionDenied` saying authentication failed; an image the registry does
+        not have -> :class:`BackendError` with status 404. Every message names ``ref``, and
+        the password of ``auth`` is never part of one.
+        """
         name, tag = _split_ref(ref)
         params = {"fromImage": name}
         if tag:
@@ -382,27 +389,81 @@ class Engine:
         if auth:
             raw = json.dumps(dict(auth)).encode()
             headers["X-Registry-Auth"] = base64.urlsafe_b64encode(raw).decode()
-        async with (
-            translated(f"pull image {ref}"),
-            self.client._query(
-                "images/create",
-                "POST",
-                params=params,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=None),
-            ) as resp,
-        ):
-            body = await resp.read()
+        try:
+            async with (
+                translated(f"pull image {ref}"),
+                self.client._query(
+                    "images/create",
+                    "POST",
+                    params=params,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=None),
+                ) as resp,
+            ):
+                body = await resp.read()
+        except BackendUnavailable:
+            raise
+        except BackendError as exc:
+            raise _pull_error(ref, auth, str(exc), exc.status) from None
         for line in body.decode("utf-8", "replace").splitlines():
             try:
                 item = json.loads(line)
             except ValueError:
                 continue
             if isinstance(item, dict) and item.get("error"):
-                raise BackendError(
-                    f"Docker engine failed to pull image {ref}: {item['error']}",
-                    backend=BACKEND,
-                )
+                raise _pull_error(ref, auth, str(item["error"]), None)
+
+
+_PULL_PREFIX = "Docker engine failed to pull image "
+_AUTH_REJECTED = ("unauthorized", "authentication required", "incorrect username or password")
+_AUTH_MISSING = ("no basic auth credentials",)
+_NOT_FOUND = ("manifest unknown", "not found")
+_UNREACHABLE = ("dial tcp", "connection refused", "no such host", "i/o timeout")
+
+
+def _pull_error(
+    ref: str, auth: Mapping[str, str] | None, text: str, status: int | None
+) -> BackendError:
+    """A typed, explained error for a failed pull of ``ref`` (the engine answers 500 for
+    most registry failures, so the engine's text is classified)."""
+    detail = text.removeprefix(f"{_PULL_PREFIX}{ref}: ").removesuffix(f" (HTTP {status})")
+    password = (auth or {}).get("password", "")
+    if password:
+        detail = detail.replace(password, "<redacted>")
+    host = (auth or {}).get("serveraddress") or registry_host(ref)
+    low = detail.lower()
+    prefix = f"{_PULL_PREFIX}{ref}: "
+    if any(s in low for s in _AUTH_MISSING):
+        return PermissionDenied(
+            f"{prefix}authentication failed: registry {host} requires credentials and none "
+            f"were given (DockerConfig.registry_auth or a registry secret) ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if any(s in low for s in _AUTH_REJECTED):
+        who = f"user {auth['username']!r}" if auth and auth.get("username") else "no user"
+        return PermissionDenied(
+            f"{prefix}authentication failed: registry {host} rejected the credentials "
+            f"({who}) ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if "denied" in low:
+        return PermissionDenied(
+            f"{prefix}access denied by registry {host}: authentication failed or the "
+            f"repository does not exist ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if any(s in low for s in _UNREACHABLE):
+        return BackendError(
+            f"{prefix}registry {host} is unreachable ({detail})", backend=BACKEND, status=status
+        )
+    if status == 404 or any(s in low for s in _NOT_FOUND):
+        return BackendError(
+            f"{prefix}the image is not in registry {host} ({detail})", backend=BACKEND, status=404
+        )
+    return BackendError(f"{prefix}{detail}", backend=BACKEND, status=status)
 
 
 _START_FAILED = b"OCI runtime exec failed"

@@ -237,7 +237,10 @@ class Session:
             except BackendUnavailable:
                 raise
             except CtrlplaneError as exc:
-                raise StepFailed(step, f"image {svc.image!r} could not be pulled: {exc}") from exc
+                reason = str(exc)
+                if svc.image not in reason:
+                    reason = f"image {svc.image!r} could not be pulled: {reason}"
+                raise StepFailed(step, reason) from exc
 
     async def record(
         self, wl: Workload, release: str, strategy: str, rollback_of: str = ""
