@@ -10,25 +10,21 @@ Registry credentials (``registry_auth``) are JSON in the environment and never a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
 )
 
-from ctrlplane.durations import coerce_duration
-from ctrlplane.errors import InvalidSpec, Problem
+from ctrlplane.provider._config import Seconds, config_from_env
 
 __all__ = ["ENV_PREFIX", "DockerConfig", "PullPolicy", "RegistryCredentials", "RestartPolicy"]
 
@@ -51,13 +47,6 @@ class RestartPolicy(StrEnum):
     ON_FAILURE = "on-failure"
     UNLESS_STOPPED = "unless-stopped"
     ALWAYS = "always"
-
-
-def _seconds(value: object) -> timedelta:
-    return coerce_duration(value, numbers_are_seconds=True)
-
-
-Seconds = Annotated[timedelta, BeforeValidator(_seconds)]
 
 
 class RegistryCredentials(BaseModel):
@@ -155,30 +144,11 @@ class DockerConfig(BaseModel):
 
         Raises :class:`~ctrlplane.errors.InvalidSpec` naming the variable for a bad value.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            key = ENV_PREFIX + name.upper()
-            if key in env:
-                raw = env[key]
-                if name == "registry_auth":
-                    try:
-                        values[name] = json.loads(raw)
-                    except ValueError as exc:
-                        raise InvalidSpec(
-                            [Problem(key, f"must be JSON: {exc}")], subject="Docker config"
-                        ) from None
-                else:
-                    values[name] = raw
-        values.update(overrides)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = [
-                Problem(
-                    ".".join(str(p) for p in err["loc"]),
-                    err["msg"],
-                )
-                for err in exc.errors(include_input=False)
-            ]
-            raise InvalidSpec(problems, subject="Docker config") from None
+        return config_from_env(
+            cls,
+            os.environ if environ is None else environ,
+            overrides,
+            prefix=ENV_PREFIX,
+            subject="Docker config",
+            json_fields={"registry_auth"},
+        )
