@@ -12,6 +12,7 @@ import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.output import echo_table, emit_json, status_lines
+from ctrlplane.cli.progress import report_interrupted
 from ctrlplane.errors import OperationTimeout
 from ctrlplane.provider import InstanceLister, InstanceStatus, Provider, ProvisionRequest
 from ctrlplane.workload import parse_workload, read_workload_data
@@ -60,12 +61,14 @@ def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float)
         data["tenant_id"] = state.tenant
     source = f"workload file {file}"
     provider = state.provider()
+    started: list[str] = []
 
     async def go() -> tuple[ProvisionRequest, InstanceStatus]:
         chosen = instance_id or await _existing_id(
             provider, str(data.get("name", "")), str(data.get("tenant_id", ""))
         )
         req = parse_workload(data, instance_id=chosen, source=source)
+        started.append(req.instance_id)
         if not state.json:
             click.echo(
                 f"provisioning {req.name or req.instance_id} as {req.instance_id} "
@@ -79,7 +82,10 @@ def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float)
             raise OperationTimeout(f"up of {req.instance_id}", timeout) from None
         return req, await provider.status(req.instance_id)
 
-    req, status = run(go())
+    try:
+        req, status = run(go())
+    except KeyboardInterrupt:
+        report_interrupted(provider, started[0] if started else "")
     if state.json:
         emit_json({"instance_id": req.instance_id, "name": req.name, "status": status.to_wire()})
     else:

@@ -24,6 +24,7 @@ import click
 
 from ctrlplane import __version__
 from ctrlplane.cli.context import CliState
+from ctrlplane.cli.inspect_cmds import doctor_cmd, plan_cmd, render_cmd
 from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, status_cmd, up_cmd
 from ctrlplane.cli.operate_cmds import (
     deploy_cmd,
@@ -104,6 +105,8 @@ def cli(ctx: click.Context, provider: str, output: str, tenant: str, debug: bool
 for command in (
     validate_cmd,
     providers_cmd,
+    render_cmd,
+    doctor_cmd,
     up_cmd,
     status_cmd,
     ls_cmd,
@@ -115,6 +118,7 @@ for command in (
     exec_cmd,
     scale_cmd,
     deploy_cmd,
+    plan_cmd,
     releases_cmd,
     rollback_cmd,
 ):

@@ -11,6 +11,7 @@ import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.output import echo_table, emit_json
+from ctrlplane.cli.progress import progress_subscriber, report_interrupted
 from ctrlplane.durations import coerce_duration
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported, Problem
 from ctrlplane.provider import (
@@ -249,9 +250,11 @@ def deploy_cmd(
     Example: ctrlplane deploy hello-web --image ctrlplane-example/busybox:latest -e GREETING=hi
     """
     provider = state.provider()
+    resolved: list[str] = []
 
     async def go() -> tuple[str, str]:
         iid, _ = await resolve_instance(provider, instance, state.tenant)
+        resolved.append(iid)
         if file is not None:
             spec = load_workload(file, instance_id=iid)
             services = [
@@ -281,11 +284,15 @@ def deploy_cmd(
                 )
             ]
         result = await provider.deploy(
-            DeployRequest(instance_id=iid, services=services, strategy=strategy)
+            DeployRequest(instance_id=iid, services=services, strategy=strategy),
+            events=progress_subscriber(state.json),
         )
         return iid, result.release_id
 
-    iid, release = run(go())
+    try:
+        iid, release = run(go())
+    except KeyboardInterrupt:
+        report_interrupted(provider, resolved[0] if resolved else "")
     if state.json:
         emit_json({"instance_id": iid, "release_id": release, "strategy": strategy})
     else:
@@ -361,7 +368,7 @@ def rollback_cmd(state: CliState, instance: str, to: str) -> None:
             if live_at + 1 >= len(history):
                 raise click.UsageError("there is no earlier release to roll back to")
             target = history[live_at + 1].release_id
-        await provider.rollback(iid, target)
+        await provider.rollback(iid, target, events=progress_subscriber(state.json))
         return iid, target
 
     iid, target = run(go())

@@ -22,7 +22,7 @@ from ctrlplane.provider.enums import (
     VolumeType,
     WorkloadKind,
 )
-from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider
+from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider, Renderer
 from ctrlplane.provider.registry import ENTRY_POINT_GROUP, Registry
 from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release, ReleaseHistory
 from ctrlplane.provider.results import (
@@ -95,6 +95,7 @@ __all__ = [
     "Registry",
     "Release",
     "ReleaseHistory",
+    "Renderer",
     "ResourceSpec",
     "ResourceUsage",
     "SecretRef",

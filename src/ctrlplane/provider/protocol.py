@@ -25,7 +25,7 @@ each service name resolves to its own replica; inits run to completion in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.events import Subscriber
@@ -48,7 +48,7 @@ from ctrlplane.provider.spec import (
 )
 from ctrlplane.provider.streams import LogStream
 
-__all__ = ["HealthChecker", "InstanceLister", "Provider"]
+__all__ = ["HealthChecker", "InstanceLister", "Provider", "Renderer"]
 
 
 @runtime_checkable
@@ -146,5 +146,19 @@ class InstanceLister(Protocol):
         """Every instance this provider manages (of ``tenant_id``, if given), oldest first.
 
         One filtered call to the backend, never a scan of unrelated objects.
+        """
+        ...
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Optional (beyond Go): providers that can show the native objects they would create."""
+
+    def render(self, req: ProvisionRequest) -> list[dict[str, Any]]:
+        """The backend objects ``provision`` would create for ``req``, in creation order.
+
+        No I/O: works with the backend unreachable. Validates ``req`` first
+        (``InvalidSpec``). Secrets are never resolved: only references or redacted
+        placeholders appear.
         """
         ...

@@ -162,6 +162,33 @@ class DockerProvider:
         """Only what works and is tested on a real engine (see the module docstring)."""
         return _CAPABILITIES
 
+    def render(self, req: ProvisionRequest) -> list[JSON]:
+        """The engine objects ``provision`` would create for ``req``: the network, the
+        named volumes and the container create bodies, in creation order. No I/O.
+
+        Validates first. Secrets are not resolved: secret env variables and secret files
+        are absent from the bodies (they are added when the containers are created).
+        """
+        validate_request(req)
+        replicas = max(req.main.resources.replicas, 1)
+        check_docker(req.services, replicas)
+        wl = Workload.from_request(req, "rel_" + "0" * 26)
+        out: list[JSON] = [
+            {"Kind": "network", "Body": self._tr.network_config(wl, "1970-01-01T00:00:00+00:00")}
+        ]
+        volumes = {v["Name"]: v for r in range(wl.replicas) for v in self._tr.volume_configs(wl, r)}
+        out += [{"Kind": "volume", "Body": v} for v in volumes.values()]
+        for replica in range(wl.replicas):
+            for svc in wl.services:
+                out.append(
+                    {
+                        "Kind": "container",
+                        "Name": self._tr.container_name(wl, replica, svc.name),
+                        "Body": self._tr.container_config(wl, svc, replica),
+                    }
+                )
+        return out
+
     async def health_check(self) -> HealthStatus:
         """Ping the engine; never raises (an unreachable engine is ``healthy=False``)."""
         started = time.monotonic()

@@ -138,6 +138,17 @@ class NomadProvider(Rollouts, LogReader):
         """What works and is tested (see the module docstring)."""
         return _CAPABILITIES
 
+    def render(self, req: ProvisionRequest) -> list[dict[str, Any]]:
+        """The job ``provision`` would register for ``req`` (API JSON). No I/O.
+
+        Validates first. Secret values never appear: the job reads them from Nomad
+        Variables through templates.
+        """
+        validate_request(req)
+        check_supported(req, self.config)
+        release = ReleaseMeta("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC))
+        return [{"Job": translate(req, release, self.config)}]
+
     async def _agent_version(self, api: NomadClient) -> str:
         """The agent's version (read once per provider object; ``""`` if unknown)."""
         if not self._version:
