@@ -7,6 +7,7 @@ See :meth:`~ctrlplane.provider.nomad.NomadProvider.logs` and
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,8 @@ from ctrlplane.provider.spec import (
 )
 
 __all__ = ["LogReader"]
+
+log = logging.getLogger("ctrlplane.nomad")
 
 JSON = dict[str, Any]
 
@@ -173,7 +176,9 @@ class LogReader(JobReader):
                                     line=line,
                                 )
                             )
-        except CtrlplaneError:
-            pass
+        except CtrlplaneError as exc:
+            # The allocation went away or the agent dropped the stream: this follower ends
+            # and the merged stream ends once every follower has.
+            log.debug("log follower of %s/%s ended: %s", alloc.get("ID"), service, exc)
         finally:
             queue.put_nowait(None)
