@@ -74,9 +74,11 @@ restart_cmd = _lifecycle("restart", "restarted")
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``--since``: a duration back from now (``10m``, ``90`` seconds) or an RFC 3339 time."""
     try:
-        return (now or datetime.now(UTC)) - coerce_duration(text, numbers_are_seconds=True)
+        span = coerce_duration(text, numbers_are_seconds=True)
     except (TypeError, ValueError):
-        pass
+        span = None  # not a duration: try a point in time
+    if span is not None:
+        return (now or datetime.now(UTC)) - span
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
