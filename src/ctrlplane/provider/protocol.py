@@ -63,10 +63,16 @@ class Provider(Protocol):
         """What this provider supports; only what works and is tested. No I/O."""
         ...
 
-    async def provision(self, req: ProvisionRequest) -> ProvisionResult:
+    async def provision(
+        self, req: ProvisionRequest, *, events: Subscriber | None = None
+    ) -> ProvisionResult:
         """Create the instance's workload and wait until its services are running.
 
         Validates first; idempotent per instance ID; all-or-nothing (see invariants).
+        ``events`` (beyond Go) receives a ``StepStarted``/``StepFinished`` pair per step
+        (steps do not nest) and a ``UnitStarted`` per service of each started replica; a
+        failed or cancelled step's ``StepFinished`` has ``ok`` false and says why in
+        ``detail``. Re-provisioning a complete instance starts no unit.
         """
         ...
 

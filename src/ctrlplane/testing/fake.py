@@ -20,6 +20,7 @@ Faults are armed through ``backend.faults`` (:class:`~ctrlplane.testing.Faults`)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
@@ -266,13 +267,22 @@ class FakeProvider:
                     for unit in record.units:
                         await runner.run_unit(unit, record.services, inits=step == "init")
                 await runner.emit(StepFinished(instance_id=iid, step=step))
+        except ProvisionFailed as exc:
+            await runner.emit(StepFinished(instance_id=iid, step=step, ok=False, detail=exc.reason))
+            raise
         except UnitFailed as exc:
             where = exc.step if exc.step.startswith("init") else "start"
             if exc.step.startswith("health"):
                 where = "ready"
             reason = redact(exc.reason, record.secret_values)
-            await runner.emit(StepFinished(instance_id=iid, step=where, ok=False, detail=reason))
+            await runner.emit(
+                StepFinished(instance_id=iid, step=step, ok=False, detail=f"{where}: {reason}")
+            )
             raise ProvisionFailed(iid, where, reason) from None
+        except BaseException as exc:
+            detail = "cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc)
+            await runner.emit(StepFinished(instance_id=iid, step=step, ok=False, detail=detail))
+            raise
 
     def _runner(
         self, record: InstanceRecord, events: Subscriber | None = None, release_id: str = ""

@@ -10,6 +10,7 @@ import pytest
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, ProvisionFailed
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import ServiceRole
+from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted, UnitStarted
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions, PortSpec, SecretRef, ServiceSpec
 from ctrlplane.secrets import MappingResolver
@@ -53,6 +54,23 @@ def _bad_name(h: ConformanceHarness) -> list[ServiceSpec]:
     return [h.idle_service("App_1")]
 
 
+def _check_step_pairs(events: list[ProgressEvent]) -> list[StepFinished]:
+    """Every ``StepStarted`` is followed by its ``StepFinished`` before the next step
+    starts; returns the finished events in order."""
+    open_step: str | None = None
+    finished: list[StepFinished] = []
+    for event in events:
+        if isinstance(event, StepStarted):
+            assert open_step is None, f"step {event.step!r} started inside {open_step!r}"
+            open_step = event.step
+        elif isinstance(event, StepFinished):
+            assert event.step == open_step, f"{event.step!r} finished, {open_step!r} open"
+            open_step = None
+            finished.append(event)
+    assert open_step is None, f"step {open_step!r} never finished"
+    return finished
+
+
 async def _lines(suite: SuiteContext, iid: str, service: str) -> list[LogRecord]:
     async with asyncio.timeout(suite.harness.timeout):
         return await suite.provider.logs(iid, LogOptions(service_name=service)).collect()
@@ -90,6 +108,39 @@ class ProvisioningContract:
         assert any(e.service_name == "web" for e in result.endpoints), result.endpoints
         status = await suite.status(req.instance_id)
         assert_running(status)
+
+    async def test_provision_reports_steps_and_units(self, suite: SuiteContext) -> None:
+        suite.require(Capability.PROVISION)
+        h = suite.harness
+        seen: list[ProgressEvent] = []
+        req = suite.request(h.idle_service("app"), replicas=2)
+        async with asyncio.timeout(h.timeout):
+            await suite.provider.provision(req, events=seen.append)
+        finished = _check_step_pairs(seen)
+        assert finished, f"no steps reported: {seen}"
+        assert all(f.ok for f in finished), finished
+        assert all(e.instance_id == req.instance_id for e in seen)
+        started = {(e.service, e.replica) for e in seen if isinstance(e, UnitStarted)}
+        assert started == {("app", 0), ("app", 1)}, started
+        again: list[ProgressEvent] = []
+        async with asyncio.timeout(h.timeout):
+            await suite.fresh().provision(req, events=again.append)
+        assert not [e for e in again if isinstance(e, UnitStarted)], again
+
+    async def test_failed_provision_reports_the_failed_step(self, suite: SuiteContext) -> None:
+        suite.require(Capability.PROVISION)
+        h = suite.harness
+        init = h.exit_service("migrate", code=3).model_copy(update={"role": ServiceRole.INIT})
+        req = suite.request(h.idle_service("app"), init)
+        seen: list[ProgressEvent] = []
+        with pytest.raises(ProvisionFailed) as caught:
+            async with asyncio.timeout(h.timeout):
+                await suite.provider.provision(req, events=seen.append)
+        finished = _check_step_pairs(seen)
+        assert finished and not finished[-1].ok, seen
+        assert finished[-1].detail, "the failed step must say why"
+        assert caught.value.step
+        await suite.assert_gone(req.instance_id)
 
     async def test_provision_is_idempotent(self, suite: SuiteContext) -> None:
         suite.require(Capability.PROVISION)
