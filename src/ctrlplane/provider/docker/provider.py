@@ -60,7 +60,7 @@ from ctrlplane.provider.docker.translate import (
 from ctrlplane.provider.docker.units import StepFailed, UnitRunner, first_error, uncancellable
 from ctrlplane.provider.docker.usage import sum_usage
 from ctrlplane.provider.enums import DeployStrategy, InstanceState, ServiceRole
-from ctrlplane.provider.events import Subscriber
+from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber, emit
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
@@ -112,11 +112,43 @@ def _seconds(value: timedelta) -> float:
     return value / timedelta(seconds=1)
 
 
-class _Steps:
-    """The step a long operation is at (names the step of a timeout)."""
+def _why(exc: BaseException, steps: _Steps) -> str:
+    """One line on why the open step ended badly (no secrets: engine and step errors
+    are redacted where they are made)."""
+    err = first_error(exc)
+    if isinstance(err, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, TimeoutError) or isinstance(err, TimeoutError):
+        return f"timed out in step {steps.current}"
+    return str(err) or type(err).__name__
 
-    def __init__(self) -> None:
+
+class _Steps:
+    """The step a long operation is at (names the step of a timeout), reported to an
+    optional subscriber as ``StepStarted``/``StepFinished`` pairs that never nest."""
+
+    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
+        self.instance_id = instance_id
+        self.events = events
         self.current = "validate"
+        self._open = False
+
+    async def enter(self, step: str, detail: str = "") -> None:
+        """Finish the open step (successfully) and start ``step``."""
+        await self.finish()
+        self.current = step
+        self._open = True
+        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
+
+    async def finish(self, *, ok: bool = True, detail: str = "") -> None:
+        """Finish the open step, if any; ``ok`` false with ``detail`` saying why."""
+        if not self._open:
+            return
+        self._open = False
+        await emit(
+            self.events,
+            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
+        )
 
 
 class DockerProvider:
@@ -213,7 +245,9 @@ class DockerProvider:
 
     # -- Provider: provision / deprovision ----------------------------------------------
 
-    async def provision(self, req: ProvisionRequest) -> ProvisionResult:
+    async def provision(
+        self, req: ProvisionRequest, *, events: Subscriber | None = None
+    ) -> ProvisionResult:
         """Create the instance and wait until its services run (see the module docstring).
 
         Validates first (including what Docker cannot do, e.g. a fixed host port with
@@ -221,6 +255,7 @@ class DockerProvider:
         returned as it is; a partial one is replaced, keeping its volumes); on failure,
         timeout or cancellation everything this call created is removed and
         :class:`ProvisionFailed` names the step (cancellation re-raises after cleanup).
+        ``events`` receives step pairs and a ``UnitStarted`` per started container.
         """
         require_capability(self, Capability.PROVISION)
         validate_request(req)
@@ -236,17 +271,20 @@ class DockerProvider:
                 current = self._tr.workload_from_containers(existing)
                 if self._complete(ses, current, existing):
                     return ses.result(current, existing)
+            steps = _Steps(iid, events)
+            await steps.enter("resolve secrets")
             try:
                 materials = await ses.materials(wl)
             except CtrlplaneError as exc:
+                await steps.finish(ok=False, detail=str(exc))
                 raise ProvisionFailed(iid, "resolve secrets", str(exc)) from exc
             filters = self._tr.labels.instance_filter(iid)
             kept = {v["Name"] for v in await ses.engine.list_volumes(filters)}
-            steps = _Steps()
             try:
                 async with asyncio.timeout(_seconds(self.config.provision_timeout)):
                     await self._provision_steps(ses, wl, materials, existing, steps)
             except BaseException as exc:
+                await uncancellable(steps.finish(ok=False, detail=_why(exc, steps)))
                 cleanup = ""
                 try:
                     await uncancellable(ses.purge(iid, kept, linger=FAILURE_LINGER))
@@ -256,6 +294,7 @@ class DockerProvider:
                 if cleanup and isinstance(err, ProvisionFailed):
                     err = ProvisionFailed(iid, err.step, err.reason + cleanup)
                 raise err from None
+            await steps.finish()
             inspects = await ses.inspect_all(iid)
         return ses.result(wl, inspects)
 
@@ -291,25 +330,25 @@ class DockerProvider:
     ) -> None:
         iid = wl.instance_id
         filters = self._tr.labels.instance_filter(iid)
-        steps.current = "pull images"
+        await steps.enter("pull images")
         await ses.pull_images(wl.services, materials)
         if existing:
-            steps.current = "remove partial leftovers"
+            await steps.enter("remove partial leftovers")
             await asyncio.gather(*(ses.engine.remove_container(i["Id"]) for i in existing))
         if not await ses.engine.list_networks(filters):
-            steps.current = "create network"
+            await steps.enter("create network")
             created = datetime.now(UTC).isoformat()
             await ses.engine.create_network(self._tr.network_config(wl, created))
-        steps.current = "create volumes"
+        await steps.enter("create volumes")
         await ses.ensure_volumes(wl, range(wl.replicas))
-        steps.current = "start replica units"
-        runner = UnitRunner(ses.engine, self._tr, wl, materials)
+        await steps.enter("start replica units")
+        runner = UnitRunner(ses.engine, self._tr, wl, materials, events=steps.events)
         async with asyncio.TaskGroup() as tg:
             for replica in range(wl.replicas):
                 tg.create_task(runner.bring_up(replica))
-        steps.current = "check services stay up"
+        await steps.enter("check services stay up")
         await ses.settle(runner, wl, range(wl.replicas))
-        steps.current = "record release"
+        await steps.enter("record release")
         await ses.record(wl, wl.release_id, "")
 
     async def deprovision(self, instance_id: str) -> None:

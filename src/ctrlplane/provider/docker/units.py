@@ -28,6 +28,7 @@ from ctrlplane.provider.docker.translate import (
     long_lived_waves,
     netns_owner,
 )
+from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.spec import ServiceSpec
 
 __all__ = [
@@ -97,6 +98,17 @@ class UnitRunner:
     materials: Mapping[str, ServiceMaterials]
     advertise: bool = True
     """False: namespace owners get no network aliases (see ``Translator.container_config``)."""
+    events: Subscriber | None = None
+    """Receives a ``UnitStarted`` for every container this runner starts."""
+
+    async def _started(self, svc: ServiceSpec, replica: int) -> None:
+        event = UnitStarted(
+            instance_id=self.wl.instance_id,
+            service=svc.name,
+            replica=replica,
+            release_id=self.wl.release_id,
+        )
+        await emit(self.events, event)
 
     @property
     def stop_seconds(self) -> int:
@@ -145,6 +157,7 @@ class UnitRunner:
         timeout = _seconds(self.tr.config.init_timeout)
         try:
             await self.engine.start_container(ref)
+            await self._started(svc, replica)
             async with asyncio.timeout(timeout):
                 code = await self.engine.wait_container(ref)
         except TimeoutError:
@@ -168,6 +181,7 @@ class UnitRunner:
         except CtrlplaneError as exc:
             raise StepFailed(step, str(exc)) from exc
         await self.check_running(ref, step)
+        await self._started(svc, replica)
         return ref
 
     async def check_running(self, ref: str, step: str) -> None:

@@ -137,7 +137,8 @@ class ProvisioningContract:
             async with asyncio.timeout(h.timeout):
                 await suite.provider.provision(req, events=seen.append)
         finished = _check_step_pairs(seen)
-        assert finished and not finished[-1].ok, seen
+        assert finished, seen
+        assert not finished[-1].ok, seen
         assert finished[-1].detail, "the failed step must say why"
         assert caught.value.step
         await suite.assert_gone(req.instance_id)
