@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ctrlplane.errors import InvalidSpec, NotSupported
+from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported
 from ctrlplane.provider.enums import SecretType, ServiceRole
+from ctrlplane.provider.nomad.checkgate import FailureCounter, check_limits
 from ctrlplane.provider.nomad.compat import check_version, parse_version
 from ctrlplane.provider.nomad.config import NomadConfig
 from ctrlplane.provider.nomad.jobspec import (
@@ -19,12 +20,15 @@ from ctrlplane.provider.nomad.jobspec import (
     variable_path,
 )
 from ctrlplane.provider.nomad.lifecycle import Phase, phases
+from ctrlplane.provider.nomad.listing import list_filter
 from ctrlplane.provider.nomad.meta import (
     ReleaseMeta,
+    created_at,
     release_meta,
     releases_from_versions,
     request_from_job,
 )
+from ctrlplane.provider.nomad.registry import parse_registry_secret
 from ctrlplane.provider.spec import (
     ConfigFile,
     HealthCheckSpec,
@@ -318,10 +322,16 @@ def test_host_network_mode() -> None:
     [
         _svc("app", volumes=[VolumeSpec(name="data", mount_path="/data")]),
         _svc("app", resources=ResourceSpec(gpu="nvidia")),
-        _svc("app", secrets=[SecretRef(key="pull", type=SecretType.REGISTRY)]),
+        _svc(
+            "app",
+            secrets=[
+                SecretRef(key="pull", type=SecretType.REGISTRY),
+                SecretRef(key="other", type=SecretType.REGISTRY),
+            ],
+        ),
         _svc("app", ports=[PortSpec(container=80, host=80)], resources=ResourceSpec(replicas=2)),
     ],
-    ids=["volumes", "gpu", "registry-secret", "host-port-with-replicas"],
+    ids=["volumes", "gpu", "two-registry-secrets", "host-port-with-replicas"],
 )
 def test_unsupported_specs_are_refused(service: ServiceSpec) -> None:
     with pytest.raises(NotSupported):
@@ -410,3 +420,94 @@ def test_agent_version_gates_features(
     else:
         check_version(_req(service), cfg, version)
     assert parse_version("v1.4.0-beta.1") == (1, 4, 0)
+
+
+def test_registry_secret_becomes_auth_by_env_names_only() -> None:
+    req = _req(
+        _svc("app", image="registry.example:5000/team/app:1").model_copy(
+            update={"secrets": [SecretRef(key="pull", type=SecretType.REGISTRY)]}
+        )
+    )
+    job = _job(req)
+    task = _tasks(job)["app"]
+    assert task["Config"]["auth"] == {  # type: ignore[index]
+        "username": "${CTRLPLANE_REGISTRY_USERNAME}",
+        "password": "${CTRLPLANE_REGISTRY_PASSWORD}",
+        "server_address": "registry.example:5000",
+    }
+    (env,) = [t for t in task["Templates"] if t.get("Envvars")]  # type: ignore[attr-defined]
+    path = variable_path(CFG, IID, "app")
+    assert f'CTRLPLANE_REGISTRY_PASSWORD={{{{ with nomadVar "{path}" }}}}' in env["EmbeddedTmpl"]
+    with pytest.raises(NotSupported, match="driver 'exec'"):
+        check_supported(req, CFG.model_copy(update={"driver": "exec"}))
+
+
+@pytest.mark.parametrize(
+    ("value", "image", "expected"),
+    [
+        (b'{"username": "u", "password": "p"}', "app:1", ("u", "p")),
+        (b"u:p:q", "app:1", ("u", "p:q")),
+        (
+            b'{"auths": {"https://index.docker.io/v1/": {"auth": "dTpw"}}}',
+            "app:1",
+            ("u", "p"),
+        ),
+        (b'{"auths": {"reg.io": {"username": "a", "password": "b"}}}', "reg.io/x:1", ("a", "b")),
+    ],
+)
+def test_registry_secret_formats(value: bytes, image: str, expected: tuple[str, str]) -> None:
+    assert parse_registry_secret(value, image, "pull") == expected
+
+
+def test_unreadable_registry_secret_names_the_key_not_the_value() -> None:
+    with pytest.raises(CtrlplaneError) as caught:
+        parse_registry_secret(b"hunter2-no-colon", "app:1", "pull")
+    assert "'pull'" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(CtrlplaneError, match=r"no credentials for registry reg\.io"):
+        parse_registry_secret(b'{"auths": {"other.io": {"auth": "dTpw"}}}', "reg.io/x", "pull")
+
+
+def test_retries_reach_consul_checks_only() -> None:
+    hc = {"path": "/healthz", "port": 8080, "retries": 5}
+    req = _req(_svc("web", ports=[{"container": 8080}], health_check=hc))
+    native = _group(_job(req))["Services"][0]["Checks"][0]  # type: ignore[index]
+    assert "FailuresBeforeCritical" not in native
+    consul = CFG.model_copy(update={"service_provider": "consul"})
+    check = _group(_job(req, consul))["Services"][0]["Checks"][0]  # type: ignore[index]
+    assert check["FailuresBeforeCritical"] == 5
+    assert check_limits(req) == {"web-health": 5}
+
+
+def test_failure_counter_counts_consecutive_distinct_results() -> None:
+    counter = FailureCounter({"web-health": 3})
+
+    def result(status: str, at: int) -> dict[str, dict[str, object]]:
+        return {"c": {"Check": "web-health", "Status": status, "Timestamp": at, "Task": "web"}}
+
+    assert counter.feed("a1", result("failure", 1)) is None
+    assert counter.feed("a1", result("failure", 1)) is None  # the same result, seen again
+    assert counter.feed("a1", result("failure", 2)) is None
+    assert counter.feed("a1", result("success", 3)) is None  # resets
+    assert counter.feed("a1", result("failure", 4)) is None
+    assert counter.feed("a1", result("failure", 5)) is None
+    assert counter.feed("a2", result("failure", 5)) is None  # per allocation
+    tripped = counter.feed("a1", result("failure", 6))
+    assert tripped is not None
+    assert (tripped.alloc_id, tripped.task, tripped.failures) == ("a1", "web", 3)
+    assert "failed 3 consecutive times" in str(tripped)
+
+
+def test_meta_keeps_the_creation_time_across_releases() -> None:
+    first = translate(FULL, REL, CFG)
+    assert created_at(first) == REL.released_at
+    later = ReleaseMeta("rel_01h455vb4pex5vsknk084sn02s", REL.released_at + timedelta(days=1))
+    again = translate(FULL, later, CFG, created=created_at(first))
+    assert created_at(again) == REL.released_at
+
+
+def test_list_filter_quotes_the_tenant() -> None:
+    assert list_filter(None) == '"ctrlplane_instance_id" in Meta'
+    assert list_filter('a"b\\c') == (
+        '"ctrlplane_instance_id" in Meta and Meta.ctrlplane_tenant_id == "a\\"b\\\\c"'
+    )

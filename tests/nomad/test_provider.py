@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -19,13 +20,14 @@ from ctrlplane.errors import (
     ProvisionFailed,
 )
 from ctrlplane.ids import INSTANCE_PREFIX, new_id
-from ctrlplane.provider.enums import InstanceState, ServiceRole
+from ctrlplane.provider.enums import InstanceState, SecretType, ServiceRole
 from ctrlplane.provider.nomad import NomadConfig, NomadProvider
 from ctrlplane.provider.nomad.logframes import FrameDecoder, LineSplitter
 from ctrlplane.provider.nomad.status import alloc_replica, parse_time
 from ctrlplane.provider.spec import (
     ExecRequest,
     HealthCheckSpec,
+    LogOptions,
     ProvisionRequest,
     ResourceSpec,
     SecretRef,
@@ -247,4 +249,96 @@ async def test_canary_deploy_is_gated_then_promoted_with_progress_events(
     assert state is not None
     assert state.versions[-1]["Update"]["Canary"] == 2
     assert state.deployments[-1]["Status"] == "successful"
+    await provider.deprovision(req.instance_id)
+
+
+async def test_list_instances_reads_job_meta_in_one_filtered_call(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    first = _request(harness, harness.idle_service("app")).model_copy(
+        update={"tenant_id": "acme", "name": "first"}
+    )
+    second = _request(harness, harness.idle_service("app")).model_copy(
+        update={"tenant_id": "other", "name": "second"}
+    )
+    await provider.provision(first)
+    await provider.provision(second)
+    await provider.stop(second.instance_id)
+    before = len(harness.agent.requests)
+    listed = await harness.make_provider().list_instances()
+    assert [r.path for r in harness.agent.requests[before:]] == ["/v1/jobs"]
+    assert [(s.instance_id, s.name, s.tenant_id, s.state) for s in listed] == [
+        (first.instance_id, "first", "acme", InstanceState.RUNNING),
+        (second.instance_id, "second", "other", InstanceState.STOPPED),
+    ]
+    assert listed[0].release_id
+    assert listed[0].created_at is not None
+    mine = await provider.list_instances("acme")
+    assert [s.instance_id for s in mine] == [first.instance_id]
+    assert await provider.list_instances('no"body') == []
+
+
+async def test_fake_agent_refuses_filters_it_cannot_read(harness: NomadHarness) -> None:
+    async with httpx.AsyncClient(base_url=harness.agent.address) as client:
+        bad = await client.get(
+            "/v1/jobs", params={"filter": 'Name matches "x"'}, headers={"X-Nomad-Token": TOKEN}
+        )
+    assert bad.status_code == 400
+    assert "failed to read filter expression" in bad.text
+
+
+async def test_registry_secret_pulls_a_private_image_without_entering_the_job(
+    harness: NomadHarness,
+) -> None:
+    image = harness.idle_service("app").image
+    harness.agent.state.private_images[image] = ("puller", "pull-s3cr3t-77")
+    app = harness.idle_service("app").model_copy(
+        update={"secrets": [SecretRef(key="pull", type=SecretType.REGISTRY)]}
+    )
+    good = NomadProvider(
+        harness.config(),
+        secrets=MappingResolver({"pull": '{"username": "puller", "password": "pull-s3cr3t-77"}'}),
+    )
+    req = _request(harness, app)
+    await good.provision(req)
+    assert (await good.status(req.instance_id)).state == InstanceState.RUNNING
+    text = await harness.backend_text(req.instance_id)
+    assert "pull-s3cr3t-77" not in text
+    assert "${CTRLPLANE_REGISTRY_PASSWORD}" in text
+    await good.deprovision(req.instance_id)
+
+    wrong = NomadProvider(harness.config(), secrets=MappingResolver({"pull": "puller:nope"}))
+    other = _request(harness, app)
+    with pytest.raises(ProvisionFailed, match="authentication required") as caught:
+        await wrong.provision(other)
+    assert "nope" not in str(caught.value)
+    assert harness.agent.leftovers(NAMESPACE, other.instance_id) == []
+
+
+async def test_check_retries_fail_the_gate_after_that_many_consecutive_failures() -> None:
+    h = NomadHarness(healthy_deadline="60s", progress_deadline="120s")
+    await h.setup()
+    try:
+        web = h.http_service("web", port=8080).model_copy(
+            update={"health_check": HealthCheckSpec(path="/healthz", port=8080, retries=2)}
+        )
+        h.backend.faults.fail_health("web")
+        req = _request(h, web)
+        with pytest.raises(ProvisionFailed, match="failed 2 consecutive times") as caught:
+            await h.make_provider().provision(req)
+        assert caught.value.step == "wait for healthy allocations"
+        assert h.agent.leftovers(NAMESPACE, req.instance_id) == []
+    finally:
+        h.backend.faults.heal("web")
+        await h.teardown()
+
+
+async def test_logs_since_is_exact_or_refused(harness: NomadHarness) -> None:
+    provider = harness.make_provider()
+    req = _request(harness, harness.log_service("app", lines=["one", "two"]))
+    started = datetime.now(UTC)
+    await provider.provision(req)
+    lines = await provider.logs(req.instance_id, LogOptions(since=started)).collect()
+    assert [r.line for r in lines][:2] == ["one", "two"]
+    with pytest.raises(NotSupported, match="no per-line timestamps"):
+        await provider.logs(req.instance_id, LogOptions(since=datetime.now(UTC))).collect()
     await provider.deprovision(req.instance_id)

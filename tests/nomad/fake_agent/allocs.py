@@ -27,7 +27,7 @@ from ctrlplane.testing.probes import probe_outcome
 from ctrlplane.testing.records import ContainerFiles, FakeContainer
 from ctrlplane.testing.runtime import start_container, stop_container
 
-from .templates import TemplateError, allowed_paths, render
+from .templates import TemplateError, allowed_paths, interpolate, render
 
 __all__ = ["Alloc", "TaskRun"]
 
@@ -107,6 +107,7 @@ class Alloc:
         variables: Callable[[str], Mapping[str, str] | None],
         time_scale: float,
         on_change: Callable[[], None],
+        registry_auth: Callable[[str], tuple[str, str] | None] = lambda ref: None,
     ) -> None:
         self.backend = backend
         self.job = job
@@ -126,7 +127,9 @@ class Alloc:
         self.ports: list[JSON] = []
         self._servers: list[asyncio.Server] = []
         self._variables = variables
+        self._registry_auth = registry_auth
         self._scale = time_scale
+        self._born, self._born_mono = time.time(), time.monotonic()
         self._on_change = on_change
         self._runner: asyncio.Task[None] | None = None
         self._checker: asyncio.Task[None] | None = None
@@ -244,6 +247,7 @@ class Alloc:
             return None
         env = {str(k): str(v) for k, v in (run.task.get("Env") or {}).items()}
         rendered: dict[str, bytes] = {}
+
         allowed = allowed_paths(str(self.job["ID"]), str(self.group["Name"]), run.name)
         try:
             for tmpl in run.task.get("Templates") or []:
@@ -256,6 +260,8 @@ class Alloc:
                             env[key.strip()] = val
         except TemplateError as exc:
             run.event("Template", f"Template failed: {exc}")
+            return None
+        if not self._pull_allowed(run, cfg, env):
             return None
         files = ContainerFiles(own=dict(image.files))
         for bind in cfg.get("volumes") or []:
@@ -274,6 +280,28 @@ class Alloc:
             ports=ports,
             image_ref=str(cfg.get("image", "")),
         )
+
+    def _pull_allowed(self, run: TaskRun, cfg: Mapping[str, Any], env: Mapping[str, str]) -> bool:
+        """Whether the image may be pulled: a private image (``registry_auth``) needs the
+        task's ``auth`` block, interpolated with the task environment (template env vars
+        included, as Nomad does), to carry its username and password."""
+        ref = str(cfg.get("image", ""))
+        wanted = self._registry_auth(ref)
+        if wanted is None:
+            return True
+        auth = cfg.get("auth") or {}
+        given = (
+            interpolate(str(auth.get("username", "")), env),
+            interpolate(str(auth.get("password", "")), env),
+        )
+        if given == wanted:
+            return True
+        run.event(
+            "Driver Failure",
+            f"Failed to pull `{ref}`: Error response from daemon: unauthorized: "
+            "authentication required",
+        )
+        return False
 
     async def _start_task(self, run: TaskRun) -> None:
         c = run.container
@@ -392,8 +420,13 @@ class Alloc:
             "Status": "success" if ok else "failure",
             "StatusCode": code or 0,
             "Task": task,
-            "Timestamp": int(time.time()),
+            "Timestamp": self._check_clock(),
         }
+
+    def _check_clock(self) -> int:
+        """Unix seconds on the allocation's scaled clock: checks run ``time_scale`` times
+        faster than real, so each run of a 1 s check gets its own second, as on an agent."""
+        return int(self._born + (time.monotonic() - self._born_mono) / self._scale)
 
     async def _check_loop(self) -> None:
         update = self.job.get("Update") or {}

@@ -88,6 +88,8 @@ class AgentState:
         self.tracked_versions = tracked_versions
         self.jobs: dict[tuple[str, str], JobState] = {}
         self.variables: dict[tuple[str, str], JSON] = {}
+        self.private_images: dict[str, tuple[str, str]] = {}
+        """Image reference -> (username, password) its registry requires to pull it."""
         self.index = 1
         self.changed = asyncio.Condition()
 
@@ -112,6 +114,16 @@ class AgentState:
 
     def job(self, namespace: str, job_id: str) -> JobState | None:
         return self.jobs.get((namespace, job_id))
+
+    def job_status(self, state: JobState) -> str:
+        """The job's ``Status``: ``running`` with a live allocation, ``pending`` while
+        allocations are being placed, else ``dead``."""
+        live = [a for a in state.allocs if a.desired_status == "run" and not a.terminal]
+        if any(a.client_status == "running" for a in live):
+            return "running"
+        if live and not state.current.get("Stop"):
+            return "pending"
+        return "dead"
 
     def register(self, namespace: str, job: JSON) -> tuple[JSON, bool]:
         """Register ``job``; return the current version and whether it changed."""
@@ -173,6 +185,7 @@ class AgentState:
             variables=self.var_items(state.namespace),
             time_scale=self.time_scale,
             on_change=self.notify,
+            registry_auth=self.private_images.get,
         )
         state.allocs.append(alloc)
         alloc.start()

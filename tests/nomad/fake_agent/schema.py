@@ -52,6 +52,7 @@ FIELDS: dict[str, frozenset[str]] = {
         """
     ),
     "Lifecycle": frozenset({"Hook", "Sidecar"}),
+    "DockerAuth": frozenset({"username", "password", "email", "server_address"}),
     "Network": _names(
         """
         Mode Device CIDR IP DNS ReservedPorts DynamicPorts Hostname MBits
@@ -184,6 +185,10 @@ def _task(c: _Check, where: str, task: object, labels: set[str]) -> str:
                 isinstance(value, list) and all(isinstance(v, str) for v in value)
             ):
                 c.problems.append(f"{where}.Config.{key}: must be a list of strings")
+        if "auth" in cfg:
+            auth = c.fields(f"{where}.Config.auth", "DockerAuth", cfg["auth"])
+            for key, value in auth.items():
+                c.str_(f"{where}.Config.auth.{key}", value)
         for port in cfg.get("ports") or []:
             if port not in labels:
                 c.problems.append(f"{where}.Config.ports: unknown port label {port!r}")

@@ -32,6 +32,7 @@ from ctrlplane.testing.backend import FakeBackend
 from ctrlplane.testing.shell import run_command
 
 from .allocs import Alloc
+from .filters import FilterError, compile_filter
 from .jobs import AgentState
 from .schema import job_problems
 
@@ -54,6 +55,10 @@ class Seen:
 
 def _text(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=message, content_type="text/plain")
+
+
+def _everything(job: Any) -> bool:
+    return True
 
 
 def _ns(request: web.Request) -> str:
@@ -99,6 +104,7 @@ class FakeNomadAgent:
         r = app.router
         r.add_get("/v1/agent/health", self.agent_health)
         r.add_get("/v1/agent/self", self.agent_self)
+        r.add_get("/v1/jobs", self.list_jobs)
         r.add_route("PUT", "/v1/jobs", self.register)
         r.add_route("POST", "/v1/jobs", self.register)
         r.add_get("/v1/job/{id}", self.read_job)
@@ -235,6 +241,38 @@ class FakeNomadAgent:
                 "Index": stored["ModifyIndex"],
             }
         )
+
+    async def list_jobs(self, request: web.Request) -> web.Response:
+        """``JobListStub`` objects of the namespace, filtered by ``filter`` (the subset in
+        :mod:`.filters`), with ``Meta`` only when ``meta=true``, by ID."""
+        expr = request.query.get("filter", "")
+        try:
+            keep = compile_filter(expr) if expr else _everything
+        except FilterError as exc:
+            return _text(400, str(exc))
+        with_meta = request.query.get("meta") == "true"
+        out = []
+        for (ns, job_id), state in sorted(self.state.jobs.items()):
+            if ns != _ns(request) or not keep(state.current):
+                continue
+            job = state.current
+            stub: JSON = {
+                "ID": job_id,
+                "Name": job.get("Name", job_id),
+                "Namespace": ns,
+                "Type": job.get("Type", "service"),
+                "Stop": bool(job.get("Stop")),
+                "Status": self.state.job_status(state),
+                "Datacenters": job.get("Datacenters"),
+                "CreateIndex": job["CreateIndex"],
+                "ModifyIndex": job["ModifyIndex"],
+                "JobModifyIndex": job["JobModifyIndex"],
+                "SubmitTime": job["SubmitTime"],
+            }
+            if with_meta:
+                stub["Meta"] = dict(job.get("Meta") or {})
+            out.append(stub)
+        return web.json_response(out)
 
     async def read_job(self, request: web.Request) -> web.Response:
         state = self.state.job(_ns(request), request.match_info["id"])

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["TemplateError", "allowed_paths", "render"]
+__all__ = ["TemplateError", "allowed_paths", "interpolate", "render"]
 
 
 class TemplateError(Exception):
@@ -59,3 +59,11 @@ def render(
     if left in rest or right in rest:
         raise TemplateError("template uses syntax the fake agent does not evaluate")
     return pattern.sub(value, text)
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """``${NAME}`` replaced by the task environment's value, as Nomad interpolates driver
+    config; an unknown name stays as written (Nomad leaves it too)."""
+    return re.sub(
+        r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}", lambda m: env.get(m.group(1), m.group(0)), text
+    )

@@ -25,24 +25,36 @@ service:
 - ``Meta``: see :mod:`~ctrlplane.provider.nomad.meta`; ``Update``: the rolling update
   stanza (health from checks, ``auto_revert``).
 
+- registry secrets: the docker driver's ``auth`` block names env vars that the task's
+  env template fills from its Variable (:mod:`~ctrlplane.provider.nomad.registry`).
+
 Refused with :class:`~ctrlplane.errors.NotSupported` (before any side effect): volumes,
-GPUs, registry secrets, exec checks on the native provider, a fixed host port with more
-than one replica, and ``host`` mode ports whose host port differs from the container's.
+GPUs, more than one registry secret per service (or any with another driver), exec
+checks on the native provider, a fixed host port with more than one replica, and
+``host`` mode ports whose host port differs from the container's.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import SecretType, ServiceRole
+from ctrlplane.provider.nomad.checkgate import DEFAULT_RETRIES, check_name
 from ctrlplane.provider.nomad.config import NetworkMode, NomadConfig, ServiceProvider
 from ctrlplane.provider.nomad.lifecycle import PROVIDER, lifecycle_block, phases
 from ctrlplane.provider.nomad.meta import ReleaseMeta, job_meta
+from ctrlplane.provider.nomad.registry import (
+    PASSWORD_ENV,
+    PASSWORD_ITEM,
+    USERNAME_ENV,
+    USERNAME_ITEM,
+    auth_block,
+)
 from ctrlplane.provider.spec import HealthCheckSpec, ProvisionRequest, ServiceSpec
 from ctrlplane.provider.validation import secret_target
 
@@ -117,16 +129,27 @@ def check_supported(req: ProvisionRequest, cfg: NomadConfig) -> None:
     replicas = max(req.main.resources.replicas, 1)
     for svc in req.services:
         if svc.volumes:
-            raise _refuse(Capability.VOLUMES, f"service {svc.name!r} has volumes")
+            raise _refuse(
+                Capability.VOLUMES,
+                f"service {svc.name!r} has volumes; the Nomad backend does not mount volumes "
+                "yet (persistent volumes need host or CSI volumes the operator registers; "
+                "see docs/nomad.md). Remove the volumes or use another provider",
+            )
         if svc.resources.gpu:
             raise _refuse(Capability.GPU, f"service {svc.name!r} asks for a GPU")
-        for ref in svc.secrets:
-            if ref.type is SecretType.REGISTRY:
-                raise _refuse(
-                    Capability.PROVISION,
-                    f"registry secret {ref.key!r} of {svc.name!r}: the docker driver's auth "
-                    "block cannot read Variables, and the value must not enter the job",
-                )
+        registry = [ref for ref in svc.secrets if ref.type is SecretType.REGISTRY]
+        if registry and cfg.driver != "docker":
+            raise _refuse(
+                Capability.PROVISION,
+                f"registry secret {registry[0].key!r} of {svc.name!r}: pull credentials are "
+                f"written as the docker driver's auth block, not for driver {cfg.driver!r}",
+            )
+        if len(registry) > 1:
+            raise _refuse(
+                Capability.PROVISION,
+                f"service {svc.name!r} has {len(registry)} registry secrets; the docker "
+                "driver takes one auth block per task (keep the one for its image's registry)",
+            )
         hc = svc.health_check
         if hc is not None and hc.command and cfg.service_provider == ServiceProvider.NOMAD:
             raise _refuse(
@@ -162,7 +185,7 @@ def _check(job: str, svc: ServiceSpec, hc: HealthCheckSpec, cfg: NomadConfig) ->
     interval = max(hc.interval or _DEFAULT_INTERVAL, _MIN_CHECK)
     timeout = min(max(hc.timeout or _DEFAULT_TIMEOUT, _MIN_CHECK), interval)
     check: JSON = {
-        "Name": f"{svc.name}-health",
+        "Name": check_name(svc.name),
         "Interval": _ns(interval),
         "Timeout": _ns(timeout),
     }
@@ -173,6 +196,8 @@ def _check(job: str, svc: ServiceSpec, hc: HealthCheckSpec, cfg: NomadConfig) ->
         check.update({"Type": "http", "Path": hc.path, "PortLabel": port_label(svc.name, hc.port)})
     else:
         check.update({"Type": "tcp", "PortLabel": port_label(svc.name, hc.port)})
+    if cfg.service_provider == ServiceProvider.CONSUL and not hc.command:
+        check["FailuresBeforeCritical"] = hc.retries or DEFAULT_RETRIES
     return check
 
 
@@ -233,6 +258,11 @@ def _services(instance_id: str, job: str, svc: ServiceSpec, cfg: NomadConfig) ->
     return out
 
 
+def _lookup(path: str, item: str) -> str:
+    """A template expression reading ``item`` of the Variable at ``path``."""
+    return f'{{{{ with nomadVar "{path}" }}}}{{{{ .{item} }}}}{{{{ end }}}}'
+
+
 def _templates(job: str, svc: ServiceSpec, cfg: NomadConfig) -> tuple[list[JSON], list[str]]:
     """Templates of a task and the docker bind mounts that put their files in place."""
     templates: list[JSON] = []
@@ -254,9 +284,12 @@ def _templates(job: str, svc: ServiceSpec, cfg: NomadConfig) -> tuple[list[JSON]
     path = variable_path(cfg, job, svc.name)
     env_lines: list[str] = []
     for i, ref in enumerate(svc.secrets):
-        lookup = f'{{{{ with nomadVar "{path}" }}}}{{{{ .{secret_item(i)} }}}}{{{{ end }}}}'
+        lookup = _lookup(path, secret_item(i))
         target = secret_target(ref)
-        if ref.type is SecretType.ENV:
+        if ref.type is SecretType.REGISTRY:
+            env_lines.append(f"{USERNAME_ENV}={_lookup(path, USERNAME_ITEM)}")
+            env_lines.append(f"{PASSWORD_ENV}={_lookup(path, PASSWORD_ITEM)}")
+        elif ref.type is SecretType.ENV:
             env_lines.append(f"{target}={lookup}")
         else:
             dest = f"secrets/ctrlplane/file_{i}"
@@ -291,6 +324,8 @@ def _task(
             config["args"] = list(svc.args[1:])
     if cfg.network_mode == NetworkMode.HOST:
         config["network_mode"] = "host"
+    if any(ref.type is SecretType.REGISTRY for ref in svc.secrets):
+        config["auth"] = auth_block(svc.image)
     templates, binds = _templates(job, svc, cfg)
     if binds:
         config["volumes"] = binds
@@ -321,10 +356,17 @@ def _task(
 
 
 def translate(
-    req: ProvisionRequest, release: ReleaseMeta, cfg: NomadConfig, *, canary: int = 0
+    req: ProvisionRequest,
+    release: ReleaseMeta,
+    cfg: NomadConfig,
+    *,
+    canary: int = 0,
+    created: datetime | None = None,
 ) -> JSON:
     """The ``Job`` object (API JSON) for ``req`` running ``release``; ``canary`` > 0 asks
-    the update stanza for that many canaries (canary and blue-green deploys).
+    the update stanza for that many canaries (canary and blue-green deploys); ``created``
+    is when the instance was first provisioned (kept in ``Meta``; default: the release's
+    time).
 
     ``req`` must be valid and :func:`check_supported`; this raises ``NotSupported`` for
     unorderable ``depends_on`` only. Deterministic: the same inputs give the same job, so
@@ -353,7 +395,7 @@ def translate(
         "Type": "service",
         "Namespace": cfg.namespace,
         "Datacenters": list(cfg.datacenters),
-        "Meta": job_meta(req, release),
+        "Meta": job_meta(req, release, created),
         "Update": update_stanza(cfg, canary=canary),
         "TaskGroups": [group],
     }

@@ -14,8 +14,10 @@ from typing import Any
 
 from ctrlplane.errors import (
     CtrlplaneError,
+    NotSupported,
 )
-from ctrlplane.provider.nomad.client import NomadClient
+from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.nomad.client import BACKEND, NomadClient
 from ctrlplane.provider.nomad.logframes import FrameDecoder, LineSplitter
 from ctrlplane.provider.nomad.status import (
     alloc_replica,
@@ -30,11 +32,42 @@ from ctrlplane.provider.spec import (
     LogOptions,
 )
 
-__all__ = ["LogReader"]
+__all__ = ["LogReader", "check_since", "first_start"]
 
 log = logging.getLogger("ctrlplane.nomad")
 
 JSON = dict[str, Any]
+
+
+def first_start(alloc: JSON, service: str) -> datetime:
+    """When ``service``'s task first started in ``alloc`` (its log file begins then)."""
+    task = (alloc.get("TaskStates") or {}).get(service) or {}
+    started = [e for e in task.get("Events") or [] if e.get("Type") == "Started"]
+    if started:
+        return datetime.fromtimestamp(int(started[0]["Time"]) / 1e9, UTC)
+    return parse_time(task.get("StartedAt")) or datetime.now(UTC)
+
+
+def check_since(allocs: Sequence[JSON], service: str, since: datetime | None) -> None:
+    """Refuse a ``since`` that Nomad's logs cannot answer exactly.
+
+    Nomad's log files carry no per-line timestamps, so a line is only known to be
+    written after its task first started in its allocation. ``since`` at or before every
+    selected task's first start is exact (every line qualifies); a later ``since`` would
+    need per-line times and raises :class:`NotSupported` instead of guessing.
+    """
+    if since is None:
+        return
+    starts = [first_start(a, service) for a in allocs]
+    late = [t for t in starts if since > t]
+    if late:
+        raise NotSupported(
+            BACKEND,
+            Capability.LOGS.value,
+            detail=f"since {since.isoformat()} is after {service!r} started "
+            f"({min(late).isoformat()}) and Nomad's log files carry no per-line timestamps; "
+            "use tail (lines from the end) or follow instead",
+        )
 
 
 class LogReader(JobReader):
@@ -91,13 +124,7 @@ class LogReader(JobReader):
             records: list[LogRecord] = []
             ends: dict[tuple[str, str], int] = {}
             for alloc in allocs:
-                task = (alloc.get("TaskStates") or {}).get(service) or {}
-                started = [e for e in task.get("Events") or [] if e.get("Type") == "Started"]
-                first = (
-                    datetime.fromtimestamp(int(started[0]["Time"]) / 1e9, UTC)
-                    if started
-                    else parse_time(task.get("StartedAt")) or datetime.now(UTC)
-                )
+                first = first_start(alloc, service)
                 for stream in ("stdout", "stderr"):
                     lines, end = await self._history_lines(
                         api, str(alloc["ID"]), service, stream, opts.tail
@@ -116,8 +143,7 @@ class LogReader(JobReader):
             if opts.tail:
                 records = records[-opts.tail :]
             for record in records:
-                if opts.since is None or record.time >= opts.since:
-                    yield record
+                yield record
             if not opts.follow:
                 return
             queue: asyncio.Queue[LogRecord | None] = asyncio.Queue()
@@ -136,7 +162,7 @@ class LogReader(JobReader):
                     item = await queue.get()
                     if item is None:
                         remaining -= 1
-                    elif opts.since is None or item.time >= opts.since:
+                    else:
                         yield item
             finally:
                 for task in followers:

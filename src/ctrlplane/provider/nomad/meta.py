@@ -20,10 +20,13 @@ from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest, ServiceDeploySpec
 
 __all__ = [
+    "CREATED_AT",
     "INSTANCE",
     "RELEASE",
     "SPEC",
+    "TENANT",
     "ReleaseMeta",
+    "created_at",
     "job_meta",
     "release_meta",
     "releases_from_versions",
@@ -39,6 +42,7 @@ RELEASE = "ctrlplane_release_id"
 STRATEGY = "ctrlplane_strategy"
 ROLLBACK_OF = "ctrlplane_rollback_of"
 RELEASED_AT = "ctrlplane_released_at"
+CREATED_AT = "ctrlplane_created_at"
 SPEC = "ctrlplane_spec"
 
 JSON = dict[str, Any]
@@ -54,8 +58,11 @@ class ReleaseMeta:
     rollback_of: str = ""
 
 
-def job_meta(req: ProvisionRequest, release: ReleaseMeta) -> dict[str, str]:
-    """The job ``Meta``: the request's labels, then ours (ours win)."""
+def job_meta(
+    req: ProvisionRequest, release: ReleaseMeta, created: datetime | None = None
+) -> dict[str, str]:
+    """The job ``Meta``: the request's labels, then ours (ours win). ``created`` is when
+    the instance was first provisioned (default: the release's time, for a new one)."""
     meta = dict(req.labels)
     meta.update(
         {
@@ -67,6 +74,7 @@ def job_meta(req: ProvisionRequest, release: ReleaseMeta) -> dict[str, str]:
             STRATEGY: release.strategy,
             ROLLBACK_OF: release.rollback_of,
             RELEASED_AT: release.released_at.astimezone(UTC).isoformat(),
+            CREATED_AT: (created or release.released_at).astimezone(UTC).isoformat(),
             SPEC: req.model_dump_json(),
         }
     )
@@ -86,6 +94,15 @@ def _meta(job: Mapping[str, Any]) -> Mapping[str, str]:
 def request_from_job(job: Mapping[str, Any]) -> ProvisionRequest:
     """The request spec a job version was made from."""
     return ProvisionRequest.model_validate_json(_meta(job)[SPEC])
+
+
+def created_at(job: Mapping[str, Any]) -> datetime | None:
+    """When the instance of a job (any version) was first provisioned, if recorded."""
+    text = (job.get("Meta") or {}).get(CREATED_AT)
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def release_meta(job: Mapping[str, Any]) -> ReleaseMeta:

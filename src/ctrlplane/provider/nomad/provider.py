@@ -53,18 +53,22 @@ from ctrlplane.provider.nomad.jobspec import (
     translate,
     variable_path,
 )
-from ctrlplane.provider.nomad.logreader import LogReader
+from ctrlplane.provider.nomad.listing import list_filter, summaries
+from ctrlplane.provider.nomad.logreader import LogReader, check_since
 from ctrlplane.provider.nomad.meta import (
     ReleaseMeta,
+    created_at,
     release_meta,
     request_from_job,
 )
+from ctrlplane.provider.nomad.registry import PASSWORD_ITEM, USERNAME_ITEM, parse_registry_secret
 from ctrlplane.provider.nomad.rollout import Rollouts
 from ctrlplane.provider.nomad.status import (
     alloc_replica,
     current_allocs,
     instance_status,
 )
+from ctrlplane.provider.nomad.steps import Steps, UnitReporter
 from ctrlplane.provider.nomad.waits import (
     Failed,
     resubmittable,
@@ -77,6 +81,7 @@ from ctrlplane.provider.results import (
     ExecResult,
     HealthStatus,
     InstanceStatus,
+    InstanceSummary,
     LogRecord,
     ProviderInfo,
     ProvisionResult,
@@ -107,6 +112,17 @@ _CAPABILITIES = (
     Capability.LOGS,
     Capability.EXEC,
 )
+
+
+def _why(exc: BaseException, limit: timedelta | None = None) -> str:
+    """One line on why a step ended badly (errors carry no secret values)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {seconds(limit):g}s" if limit is not None else "timed out"
+    if isinstance(exc, Failed):
+        return exc.reason
+    return str(exc) or type(exc).__name__
 
 
 class NomadProvider(Rollouts, LogReader):
@@ -190,21 +206,27 @@ class NomadProvider(Rollouts, LogReader):
     # -- provision / deprovision ---------------------------------------------------------
 
     async def _resolve(self, req: ProvisionRequest) -> dict[str, dict[str, str]]:
-        """Variable items per task (``secret_<i>`` -> value). Values are never logged."""
+        """Variable items per task (``secret_<i>`` -> value; a registry secret as its
+        username and password items). Values are never logged."""
         items: dict[str, dict[str, str]] = {}
         for svc in req.services:
             for i, ref in enumerate(svc.secrets):
-                if ref.type is SecretType.REGISTRY:
-                    continue
                 if self._secrets is None:
                     raise SecretNotFound(ref.key, looked_in="nothing: the provider has no resolver")
                 value = await self._secrets.resolve(
                     ref, tenant_id=req.tenant_id, instance_id=req.instance_id
                 )
-                items.setdefault(svc.name, {})[secret_item(i)] = value.decode(errors="replace")
+                mine = items.setdefault(svc.name, {})
+                if ref.type is SecretType.REGISTRY:
+                    user, password = parse_registry_secret(value, svc.image, ref.key)
+                    mine.update({USERNAME_ITEM: user, PASSWORD_ITEM: password})
+                else:
+                    mine[secret_item(i)] = value.decode(errors="replace")
         return items
 
-    async def provision(self, req: ProvisionRequest) -> ProvisionResult:
+    async def provision(
+        self, req: ProvisionRequest, *, events: Subscriber | None = None
+    ) -> ProvisionResult:
         """Register the instance's job and wait until its allocations are healthy.
 
         Validates first (and refuses what Nomad cannot express, see
@@ -212,17 +234,31 @@ class NomadProvider(Rollouts, LogReader):
         request re-registers an identical job, which changes nothing); on failure,
         timeout or cancellation the job and its Variables are purged and
         :class:`ProvisionFailed` names the step and the failing task.
+
+        ``events`` receives the steps (``resolve secrets``, ``write variables``,
+        ``register job``, ``wait for healthy allocations``) as ``StepStarted`` /
+        ``StepFinished`` pairs (a failed or cancelled step finishes with ``ok`` false
+        and the reason), and a ``UnitStarted`` per task of every allocation this call
+        placed (``replica`` = the allocation index); re-provisioning an unchanged
+        instance places no allocation and reports no unit.
         """
         require_capability(self, Capability.PROVISION)
         validate_request(req)
         check_supported(req, self.config)
         iid = req.instance_id
-        try:
-            items = await self._resolve(req)
-        except CtrlplaneError as exc:
-            raise ProvisionFailed(iid, "resolve secrets", str(exc)) from exc
+        steps = Steps(iid, events)
         async with self._client() as api:
             check_version(req, self.config, await self._agent_version(api))
+            try:
+                if any(s.secrets for s in req.services):
+                    await steps.enter("resolve secrets")
+                items = await self._resolve(req)
+            except BaseException as exc:
+                await steps.fail(_why(exc))
+                if isinstance(exc, CtrlplaneError):
+                    raise ProvisionFailed(iid, "resolve secrets", str(exc)) from exc
+                raise
+            await steps.finish()
             release = ReleaseMeta(new_id(RELEASE_PREFIX), datetime.now(UTC))
             try:
                 existing = await self._job(api, iid)
@@ -230,10 +266,15 @@ class NomadProvider(Rollouts, LogReader):
                 existing = None
             if existing is not None and request_from_job(existing) == req:
                 release = release_meta(existing)
-            job = translate(req, release, self.config)
+            created = created_at(existing) if existing is not None else None
+            job = translate(req, release, self.config, created=created)
+            before = {str(a["ID"]) for a in await self._allocs(api, iid)}
+            units = UnitReporter(iid, release.release_id, events, before)
             step = "write variables"
             try:
                 async with asyncio.timeout(seconds(self.config.provision_timeout)):
+                    if items:
+                        await steps.enter(step)
                     for task, values in items.items():
                         path = variable_path(self.config, job_id(iid), task)
                         await api.put(
@@ -241,10 +282,16 @@ class NomadProvider(Rollouts, LogReader):
                             {"Namespace": self.config.namespace, "Path": path, "Items": values},
                         )
                     step = "register job"
+                    await steps.enter(step, release.release_id)
                     await api.put("/v1/jobs", {"Job": job})
                     step = "wait for healthy allocations"
-                    await self._wait_version(api, iid, step, release=release.release_id)
+                    await steps.enter(step)
+                    await self._wait_version(
+                        api, iid, step, release=release.release_id, watch=units.observe
+                    )
+                    await steps.finish()
             except BaseException as exc:
+                await steps.fail(_why(exc, self.config.provision_timeout))
                 if existing is None:
                     await uncancellable(self._purge(api, iid))
                 if isinstance(exc, asyncio.CancelledError):
@@ -322,6 +369,14 @@ class NomadProvider(Rollouts, LogReader):
         :mod:`~ctrlplane.provider.nomad.status`)."""
         async with self._client() as api:
             return await self._status(api, instance_id)
+
+    async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
+        """Every instance in the namespace (of ``tenant_id``, if given), oldest first:
+        one ``/v1/jobs`` call that the agent filters on the jobs' meta (see
+        :mod:`~ctrlplane.provider.nomad.listing`)."""
+        async with self._client() as api:
+            stubs = await api.get("/v1/jobs", meta="true", filter=list_filter(tenant_id))
+        return summaries(stubs or [])
 
     # -- releases ------------------------------------------------------------------------
 
@@ -425,7 +480,8 @@ class NomadProvider(Rollouts, LogReader):
             ]
             new = req.model_copy(update={"services": services})
             check_supported(new, self.config)
-            await api.put("/v1/jobs", {"Job": translate(new, release_meta(job), self.config)})
+            body = translate(new, release_meta(job), self.config, created=created_at(job))
+            await api.put("/v1/jobs", {"Job": body})
             await self._bounded(
                 self._settle(api, instance_id, "scale"), self.config.deploy_timeout, "scale"
             )
@@ -465,8 +521,9 @@ class NomadProvider(Rollouts, LogReader):
         """Lines of one service (default main) from the client fs logs API: stdout and
         stderr, merged over the current allocations (or one ``replica``); ``tail`` reads
         from the end by offset; ``follow`` keeps streaming until the allocations stop;
-        ``since`` filters on the line times (see :mod:`~ctrlplane.provider.nomad.logframes`:
-        Nomad keeps no per-line timestamps)."""
+        ``since`` is honoured only where it is exact: at or before the task's first start
+        (every line qualifies); a later ``since`` raises :class:`NotSupported` when the
+        stream opens, since Nomad keeps no per-line timestamps (:func:`check_since`)."""
         options = opts or LogOptions()
 
         async def opener() -> AsyncIterator[LogRecord]:
@@ -483,6 +540,7 @@ class NomadProvider(Rollouts, LogReader):
                 allocs = await self._log_allocs(api, instance_id, job)
             if options.replica is not None:
                 allocs = [a for a in allocs if alloc_replica(a) == options.replica]
+            check_since(allocs, service, options.since)
             return self._read_logs(allocs, service, options)
 
         return LogStream(opener)

@@ -15,13 +15,12 @@ from ctrlplane.errors import (
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.events import (
     RolledBack,
-    StepFinished,
-    StepStarted,
     Subscriber,
     TrafficSwitched,
     emit,
 )
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.nomad.checkgate import FailureCounter, check_limits
 from ctrlplane.provider.nomad.client import NomadClient
 from ctrlplane.provider.nomad.jobspec import (
     job_id,
@@ -30,10 +29,13 @@ from ctrlplane.provider.nomad.jobspec import (
 from ctrlplane.provider.nomad.meta import (
     RELEASE,
     ReleaseMeta,
+    created_at,
+    request_from_job,
 )
 from ctrlplane.provider.nomad.status import (
     current_allocs,
 )
+from ctrlplane.provider.nomad.steps import Steps
 from ctrlplane.provider.nomad.waits import (
     Failed,
     JobReader,
@@ -72,27 +74,29 @@ class Rollouts(JobReader):
     ) -> None:
         iid = new.instance_id
         canaries = self._canaries(strategy, max(new.main.resources.replicas, 1))
-        job = translate(new, release, self.config, canary=canaries)
+        job = translate(new, release, self.config, canary=canaries, created=created_at(previous))
         evidence: list[ProbeResult] = []
+        steps = Steps(iid, events)
         step = "register"
         try:
             async with asyncio.timeout(seconds(self.config.deploy_timeout)):
-                await emit(events, StepStarted(instance_id=iid, step=step))
+                await steps.enter(step, release.release_id)
                 await api.put("/v1/jobs", {"Job": job})
                 if canaries:
                     step = "gate canaries"
-                    await emit(events, StepStarted(instance_id=iid, step=step))
+                    await steps.enter(step, f"{canaries} canaries")
                     dep = await self._gate_canaries(
                         api, iid, release.release_id, canaries, evidence, events
                     )
                     step = "promote"
-                    await emit(events, StepStarted(instance_id=iid, step=step))
+                    await steps.enter(step)
                     await api.post(
                         f"/v1/deployment/promote/{dep}", {"DeploymentID": dep, "All": True}
                     )
                 step = "rollout"
-                await emit(events, StepStarted(instance_id=iid, step=step))
+                await steps.enter(step, str(strategy))
                 await self._wait_version(api, iid, step, evidence, release=release.release_id)
+                await steps.finish()
                 if strategy is DeployStrategy.BLUE_GREEN:
                     await emit(
                         events,
@@ -102,8 +106,15 @@ class Rollouts(JobReader):
                             to_release=release.release_id,
                         ),
                     )
-                await emit(events, StepFinished(instance_id=iid, step=step))
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                await steps.fail("cancelled")
+            elif isinstance(exc, TimeoutError):
+                await steps.fail(f"timed out after {seconds(self.config.deploy_timeout):g}s")
+            elif isinstance(exc, Failed):
+                await steps.fail(exc.reason)
+            else:
+                await steps.fail(str(exc) or type(exc).__name__)
             await uncancellable(self._restore(api, previous))
             live = str((previous.get("Meta") or {}).get(RELEASE, ""))
             await emit(events, RolledBack(instance_id=iid, to_release=live, reason=str(exc)))
@@ -131,15 +142,19 @@ class Rollouts(JobReader):
         events: Subscriber | None,
     ) -> str:
         """Wait until ``count`` canaries of the new version are healthy and stay so for
-        ``canary_observation``; fail the deployment (:class:`Failed`) otherwise. Returns
-        the deployment ID to promote."""
+        ``canary_observation``; fail the deployment (:class:`Failed`) when Nomad finds a
+        canary unhealthy, or a canary's check fails its ``retries`` consecutive times
+        (:mod:`~ctrlplane.provider.nomad.checkgate`). Returns the deployment ID."""
         poll = seconds(self.config.poll_interval)
         seen: set[tuple[str, str, int]] = set()
         healthy_since: float | None = None
+        counter: FailureCounter | None = None
         while True:
             job = await self._job(api, iid)
             if (job.get("Meta") or {}).get(RELEASE) != release:
                 raise Failed("gate canaries", "the job was changed or reverted meanwhile")
+            if counter is None:
+                counter = FailureCounter(check_limits(request_from_job(job)))
             dep = await api.get(f"/v1/job/{job_id(iid)}/deployment")
             allocs = [
                 a
@@ -163,6 +178,11 @@ class Rollouts(JobReader):
                     await self._fail_deployment(api, str(dep["ID"]))
                 reason = task_failure(broken) or "a canary failed its health checks"
                 raise Failed("gate canaries", reason)
+            tripped = await self._count_failures(api, allocs, counter, evidence)
+            if tripped is not None:
+                await self._fail_deployment(api, str(dep["ID"]))
+                phase = "observe canaries" if healthy_since is not None else "gate canaries"
+                raise Failed(phase, f"a canary is unhealthy: {tripped}")
             healthy = [a for a in allocs if (a.get("DeploymentStatus") or {}).get("Healthy")]
             passing = True
             for alloc in healthy:
@@ -172,7 +192,6 @@ class Rollouts(JobReader):
                 healthy_since = healthy_since or time.monotonic()
                 if time.monotonic() - healthy_since >= seconds(self.config.canary_observation):
                     return str(dep["ID"])
-            elif healthy_since is not None:
-                await self._fail_deployment(api, str(dep["ID"]))
-                raise Failed("observe canaries", "a canary became unhealthy while observed")
+            else:
+                healthy_since = None  # observed again from the next passing poll
             await asyncio.sleep(poll)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from ctrlplane.provider.events import (
     emit,
 )
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.nomad.checkgate import FailureCounter, Tripped, check_limits
 from ctrlplane.provider.nomad.client import BACKEND, NomadClient, NotFound
 from ctrlplane.provider.nomad.config import NomadConfig
 from ctrlplane.provider.nomad.jobspec import (
@@ -34,6 +35,7 @@ from ctrlplane.provider.nomad.jobspec import (
 from ctrlplane.provider.nomad.meta import (
     RELEASE,
     releases_from_versions,
+    request_from_job,
 )
 from ctrlplane.provider.nomad.status import (
     alloc_replica,
@@ -42,6 +44,7 @@ from ctrlplane.provider.nomad.status import (
 from ctrlplane.provider.releases import Release
 
 __all__ = [
+    "AllocWatcher",
     "Failed",
     "JobReader",
     "probe_results",
@@ -53,6 +56,8 @@ __all__ = [
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+AllocWatcher = Callable[[list[JSON]], Awaitable[None]]
+"""Sees the current allocations at every poll of a wait (progress reporting)."""
 
 _BOOKKEEPING = (
     "Version",
@@ -168,13 +173,18 @@ class JobReader:
         evidence: list[ProbeResult] | None = None,
         *,
         release: str = "",
+        watch: AllocWatcher | None = None,
     ) -> JSON:
         """Wait until the current job version's deployment succeeds; :class:`Failed`
-        when it (or one of its allocations) fails, or when the job no longer runs
-        ``release`` (Nomad reverted it). Returns the job."""
+        when it (or one of its allocations) fails, when a check fails its ``retries``
+        consecutive times (:mod:`~ctrlplane.provider.nomad.checkgate`; the deployment is
+        then failed, so Nomad reverts it), or when the job no longer runs ``release``
+        (Nomad reverted it). ``watch`` sees the current allocations at every poll.
+        Returns the job."""
         poll = seconds(self.config.poll_interval)
         seen: set[tuple[str, str, int]] = set()
         ours: object = None
+        counter: FailureCounter | None = None
         while True:
             job = await self._job(api, iid)
             if job.get("Stop"):
@@ -196,8 +206,12 @@ class JobReader:
                 )
                 raise Failed("health gate", f"Nomad reverted the job: {why}")
             version = ours = job.get("Version")
+            if counter is None:
+                counter = FailureCounter(check_limits(request_from_job(job)))
 
             allocs = current_allocs(job, await self._allocs(api, iid))
+            if watch is not None:
+                await watch(allocs)
 
             if evidence is not None:
                 await self._gather(api, allocs, evidence, seen, None)
@@ -205,13 +219,47 @@ class JobReader:
             if failed:
                 raise Failed(step, task_failure(failed) or "an allocation failed")
             dep = await api.get(f"/v1/job/{job_id(iid)}/deployment")
-            if isinstance(dep, dict) and dep.get("JobVersion") == version:
+            ours_dep = isinstance(dep, dict) and dep.get("JobVersion") == version
+            if ours_dep and isinstance(dep, dict):
                 if dep.get("Status") == "successful":
+                    if watch is not None:
+                        await watch(current_allocs(job, await self._allocs(api, iid)))
                     return job
                 if dep.get("Status") in ("failed", "cancelled"):
                     reason = task_failure(allocs) or str(dep.get("StatusDescription", ""))
                     raise Failed(step, reason)
+            tripped = await self._count_failures(api, allocs, counter, evidence)
+            if tripped is not None:
+                if ours_dep and isinstance(dep, dict) and dep.get("Status") == "running":
+                    await self._fail_deployment(api, str(dep["ID"]))
+                raise Failed(step, str(tripped), evidence or ())
             await asyncio.sleep(poll)
+
+    async def _count_failures(
+        self,
+        api: NomadClient,
+        allocs: Sequence[JSON],
+        counter: FailureCounter,
+        evidence: list[ProbeResult] | None,
+    ) -> Tripped | None:
+        """Feed the check results of the running ``allocs`` to ``counter``; the first
+        check that failed its ``retries``, with its result added to ``evidence``."""
+        if not counter.limits:
+            return None
+        for alloc in allocs:
+            if alloc.get("ClientStatus") != "running":
+                continue
+            results = await self._checks(api, str(alloc["ID"]))
+            tripped = counter.feed(str(alloc["ID"]), results)
+            if tripped is not None:
+                if evidence is not None:
+                    evidence.extend(
+                        r
+                        for r in probe_results(results, alloc_replica(alloc))
+                        if not r.healthy and r not in evidence
+                    )
+                return tripped
+        return None
 
     async def _wait_stopped(self, api: NomadClient, iid: str) -> None:
         poll = seconds(self.config.poll_interval)

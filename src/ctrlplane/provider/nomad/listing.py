@@ -1,0 +1,76 @@
+"""Listing instances from Nomad's job list (pure; no I/O).
+
+``GET /v1/jobs?meta=true&filter=<expr>`` answers the job stubs that pass the filter, with
+their ``Meta`` (``meta=true`` needs Nomad 1.4). The filter (:func:`list_filter`) keeps
+only jobs ctrlplane registered (their ``Meta`` has the instance key) and, if asked, of
+one tenant, so the agent does the selection: one call, no scan of unrelated jobs.
+:func:`summaries` turns the stubs into ``InstanceSummary`` records, oldest first.
+
+State from the stub: a stopped job (``Stop``) is ``stopped``; ``running`` is
+``running``; ``pending`` is ``starting``; a ``dead`` job that was not stopped (every
+allocation ended) is ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ctrlplane.provider.enums import InstanceState
+from ctrlplane.provider.nomad.meta import CREATED_AT, INSTANCE, NAME, RELEASE, TENANT
+from ctrlplane.provider.results import InstanceSummary
+
+__all__ = ["list_filter", "quote", "summaries"]
+
+
+def quote(text: str) -> str:
+    """``text`` as a double-quoted filter string literal (backslash and quote escaped)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def list_filter(tenant_id: str | None) -> str:
+    """The job list filter: ctrlplane's jobs (of ``tenant_id``, if given)."""
+    expr = f"{quote(INSTANCE)} in Meta"
+    if tenant_id is not None:
+        expr += f" and Meta.{TENANT} == {quote(tenant_id)}"
+    return expr
+
+
+def _state(stub: Mapping[str, Any]) -> InstanceState:
+    if stub.get("Stop"):
+        return InstanceState.STOPPED
+    status = stub.get("Status")
+    if status == "running":
+        return InstanceState.RUNNING
+    if status == "dead":
+        return InstanceState.FAILED
+    return InstanceState.STARTING
+
+
+def _time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def summaries(stubs: Iterable[Mapping[str, Any]]) -> list[InstanceSummary]:
+    """One summary per job stub that carries ctrlplane's meta, oldest first (by the
+    job's ``CreateIndex``)."""
+    found: list[tuple[int, InstanceSummary]] = []
+    for stub in stubs:
+        meta = stub.get("Meta") or {}
+        iid = meta.get(INSTANCE)
+        if not iid:
+            continue
+        summary = InstanceSummary(
+            instance_id=str(iid),
+            tenant_id=str(meta.get(TENANT, "")),
+            name=str(meta.get(NAME, "")),
+            state=_state(stub),
+            release_id=str(meta.get(RELEASE, "")),
+            created_at=_time(meta.get(CREATED_AT)),
+        )
+        found.append((int(stub.get("CreateIndex") or 0), summary))
+    return [s for _, s in sorted(found, key=lambda pair: pair[0])]
