@@ -105,6 +105,21 @@ class DockerConfig(BaseModel):
     owner changes and the workload is a ``deployment`` without fixed host ports and without
     changed inits; otherwise the unit is replaced in place (stop, then start)."""
 
+    progress_deadline: Seconds = timedelta(minutes=10)
+    """``deploy``/``rollback``: the whole rollout must finish within this; past it, the
+    rollout stops, every touched unit gets its previous version back and
+    :class:`~ctrlplane.errors.DeployFailed` says the deadline passed."""
+
+    probe_start_period: Seconds = timedelta(0)
+    """Grace period after a new unit starts before its health gate probes it (failed
+    probes meanwhile do not count because there are none)."""
+
+    drain_period: Seconds = timedelta(seconds=1)
+    """How long a unit that is about to stop keeps serving after its service names stop
+    resolving to it (its address stays), so lookups made just before and requests in
+    flight complete. Applies to retired surge and blue-green units and, with 2+
+    replicas, to units replaced in place."""
+
     blue_green_retire_delay: Seconds = timedelta(seconds=5)
     """``blue-green`` deploys: how long the old set stays (off the service names) after
     the traffic switch before it is stopped and removed."""

@@ -195,13 +195,19 @@ class Engine:
         ):
             await resp.read()
 
-    async def connect_network(self, network: str, ref: str, aliases: list[str]) -> None:
-        """Attach a running container to a network under ``aliases``."""
+    async def connect_network(
+        self, network: str, ref: str, aliases: list[str], *, ipv4: str = ""
+    ) -> None:
+        """Attach a running container to a network under ``aliases``; ``ipv4`` asks for
+        that address (the network needs a subnet given at creation)."""
+        endpoint: JSON = {"Aliases": aliases}
+        if ipv4:
+            endpoint["IPAMConfig"] = {"IPv4Address": ipv4}
         await self._json(
             f"connect container {ref} to network {network}",
             f"networks/{network}/connect",
             "POST",
-            data={"Container": ref, "EndpointConfig": {"Aliases": aliases}},
+            data={"Container": ref, "EndpointConfig": endpoint},
         )
 
     async def disconnect_network(self, network: str, ref: str) -> None:
@@ -320,6 +326,16 @@ class Engine:
         result: list[JSON] = await self._json(
             "list networks", "networks", params={"filters": json.dumps(dict(filters))}
         )
+        return result
+
+    async def inspect_network(self, ref: str) -> JSON | None:
+        """``docker network inspect``, or ``None`` if the network does not exist."""
+        try:
+            result: JSON = await self._json(f"inspect network {ref}", f"networks/{ref}")
+        except BackendError as exc:
+            if exc.status == 404:
+                return None
+            raise
         return result
 
     async def create_network(self, body: JSON) -> str:

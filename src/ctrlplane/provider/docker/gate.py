@@ -14,6 +14,7 @@ fails after ``retries`` consecutive failures; every attempt is kept as evidence.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.docker.engine import Engine
@@ -45,10 +46,12 @@ async def gate_service(
     address: str,
     container: str,
     deadline: float | None = None,
+    start_period: float = 0.0,
     on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
 ) -> GateOutcome:
-    """Probe one service replica until it is healthy or the gate fails."""
-    policy = DEFAULT_POLICY.apply(hc)
+    """Probe one service replica until it is healthy or the gate fails; the first probe
+    waits ``start_period`` seconds (a just-started unit's grace period)."""
+    policy = replace(DEFAULT_POLICY.apply(hc), start_period=start_period)
     kind = probe_kind(hc)
 
     async def probe() -> ProbeOutcome:

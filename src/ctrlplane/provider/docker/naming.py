@@ -15,6 +15,7 @@ Every object the provider creates carries labels under one prefix (default
 ``<p>.spec``                     JSON service spec, redacted (containers, see below)
 ``<p>.netns``                    ``"owner"``, or the owner's service name for joiners
 ``<p>.created``                  RFC 3339 creation time (network)
+``<p>.addressing``               ``"fixed"``: the network's subnet was pinned (network)
 ===============================  ==================================================
 
 The spec label never holds a secret value (only secret references) nor config file
@@ -75,6 +76,12 @@ class Labels:
     @property
     def release(self) -> str:
         return f"{self.prefix}.release"
+
+    @property
+    def addressing(self) -> str:
+        """On the instance network: ``fixed`` when its subnet was given at creation, so a
+        container can leave and rejoin it under the same address (see ``drain``)."""
+        return f"{self.prefix}.addressing"
 
     @property
     def spec(self) -> str:

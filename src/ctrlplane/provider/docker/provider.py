@@ -338,7 +338,7 @@ class DockerProvider:
         if not await ses.engine.list_networks(filters):
             await steps.enter("create network")
             created = datetime.now(UTC).isoformat()
-            await ses.engine.create_network(self._tr.network_config(wl, created))
+            await ses.create_network(wl, created)
         await steps.enter("create volumes")
         await ses.ensure_volumes(wl, range(wl.replicas))
         await steps.enter("start replica units")

@@ -46,6 +46,7 @@ from ctrlplane.provider.events import (
     StepStarted,
     Subscriber,
     TrafficSwitched,
+    UnitRemoved,
     UnitStarted,
     emit,
 )
@@ -55,6 +56,10 @@ from ctrlplane.provider.spec import ServiceDeploySpec
 __all__ = ["Rollout"]
 
 JSON = dict[str, Any]
+
+
+def _seconds(value: timedelta) -> float:
+    return value / timedelta(seconds=1)
 
 
 RETIRING = "-retiring"
@@ -91,6 +96,7 @@ class Rollout(Session):
         Progress goes to ``events``: steps, units started, probe results, rollback.
         """
         iid = wl.instance_id
+        deadline = asyncio.get_running_loop().time() + _seconds(self.config.progress_deadline)
 
         async def step_started(step: str, detail: str = "") -> None:
             await emit(events, StepStarted(instance_id=iid, step=step, detail=detail))
@@ -140,7 +146,14 @@ class Rollout(Session):
         await step_finished("pull-images")
         if blue_green:
             await self.blue_green(
-                wl, new_wl, self.units(inspects), names, touched_names, new_mats, old_mats, events
+                wl,
+                new_wl,
+                self.units(inspects),
+                names,
+                touched_names,
+                (new_mats, old_mats),
+                events,
+                deadline,
             )
             await self.record(new_wl, release, strategy, rollback_of)
             return
@@ -148,38 +161,44 @@ class Rollout(Session):
         units = self.units(inspects) if names else []
         canary = strategy == str(DeployStrategy.CANARY)
         surge = self.can_surge(wl, names)
+        owner = netns_owner(wl.services).name
         pending: int | None = None  # a surged unit whose old version still runs
         for r in units:
             touched.append(r)
             step = f"replace unit {r}"
             evidence: list[ProbeResult] = []
             try:
-                await step_started(f"replace-unit-{r}", ", ".join(names))
-                if surge:
-                    pending = r
-                    await self.surge_unit(new_wl, r, names, new_mats)
-                else:
-                    await self.replace_unit(new_wl, r, names, new_mats)
-                for name in names:
-                    await emit(
-                        events,
-                        UnitStarted(instance_id=iid, service=name, replica=r, release_id=release),
-                    )
-                step = f"health gate of unit {r}"
-                outcome = await self.gate(new_wl, r, touched_names, on_result=probed)
-                if outcome is not None and not outcome.passed:
-                    evidence = outcome.results
-                    raise _GateFailed(outcome.reason)
-                if pending is not None:
-                    step = f"retire the old version of unit {r}"
-                    await self.retire(wl, r, names)
-                    pending = None
-                await step_finished(f"replace-unit-{r}")
-                if canary and len(touched) == min(self.config.canary_units, len(units)):
-                    step = "canary observation"
-                    await step_started("observe-canary", f"units {touched}")
-                    evidence = await self.observe(new_wl, touched, touched_names, probed)
-                    await step_finished("observe-canary")
+                async with asyncio.timeout_at(deadline):
+                    await step_started(f"replace-unit-{r}", ", ".join(names))
+                    if surge:
+                        pending = r
+                        await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
+                    else:
+                        await self.replace_unit(new_wl, r, names, new_mats)
+                    for name in names:
+                        await emit(
+                            events,
+                            UnitStarted(
+                                instance_id=iid, service=name, replica=r, release_id=release
+                            ),
+                        )
+                    step = f"health gate of unit {r}"
+                    outcome = await self.gate(new_wl, r, touched_names, on_result=probed)
+                    if outcome is not None and not outcome.passed:
+                        evidence = outcome.results
+                        raise _GateFailed(outcome.reason)
+                    if pending is not None:
+                        step = f"switch unit {r} to the new version"
+                        await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
+                        step = f"retire the old version of unit {r}"
+                        await self.retire(wl, r, names, events)
+                        pending = None
+                    await step_finished(f"replace-unit-{r}")
+                    if canary and len(touched) == min(self.config.canary_units, len(units)):
+                        step = "canary observation"
+                        await step_started("observe-canary", f"units {touched}")
+                        evidence = await self.observe(new_wl, touched, touched_names, probed)
+                        await step_finished("observe-canary")
             except BaseException as exc:
                 if isinstance(exc, _GateFailed) and exc.evidence:
                     evidence = exc.evidence
@@ -193,6 +212,8 @@ class Rollout(Session):
                 reason = str(err) if not isinstance(err, _GateFailed) else err.reason
                 if isinstance(err, StepFailed):
                     step, reason = err.step, err.reason
+                if isinstance(err, TimeoutError) and self._overdue(deadline):
+                    reason = self._overdue_reason()
                 if isinstance(err, asyncio.CancelledError):
                     reason = "cancelled"
                 await step_finished(f"replace-unit-{r}", False, reason)
@@ -205,6 +226,14 @@ class Rollout(Session):
                     iid, strategy=strategy, step=step, reason=reason, evidence=evidence
                 ) from None
         await self.record(new_wl, release, strategy, rollback_of)
+
+    @staticmethod
+    def _overdue(deadline: float) -> bool:
+        return asyncio.get_running_loop().time() >= deadline
+
+    def _overdue_reason(self) -> str:
+        limit = _seconds(self.config.progress_deadline)
+        return f"the deploy did not finish within its progress deadline ({limit:g}s)"
 
     async def observe(
         self,
@@ -298,18 +327,92 @@ class Rollout(Session):
         long_lived = [n for n in names if n not in inits]
         await runner.start_long_lived(replica, create=True, only=long_lived)
 
-    async def retire(self, wl: Workload, replica: int, names: Sequence[str]) -> None:
-        """Take the old version of a surged unit off the network (its names stop
-        resolving to it), stop it gracefully and remove it."""
+    async def retire(
+        self,
+        wl: Workload,
+        replica: int,
+        names: Sequence[str],
+        events: Subscriber | None = None,
+        *,
+        withdrawn: bool = False,
+    ) -> None:
+        """Drain the old version of a surged unit and remove it: its service names stop
+        resolving to it (unless ``withdrawn`` already) while it keeps its address for
+        ``drain_period``, then it is stopped gracefully and removed. On a network without
+        pinned addresses it is cut off the network at once instead."""
         owner = netns_owner(wl.services).name
-        network = self.tr.names.network(wl.instance_id)
-        await self.engine.disconnect_network(network, self.retiring(wl, replica, owner))
-        stop = max(int(self.config.stop_timeout / timedelta(seconds=1)), 0)
+        old_owner = self.retiring(wl, replica, owner)
+        if not withdrawn:
+            if await self.withdraw(wl, old_owner):
+                await asyncio.sleep(_seconds(self.config.drain_period))
+            else:
+                network = self.tr.names.network(wl.instance_id)
+                await self.engine.disconnect_network(network, old_owner)
+        stop = max(int(_seconds(self.config.stop_timeout)), 0)
         joiners = [n for n in names if n != owner]
         for group in (joiners, [owner]):
-            refs = [self.retiring(wl, replica, n) for n in group]
+            refs = [self.retiring(wl, replica, n) for n in group if n in names]
             await asyncio.gather(*(self.engine.stop_container(ref, stop) for ref in refs))
             await asyncio.gather(*(self.engine.remove_container(ref) for ref in refs))
+        for name in names:
+            await emit(
+                events,
+                UnitRemoved(
+                    instance_id=wl.instance_id,
+                    service=name,
+                    replica=replica,
+                    release_id=wl.release_id,
+                ),
+            )
+
+    async def _fixed_addressing(self, wl: Workload) -> bool:
+        network = await self.engine.inspect_network(self.tr.names.network(wl.instance_id))
+        labels = (network or {}).get("Labels") or {}
+        return labels.get(self.tr.labels.addressing) == "fixed"
+
+    async def _address(self, wl: Workload, ref: str) -> tuple[str, list[str]]:
+        """``ref``'s address and aliases on the instance network (``""`` if not on it)."""
+        info = await self.engine.inspect_container(ref) or {}
+        networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+        endpoint = networks.get(self.tr.names.network(wl.instance_id)) or {}
+        return str(endpoint.get("IPAddress") or ""), list(endpoint.get("Aliases") or [])
+
+    async def _rejoin(self, wl: Workload, ref: str, aliases: list[str], address: str) -> None:
+        network = self.tr.names.network(wl.instance_id)
+        await self.engine.disconnect_network(network, ref)
+        await self.engine.connect_network(network, ref, aliases, ipv4=address)
+
+    async def withdraw(self, wl: Workload, ref: str) -> bool:
+        """Take the service names of the unit whose namespace owner is ``ref`` away from
+        it while it keeps its address (it leaves and rejoins the network at once, under
+        the same address, without aliases), so lookups made just before still reach it.
+        False, with nothing changed, when the network's addresses are not pinned or
+        ``ref`` is not on it."""
+        if not await self._fixed_addressing(wl):
+            return False
+        address, _ = await self._address(wl, ref)
+        if not address:
+            return False
+        try:
+            await self._rejoin(wl, ref, [], address)
+        except CtrlplaneError:
+            return False  # the address was taken meanwhile: the unit is off the network
+        return True
+
+    async def advertise(self, wl: Workload, replica: int, ref: str) -> None:
+        """Give the unit whose namespace owner is ``ref`` its service names (keeping its
+        address where the network allows it). No-op when it has them already."""
+        address, aliases = await self._address(wl, ref)
+        wanted = self.tr.owner_aliases(wl, replica)
+        if address and set(wanted) <= set(aliases):
+            return
+        keep = address if await self._fixed_addressing(wl) else ""
+        try:
+            await self._rejoin(wl, ref, wanted, keep)
+        except CtrlplaneError:
+            if not keep:
+                raise
+            await self._rejoin(wl, ref, wanted, "")
 
     async def unsurge(self, wl: Workload, replica: int, names: Sequence[str]) -> bool:
         """Undo :meth:`surge_unit`: remove the new containers and give the old ones their
@@ -334,6 +437,9 @@ class Rollout(Session):
                 and self.tr.names.network(wl.instance_id) not in networks
             ):
                 intact = False
+        if intact:  # it may have been withdrawn already
+            owner = netns_owner(wl.services).name
+            await self.advertise(wl, replica, self.tr.container_name(wl, replica, owner))
         return intact
 
     def blue_green_problem(self, wl: Workload) -> str:
@@ -351,17 +457,18 @@ class Rollout(Session):
         units: Sequence[int],
         names: Sequence[str],
         changed: set[str],
-        new_mats: Mapping[str, ServiceMaterials],
-        old_mats: Mapping[str, ServiceMaterials],
+        materials: tuple[Mapping[str, ServiceMaterials], Mapping[str, ServiceMaterials]],
         events: Subscriber | None,
+        deadline: float,
     ) -> None:
         """Start the whole new set beside the old one (not reachable by service name),
         gate every unit, switch the names of every unit to the new set at once, then retire
-        the old set after ``blue_green_retire_delay``. Before the switch, any failure or
-        cancellation removes the new set (the old one never stopped serving)."""
+        the old set after ``blue_green_retire_delay``. Before the switch, any failure,
+        cancellation or passing the ``deadline`` (event-loop time) removes the new set (the
+        old one never stopped serving). ``materials``: the new and the old set's."""
+        new_mats, old_mats = materials
         iid = wl.instance_id
         strategy = str(DeployStrategy.BLUE_GREEN)
-        network = self.tr.names.network(iid)
         owner = netns_owner(wl.services).name
 
         async def probed(result: ProbeResult) -> None:
@@ -371,28 +478,30 @@ class Rollout(Session):
         step = "start the new set"
         evidence: list[ProbeResult] = []
         try:
-            await emit(events, StepStarted(instance_id=iid, step="start-new-set"))
-            for r in units:
-                green.append(r)
-                await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
-                for name in names:
-                    await emit(
-                        events,
-                        UnitStarted(
-                            instance_id=iid, service=name, replica=r, release_id=new_wl.release_id
-                        ),
-                    )
-            for r in units:
-                step = f"health gate of unit {r}"
-                outcome = await self.gate(new_wl, r, changed, on_result=probed)
-                if outcome is not None and not outcome.passed:
-                    evidence = outcome.results
-                    raise _GateFailed(outcome.reason)
-            step = "switch traffic"
-            for r in units:
-                ref = self.tr.container_name(new_wl, r, owner)
-                await self.engine.disconnect_network(network, ref)
-                await self.engine.connect_network(network, ref, self.tr.owner_aliases(new_wl, r))
+            async with asyncio.timeout_at(deadline):
+                await emit(events, StepStarted(instance_id=iid, step="start-new-set"))
+                for r in units:
+                    green.append(r)
+                    await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
+                    for name in names:
+                        await emit(
+                            events,
+                            UnitStarted(
+                                instance_id=iid,
+                                service=name,
+                                replica=r,
+                                release_id=new_wl.release_id,
+                            ),
+                        )
+                for r in units:
+                    step = f"health gate of unit {r}"
+                    outcome = await self.gate(new_wl, r, changed, on_result=probed)
+                    if outcome is not None and not outcome.passed:
+                        evidence = outcome.results
+                        raise _GateFailed(outcome.reason)
+                step = "switch traffic"
+                for r in units:
+                    await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
         except BaseException as exc:
             redo = []
             for r in green:
@@ -403,6 +512,8 @@ class Rollout(Session):
             reason = err.reason if isinstance(err, _GateFailed) else str(err)
             if isinstance(err, StepFailed):
                 step, reason = err.step, err.reason
+            if isinstance(err, TimeoutError) and self._overdue(deadline):
+                reason = self._overdue_reason()
             if isinstance(err, asyncio.CancelledError):
                 reason = "cancelled"
             await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
@@ -426,7 +537,9 @@ class Rollout(Session):
         owner = netns_owner(wl.services).name
         network = self.tr.names.network(wl.instance_id)
         for r in units:
-            await self.engine.disconnect_network(network, self.retiring(wl, r, owner))
+            old_owner = self.retiring(wl, r, owner)
+            if not await self.withdraw(wl, old_owner):
+                await self.engine.disconnect_network(network, old_owner)
         await emit(
             events,
             TrafficSwitched(
@@ -435,9 +548,10 @@ class Rollout(Session):
                 to_release=new_wl.release_id,
             ),
         )
-        await asyncio.sleep(self.config.blue_green_retire_delay / timedelta(seconds=1))
+        delay = max(self.config.blue_green_retire_delay, self.config.drain_period)
+        await asyncio.sleep(_seconds(delay))
         for r in units:
-            await self.retire(wl, r, names)
+            await self.retire(wl, r, names, events, withdrawn=True)
 
     def replace_set(self, wl: Workload, changed: set[str]) -> list[str]:
         """Which services' containers a deploy replaces in each unit."""
@@ -459,6 +573,12 @@ class Rollout(Session):
         them, then create and start the long-lived ones of ``wl`` in order."""
         runner = UnitRunner(self.engine, self.tr, wl, materials)
         long_lived = [n for n in names if wl.service(n).role is not ServiceRole.INIT]
+        owner_ref = self.tr.container_name(wl, replica, netns_owner(wl.services).name)
+        withdrawn = False
+        if long_lived and wl.replicas > 1:  # the other units serve meanwhile
+            withdrawn = await self.withdraw(wl, owner_ref)
+            if withdrawn:
+                await asyncio.sleep(_seconds(self.config.drain_period))
         await runner.stop_long_lived(replica, only=long_lived)
         await runner.remove_services(replica, names)
         inits = [n for n in names if wl.service(n).role is ServiceRole.INIT]
@@ -469,6 +589,8 @@ class Rollout(Session):
                         if svc.name in inits:
                             tg.create_task(runner.run_init(svc, replica))
         await runner.start_long_lived(replica, create=True, only=long_lived)
+        if withdrawn and netns_owner(wl.services).name not in long_lived:
+            await self.advertise(wl, replica, owner_ref)
 
     async def restore(
         self,
@@ -506,6 +628,7 @@ class Rollout(Session):
                 replica=replica,
                 address=address,
                 container=self.tr.container_name(wl, replica, svc.name),
+                start_period=_seconds(self.config.probe_start_period),
                 on_result=on_result,
             )
             if not outcome.passed:

@@ -197,6 +197,40 @@ class Session:
                     )
         await asyncio.gather(*checks)
 
+    async def create_network(self, wl: Workload, created: str) -> None:
+        """Create the instance network with a subnet of its own, pinned at creation.
+
+        The engine picks a free subnet for a first, throwaway network; the real one is
+        created with that subnet given explicitly, because only then can a container
+        leave and rejoin the network under the same address (how a unit withdraws its
+        service names without dropping requests, see ``Rollout.withdraw``). If another
+        network takes the subnet in between, this tries again.
+        """
+        body = self.tr.network_config(wl, created)
+        for attempt in range(3):
+            ref = await self.engine.create_network(body)
+            info = await self.engine.inspect_network(ref) or {}
+            configs = (info.get("IPAM") or {}).get("Config") or []
+            pools = [
+                {k: c[k] for k in ("Subnet", "Gateway") if c.get(k)}
+                for c in configs
+                if c.get("Subnet")
+            ]
+            if not pools:  # a driver that assigns no subnet: keep it, addresses float
+                return
+            await self.engine.remove_network(ref)
+            pinned = {
+                **body,
+                "IPAM": {"Driver": "default", "Config": pools},
+                "Labels": {**body["Labels"], self.tr.labels.addressing: "fixed"},
+            }
+            try:
+                await self.engine.create_network(pinned)
+                return
+            except BackendError as exc:
+                if attempt == 2 or "overlap" not in str(exc).lower():
+                    raise
+
     async def ensure_volumes(self, wl: Workload, replicas: Sequence[int]) -> None:
         """Create the named volumes ``replicas`` need that do not exist yet."""
         have = {

@@ -250,6 +250,7 @@ class UnitRunner:
                 replica=replica,
                 address=address,
                 container=self.tr.container_name(self.wl, replica, svc.name),
+                start_period=_seconds(self.tr.config.probe_start_period),
             )
             if not outcome.passed:
                 raise StepFailed(
