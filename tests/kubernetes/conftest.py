@@ -27,6 +27,7 @@ def fast_config(kubeconfig: Path, **overrides: object) -> KubernetesConfig:
         "progress_deadline": 15,
         "request_timeout": 10,
         "canary_observation": 0.3,
+        "blue_green_retire_delay": 0.2,
     }
     values.update(overrides)
     return KubernetesConfig.model_validate(values)

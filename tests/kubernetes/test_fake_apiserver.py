@@ -3,6 +3,7 @@ rejects (so passing against it means something). Plain HTTP, no lightkube involv
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -223,3 +224,108 @@ async def _sleep() -> None:
     import asyncio
 
     await asyncio.sleep(0.02)
+
+
+STATEFULSETS = "/apis/apps/v1/namespaces/default/statefulsets"
+
+
+def _stateful_set(image: str, partition: int | None = None) -> JSON:
+    sts = _deployment("db", replicas=3)
+    sts["kind"] = "StatefulSet"
+    sts["spec"]["serviceName"] = "db"
+    sts["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    sts["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    if partition is not None:
+        sts["spec"]["updateStrategy"]["rollingUpdate"] = {"partition": partition}
+    return sts
+
+
+async def _apply_sts(http: httpx.AsyncClient, obj: JSON) -> None:
+    resp = await http.patch(
+        f"{STATEFULSETS}/db",
+        params={"fieldManager": "tests"},
+        content=json.dumps(obj),
+        headers=APPLY,
+    )
+    assert resp.status_code in (200, 201), resp.text
+
+
+async def _ordinals(http: httpx.AsyncClient, want: dict[int, str]) -> dict[int, JSON]:
+    """Wait until pod ``db-<n>`` is ready with image ``want[n]`` for every n; return them."""
+    for _ in range(400):
+        pods = {
+            int(p["metadata"]["name"].rsplit("-", 1)[1]): p for p in await _pods(http, "app=db")
+        }
+        if set(pods) == set(want) and all(
+            not p["metadata"].get("deletionTimestamp")
+            and p["spec"]["containers"][0]["image"] == want[n]
+            and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"]
+            )
+            for n, p in pods.items()
+        ):
+            return pods
+        await _sleep()
+    seen = {n: p["spec"]["containers"][0]["image"] for n, p in pods.items()}
+    pytest.fail(f"pods never became {want}: {seen}")
+
+
+async def test_stateful_set_partition_updates_only_the_highest_ordinals(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    await _apply_sts(http, _stateful_set("conformance/app:1"))
+    first = await _ordinals(
+        http, {0: "conformance/app:1", 1: "conformance/app:1", 2: "conformance/app:1"}
+    )
+    await _apply_sts(http, _stateful_set("conformance/app:2", partition=2))
+    pods = await _ordinals(
+        http, {0: "conformance/app:1", 1: "conformance/app:1", 2: "conformance/app:2"}
+    )
+    assert [pods[n]["metadata"]["uid"] for n in (0, 1)] == [
+        first[n]["metadata"]["uid"] for n in (0, 1)
+    ]
+    # a pod below the partition that is recreated gets the current (old) revision back
+    assert (await http.delete("/api/v1/namespaces/default/pods/db-0")).status_code == 200
+    pods = await _ordinals(
+        http, {0: "conformance/app:1", 1: "conformance/app:1", 2: "conformance/app:2"}
+    )
+    assert pods[0]["metadata"]["uid"] != first[0]["metadata"]["uid"]
+    status = (await http.get(f"{STATEFULSETS}/db")).json()["status"]
+    assert status["updatedReplicas"] == 1
+    assert status["currentRevision"] != status["updateRevision"]
+    await _apply_sts(http, _stateful_set("conformance/app:2", partition=0))
+    await _ordinals(http, dict.fromkeys(range(3), "conformance/app:2"))
+    for _ in range(100):
+        status = (await http.get(f"{STATEFULSETS}/db")).json()["status"]
+        if status["currentRevision"] == status["updateRevision"]:
+            break
+        await _sleep()
+    assert status["currentRevision"] == status["updateRevision"]
+
+
+async def test_stateful_set_pod_of_a_broken_version_blocks_until_deleted(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    """As a real OrderedReady StatefulSet: reverting the template does not replace a pod
+    that is not ready; deleting it does (Kubernetes' documented forced rollback)."""
+    await _apply_sts(http, _stateful_set("conformance/app:1"))
+    before = await _ordinals(http, dict.fromkeys(range(3), "conformance/app:1"))
+    fake.hooks.broken_images.add("conformance/app:2")
+    await _apply_sts(http, _stateful_set("conformance/app:2"))
+    for _ in range(400):
+        pods = {p["metadata"]["name"]: p for p in await _pods(http, "app=db")}
+        if pods.get("db-2", {}).get("spec", {}).get("containers", [{}])[0].get("image") == (
+            "conformance/app:2"
+        ):
+            break
+        await _sleep()
+    await _apply_sts(http, _stateful_set("conformance/app:1"))
+    await asyncio.sleep(0.5)  # the controller would have replaced it by now if it could
+    pods = {p["metadata"]["name"]: p for p in await _pods(http, "app=db")}
+    stuck = pods["db-2"]
+    assert stuck["spec"]["containers"][0]["image"] == "conformance/app:2"
+    assert not stuck["metadata"].get("deletionTimestamp")
+    untouched = [pods[f"db-{n}"]["metadata"]["uid"] for n in (0, 1)]
+    assert untouched == [before[n]["metadata"]["uid"] for n in (0, 1)], "rolled past a broken pod"
+    assert (await http.delete("/api/v1/namespaces/default/pods/db-2")).status_code == 200
+    await _ordinals(http, dict.fromkeys(range(3), "conformance/app:1"))

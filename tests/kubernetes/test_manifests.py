@@ -18,9 +18,12 @@ from ctrlplane.provider.kubernetes.config import ServiceType
 from ctrlplane.provider.kubernetes.manifests import (
     JSON,
     RenderInputs,
+    aux_workload,
+    canary_stateful_set,
     container_layout,
     render,
     secret_key,
+    switched_service,
 )
 from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, LABEL_MANAGED_BY
 from ctrlplane.provider.spec import (
@@ -158,6 +161,68 @@ def test_every_manifest_is_valid_for_the_servers_it_targets(
         for obj in objects:
             check_schema(obj, version)
             check_semantics(obj, version)
+
+
+def _derived(req: ProvisionRequest, native: bool, config: KubernetesConfig) -> list[JSON]:
+    """The objects deploys derive from the rendered ones: the canary or green Deployment
+    and the switched Service (Deployments), the partitioned StatefulSet (StatefulSets)."""
+    objects = _render(req, native, config)
+    workload = objects[-1]
+    out: list[JSON] = []
+    if workload["kind"] == "Deployment":
+        out += [
+            aux_workload(workload, track="canary", serving="main", replicas=1),
+            aux_workload(workload, track="green", serving="green", replicas=2),
+        ]
+        out += [switched_service(o, "green") for o in objects if o["kind"] == "Service"]
+    else:
+        old = _render(req, native, config)[-1]
+        out.append(canary_stateful_set(workload, old, partition=1))
+    return out
+
+
+@pytest.mark.parametrize(("builder", "kind", "native", "config_index"), CASES)
+def test_every_derived_manifest_is_valid_for_the_servers_it_targets(
+    builder: object, kind: WorkloadKind, native: bool, config_index: int
+) -> None:
+    assert callable(builder)
+    objects = _derived(builder(kind), native, CONFIGS[config_index])
+    assert objects
+    for version in VERSIONS:
+        if native and version < (1, 29):
+            continue
+        for obj in objects:
+            check_schema(obj, version)
+            check_semantics(obj, version)
+
+
+def test_canary_stateful_set_has_the_new_template_the_old_record_and_a_partition() -> None:
+    req = _full(WorkloadKind.STATEFUL_SET)
+    old = _render(req, True, KubernetesConfig())[-1]
+    changed = req.model_copy(
+        update={
+            "services": [
+                req.services[0].model_copy(update={"image": "example/web:2"}),
+                *req.services[1:],
+            ]
+        }
+    )
+    new = render(
+        changed, KubernetesConfig(), RenderInputs(release_id="rel_new", native_sidecars=True)
+    ).workload
+    canary = canary_stateful_set(new, old, partition=1)
+    assert canary["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": 1},
+    }
+    assert canary["spec"]["template"] == new["spec"]["template"]
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"] == "example/web:2"
+    assert canary["metadata"]["annotations"] == old["metadata"]["annotations"]
+    assert "rollingUpdate" not in new["spec"]["updateStrategy"], "render itself never partitions"
+    with pytest.raises(ValueError, match="two StatefulSets"):
+        canary_stateful_set(
+            _render(_minimal(WorkloadKind.DEPLOYMENT), True, KubernetesConfig())[-1], old, 1
+        )
 
 
 def test_the_validator_rejects_what_a_server_rejects() -> None:

@@ -86,6 +86,9 @@ async def test_old_server_runs_sidecars_as_containers_and_exec_without_stdin_clo
         assert (res.exit_code, res.stdout) == (0, b"hi\n")
         with pytest.raises(NotSupported):
             await provider.exec(req.instance_id, ExecRequest(command=["cat"], stdin=b"x"))
+        with pytest.raises(NotSupported) as caught:
+            await provider.exec(req.instance_id, ExecRequest(command=["sh"], tty=True))
+        assert "without tty" in str(caught.value)
         await provider.deprovision(req.instance_id)
         assert not _objects(fake, req.instance_id)
 
@@ -391,21 +394,6 @@ async def test_two_set_strategies_gate_a_second_controller_then_clean_up(
     assert [o["metadata"]["name"] for o in _objects(fake, iid, "Deployment")] == [base_name(iid)]  # type: ignore[index]
     assert (await provider.releases(iid))[0].release_id == result.release_id
     await provider.deprovision(iid)
-
-
-async def test_two_set_strategies_are_refused_for_stateful_sets(fake: FakeCluster) -> None:
-    provider = KubernetesProvider(fast_config(fake.kubeconfig))
-    req = _request(_web(), kind=WorkloadKind.STATEFUL_SET)
-    await provider.provision(req)
-    spec = ServiceDeploySpec(name="web", image="conformance/app:2")
-    with pytest.raises(NotSupported):
-        await provider.deploy(
-            DeployRequest(
-                instance_id=req.instance_id, services=[spec], strategy=DeployStrategy.CANARY
-            )
-        )
-    assert not _objects(fake, req.instance_id, "Deployment")
-    await provider.deprovision(req.instance_id)
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ class Cluster:
     hooks: Hooks = field(default_factory=Hooks)
     runners: dict[tuple[str, str], PodRunner] = field(default_factory=dict)
     claims: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
+    revisions: dict[tuple[str, str], dict[str, JSON]] = field(default_factory=dict)
+    """StatefulSet revision name -> pod template (the fake's ControllerRevisions)."""
     errors: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     _loop: asyncio.Task[None] | None = None
@@ -143,9 +145,15 @@ class Cluster:
     # pods
 
     def create_pod(
-        self, owner: JSON, name: str, extra_labels: dict[str, str], replica: int
+        self,
+        owner: JSON,
+        name: str,
+        extra_labels: dict[str, str],
+        replica: int,
+        template: JSON | None = None,
     ) -> JSON:
-        template = owner["spec"]["template"]
+        """A pod of ``owner`` from ``template`` (default: the owner's current template)."""
+        template = template if template is not None else owner["spec"]["template"]
         meta = owner["metadata"]
         pod: JSON = {
             "apiVersion": "v1",
@@ -344,78 +352,102 @@ class Cluster:
             self.store.touch(dep)
 
     async def _statefulset(self, sts: JSON) -> None:
+        """The StatefulSet controller with ``OrderedReady`` pods and ``RollingUpdate``.
+
+        As the real one: pods are created one at a time in ordinal order; while any pod
+        is missing, terminating or not ready, nothing else happens (so a pod of a broken
+        version blocks the rollout, also after the template is reverted, until someone
+        deletes it: Kubernetes' "forced rollback"). Updates replace the highest ordinal
+        first, only down to ``rollingUpdate.partition``; pods below it that are recreated
+        get the current revision. Revisions are kept like ControllerRevisions.
+        """
         spec = sts["spec"]
         meta = sts["metadata"]
         ns, name = meta["namespace"], meta["name"]
         desired = spec.get("replicas", 1)
-        revision = f"{name}-{template_hash(spec['template'])}"
+        update_rev = f"{name}-{template_hash(spec['template'])}"
+        revisions = self.revisions.setdefault((ns, name), {})
+        revisions.setdefault(update_rev, json.loads(json.dumps(spec["template"])))
+        current_rev = (sts.get("status") or {}).get("currentRevision") or update_rev
+        rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+        partition = int(rolling.get("partition", 0))
         pods = {p["metadata"]["name"]: p for p in self.owned_pods(sts)}
-        for ordinal in range(desired):
-            pod_name = f"{name}-{ordinal}"
-            pod = pods.get(pod_name)
-            if pod is None:
-                if all(
-                    self.ready(pods[f"{name}-{i}"]) for i in range(ordinal) if f"{name}-{i}" in pods
-                ) and all(f"{name}-{i}" in pods for i in range(ordinal)):
-                    for tpl in spec.get("volumeClaimTemplates") or []:
-                        claim = f"{tpl['metadata']['name']}-{pod_name}"
-                        if self.store.get("PersistentVolumeClaim", ns, claim) is None:
-                            self.store.put(
-                                {
-                                    "apiVersion": "v1",
-                                    "kind": "PersistentVolumeClaim",
-                                    "metadata": {
-                                        "name": claim,
-                                        "namespace": ns,
-                                        "labels": dict(spec["selector"]["matchLabels"]),
-                                    },
-                                    "spec": tpl["spec"],
-                                }
-                            )
-                    self.create_pod(
-                        sts,
-                        pod_name,
-                        {
-                            "controller-revision-hash": revision,
-                            "statefulset.kubernetes.io/pod-name": pod_name,
-                        },
-                        ordinal,
-                    )
-                break
         for pod_name, pod in pods.items():
             ordinal = int(pod_name.rsplit("-", 1)[1])
             if ordinal >= desired and not pod["metadata"].get("deletionTimestamp"):
                 await self.delete_pod(ns, pod_name)
-        # rolling update: highest ordinal first, once every other pod is ready
-        current = [p for p in self.owned_pods(sts) if not p["metadata"].get("deletionTimestamp")]
-        stale = sorted(
-            (
-                p
-                for p in current
-                if p["metadata"]["labels"].get("controller-revision-hash") != revision
-            ),
-            key=lambda p: -int(p["metadata"]["name"].rsplit("-", 1)[1]),
-        )
-        if stale and all(self.ready(p) for p in current if p is not stale[0]):
-            await self.delete_pod(ns, stale[0]["metadata"]["name"])
+        blocked = False
+        for ordinal in range(desired):
+            pod_name = f"{name}-{ordinal}"
+            pod = pods.get(pod_name)
+            if pod is None:
+                rev = current_rev if ordinal < partition else update_rev
+                self._create_ordinal(sts, pod_name, ordinal, rev, revisions[rev])
+                blocked = True
+                break
+            if pod["metadata"].get("deletionTimestamp") or not self.ready(pod):
+                blocked = True
+                break
+        if not blocked:  # every pod is there and ready: update one, highest ordinal first
+            for ordinal in range(desired - 1, partition - 1, -1):
+                pod = pods[f"{name}-{ordinal}"]
+                if pod["metadata"]["labels"].get("controller-revision-hash") != update_rev:
+                    await self.delete_pod(ns, pod["metadata"]["name"])
+                    break
         live = [p for p in self.owned_pods(sts) if not p["metadata"].get("deletionTimestamp")]
         updated = [
-            p for p in live if p["metadata"]["labels"].get("controller-revision-hash") == revision
+            p for p in live if p["metadata"]["labels"].get("controller-revision-hash") == update_rev
         ]
         ready = [p for p in live if self.ready(p)]
+        if len(updated) == len(live) == len(ready) == desired:
+            current_rev = update_rev
+        current = [
+            p
+            for p in live
+            if p["metadata"]["labels"].get("controller-revision-hash") == current_rev
+        ]
         status = {
             "observedGeneration": meta.get("generation", 1),
             "replicas": len(live),
             "readyReplicas": len(ready),
             "availableReplicas": len(ready),
-            "currentReplicas": len(updated),
+            "currentReplicas": len(current),
             "updatedReplicas": len(updated),
-            "currentRevision": revision,
-            "updateRevision": revision,
+            "currentRevision": current_rev,
+            "updateRevision": update_rev,
         }
         if status != sts.get("status"):
             sts["status"] = status
             self.store.touch(sts)
+
+    def _create_ordinal(
+        self, sts: JSON, pod_name: str, ordinal: int, revision: str, template: JSON
+    ) -> None:
+        """Create the pod of ``ordinal`` from ``template`` (of ``revision``), and its claims."""
+        spec = sts["spec"]
+        ns = sts["metadata"]["namespace"]
+        for tpl in spec.get("volumeClaimTemplates") or []:
+            claim = f"{tpl['metadata']['name']}-{pod_name}"
+            if self.store.get("PersistentVolumeClaim", ns, claim) is None:
+                self.store.put(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {
+                            "name": claim,
+                            "namespace": ns,
+                            "labels": dict(spec["selector"]["matchLabels"]),
+                        },
+                        "spec": tpl["spec"],
+                    }
+                )
+        self.create_pod(
+            sts,
+            pod_name,
+            {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name},
+            ordinal,
+            template,
+        )
 
     # reading back, for the harness
 

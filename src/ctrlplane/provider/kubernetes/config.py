@@ -130,6 +130,12 @@ class KubernetesConfig(BaseModel):
     canary_observation: Seconds = timedelta(seconds=30)
     """``canary`` deploys: how long the canary pods must stay ready before promotion."""
 
+    blue_green_retire_delay: Seconds = timedelta(seconds=30)
+    """``blue-green`` deploys: how long the old pods stay (running, no longer routed to)
+    after the Service switched to the new set, before they are retired. Lets in-flight
+    requests finish and endpoint updates (kube-proxy, ingress controllers) catch up; a
+    deploy cancelled during this delay switches back to them at once."""
+
     probe_start_period: Seconds = timedelta(0)
     """Delay before the first readiness probe of a container (``initialDelaySeconds``); a
     new pod fails a deploy's gate once its probe failed ``retries`` times, so give slow

@@ -67,6 +67,7 @@ __all__ = [
     "Manifests",
     "RenderInputs",
     "aux_workload",
+    "canary_stateful_set",
     "common_labels",
     "container_layout",
     "probe",
@@ -604,4 +605,25 @@ def switched_service(service: JSON, serving: str) -> JSON:
     """The Service ``service`` routing to the pods whose serving label is ``serving``."""
     out: JSON = json.loads(json.dumps(service))
     out["spec"]["selector"][LABEL_SERVING] = serving
+    return out
+
+
+def canary_stateful_set(new: JSON, old: JSON, partition: int) -> JSON:
+    """The StatefulSet of a canary deploy: ``new``'s pod template, rolled out only to the
+    ordinals ``>= partition`` (``updateStrategy.rollingUpdate.partition``), while the
+    controller keeps ``old``'s annotations (request, release history, live release).
+
+    So until promotion the instance still reads back as the old release (a provider that
+    dies mid-canary leaves a consistent record; the next deploy or rollback applies a full
+    template, partition 0, and converges every pod). ``new`` and ``old`` are StatefulSets
+    rendered by :func:`render` for the same instance.
+    """
+    if new.get("kind") != "StatefulSet" or old.get("kind") != "StatefulSet":
+        raise ValueError("canary_stateful_set needs two StatefulSets")
+    out: JSON = json.loads(json.dumps(new))
+    out["metadata"]["annotations"] = dict(old["metadata"].get("annotations") or {})
+    out["spec"]["updateStrategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"partition": max(0, int(partition))},
+    }
     return out

@@ -28,6 +28,7 @@ __all__ = [
     "assess",
     "endpoints",
     "instance_status",
+    "is_current",
     "live_pods",
     "parse_time",
     "probe_evidence",
@@ -262,7 +263,8 @@ class Verdict:
     """Services of the new pods that fail their readiness probe past its threshold."""
 
 
-def _current(pod: JSON, release: str, restarted_at: str) -> bool:
+def is_current(pod: JSON, release: str, restarted_at: str) -> bool:
+    """Whether ``pod`` runs ``release`` with the restart stamp ``restarted_at``."""
     ann = pod["metadata"].get("annotations") or {}
     return ann.get(ANN_RELEASE) == release and ann.get(ANN_RESTARTED_AT, "") == restarted_at
 
@@ -275,8 +277,12 @@ def assess(
     release: str,
     restarted_at: str,
     events: Sequence[JSON] = (),
+    updated: int | None = None,
 ) -> Verdict:
     """Whether the pods of ``release`` are all there and ready, or why they never will be.
+
+    ``updated`` is how many pods must run ``release`` (``None``: all of them; fewer for a
+    partitioned StatefulSet update, whose other pods keep their version but must be ready).
 
     Failures: an init container that exited non-zero (step ``init <name>``), an image that
     cannot be pulled (``pull``), a crash-looping container (``start``), a readiness probe
@@ -286,7 +292,7 @@ def assess(
     spec = workload.get("spec") or {}
     want = int(spec.get("replicas", 1))
     live = live_pods(pods)
-    mine = [p for p in live if _current(p, release, restarted_at)]
+    mine = [p for p in live if is_current(p, release, restarted_at)]
     for pod in mine:
         statuses = _statuses(pod)
         for svc in req.services:
@@ -336,8 +342,14 @@ def assess(
             )
     generation = int(workload["metadata"].get("generation", 0))
     observed = int(status.get("observedGeneration", 0))
-    ready = [p for p in mine if _pod_ready(p)]
-    done = observed >= generation and len(live) == want and len(mine) == want and len(ready) == want
+    ready = [p for p in live if _pod_ready(p)]
+    expected = want if updated is None else updated
+    done = (
+        observed >= generation
+        and len(live) == want
+        and len(mine) == expected
+        and len(ready) == want
+    )
     return Verdict(done=done)
 
 

@@ -73,6 +73,7 @@ from ctrlplane.provider.kubernetes.podstate import (
     public_addresses,
     replica_order,
 )
+from ctrlplane.provider.kubernetes.progress import Steps, UnitEvents
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
 from ctrlplane.provider.releases import Release
@@ -112,6 +113,14 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability.VOLUMES,
 )
 """What this backend declares: each one passes the conformance suite on the fake server."""
+
+_NO_BG = (
+    "not for stateful_set workloads: blue-green runs a second full set of pods beside the "
+    "old one, and a StatefulSet's replicas own their volumes (one ReadWriteOnce claim per "
+    "ordinal), so the second set would start on empty volumes or share the live ones; "
+    "deploy stateful sets with strategy 'canary' (a partitioned rolling update that keeps "
+    "every replica's volume) or 'rolling'"
+)
 
 PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 
@@ -163,53 +172,42 @@ class KubernetesProvider(Rollouts):
 
     # provision / deprovision
 
-    async def provision(self, req: ProvisionRequest) -> ProvisionResult:
-        """Apply every object, wait until every pod is ready; all-or-nothing (see protocol)."""
+    async def provision(
+        self, req: ProvisionRequest, *, events: Subscriber | None = None
+    ) -> ProvisionResult:
+        """Apply every object, wait until every pod is ready; all-or-nothing (see protocol).
+
+        Steps reported to ``events``: ``resolve-secrets`` (when the request references
+        secrets), ``apply`` (server-side apply of every object), ``start`` (until every pod
+        of the release is ready). A ``UnitStarted`` is reported for each container of each
+        pod when it is first seen running (or completed, for inits), with the pod's ordinal
+        (StatefulSets) or its number among the release's pods (Deployments) as ``replica``.
+        Containers already running before the call (re-provisioning) are not reported.
+        A failure names its step in ``ProvisionFailed.step``: ``init <service>``, ``pull``,
+        ``start`` (crash loop) or ``ready`` (deadline).
+        """
         require_capability(self, Capability.PROVISION)
         validate_request(req)
         render(req, self.config, RenderInputs(release_id="rel_check", native_sidecars=True))
-        values = await self._secret_values(req)
         iid = req.instance_id
+        steps, units = Steps(iid, events), UnitEvents(iid, events)
         created = False
         try:
-            async with self._client() as client:
-                native = await self._native_sidecars(client)
-                existing: Instance | None = None
-                with contextlib.suppress(InstanceNotFound):
-                    existing = await self._load(client, iid)
-                created = existing is None
-                if existing is not None:
-                    release_id, releases = existing.release_id, existing.releases
-                    replicas, restarted = existing.replicas, existing.restarted_at
-                else:
-                    release_id = new_id(RELEASE_PREFIX)
-                    releases = [new_release(release_id, req.services)]
-                    replicas, restarted = None, ""
-                manifests = self._render(
-                    req,
-                    release_id=release_id,
-                    native=native,
-                    releases=releases,
-                    replicas=replicas,
-                    restarted_at=restarted,
-                    secret_values=values,
-                )
-                await self._apply(client, manifests, f"provision {iid}")
-                try:
-                    await self._wait(
-                        client,
-                        req,
-                        release=release_id,
-                        restarted_at=restarted,
-                        limit=self.config.provision_timeout.total_seconds(),
-                        what=f"provision of {iid}",
+            async with steps.guard():
+                if any(s.secrets for s in req.services):
+                    await steps.enter("resolve-secrets")
+                values = await self._secret_values(req)
+                async with self._client() as client:
+                    native = await self._native_sidecars(client)
+                    existing: Instance | None = None
+                    with contextlib.suppress(InstanceNotFound):
+                        existing = await self._load(client, iid)
+                    created = existing is None
+                    if existing is not None:
+                        units.seed(await self._pods(client, iid))
+                    inst, eps = await self._provision(
+                        client, req, values, existing, native=native, steps=steps, units=units
                     )
-                except RolloutFailed as failed:
-                    raise ProvisionFailed(iid, failed.step, failed.reason) from None
-                except OperationTimeout as exc:
-                    raise ProvisionFailed(iid, "ready", str(exc)) from None
-                inst = await self._load(client, iid)
-                eps = await self._endpoints(client, req, await self._pods(client, iid))
         except BaseException:
             if created:
                 await asyncio.shield(self._cleanup(iid))
@@ -220,6 +218,60 @@ class KubernetesProvider(Rollouts):
             endpoints=eps,
             metadata=self._metadata(inst),
         )
+
+    async def _provision(
+        self,
+        client: AsyncClient,
+        req: ProvisionRequest,
+        values: dict[str, bytes],
+        existing: Instance | None,
+        *,
+        native: bool,
+        steps: Steps,
+        units: UnitEvents,
+    ) -> tuple[Instance, list[Endpoint]]:
+        """The cluster part of :meth:`provision` (steps ``apply`` and ``start``): apply the
+        objects of ``req`` (keeping ``existing``'s release and replica counts) and wait."""
+        iid = req.instance_id
+        if existing is not None:
+            release_id, releases = existing.release_id, existing.releases
+            replicas, restarted = existing.replicas, existing.restarted_at
+        else:
+            release_id = new_id(RELEASE_PREFIX)
+            releases = [new_release(release_id, req.services)]
+            replicas, restarted = None, ""
+        manifests = self._render(
+            req,
+            release_id=release_id,
+            native=native,
+            releases=releases,
+            replicas=replicas,
+            restarted_at=restarted,
+            secret_values=values,
+        )
+        kinds = ", ".join(f"{m['kind']} {m['metadata']['name']}" for m in manifests)
+        await steps.enter("apply", kinds)
+        await self._apply(client, manifests, f"provision {iid}")
+        want = manifests[-1]["spec"]["replicas"]
+        await steps.enter("start", f"{want} replica{'s' if want != 1 else ''}")
+        try:
+            await self._wait(
+                client,
+                req,
+                release=release_id,
+                restarted_at=restarted,
+                limit=self.config.provision_timeout.total_seconds(),
+                what=f"provision of {iid}",
+                on_pods=units.observe,
+            )
+        except RolloutFailed as failed:
+            raise ProvisionFailed(iid, failed.step, failed.reason) from None
+        except OperationTimeout as exc:
+            raise ProvisionFailed(iid, "ready", str(exc)) from None
+        inst = await self._load(client, iid)
+        eps = await self._endpoints(client, req, await self._pods(client, iid))
+        await steps.finish()
+        return inst, eps
 
     async def _cleanup(self, instance_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -431,13 +483,17 @@ class KubernetesProvider(Rollouts):
         return inst.releases
 
     async def deploy(self, req: DeployRequest, *, events: Subscriber | None = None) -> DeployResult:
-        """Roll out the listed services' new versions (rolling, gated by readiness probes).
+        """Roll out the listed services' new versions with ``req.strategy``, gated by the
+        readiness probes (see :mod:`.rollout` for how each strategy runs).
 
-        The controller replaces pods ``max_surge``/``max_unavailable`` at a time and only
-        counts a new pod once its readiness probe passes; a new pod whose probe fails
+        A new pod counts once its readiness probe passes; a new pod whose probe fails
         ``retries`` times, an image that cannot be pulled, a crash loop, the progress
-        deadline or cancellation re-applies the previous release (``DeployFailed`` carries
-        the probe evidence). Progress events (beyond Go) go to ``events``.
+        deadline or cancellation restores the previous release (``DeployFailed`` carries
+        the probe evidence). ``canary`` works for Deployments and StatefulSets (a
+        partitioned rolling update); ``blue-green`` of a StatefulSet raises ``NotSupported``
+        before any change (a second set of pods cannot keep the replicas' volumes).
+        Progress events (beyond Go) go to ``events``: step pairs, units started and
+        removed, probes, traffic switches and the roll-back.
         """
         require_capability(self, Capability.DEPLOY)
         require_capability(self, strategy_capability(req.strategy))
@@ -461,15 +517,14 @@ class KubernetesProvider(Rollouts):
             release_id = req.release_id or new_id(RELEASE_PREFIX)
             target = inst.req.model_copy(update={"services": services})
             release = new_release(release_id, services, strategy=req.strategy.value)
+            stateful = inst.workload.get("kind") == "StatefulSet"
             if req.strategy is DeployStrategy.ROLLING:
                 await self._roll(client, inst, target, release, req.strategy.value, events)
+            elif stateful and req.strategy is DeployStrategy.CANARY:
+                await self._partitioned_canary(client, inst, target, release, events)
+            elif stateful:
+                raise NotSupported(BACKEND, str(strategy_capability(req.strategy)), detail=_NO_BG)
             else:
-                if inst.workload.get("kind") != "Deployment":
-                    raise NotSupported(
-                        BACKEND,
-                        str(strategy_capability(req.strategy)),
-                        detail="only for deployment workloads (stateful sets deploy rolling)",
-                    )
                 await self._two_sets(client, inst, target, release, req.strategy, events)
         return DeployResult(
             provider_ref=base_name(req.instance_id), status="deployed", release_id=release_id
@@ -664,7 +719,12 @@ class KubernetesProvider(Rollouts):
                 [Problem("command", "must be a non-empty argv list, not a shell string")]
             )
         if req.tty:
-            raise NotSupported(BACKEND, "exec", detail="tty is not supported by this backend")
+            raise NotSupported(
+                BACKEND,
+                "exec",
+                detail="tty: the client library (lightkube) has no tty option for pods/exec; "
+                "run the command without tty (stdin, stdout, stderr and the exit code work)",
+            )
         async with self._client() as client:
             inst = await self._load(client, instance_id)
             name = req.service or inst.req.main.name

@@ -1,30 +1,42 @@
-"""Deploy strategies on the cluster: rolling (the controller's own rollout) and the
-two-set strategies, canary and blue-green (an auxiliary Deployment gated before the main
-controller takes the new version). Every path restores the previous release on failure or
-cancellation; see :meth:`~ctrlplane.provider.kubernetes.KubernetesProvider.deploy`.
+"""Deploy strategies on the cluster.
+
+- rolling: the controller's own rollout (Deployment surge/unavailability; StatefulSet
+  highest ordinal first).
+- canary on a Deployment: an auxiliary Deployment of ``canary_units`` new pods under the
+  same Service, gated and observed, then the main controller rolls and the canary goes.
+- canary on a StatefulSet: the StatefulSet's own partitioned rolling update: the new
+  template reaches only the highest ordinals (``updateStrategy.rollingUpdate.partition``),
+  gated and observed, then partition 0 promotes the rest. Every pod keeps its volumes.
+- blue-green on a Deployment: an auxiliary Deployment with the full replica count, gated
+  while unreachable, then the Service switches to it in one step; the old pods stay for
+  ``blue_green_retire_delay``, then the main controller rolls to the new version behind
+  the switch, the Service switches back to it and the auxiliary set is removed.
+
+Every path restores the previous release on failure or cancellation (a StatefulSet's pods
+of the failed version are deleted too: a StatefulSet with ``OrderedReady`` pods does not
+replace a pod that is not ready by itself, the documented "forced rollback"). Progress goes
+to the optional subscriber: step pairs that never nest (:class:`~.progress.Steps`), units
+started and removed (:class:`~.progress.UnitEvents`), probe evidence, traffic switches and
+the roll-back. See :meth:`~ctrlplane.provider.kubernetes.KubernetesProvider.deploy`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn
 
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import CascadeType
 
-from ctrlplane.errors import (
-    DeployFailed,
-    OperationTimeout,
-)
+from ctrlplane.errors import DeployFailed, OperationTimeout
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.events import (
     ProbeObserved,
     RolledBack,
-    StepFinished,
-    StepStarted,
     Subscriber,
     TrafficSwitched,
     emit,
@@ -34,24 +46,62 @@ from ctrlplane.provider.kubernetes.errors import is_not_found, translated
 from ctrlplane.provider.kubernetes.manifests import (
     JSON,
     aux_workload,
+    canary_stateful_set,
     switched_service,
 )
 from ctrlplane.provider.kubernetes.naming import (
     LABEL_TRACK,
     SERVING_MAIN,
+    TRACK_STABLE,
     base_name,
 )
-from ctrlplane.provider.kubernetes.session import ClusterSession, Instance, RolloutFailed
-from ctrlplane.provider.releases import Release
-from ctrlplane.provider.spec import (
-    ProvisionRequest,
+from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
+from ctrlplane.provider.kubernetes.progress import Steps, UnitEvents, failure_detail
+from ctrlplane.provider.kubernetes.session import (
+    ClusterSession,
+    Instance,
+    PodObserver,
+    RolloutFailed,
 )
+from ctrlplane.provider.releases import Release
+from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["Rollouts"]
+__all__ = ["Rollouts", "canary_split"]
+
+_RECOVERABLE = (RolloutFailed, OperationTimeout, asyncio.CancelledError)
+"""What a strategy answers by restoring the previous release (other errors, such as a
+refused apply, happen before anything changed or are the backend failing)."""
+
+
+def canary_split(replicas: int, canary_units: int) -> tuple[int, int]:
+    """(canary pods, partition) of a StatefulSet canary with ``replicas`` pods.
+
+    The canary takes the highest ordinals; at least one pod keeps the old version while
+    there are two or more (a single pod is its own canary: there is no spare ordinal).
+    """
+    if replicas <= 1:
+        return replicas, 0
+    count = min(canary_units, replicas - 1)
+    return count, replicas - count
 
 
 class Rollouts(ClusterSession):
     """The rollout machinery of the provider (a base class of it)."""
+
+    def _rendered(
+        self, inst: Instance, target: ProvisionRequest, release: Release, native: bool
+    ) -> list[JSON]:
+        """Every object of ``target`` as ``release`` (the history gains it), with the
+        instance's replica counts and restart stamp kept."""
+        return self._render(
+            target,
+            release_id=release.release_id,
+            native=native,
+            releases=[release, *inst.releases],
+            replicas=inst.replicas,
+            remembered=inst.remembered,
+            restarted_at=inst.restarted_at,
+        )
 
     async def _roll(
         self,
@@ -65,45 +115,120 @@ class Rollouts(ClusterSession):
         """Apply ``target`` as ``release``, wait for the rollout; on failure or cancellation
         re-apply the previous version and raise ``DeployFailed`` (or re-raise the cancel)."""
         iid = target.instance_id
-        native = await self._native_sidecars(client)
-        manifest = self._render(
-            target,
-            release_id=release.release_id,
-            native=native,
-            releases=[release, *inst.releases],
-            replicas=inst.replicas,
-            remembered=inst.remembered,
-            restarted_at=inst.restarted_at,
-        )[-1]
-        await emit(events, StepStarted(instance_id=iid, step="apply", detail=release.release_id))
-        await self._apply(client, [manifest], f"deploy {iid}")
-        await emit(events, StepFinished(instance_id=iid, step="apply"))
-        if inst.replicas == 0:
+        steps, units = Steps(iid, events), UnitEvents(iid, events)
+        async with steps.guard():
+            units.seed(await self._pods(client, iid))
+            native = await self._native_sidecars(client)
+            manifest = self._rendered(inst, target, release, native)[-1]
+            await steps.enter("apply", release.release_id)
+            await self._apply(client, [manifest], f"deploy {iid}")
+            if inst.replicas == 0:
+                await steps.finish()
+                return
+            await steps.enter("rollout", strategy)
+            try:
+                await self._wait(
+                    client,
+                    target,
+                    release=release.release_id,
+                    restarted_at=inst.restarted_at,
+                    limit=self.config.progress_deadline.total_seconds(),
+                    what=f"deploy of {iid}",
+                    on_pods=units.observe,
+                )
+            except _RECOVERABLE as exc:
+                await self._abort(
+                    steps,
+                    inst,
+                    exc,
+                    strategy=strategy,
+                    undo=lambda: self._restore(inst, native, units.observe),
+                )
+            await steps.finish()
+
+    async def _partitioned_canary(
+        self,
+        client: AsyncClient,
+        inst: Instance,
+        target: ProvisionRequest,
+        release: Release,
+        events: Subscriber | None,
+    ) -> None:
+        """Canary of a StatefulSet through its partitioned rolling update.
+
+        The new template is applied with ``partition`` so that only the highest ordinals
+        (:func:`canary_split`) are replaced; they must get ready (the gate) and stay ready
+        for ``canary_observation`` while the lower ordinals keep the old version and keep
+        serving. Then the template is applied without a partition and the controller rolls
+        the rest. Until then the controller's annotations still name the old release. Any
+        failure or cancellation re-applies the old template and deletes the canary pods.
+        """
+        iid = target.instance_id
+        strategy = DeployStrategy.CANARY.value
+        count, partition = canary_split(inst.replicas, self.config.canary_units)
+        if count == 0:  # stopped: nothing to gate; record the release like a rolling deploy
+            await self._roll(client, inst, target, release, strategy, events)
             return
-        await emit(events, StepStarted(instance_id=iid, step="rollout", detail=strategy))
-        try:
-            await self._wait(
-                client,
-                target,
-                release=release.release_id,
+        steps, units = Steps(iid, events), UnitEvents(iid, events)
+        async with steps.guard():
+            units.seed(await self._pods(client, iid))
+            native = await self._native_sidecars(client)
+            new = self._rendered(inst, target, release, native)[-1]
+            old = self._render(
+                inst.req,
+                release_id=inst.release_id,
+                native=native,
+                releases=inst.releases,
+                replicas=inst.replicas,
+                remembered=inst.remembered,
                 restarted_at=inst.restarted_at,
-                limit=self.config.progress_deadline.total_seconds(),
-                what=f"deploy of {iid}",
-            )
-        except (RolloutFailed, OperationTimeout, asyncio.CancelledError) as exc:
-            step = exc.step if isinstance(exc, RolloutFailed) else "rollout"
-            reason = exc.reason if isinstance(exc, RolloutFailed) else str(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                reason = "cancelled"
-            evidence = exc.evidence if isinstance(exc, RolloutFailed) else []
-            await asyncio.shield(self._restore(inst, native))
-            await asyncio.shield(self._report_failure(events, iid, inst, step, reason, evidence))
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            raise DeployFailed(
-                iid, strategy=strategy, step=step, reason=reason, evidence=evidence
-            ) from None
-        await emit(events, StepFinished(instance_id=iid, step="rollout"))
+            )[-1]
+            name = base_name(iid)
+            limit = self.config.progress_deadline.total_seconds()
+            rel, stamp = release.release_id, inst.restarted_at
+            try:
+                last = inst.replicas - 1
+                await steps.enter("start-canary", f"{name} ordinals {partition}..{last}")
+                await self._apply(client, [canary_stateful_set(new, old, partition)], "canary")
+                await self._wait(
+                    client,
+                    target,
+                    release=rel,
+                    restarted_at=stamp,
+                    limit=limit,
+                    what=f"canary of {iid}",
+                    updated=count,
+                    on_pods=units.observe,
+                )
+                await steps.enter("observe", f"{self.config.canary_observation.total_seconds():g}s")
+                await self._observe(
+                    client,
+                    target,
+                    release=rel,
+                    restarted_at=stamp,
+                    updated=count,
+                    on_pods=units.observe,
+                )
+                await steps.enter("promote", name)
+                await self._apply(client, [new], f"canary deploy {iid}")
+                await self._wait(
+                    client,
+                    target,
+                    release=rel,
+                    restarted_at=stamp,
+                    limit=limit,
+                    what=f"promotion of {iid}",
+                    on_pods=units.observe,
+                )
+            except _RECOVERABLE as exc:
+                await self._abort(
+                    steps,
+                    inst,
+                    exc,
+                    strategy=strategy,
+                    undo=lambda: self._restore(inst, native, units.observe),
+                )
+            await steps.finish()
 
     async def _two_sets(
         self,
@@ -114,109 +239,177 @@ class Rollouts(ClusterSession):
         strategy: DeployStrategy,
         events: Subscriber | None,
     ) -> None:
-        """Canary and blue-green: gate a second set of pods (an auxiliary Deployment) before
-        the main controller takes the new version.
-
-        - canary: ``canary_units`` new pods join the Service beside the stable ones, must get
-          ready and stay ready for ``canary_observation``; then the main controller rolls
-          (gated) and the canary is removed.
-        - blue-green: a full new set starts beside the old one, unreachable, and is gated;
-          then the Service switches to it in one step; then the main controller rolls to the
-          new version behind it, the Service switches back, and the green set is removed.
+        """Canary and blue-green of a Deployment: gate a second set of pods (an auxiliary
+        Deployment) before the main controller takes the new version (see the module).
 
         Any failure, timeout or cancellation removes the second set, switches traffic back,
         restores the main controller and raises ``DeployFailed`` (or re-raises the cancel).
         """
         iid = target.instance_id
-        native = await self._native_sidecars(client)
-        rendered = self._render(
-            target,
-            release_id=release.release_id,
-            native=native,
-            releases=[release, *inst.releases],
-            replicas=inst.replicas,
-            remembered=inst.remembered,
-            restarted_at=inst.restarted_at,
-        )
-        main = rendered[-1]
-        service = next(
-            (
-                o
-                for o in rendered
-                if o["kind"] == "Service" and o["metadata"]["name"] == base_name(iid)
-            ),
-            None,
-        )
-        canary = strategy is DeployStrategy.CANARY
-        track = "canary" if canary else "green"
-        count = min(self.config.canary_units, max(inst.replicas, 1)) if canary else inst.replicas
-        aux = aux_workload(
-            main, track=track, serving=SERVING_MAIN if canary else "green", replicas=count
-        )
-        aux_name = aux["metadata"]["name"]
-        name = strategy.value
-        switched = promoted = False
-        step = "gate"
-        try:
-            await emit(events, StepStarted(instance_id=iid, step="start-" + track, detail=aux_name))
-            await self._apply(client, [aux], f"{name} deploy {iid}")
-            wait = {"release": release.release_id, "restarted_at": inst.restarted_at}
-            limit = self.config.progress_deadline.total_seconds()
-            await self._wait(
-                client,
-                target,
-                **wait,
-                limit=limit,
-                what=f"{name} of {iid}",
-                name=aux_name,
-                track=track,
+        steps, units = Steps(iid, events), UnitEvents(iid, events)
+        async with steps.guard():
+            units.seed(await self._pods(client, iid))
+            native = await self._native_sidecars(client)
+            rendered = self._rendered(inst, target, release, native)
+            main = rendered[-1]
+            service = next(
+                (
+                    o
+                    for o in rendered
+                    if o["kind"] == "Service" and o["metadata"]["name"] == base_name(iid)
+                ),
+                None,
             )
-            await emit(events, StepFinished(instance_id=iid, step="start-" + track))
-            if canary:
-                step = "observe"
-                await self._observe(client, target, aux_name, release.release_id, inst.restarted_at)
-            elif service is not None:
-                step = "switch-traffic"
-                await self._apply(client, [switched_service(service, "green")], f"switch {iid}")
-                switched = True
-                await emit(
-                    events,
-                    TrafficSwitched(
-                        instance_id=iid, from_release=inst.release_id, to_release=release.release_id
+            canary = strategy is DeployStrategy.CANARY
+            track = "canary" if canary else "green"
+            count = (
+                min(self.config.canary_units, max(inst.replicas, 1)) if canary else inst.replicas
+            )
+            aux = aux_workload(
+                main, track=track, serving=SERVING_MAIN if canary else "green", replicas=count
+            )
+            aux_name = aux["metadata"]["name"]
+            name = strategy.value
+            rel, stamp = release.release_id, inst.restarted_at
+            limit = self.config.progress_deadline.total_seconds()
+            switched = promoted = False
+            try:
+                await steps.enter("start-" + track, aux_name)
+                await self._apply(client, [aux], f"{name} deploy {iid}")
+                await self._wait(
+                    client,
+                    target,
+                    release=rel,
+                    restarted_at=stamp,
+                    limit=limit,
+                    what=f"{name} of {iid}",
+                    name=aux_name,
+                    track=track,
+                    on_pods=units.observe,
+                )
+                if canary:
+                    observation = self.config.canary_observation.total_seconds()
+                    await steps.enter("observe", f"{observation:g}s")
+                    await self._observe(
+                        client,
+                        target,
+                        release=rel,
+                        restarted_at=stamp,
+                        name=aux_name,
+                        track=track,
+                        on_pods=units.observe,
+                    )
+                elif service is not None:
+                    await steps.enter("switch-traffic", aux_name)
+                    await self._apply(client, [switched_service(service, "green")], "switch")
+                    switched = True
+                    await emit(
+                        events,
+                        TrafficSwitched(
+                            instance_id=iid,
+                            from_release=inst.release_id,
+                            to_release=release.release_id,
+                        ),
+                    )
+                    delay = self.config.blue_green_retire_delay.total_seconds()
+                    if delay > 0:
+                        await steps.enter("retire-delay", f"old pods stay {delay:g}s")
+                        await asyncio.sleep(delay)
+                await steps.enter("promote", base_name(iid))
+                promoted = True
+                await self._apply(client, [main], f"{name} deploy {iid}")
+                await self._wait(
+                    client,
+                    target,
+                    release=rel,
+                    restarted_at=stamp,
+                    limit=limit,
+                    what=f"promotion of {iid}",
+                    on_pods=units.observe,
+                )
+                if switched and service is not None:
+                    await self._apply(client, [service], f"switch {iid}")
+                    switched = False
+            except _RECOVERABLE as exc:
+                back = service if switched else None
+                await self._abort(
+                    steps,
+                    inst,
+                    exc,
+                    strategy=name,
+                    undo=lambda: self._undo_two_sets(
+                        inst, native, back, aux_name, track, promoted, units.observe
                     ),
                 )
-            step = "promote"
-            await emit(events, StepStarted(instance_id=iid, step="promote"))
-            promoted = True
-            await self._apply(client, [main], f"{name} deploy {iid}")
-            await self._wait(client, target, **wait, limit=limit, what=f"promotion of {iid}")
-            if switched and service is not None:
-                await self._apply(client, [service], f"switch {iid}")
-                switched = False
-            await emit(events, StepFinished(instance_id=iid, step="promote"))
-        except (RolloutFailed, OperationTimeout, asyncio.CancelledError) as exc:
-            reason = "cancelled" if isinstance(exc, asyncio.CancelledError) else str(exc)
-            evidence: list[ProbeResult] = []
-            if isinstance(exc, RolloutFailed):
-                step = exc.step if step != "observe" else "observe"
-                reason, evidence = exc.reason, exc.evidence
-            await asyncio.shield(
-                self._undo_two_sets(
-                    inst, native, service if switched else None, aux_name, track, promoted
-                )
-            )
-            await asyncio.shield(self._report_failure(events, iid, inst, step, reason, evidence))
-            if isinstance(exc, asyncio.CancelledError):
+            await steps.enter("remove-" + track, aux_name)
+            await self._remove_aux(client, iid, aux_name, track, units.observe)
+            await steps.finish()
+
+    async def _abort(
+        self,
+        steps: Steps,
+        inst: Instance,
+        exc: BaseException,
+        *,
+        strategy: str,
+        undo: Callable[[], Awaitable[None]],
+    ) -> NoReturn:
+        """Report the failure of the open step, run ``undo`` (shielded from cancellation)
+        as step ``restore``, then raise ``DeployFailed`` (or re-raise a cancellation).
+
+        If ``undo`` itself fails, ``DeployFailed`` has ``rolled_back`` false.
+        """
+        iid = inst.req.instance_id
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        evidence: list[ProbeResult] = []
+        step = steps.current
+        if isinstance(exc, RolloutFailed):
+            step, reason, evidence = exc.step, exc.reason, list(exc.evidence)
+        else:
+            reason = failure_detail(exc)
+        for result in evidence:
+            await emit(steps.events, ProbeObserved(instance_id=iid, result=result))
+        await steps.fail(f"{step}: {reason}")
+        await steps.enter("restore", inst.release_id)
+        try:
+            await asyncio.shield(undo())
+        except BaseException as failed:
+            await steps.fail(failure_detail(failed))
+            if isinstance(failed, asyncio.CancelledError):
                 raise
             raise DeployFailed(
-                iid, strategy=name, step=step, reason=reason, evidence=evidence
-            ) from None
-        await self._remove_aux(client, iid, aux_name, track)
+                iid,
+                strategy=strategy,
+                step=step,
+                reason=f"{reason}; restoring the previous release failed too: {failed}",
+                evidence=evidence,
+                rolled_back=False,
+            ) from failed
+        await steps.finish()
+        await emit(
+            steps.events,
+            RolledBack(instance_id=iid, to_release=inst.release_id, reason=f"{step}: {reason}"),
+        )
+        if cancelled:
+            raise exc
+        raise DeployFailed(
+            iid, strategy=strategy, step=step, reason=reason, evidence=evidence
+        ) from None
 
     async def _observe(
-        self, client: AsyncClient, req: ProvisionRequest, name: str, release: str, restarted_at: str
+        self,
+        client: AsyncClient,
+        req: ProvisionRequest,
+        *,
+        release: str,
+        restarted_at: str,
+        name: str | None = None,
+        track: str = TRACK_STABLE,
+        updated: int | None = None,
+        on_pods: PodObserver | None = None,
     ) -> None:
-        """Keep the canary under watch for ``canary_observation``: it must stay ready."""
+        """Keep the canary under watch for ``canary_observation``: every pod must stay
+        ready (``RolloutFailed`` at step ``observe`` otherwise)."""
         until = time.monotonic() + self.config.canary_observation.total_seconds()
         while time.monotonic() < until:
             await asyncio.sleep(self.config.poll_interval.total_seconds())
@@ -229,15 +422,25 @@ class Rollouts(ClusterSession):
                     limit=0,
                     what="canary observation",
                     name=name,
-                    track="canary",
+                    track=track,
+                    updated=updated,
+                    on_pods=on_pods,
                 )
             except OperationTimeout:
                 raise RolloutFailed(
                     "observe", "a canary pod stopped being ready during the observation", []
                 ) from None
 
-    async def _remove_aux(self, client: AsyncClient, iid: str, name: str, track: str) -> None:
-        """Delete an auxiliary controller and wait until its pods are gone."""
+    async def _remove_aux(
+        self,
+        client: AsyncClient,
+        iid: str,
+        name: str,
+        track: str,
+        on_pods: PodObserver | None = None,
+    ) -> None:
+        """Delete an auxiliary controller and wait until its pods are gone (with a deadline:
+        ``deprovision_timeout``)."""
         try:
             with translated(f"delete Deployment {name}"):
                 await client.delete(
@@ -251,10 +454,12 @@ class Rollouts(ClusterSession):
                 raise
         limit = self.config.deprovision_timeout.total_seconds()
         deadline = time.monotonic() + limit
-        while any(
-            (p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
-            for p in await self._pods(client, iid)
-        ):
+        while True:
+            pods = await self._pods(client, iid)
+            if on_pods is not None:
+                await on_pods(pods)
+            if not any((p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track for p in pods):
+                return
             if time.monotonic() >= deadline:
                 raise OperationTimeout(f"removal of {name}", limit, detail="pods remain")
             await asyncio.sleep(self.config.poll_interval.total_seconds())
@@ -267,6 +472,7 @@ class Rollouts(ClusterSession):
         aux_name: str,
         track: str,
         promoted: bool,
+        on_pods: PodObserver | None,
     ) -> None:
         """Traffic back to the main set, the main controller back to its release, the
         auxiliary set removed."""
@@ -275,28 +481,17 @@ class Rollouts(ClusterSession):
             if service is not None:
                 await self._apply(client, [service], f"switch back {iid}")
             if promoted:
-                await self._restore(inst, native)
-            await self._remove_aux(client, iid, aux_name, track)
+                await self._restore(inst, native, on_pods)
+            await self._remove_aux(client, iid, aux_name, track, on_pods)
 
-    @staticmethod
-    async def _report_failure(
-        events: Subscriber | None,
-        iid: str,
-        inst: Instance,
-        step: str,
-        reason: str,
-        evidence: Sequence[ProbeResult],
-    ) -> None:
-        for result in evidence:
-            await emit(events, ProbeObserved(instance_id=iid, result=result))
-        await emit(events, StepFinished(instance_id=iid, step="rollout", ok=False, detail=reason))
-        await emit(
-            events,
-            RolledBack(instance_id=iid, to_release=inst.release_id, reason=f"{step}: {reason}"),
-        )
+    async def _restore(self, inst: Instance, native: bool, on_pods: PodObserver | None) -> None:
+        """Re-apply the previous version (same release, history unchanged) and wait for it.
 
-    async def _restore(self, inst: Instance, native: bool) -> None:
-        """Re-apply the previous version (same release, history unchanged) and wait for it."""
+        For a StatefulSet, the pods of another version are deleted after the apply: with
+        ``OrderedReady`` the controller would otherwise wait forever for a pod of the failed
+        version to get ready (Kubernetes' documented forced rollback); it recreates them
+        from the restored template, with their volumes.
+        """
         manifest = self._render(
             inst.req,
             release_id=inst.release_id,
@@ -306,14 +501,37 @@ class Rollouts(ClusterSession):
             remembered=inst.remembered,
             restarted_at=inst.restarted_at,
         )[-1]
+        iid = inst.req.instance_id
         async with self._client() as client:
-            await self._apply(client, [manifest], f"restore {inst.req.instance_id}")
-            with contextlib.suppress(RolloutFailed, OperationTimeout):
-                await self._wait(
+            await self._apply(client, [manifest], f"restore {iid}")
+            if manifest["kind"] == "StatefulSet":
+                await self._delete_pods(
                     client,
-                    inst.req,
-                    release=inst.release_id,
-                    restarted_at=inst.restarted_at,
-                    limit=self.config.progress_deadline.total_seconds(),
-                    what=f"restore of {inst.req.instance_id}",
+                    [
+                        p
+                        for p in live_pods(await self._pods(client, iid))
+                        if (p["metadata"].get("labels") or {}).get(LABEL_TRACK, TRACK_STABLE)
+                        == TRACK_STABLE
+                        and not is_current(p, inst.release_id, inst.restarted_at)
+                    ],
                 )
+            await self._wait(
+                client,
+                inst.req,
+                release=inst.release_id,
+                restarted_at=inst.restarted_at,
+                limit=self.config.progress_deadline.total_seconds(),
+                what=f"restore of {iid}",
+                on_pods=on_pods,
+            )
+
+    async def _delete_pods(self, client: AsyncClient, pods: Sequence[JSON]) -> None:
+        """Delete ``pods`` (already gone is fine); their controller recreates them."""
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            try:
+                with translated(f"delete pod {name}"):
+                    await client.delete(Pod, name, namespace=self.config.namespace)
+            except Exception as exc:
+                if not is_not_found(exc.__cause__ or exc):
+                    raise

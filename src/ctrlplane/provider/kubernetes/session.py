@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import (
 )
 
 from ctrlplane.errors import (
+    BackendError,
     InstanceNotFound,
     OperationTimeout,
     SecretNotFound,
@@ -60,7 +61,10 @@ from ctrlplane.provider.spec import (
 )
 from ctrlplane.secrets import SecretResolver
 
-__all__ = ["ClusterSession", "Instance", "RolloutFailed"]
+__all__ = ["ClusterSession", "Instance", "PodObserver", "RolloutFailed"]
+
+PodObserver = Callable[[Sequence[JSON]], Awaitable[None]]
+"""Called by waits with every pod of the instance at each poll (for progress events)."""
 
 
 @dataclass
@@ -269,10 +273,16 @@ class ClusterSession:
         what: str,
         name: str | None = None,
         track: str = TRACK_STABLE,
+        updated: int | None = None,
+        on_pods: PodObserver | None = None,
     ) -> None:
         """Poll until the pods of ``release`` of one controller (the instance's, or the
         auxiliary Deployment ``name`` of ``track``) are ready; raise ``RolloutFailed`` or
-        ``OperationTimeout``."""
+        ``OperationTimeout`` (after ``limit`` seconds; ``0`` checks once).
+
+        ``updated`` is how many pods must run ``release`` (``None``: all; see
+        :func:`~.podstate.assess`). ``on_pods`` sees every pod of the instance at each poll.
+        """
         deadline = time.monotonic() + limit
         interval = self.config.poll_interval.total_seconds()
         while True:
@@ -280,14 +290,21 @@ class ClusterSession:
                 workload = (await self._load(client, inst_req.instance_id)).workload
             else:
                 workload = await self._get_deployment(client, name)
+            every = await self._pods(client, inst_req.instance_id)
+            if on_pods is not None:
+                await on_pods(every)
             pods = [
-                p
-                for p in await self._pods(client, inst_req.instance_id)
-                if (p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
+                p for p in every if (p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
             ]
             events = await self._events(client)
             verdict = assess(
-                inst_req, workload, pods, release=release, restarted_at=restarted_at, events=events
+                inst_req,
+                workload,
+                pods,
+                release=release,
+                restarted_at=restarted_at,
+                events=events,
+                updated=updated,
             )
             if verdict.done:
                 return
@@ -307,9 +324,18 @@ class ClusterSession:
             found = await client.get(Deployment, name, namespace=self.config.namespace)
         return cast(JSON, found.to_dict())
 
-    async def _wait_scaled_down(self, client: AsyncClient, instance_id: str, limit: float) -> None:
+    async def _wait_scaled_down(
+        self,
+        client: AsyncClient,
+        instance_id: str,
+        limit: float,
+        on_pods: PodObserver | None = None,
+    ) -> None:
+        """Poll until the instance has no pod left (``OperationTimeout`` after ``limit`` s)."""
         deadline = time.monotonic() + limit
-        while await self._pods(client, instance_id):
+        while pods := await self._pods(client, instance_id):
+            if on_pods is not None:
+                await on_pods(pods)
             if time.monotonic() >= deadline:
                 raise OperationTimeout(
                     f"stop of {instance_id}", limit, detail="pods are still there"
@@ -327,4 +353,8 @@ class ClusterSession:
                 what=what,
             )
         except RolloutFailed as failed:
-            raise OperationTimeout(what, 0, detail=f"{failed.step}: {failed.reason}") from None
+            raise BackendError(
+                f"{what} failed at {failed.step}: {failed.reason}; see status() for each "
+                "service's state",
+                backend=BACKEND,
+            ) from None

@@ -1,0 +1,199 @@
+"""Progress of long operations as typed events: steps, and the units that start and go.
+
+:class:`Steps` reports a sequence of named steps as ``StepStarted``/``StepFinished`` pairs
+that never nest: entering a step finishes the open one; a failure or cancellation finishes
+the open step with ``ok`` false and a detail saying why.
+
+:class:`UnitTracker` is pure: fed the instance's pods at every poll, it says which units
+(one service of one replica) started since the last poll and which were removed. A unit
+starts when its container is first seen running (or having run: a completed init); a unit
+is removed when its pod is deleted. Replica numbers are StatefulSet ordinals; pods of a
+Deployment are numbered per release and track in the order they appear, reusing the lowest
+free number, so the replicas of one release are ``0..n-1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ctrlplane.errors import DeployFailed, ProvisionFailed
+from ctrlplane.provider.events import (
+    StepFinished,
+    StepStarted,
+    Subscriber,
+    UnitRemoved,
+    UnitStarted,
+    emit,
+)
+from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_TRACK, TRACK_STABLE
+from ctrlplane.provider.kubernetes.podstate import replica_order
+
+__all__ = ["Steps", "UnitEvents", "UnitTracker", "failure_detail", "started_containers"]
+
+JSON = dict[str, Any]
+
+_ORDINAL_LABEL = "statefulset.kubernetes.io/pod-name"
+
+
+def failure_detail(exc: BaseException) -> str:
+    """Why a step ended with ``exc``: ``cancelled``, ``<failed step>: <reason>``, or the
+    error's message."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, ProvisionFailed | DeployFailed):
+        return f"{exc.step}: {exc.reason}"
+    return str(exc) or type(exc).__name__
+
+
+class Steps:
+    """The open step of one operation, reported to an optional subscriber (see module)."""
+
+    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
+        self.instance_id = instance_id
+        self.events = events
+        self.current = ""
+        self._open = False
+
+    async def enter(self, step: str, detail: str = "") -> None:
+        """Finish the open step (successfully), then start ``step``."""
+        await self.finish()
+        self.current, self._open = step, True
+        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
+
+    async def finish(self, *, ok: bool = True, detail: str = "") -> None:
+        """Finish the open step, if any; ``ok`` false with ``detail`` saying why."""
+        if not self._open:
+            return
+        self._open = False
+        await emit(
+            self.events,
+            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
+        )
+
+    async def fail(self, detail: str) -> None:
+        """Finish the open step as failed (``detail`` must say why; never empty)."""
+        await self.finish(ok=False, detail=detail or "failed")
+
+    @contextlib.asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Run a block; an exception (or cancellation) escaping it fails the open step."""
+        try:
+            yield
+        except BaseException as exc:
+            await self.fail(failure_detail(exc))
+            raise
+
+
+def started_containers(pod: JSON) -> set[str]:
+    """Names of the pod's containers that run or have run (inits that completed count)."""
+    status = pod.get("status") or {}
+    out: set[str] = set()
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        if "running" in state or "terminated" in state or (cs.get("lastState") or {}):
+            out.add(str(cs["name"]))
+    return out
+
+
+@dataclass
+class _Unit:
+    """A pod being tracked: its release, replica number, and the services started in it."""
+
+    release: str
+    track: str
+    replica: int
+    services: set[str] = field(default_factory=set)
+
+
+class UnitTracker:
+    """Which units of an instance started or were removed between polls (pure; see module).
+
+    Events are made for ``instance_id``. :meth:`seed` records the state before an operation
+    (nothing is reported for it); :meth:`diff` returns the events since the last call.
+    """
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        self._units: dict[str, _Unit] = {}
+
+    def seed(self, pods: Sequence[JSON]) -> None:
+        """Take ``pods`` as the starting point: their started units are not reported."""
+        self.diff(pods)
+
+    def diff(self, pods: Sequence[JSON]) -> list[UnitStarted | UnitRemoved]:
+        """Events since the previous call: units removed first, then units started."""
+        live = replica_order(pods)
+        uids = {str(p["metadata"].get("uid") or p["metadata"]["name"]) for p in live}
+        out: list[UnitStarted | UnitRemoved] = []
+        for uid in [u for u in self._units if u not in uids]:
+            gone = self._units.pop(uid)
+            out += [
+                UnitRemoved(
+                    instance_id=self.instance_id,
+                    service=name,
+                    replica=gone.replica,
+                    release_id=gone.release,
+                )
+                for name in sorted(gone.services)
+            ]
+        for pod in live:
+            meta = pod["metadata"]
+            uid = str(meta.get("uid") or meta["name"])
+            unit = self._units.get(uid)
+            if unit is None:
+                release = str((meta.get("annotations") or {}).get(ANN_RELEASE, ""))
+                track = str((meta.get("labels") or {}).get(LABEL_TRACK, TRACK_STABLE))
+                unit = _Unit(release, track, self._replica(pod, release, track))
+                self._units[uid] = unit
+            for name in sorted(started_containers(pod) - unit.services):
+                unit.services.add(name)
+                out.append(
+                    UnitStarted(
+                        instance_id=self.instance_id,
+                        service=name,
+                        replica=unit.replica,
+                        release_id=unit.release,
+                    )
+                )
+        return out
+
+    def _replica(self, pod: JSON, release: str, track: str) -> int:
+        meta = pod["metadata"]
+        if _ORDINAL_LABEL in (meta.get("labels") or {}):
+            ordinal = str(meta["name"]).rsplit("-", 1)[-1]
+            if ordinal.isdigit():
+                return int(ordinal)
+        taken = {
+            u.replica for u in self._units.values() if (u.release, u.track) == (release, track)
+        }
+        return _lowest_free(taken)
+
+
+def _lowest_free(taken: Iterable[int]) -> int:
+    used = set(taken)
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+class UnitEvents:
+    """A :class:`UnitTracker` whose events go to a subscriber (``observe`` is the callback
+    the provider's waits call with the instance's pods at every poll)."""
+
+    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
+        self.tracker = UnitTracker(instance_id)
+        self.events = events
+
+    def seed(self, pods: Sequence[JSON]) -> None:
+        """See :meth:`UnitTracker.seed`."""
+        self.tracker.seed(pods)
+
+    async def observe(self, pods: Sequence[JSON]) -> None:
+        """Report the units started and removed since the last call."""
+        for event in self.tracker.diff(pods):
+            await emit(self.events, event)
