@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ctrlplane.cli.inspect_cmds import fix_hint, plan_changes
+from ctrlplane.cli.doctor_cmd import fix_hint
+from ctrlplane.cli.inspect_cmds import plan_changes
 from ctrlplane.cli.progress import event_line, progress_subscriber
 from ctrlplane.provider import Release, ServiceDeploySpec, ServiceSpec
 from ctrlplane.provider.events import (
@@ -68,6 +69,7 @@ def offline(tmp_path: Path) -> dict[str, str]:
         CTRLPLANE_DOCKER_DOCKER_HOST="tcp://127.0.0.1:9",
         CTRLPLANE_K8S_KUBECONFIG=str(kubeconfig),
         NOMAD_ADDR="http://127.0.0.1:9",
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),  # no ctrlplane.toml of the developer's
         # A resolvable value: render must still never show it.
         CTRLPLANE_SECRET_DB_PASSWORD=SECRET_VALUE,
         CTRLPLANE_SECRET_API_TOKEN=SECRET_VALUE,
@@ -154,11 +156,22 @@ def test_render_nomad_offline(offline: dict[str, str], workload: Path) -> None:
     assert any("nomadVar" in t["EmbeddedTmpl"] for t in task["Templates"])
 
 
-def test_render_refuses_what_the_backend_cannot_do(offline: dict[str, str]) -> None:
-    proc = cli(offline, "-p", "nomad", "render", "-f", str(ROOT / "examples/web-with-init.yaml"))
-    assert proc.returncode == 4
+def test_render_refuses_what_the_backend_cannot_do(offline: dict[str, str], tmp_path: Path) -> None:
+    # Nomad runs prestart tasks concurrently: an init that waits for another is refused.
+    chained = tmp_path / "chained.yaml"
+    chained.write_text(
+        "name: chained\n"
+        "services:\n"
+        "  - {name: web, image: ctrlplane-example/busybox:latest, command: [sleep, '60']}\n"
+        "  - {name: fetch, role: init, image: ctrlplane-example/busybox:latest,"
+        " command: ['true']}\n"
+        "  - {name: migrate, role: init, image: ctrlplane-example/busybox:latest,"
+        " command: ['true'], depends_on: [fetch]}\n"
+    )
+    proc = cli(offline, "-p", "nomad", "render", "-f", str(chained))
+    assert proc.returncode == 4, proc.stderr
     assert proc.stderr.startswith("error:")
-    assert "volumes" in proc.stderr
+    assert "migrate" in proc.stderr
 
 
 def test_render_invalid_file_exits_2(offline: dict[str, str], tmp_path: Path) -> None:

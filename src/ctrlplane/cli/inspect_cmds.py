@@ -1,30 +1,24 @@
-"""Commands that look without changing anything: ``render``, ``doctor`` and ``plan``.
+"""Commands that look without changing anything: ``render`` and ``plan``.
 
 ``render`` needs no backend at all (the providers' pure translation functions);
-``doctor`` asks every registered backend whether it answers; ``plan`` reads the live
-release. None of them resolves a secret: secrets are references, and only references
-(or redacted placeholders) are ever printed.
+``plan`` reads the live release. Neither resolves a secret: secrets are references, and
+only references (or redacted placeholders) are ever printed. ``doctor`` lives in
+:mod:`ctrlplane.cli.doctor_cmd`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import difflib
-import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
-from ctrlplane.cli.output import echo_table, emit_json
+from ctrlplane.cli.output import emit_json
 from ctrlplane.errors import CtrlplaneError, NotSupported
 from ctrlplane.provider import (
-    HealthChecker,
-    HealthStatus,
-    Provider,
     Release,
     ReleaseHistory,
     Renderer,
@@ -32,7 +26,7 @@ from ctrlplane.provider import (
 )
 from ctrlplane.workload import load_workload, parse_workload, read_workload_data
 
-__all__ = ["doctor_cmd", "fix_hint", "plan_changes", "plan_cmd", "render_cmd"]
+__all__ = ["plan_changes", "plan_cmd", "render_cmd"]
 
 
 # -- render ------------------------------------------------------------------------------
@@ -74,111 +68,10 @@ def render_cmd(state: CliState, file: Path, instance_id: str | None) -> None:
     if not isinstance(provider, Renderer):
         raise NotSupported(state.chosen_provider, "render", detail="the provider cannot render")
     objects = provider.render(req)
-    if state.json or state.chosen_provider != "kubernetes":
+    if state.json or state.chosen_type != "kubernetes":
         emit_json(objects)
     else:
         click.echo(_yaml_documents(objects), nl=False)
-
-
-# -- doctor ------------------------------------------------------------------------------
-
-
-def fix_hint(name: str) -> str:
-    """What an operator should do when provider ``name`` cannot reach its backend."""
-    hints = {
-        "docker": "start the Docker engine, or point CTRLPLANE_DOCKER_DOCKER_HOST "
-        "(or DOCKER_HOST) at a running one",
-        "kubernetes": "set CTRLPLANE_K8S_KUBECONFIG (or KUBECONFIG) to a kubeconfig of a "
-        "reachable cluster, or CTRLPLANE_K8S_CONTEXT to pick its context",
-        "nomad": "start a Nomad agent, or set NOMAD_ADDR (and NOMAD_TOKEN) to a reachable one",
-    }
-    return hints.get(name, f"check the configuration of the {name!r} backend")
-
-
-async def _check(provider: Provider) -> tuple[HealthStatus | None, float]:
-    """The provider's health (``None``: it cannot check) and the seconds it took."""
-    if not isinstance(provider, HealthChecker):
-        return None, 0.0
-    began = time.monotonic()
-    try:
-        async with asyncio.timeout(15):
-            health = await provider.health_check()
-    except TimeoutError:
-        health = HealthStatus(
-            healthy=False, message="no answer within 15s", checked_at=datetime.now(UTC)
-        )
-    return health, time.monotonic() - began
-
-
-def _doctor_entry(state: CliState, name: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": name, "chosen": name == state.chosen_provider}
-    try:
-        provider = state.registry.get(name)
-    except CtrlplaneError as exc:
-        entry.update(
-            available=False,
-            healthy=False,
-            message=str(exc),
-            fix=f"pip install 'ctrlplane[{name}]'",
-            capabilities=[],
-        )
-        return entry
-    try:
-        health, took = run(_check(provider))
-    except CtrlplaneError as exc:
-        health, took = None, 0.0
-        entry["message"] = str(exc)
-    info = provider.info()
-    entry.update(
-        available=True,
-        healthy=bool(health and health.healthy),
-        latency_ms=round(
-            (health.latency.total_seconds() if health and health.latency else took) * 1000, 1
-        ),
-        version=info.version,
-        capabilities=[str(c) for c in provider.capabilities()],
-    )
-    if health is not None:
-        entry["message"] = health.message
-    elif "message" not in entry:
-        entry["message"] = "the provider cannot check its backend"
-    if not entry["healthy"]:
-        entry["fix"] = fix_hint(name)
-    return entry
-
-
-@click.command("doctor")
-@pass_state
-def doctor_cmd(state: CliState) -> None:
-    """Check every registered provider: reachable, latency, version, capabilities.
-
-    For a backend that does not answer, says what to fix. Exits 0 when the chosen
-    provider (--provider, default docker) is healthy, 5 otherwise.
-
-    Example: ctrlplane doctor --output json
-    """
-    entries = [_doctor_entry(state, name) for name in state.registry.list()]
-    chosen = next((e for e in entries if e["chosen"]), None)
-    if state.json:
-        emit_json(entries)
-    else:
-        rows = [
-            [
-                e["name"] + (" (chosen)" if e["chosen"] else ""),
-                "ok" if e["healthy"] else "unreachable",
-                f"{e['latency_ms']:g}ms" if "latency_ms" in e else "-",
-                e.get("version") or "-",
-                ", ".join(e["capabilities"]) or "-",
-            ]
-            for e in entries
-        ]
-        echo_table(["provider", "health", "latency", "version", "capabilities"], rows)
-        for e in entries:
-            if not e["healthy"]:
-                click.echo(f"{e['name']}: {e['message']}")
-                click.echo(f"  fix: {e['fix']}")
-    if chosen is None or not chosen["healthy"]:
-        raise SystemExit(5)
 
 
 # -- plan --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Commands that act on instances: ``up``, ``status``, ``ls``, ``down``.
+"""Commands that create, list and remove instances: ``up``, ``ls``, ``down``.
 
 Instances are addressed by instance ID or by workload name (looked up on the backend).
 """
@@ -12,12 +12,16 @@ import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.output import echo_table, emit_json, status_lines
-from ctrlplane.cli.progress import report_interrupted
+from ctrlplane.cli.progress import (
+    progress_subscriber,
+    provision_with_progress,
+    report_interrupted,
+)
 from ctrlplane.errors import OperationTimeout
 from ctrlplane.provider import InstanceLister, InstanceStatus, Provider, ProvisionRequest
 from ctrlplane.workload import parse_workload, read_workload_data
 
-__all__ = ["down_cmd", "ls_cmd", "status_cmd", "up_cmd"]
+__all__ = ["down_cmd", "ls_cmd", "up_cmd"]
 
 
 async def _existing_id(provider: Provider, name: str, tenant: str) -> str | None:
@@ -52,7 +56,9 @@ async def _existing_id(provider: Provider, name: str, tenant: str) -> str | None
 def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float) -> None:
     """Provision a workload and wait until it runs; print its status and endpoints.
 
-    Running it again for the same workload name converges the existing instance.
+    Progress (steps, started replicas) is shown on stderr while it runs. Running it
+    again for the same workload name converges the existing instance. Ctrl-C cancels:
+    what was created is removed, and the state left is printed.
 
     Example: ctrlplane up -f examples/hello-web.yaml
     """
@@ -77,7 +83,7 @@ def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float)
             )
         try:
             async with asyncio.timeout(timeout):
-                await provider.provision(req)
+                await provision_with_progress(provider, req, progress_subscriber(state.json))
         except TimeoutError:
             raise OperationTimeout(f"up of {req.instance_id}", timeout) from None
         return req, await provider.status(req.instance_id)
@@ -90,27 +96,6 @@ def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float)
         emit_json({"instance_id": req.instance_id, "name": req.name, "status": status.to_wire()})
     else:
         click.echo(status_lines(req.instance_id, req.name, status))
-
-
-@click.command("status")
-@click.argument("instance")
-@pass_state
-def status_cmd(state: CliState, instance: str) -> None:
-    """Show an instance's state per service and its endpoints.
-
-    Example: ctrlplane status hello-web
-    """
-    provider = state.provider()
-
-    async def go() -> tuple[str, str, InstanceStatus]:
-        iid, name = await resolve_instance(provider, instance, state.tenant)
-        return iid, name, await provider.status(iid)
-
-    iid, name, status = run(go())
-    if state.json:
-        emit_json({"instance_id": iid, "name": name, "status": status.to_wire()})
-    else:
-        click.echo(status_lines(iid, name, status))
 
 
 @click.command("ls")

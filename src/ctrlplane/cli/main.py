@@ -23,13 +23,15 @@ import traceback
 import click
 
 from ctrlplane import __version__
+from ctrlplane.cli.completion import complete_provider_names, completion_cmd
 from ctrlplane.cli.context import CliState
-from ctrlplane.cli.inspect_cmds import doctor_cmd, plan_cmd, render_cmd
-from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, status_cmd, up_cmd
+from ctrlplane.cli.doctor_cmd import doctor_cmd
+from ctrlplane.cli.inspect_cmds import plan_cmd, render_cmd
+from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, up_cmd
+from ctrlplane.cli.logs_cmd import logs_cmd
 from ctrlplane.cli.operate_cmds import (
     deploy_cmd,
     exec_cmd,
-    logs_cmd,
     releases_cmd,
     restart_cmd,
     rollback_cmd,
@@ -38,6 +40,7 @@ from ctrlplane.cli.operate_cmds import (
     stop_cmd,
 )
 from ctrlplane.cli.spec_cmds import providers_cmd, validate_cmd
+from ctrlplane.cli.status_cmd import status_cmd
 from ctrlplane.errors import (
     AmbiguousInstance,
     BackendUnavailable,
@@ -81,7 +84,18 @@ def exit_code_for(exc: CtrlplaneError) -> int:
     "--provider",
     default="",
     envvar="CTRLPLANE_PROVIDER",
-    help="Provider to use (default: docker, the local engine).",
+    shell_complete=complete_provider_names,
+    help="Provider to use: an installed backend or a [providers.NAME] of ctrlplane.toml "
+    "(default: the file's default, else docker, the local engine).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    envvar="CTRLPLANE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file to use instead of the ctrlplane.toml found in the project "
+    "or the user config directory.",
 )
 @click.option(
     "-o",
@@ -94,12 +108,24 @@ def exit_code_for(exc: CtrlplaneError) -> int:
 @click.option("--tenant", default="", envvar="CTRLPLANE_TENANT", help="Tenant of the instances.")
 @click.option("--debug", is_flag=True, help="Show the traceback of errors.")
 @click.pass_context
-def cli(ctx: click.Context, provider: str, output: str, tenant: str, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    provider: str,
+    config_path: str | None,
+    output: str,
+    tenant: str,
+    debug: bool,
+) -> None:
     """Provision, deploy, scale, observe and roll back container workloads.
 
     Example: ctrlplane up -f examples/hello-web.yaml && ctrlplane status hello-web
     """
-    ctx.obj = CliState(provider_name=provider, output=output, tenant=tenant, debug=debug)
+    state = ctx.ensure_object(CliState)
+    state.provider_name = provider
+    state.config_path = config_path
+    state.output = output
+    state.tenant = tenant
+    state.debug = debug
 
 
 for command in (
@@ -121,15 +147,19 @@ for command in (
     plan_cmd,
     releases_cmd,
     rollback_cmd,
+    completion_cmd,
 ):
     cli.add_command(command)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; ctrlplane errors become one line on stderr and a documented exit code."""
+def main(argv: list[str] | None = None, *, state: CliState | None = None) -> None:
+    """Run the CLI; ctrlplane errors become one line on stderr and a documented exit code.
+
+    ``state`` presets the shared state (tests pass one whose registry holds a fake).
+    """
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="ctrlplane", standalone_mode=False)
+        cli.main(args=argv, prog_name="ctrlplane", standalone_mode=False, obj=state)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)

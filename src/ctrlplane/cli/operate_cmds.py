@@ -1,10 +1,10 @@
-"""Commands that operate a running instance: start/stop/restart, logs, exec, scale,
-deploy, releases and rollback. Each addresses the instance by ID or workload name."""
+"""Commands that operate a running instance: start/stop/restart, exec, scale, deploy,
+releases and rollback. Each addresses the instance by ID or workload name. ``logs`` lives
+in :mod:`ctrlplane.cli.logs_cmd`."""
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -12,12 +12,10 @@ import click
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.cli.progress import progress_subscriber, report_interrupted
-from ctrlplane.durations import coerce_duration
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported, Problem
 from ctrlplane.provider import (
     DeployRequest,
     ExecRequest,
-    LogOptions,
     Provider,
     Release,
     ReleaseHistory,
@@ -29,8 +27,6 @@ from ctrlplane.workload import load_workload
 __all__ = [
     "deploy_cmd",
     "exec_cmd",
-    "logs_cmd",
-    "parse_since",
     "releases_cmd",
     "restart_cmd",
     "rollback_cmd",
@@ -38,8 +34,6 @@ __all__ = [
     "start_cmd",
     "stop_cmd",
 ]
-
-_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red")
 
 
 def _lifecycle(verb: str, done: str) -> click.Command:
@@ -69,69 +63,6 @@ def _lifecycle(verb: str, done: str) -> click.Command:
 start_cmd = _lifecycle("start", "started")
 stop_cmd = _lifecycle("stop", "stopped")
 restart_cmd = _lifecycle("restart", "restarted")
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``--since``: a duration back from now (``10m``, ``90`` seconds) or an RFC 3339 time."""
-    try:
-        span = coerce_duration(text, numbers_are_seconds=True)
-    except (TypeError, ValueError):
-        span = None  # not a duration: try a point in time
-    if span is not None:
-        return (now or datetime.now(UTC)) - span
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidSpec(
-            [Problem("--since", f"{text!r} is neither a duration (10m) nor a time (RFC 3339)")],
-            subject="option",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@click.command("logs")
-@click.argument("instance")
-@click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines.")
-@click.option("--since", default=None, help="Only lines newer than a duration (10m) or time.")
-@click.option("--tail", type=int, default=0, help="Only the last N lines (0: all).")
-@click.option("-s", "--service", default="", help="Service to read (default: main).")
-@click.option("--replica", type=int, default=None, help="One replica (default: all).")
-@pass_state
-def logs_cmd(
-    state: CliState,
-    instance: str,
-    follow: bool,
-    since: str | None,
-    tail: int,
-    service: str,
-    replica: int | None,
-) -> None:
-    """Print an instance's logs, one service at a time, coloured by replica.
-
-    Example: ctrlplane logs hello-web -f --since 5m
-    """
-    opts = LogOptions(
-        service_name=service,
-        follow=follow,
-        since=parse_since(since) if since else None,
-        tail=tail,
-        replica=replica,
-    )
-    provider = state.provider()
-
-    async def go() -> None:
-        iid, _ = await resolve_instance(provider, instance, state.tenant)
-        async with provider.logs(iid, opts) as records:
-            async for rec in records:
-                if state.json:
-                    click.echo(rec.to_json())
-                    continue
-                prefix = click.style(
-                    f"{rec.service}[{rec.replica}]", fg=_COLOURS[rec.replica % len(_COLOURS)]
-                )
-                click.echo(f"{prefix} {rec.line}", err=rec.stream == "stderr")
-
-    run(go())
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
@@ -236,6 +167,7 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     type=click.Choice(["rolling", "blue-green", "canary"]),
     default="rolling",
     show_default=True,
+    help="How the new release replaces the old one (each gated by the health checks).",
 )
 @pass_state
 def deploy_cmd(
@@ -248,6 +180,11 @@ def deploy_cmd(
     strategy: str,
 ) -> None:
     """Roll out a new release of an instance.
+
+    Either one service (--service, default the only one) with a new --image and/or
+    --env, the rest taken from the live release; or every service of a workload file
+    (-f). Progress is shown on stderr. A release that fails its health gate is rolled
+    back (exit 7). Ctrl-C cancels, restores the previous release and says what runs.
 
     Example: ctrlplane deploy hello-web --image ctrlplane-example/busybox:latest -e GREETING=hi
     """

@@ -1,18 +1,21 @@
 """Live progress for people: one line per library progress event on stderr, and what
 state an instance was left in after Ctrl-C.
 
-In JSON mode nothing extra is printed (stdout stays one JSON document, stderr quiet).
+``up``, ``deploy`` and ``rollback`` pass :func:`progress_subscriber` as the operation's
+``events``. In JSON mode nothing extra is printed (stdout stays one JSON document,
+stderr quiet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import NoReturn
 
 import click
 
 from ctrlplane.errors import CtrlplaneError, InstanceNotFound
-from ctrlplane.provider import Provider, ReleaseHistory
+from ctrlplane.provider import Provider, ProvisionRequest, ProvisionResult, ReleaseHistory
 from ctrlplane.provider.events import (
     ProbeObserved,
     ProgressEvent,
@@ -25,7 +28,13 @@ from ctrlplane.provider.events import (
     UnitStarted,
 )
 
-__all__ = ["event_line", "left_state", "progress_subscriber", "report_interrupted"]
+__all__ = [
+    "event_line",
+    "left_state",
+    "progress_subscriber",
+    "provision_with_progress",
+    "report_interrupted",
+]
 
 
 def _rel(release_id: str) -> str:
@@ -67,6 +76,24 @@ def progress_subscriber(json_mode: bool) -> Subscriber | None:
         click.echo(event_line(event), err=True)
 
     return show
+
+
+def _takes_events(method: object) -> bool:
+    try:
+        params = inspect.signature(method).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "events" or p.kind is p.VAR_KEYWORD for p in params)
+
+
+async def provision_with_progress(
+    provider: Provider, req: ProvisionRequest, events: Subscriber | None
+) -> ProvisionResult:
+    """``provider.provision(req, events=events)``; a provider written before ``events``
+    existed (a third-party one) is called without it, and shows no progress."""
+    if events is not None and _takes_events(provider.provision):
+        return await provider.provision(req, events=events)
+    return await provider.provision(req)
 
 
 async def left_state(provider: Provider, instance_id: str) -> str:

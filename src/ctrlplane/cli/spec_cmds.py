@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -62,16 +64,24 @@ def validate_cmd(state: CliState, files: tuple[Path, ...]) -> None:
 def providers_cmd(state: CliState) -> None:
     """List the providers that can be used and what each supports.
 
-    A provider whose install extra is missing is listed with the command to install it.
+    Lists the installed backends and the [providers.NAME] sections of ctrlplane.toml
+    (with their settings, secrets redacted). A provider whose install extra is missing
+    or whose settings are invalid is listed with what to do.
 
     Example: ctrlplane providers --output json
     """
-    registry = state.registry
-    rows = []
-    for name in registry.list():
-        entry: dict[str, object] = {"name": name, "default": name == state.chosen_provider}
+    catalog = state.catalog
+    rows: list[dict[str, Any]] = []
+    for name in catalog.names():
+        entry: dict[str, Any] = {
+            "name": name,
+            "type": catalog.type_of(name),
+            "source": catalog.source(name),
+            "default": name == state.chosen_provider,
+            "settings": catalog.settings(name),
+        }
         try:
-            provider = registry.get(name)
+            provider = catalog.get(name)
         except CtrlplaneError as exc:
             entry.update(available=False, capabilities=[], error=str(exc))
         else:
@@ -87,10 +97,18 @@ def providers_cmd(state: CliState) -> None:
             "(providers register under the 'ctrlplane.providers' entry point group)"
         )
         return
+    if state.config.path is not None:
+        click.echo(f"config file: {state.config.path}")
     table = []
     for r in rows:
-        caps = r["capabilities"]
-        assert isinstance(caps, list)
-        detail = ", ".join(caps) if r["available"] else str(r.get("error", ""))
-        table.append([f"{r['name']}{' (default)' if r['default'] else ''}", detail])
-    echo_table(["provider", "capabilities"], table)
+        detail = ", ".join(r["capabilities"]) if r["available"] else " ".join(r["error"].split())
+        settings = " ".join(f"{k}={_setting(v)}" for k, v in r["settings"].items()) or "-"
+        table.append(
+            [f"{r['name']}{' (default)' if r['default'] else ''}", r["type"], settings, detail]
+        )
+    echo_table(["provider", "type", "settings", "capabilities"], table)
+
+
+def _setting(value: object) -> str:
+    """A setting as one short token (TOML-ish): strings bare, the rest as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
