@@ -72,7 +72,8 @@ class Provider(Protocol):
         ``events`` (beyond Go) receives a ``StepStarted``/``StepFinished`` pair per step
         (steps do not nest) and a ``UnitStarted`` per service of each started replica; a
         failed or cancelled step's ``StepFinished`` has ``ok`` false and says why in
-        ``detail``. Re-provisioning a complete instance starts no unit.
+        ``detail``, and is the last step reported (the cleanup that follows is not a
+        step). Re-provisioning a complete instance starts no unit.
         """
         ...
 
