@@ -99,11 +99,16 @@ class DockerConfig(BaseModel):
     """Credentials per registry host (``"registry.example.com:5000"``), used for pulls.
     A service's ``registry`` secret, when present, wins for that service's image."""
 
-    surge: bool = True
-    """``rolling``/``canary``: start a unit's new version beside the old one and retire the
-    old one after the gate (no gap for in-network clients). Used when the unit's network
-    owner changes and the workload is a ``deployment`` without fixed host ports and without
-    changed inits; otherwise the unit is replaced in place (stop, then start)."""
+    max_surge: int = Field(default=1, ge=0)
+    """``rolling``/``canary``: how many units get their new version beside the old one at
+    a time (the old ones keep serving until the new ones passed their gate; no gap for
+    in-network clients). Used when the unit's network owner changes and the workload is
+    a ``deployment`` without fixed host ports and without changed inits; 0 turns it off.
+    Otherwise units are replaced in place, ``max_unavailable`` at a time."""
+
+    max_unavailable: int = Field(default=1, ge=1)
+    """``rolling``/``canary``: how many units are replaced in place (stopped, then started
+    in their new version) at a time when they cannot be surged."""
 
     progress_deadline: Seconds = timedelta(minutes=10)
     """``deploy``/``rollback``: the whole rollout must finish within this; past it, the
@@ -126,6 +131,10 @@ class DockerConfig(BaseModel):
 
     canary_units: int = Field(default=1, ge=1)
     """``canary`` deploys: how many replica units get the new version first."""
+
+    canary_fraction: float | None = Field(default=None, gt=0, le=1)
+    """``canary`` deploys: the share of the units that get the new version first
+    (rounded up); when set it wins over ``canary_units``."""
 
     canary_observation: Seconds = timedelta(seconds=30)
     """``canary`` deploys: how long the canary units must stay up and healthy before the

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,24 @@ JSON = dict[str, Any]
 
 def _seconds(value: timedelta) -> float:
     return value / timedelta(seconds=1)
+
+
+def _chunks(units: Sequence[int], size: int) -> list[list[int]]:
+    return [list(units[i : i + size]) for i in range(0, len(units), size)]
+
+
+def _batch_step(batch: Sequence[int]) -> str:
+    """The progress step name of replacing ``batch`` (``replace-unit-0``,
+    ``replace-units-0-1``)."""
+    if len(batch) == 1:
+        return f"replace-unit-{batch[0]}"
+    return "replace-units-" + "-".join(str(r) for r in batch)
+
+
+def _units_text(batch: Sequence[int]) -> str:
+    if len(batch) == 1:
+        return f"unit {batch[0]}"
+    return "units " + ", ".join(str(r) for r in batch)
 
 
 RETIRING = "-retiring"
@@ -157,74 +176,97 @@ class Rollout(Session):
             )
             await self.record(new_wl, release, strategy, rollback_of)
             return
-        touched: list[int] = []
         units = self.units(inspects) if names else []
         canary = strategy == str(DeployStrategy.CANARY)
         surge = self.can_surge(wl, names)
         owner = netns_owner(wl.services).name
-        pending: int | None = None  # a surged unit whose old version still runs
-        for r in units:
-            touched.append(r)
-            step = f"replace unit {r}"
-            evidence: list[ProbeResult] = []
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await step_started(f"replace-unit-{r}", ", ".join(names))
-                    if surge:
-                        pending = r
-                        await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
-                    else:
-                        await self.replace_unit(new_wl, r, names, new_mats)
-                    for name in names:
-                        await emit(
-                            events,
-                            UnitStarted(
-                                instance_id=iid, service=name, replica=r, release_id=release
-                            ),
-                        )
-                    step = f"health gate of unit {r}"
-                    outcome = await self.gate(new_wl, r, touched_names, on_result=probed)
-                    if outcome is not None and not outcome.passed:
-                        evidence = outcome.results
-                        raise _GateFailed(outcome.reason)
-                    if pending is not None:
-                        step = f"switch unit {r} to the new version"
-                        await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
-                        step = f"retire the old version of unit {r}"
-                        await self.retire(wl, r, names, events)
-                        pending = None
-                    await step_finished(f"replace-unit-{r}")
-                    if canary and len(touched) == min(self.config.canary_units, len(units)):
+        head = units[: self.canary_count(len(units))] if canary else []
+        size = self.batch_size(surge)
+        batches = [*_chunks(head, size), *_chunks(units[len(head) :], size)]
+        touched: list[int] = []
+        pending: list[int] = []  # surged units whose old version still runs
+        open_step = ""
+        step = ""
+        evidence: list[ProbeResult] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                for batch in batches:
+                    touched += batch
+                    open_step = _batch_step(batch)
+                    step = f"replace {_units_text(batch)}"
+                    evidence = []
+                    await step_started(open_step, ", ".join(names))
+                    async with asyncio.TaskGroup() as tg:
+                        for r in batch:
+                            if surge:
+                                pending.append(r)
+                                tg.create_task(
+                                    self.surge_unit(new_wl, r, names, new_mats, advertise=False)
+                                )
+                            else:
+                                tg.create_task(self.replace_unit(new_wl, r, names, new_mats))
+                    for r in batch:
+                        for name in names:
+                            await emit(
+                                events,
+                                UnitStarted(
+                                    instance_id=iid, service=name, replica=r, release_id=release
+                                ),
+                            )
+                    step = f"health gate of {_units_text(batch)}"
+                    async with asyncio.TaskGroup() as tg:
+                        gates = [
+                            tg.create_task(self.gate(new_wl, r, touched_names, on_result=probed))
+                            for r in batch
+                        ]
+                    for gate in gates:
+                        outcome = gate.result()
+                        if outcome is not None and not outcome.passed:
+                            evidence = outcome.results
+                            raise _GateFailed(outcome.reason)
+                    if pending:
+                        step = f"switch {_units_text(batch)} to the new version"
+                        for r in batch:
+                            ref = self.tr.container_name(new_wl, r, owner)
+                            await self.advertise(new_wl, r, ref)
+                        step = f"retire the old version of {_units_text(batch)}"
+                        async with asyncio.TaskGroup() as tg:
+                            for r in batch:
+                                tg.create_task(self.retire(wl, r, names, events))
+                        pending = []
+                    await step_finished(open_step)
+                    open_step = ""
+                    if head and touched == head:
                         step = "canary observation"
-                        await step_started("observe-canary", f"units {touched}")
+                        open_step = "observe-canary"
+                        await step_started(open_step, f"units {touched}")
                         evidence = await self.observe(new_wl, touched, touched_names, probed)
-                        await step_finished("observe-canary")
-            except BaseException as exc:
-                if isinstance(exc, _GateFailed) and exc.evidence:
-                    evidence = exc.evidence
-                redo = list(touched)
-                if pending is not None:
-                    undone = await uncancellable_value(self.unsurge(wl, pending, names))
-                    if undone:
-                        redo.remove(pending)
-                await uncancellable(self.restore(wl, redo, names, old_mats))
-                err = first_error(exc)
-                reason = str(err) if not isinstance(err, _GateFailed) else err.reason
-                if isinstance(err, StepFailed):
-                    step, reason = err.step, err.reason
-                if isinstance(err, TimeoutError) and self._overdue(deadline):
-                    reason = self._overdue_reason()
-                if isinstance(err, asyncio.CancelledError):
-                    reason = "cancelled"
-                await step_finished(f"replace-unit-{r}", False, reason)
-                await emit(
-                    events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason)
-                )
-                if isinstance(err, asyncio.CancelledError):
-                    raise err from None
-                raise DeployFailed(
-                    iid, strategy=strategy, step=step, reason=reason, evidence=evidence
-                ) from None
+                        await step_finished(open_step)
+                        open_step = ""
+        except BaseException as exc:
+            if isinstance(exc, _GateFailed) and exc.evidence:
+                evidence = exc.evidence
+            redo = list(touched)
+            for r in pending:
+                if await uncancellable_value(self.unsurge(wl, r, names)):
+                    redo.remove(r)
+            await uncancellable(self.restore(wl, redo, names, old_mats))
+            err = first_error(exc)
+            reason = str(err) if not isinstance(err, _GateFailed) else err.reason
+            if isinstance(err, StepFailed):
+                step, reason = err.step, err.reason
+            if isinstance(err, TimeoutError) and self._overdue(deadline):
+                reason = self._overdue_reason()
+            if isinstance(err, asyncio.CancelledError):
+                reason = "cancelled"
+            if open_step:
+                await step_finished(open_step, False, reason)
+            await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
+            if isinstance(err, asyncio.CancelledError):
+                raise err from None
+            raise DeployFailed(
+                iid, strategy=strategy, step=step, reason=reason, evidence=evidence
+            ) from None
         await self.record(new_wl, release, strategy, rollback_of)
 
     @staticmethod
@@ -284,10 +326,23 @@ class Rollout(Session):
                 return results
             await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
 
+    def canary_count(self, units: int) -> int:
+        """How many of ``units`` units get the new version first in a canary deploy:
+        ``canary_fraction`` of them (rounded up) when set, else ``canary_units``; at
+        least one and at most all."""
+        fraction = self.config.canary_fraction
+        count = math.ceil(units * fraction) if fraction else self.config.canary_units
+        return max(1, min(count, units))
+
+    def batch_size(self, surge: bool) -> int:
+        """How many units a rolling step replaces at once: ``max_surge`` beside the old
+        ones when surging, else ``max_unavailable`` in place (at least one)."""
+        return max(self.config.max_surge if surge else self.config.max_unavailable, 1)
+
     def can_surge(self, wl: Workload, names: Sequence[str]) -> bool:
-        """Whether units can get their new version beside the old (see ``surge``)."""
+        """Whether units can get their new version beside the old (``max_surge`` > 0)."""
         return (
-            self.config.surge
+            self.config.max_surge > 0
             and wl.kind is WorkloadKind.DEPLOYMENT
             and netns_owner(wl.services).name in names
             and not any(wl.service(n).role is ServiceRole.INIT for n in names)
