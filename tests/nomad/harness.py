@@ -25,6 +25,9 @@ from .fake_agent import FakeNomadAgent
 NAMESPACE = "ctrlplane-test"
 TOKEN = "nomad-test-token-5d1f"
 TIME_SCALE = 0.1
+HOST_VOLUMES = ("data",)
+"""Host volumes of the fake client node: the suite's volume test mounts ``data``, which
+the provider maps (by default) to the host volume of the same name."""
 
 
 class NomadHarness(FakeHarness):
@@ -41,7 +44,11 @@ class NomadHarness(FakeHarness):
     def __init__(self, **config: Any) -> None:
         super().__init__()
         self.agent = FakeNomadAgent(
-            self.backend, token=TOKEN, time_scale=TIME_SCALE, namespaces=("default", NAMESPACE)
+            self.backend,
+            token=TOKEN,
+            time_scale=TIME_SCALE,
+            namespaces=("default", NAMESPACE),
+            host_volumes=HOST_VOLUMES,
         )
         self.overrides = config
 

@@ -28,7 +28,9 @@ from ctrlplane.provider.nomad.meta import (
     releases_from_versions,
     request_from_job,
 )
+from ctrlplane.provider.nomad.placement import volume_placement_failure
 from ctrlplane.provider.nomad.registry import parse_registry_secret
+from ctrlplane.provider.nomad.volumes import volume_hint
 from ctrlplane.provider.spec import (
     ConfigFile,
     HealthCheckSpec,
@@ -320,7 +322,6 @@ def test_host_network_mode() -> None:
 @pytest.mark.parametrize(
     "service",
     [
-        _svc("app", volumes=[VolumeSpec(name="data", mount_path="/data")]),
         _svc("app", resources=ResourceSpec(gpu="nvidia")),
         _svc(
             "app",
@@ -331,7 +332,7 @@ def test_host_network_mode() -> None:
         ),
         _svc("app", ports=[PortSpec(container=80, host=80)], resources=ResourceSpec(replicas=2)),
     ],
-    ids=["volumes", "gpu", "two-registry-secrets", "host-port-with-replicas"],
+    ids=["gpu", "two-registry-secrets", "host-port-with-replicas"],
 )
 def test_unsupported_specs_are_refused(service: ServiceSpec) -> None:
     with pytest.raises(NotSupported):
@@ -511,3 +512,178 @@ def test_list_filter_quotes_the_tenant() -> None:
     assert list_filter('a"b\\c') == (
         '"ctrlplane_instance_id" in Meta and Meta.ctrlplane_tenant_id == "a\\"b\\\\c"'
     )
+
+
+# -- volumes -------------------------------------------------------------------------------
+
+
+def _data(path: str = "/data", **kw: object) -> VolumeSpec:
+    return VolumeSpec.model_validate({"name": "data", "mount_path": path, **kw})
+
+
+def _csi(access_mode: str = "single-node-writer") -> NomadConfig:
+    source = {"type": "csi", "source": "pg", "access_mode": access_mode}
+    return NomadConfig(
+        namespace="team-a", region="eu", datacenters=["dc1", "dc2"], volume_sources={"data": source}
+    )
+
+
+CSI = _csi()
+
+
+def test_persistent_volume_is_the_host_volume_of_its_name_by_default() -> None:
+    req = _req(
+        _svc("app", volumes=[_data()]),
+        _svc("side", ServiceRole.SIDECAR, volumes=[_data("/var/lib/side")]),
+        _svc("other", ServiceRole.SIDECAR),
+    )
+    job = _job(req)
+    assert _group(job)["Volumes"] == {
+        "data": {
+            "Name": "data",
+            "Type": "host",
+            "Source": "data",
+            "ReadOnly": False,
+            "PerAlloc": False,
+        }
+    }
+    tasks = _tasks(job)
+    assert tasks["app"]["VolumeMounts"] == [
+        {"Volume": "data", "Destination": "/data", "ReadOnly": False}
+    ]
+    assert tasks["side"]["VolumeMounts"] == [
+        {"Volume": "data", "Destination": "/var/lib/side", "ReadOnly": False}
+    ]
+    assert "VolumeMounts" not in tasks["other"]
+    assert "Volumes" not in _group(_job(_req(_svc("app"))))
+
+
+def test_stateful_set_volumes_are_per_allocation_csi_volumes_when_mapped() -> None:
+    req = _req(_svc("db", volumes=[_data()], resources={"replicas": 3}), kind="stateful_set")
+    job = _job(req, CSI)
+    assert _group(job)["Volumes"] == {
+        "data": {
+            "Name": "data",
+            "Type": "csi",
+            "Source": "pg",
+            "ReadOnly": False,
+            "PerAlloc": True,
+            "AccessMode": "single-node-writer",
+            "AttachmentMode": "file-system",
+        }
+    }
+    # the same volume on a deployment of one replica is claimed whole
+    single = _req(_svc("db", volumes=[_data()]))
+    assert _group(_job(single, CSI))["Volumes"]["data"]["PerAlloc"] is False  # type: ignore[index]
+
+
+def test_tmpfs_is_a_docker_mount_of_the_task_with_its_size_in_bytes() -> None:
+    req = _req(
+        _svc(
+            "app",
+            volumes=[
+                _data("/scratch", type="tmpfs", size_mb=64),
+                VolumeSpec(name="cache", mount_path="/cache", type="tmpfs"),
+            ],
+        )
+    )
+    job = _job(req)
+    assert "Volumes" not in _group(job)
+    app = _tasks(job)["app"]
+    assert "VolumeMounts" not in app
+    assert app["Config"]["mount"] == [  # type: ignore[index]
+        {
+            "type": "tmpfs",
+            "target": "/scratch",
+            "readonly": False,
+            "tmpfs_options": [{"size": 64 * 1024 * 1024}],
+        },
+        {"type": "tmpfs", "target": "/cache", "readonly": False},
+    ]
+
+
+def test_volumes_nomad_cannot_mount_are_refused_with_what_to_do() -> None:
+    exec_driver = CFG.model_copy(update={"driver": "exec"})
+    with pytest.raises(NotSupported, match="docker driver mount"):
+        check_supported(_req(_svc("app", volumes=[_data(type="tmpfs")])), exec_driver)
+    shared = _req(_svc("db", volumes=[_data()], resources={"replicas": 2}))
+    with pytest.raises(NotSupported, match=r"single-node-writer.*stateful_set"):
+        check_supported(shared, CSI)
+    check_supported(shared, _csi("multi-node-multi-writer"))  # a multi-writer volume may be shared
+    check_supported(shared, CFG)  # host volumes: every allocation on a node shares it
+    stateful = _req(_svc("db", volumes=[_data()], resources={"replicas": 2}), kind="stateful_set")
+    with pytest.raises(NotSupported, match="rolling strategy"):
+        translate(stateful, REL, CFG, canary=1)
+    assert translate(stateful, REL, CFG, canary=0)
+    assert translate(_req(_svc("db", volumes=[_data()])), REL, CFG, canary=1)
+
+
+def test_schema_checks_volumes_like_nomad() -> None:
+    req = _req(
+        _svc("db", volumes=[_data(), _data("/t", name="t", type="tmpfs", size_mb=1)]),
+        kind="stateful_set",
+    )
+    job = json.loads(json.dumps(_job(req, CSI)))
+    group = job["TaskGroups"][0]
+    group["Volumes"]["data"]["Sizes"] = 1
+    group["Tasks"][0]["VolumeMounts"].append({"Volume": "nope", "Destination": "/x"})
+    group["Tasks"][0]["Config"]["mount"][0]["tmpfs_options"][0]["uid"] = 1000
+    group["Tasks"][0]["Config"]["mount"].append(
+        {"type": "bind", "target": "/b", "tmpfs_options": {}}
+    )
+    job["Update"]["Canary"] = 1
+    problems = "\n".join(job_problems(job, namespace="team-a"))
+    assert 'unknown field "Sizes"' in problems
+    assert "undefined volume 'nope'" in problems
+    assert 'unknown field "uid"' in problems
+    assert "only for mounts of type tmpfs" in problems
+    assert "per_alloc when canaries are in use" in problems
+    shared = json.loads(json.dumps(_job(req, CSI)))
+    shared["TaskGroups"][0]["Volumes"]["data"]["PerAlloc"] = False
+    shared["TaskGroups"][0]["Count"] = 2
+    assert any("only one writer" in p for p in job_problems(shared, namespace="team-a"))
+
+
+def test_volume_sources_from_the_environment() -> None:
+    env = {"CTRLPLANE_NOMAD_VOLUME_SOURCES": '{"data": {"type": "csi", "source": "pg"}}'}
+    cfg = NomadConfig.from_env(env)
+    assert cfg.volume_sources["data"].type == "csi"
+    assert cfg.volume_sources["data"].source == "pg"
+    with pytest.raises(InvalidSpec, match="VOLUME_SOURCES"):
+        NomadConfig.from_env({"CTRLPLANE_NOMAD_VOLUME_SOURCES": '{"data": {"type": "nfs"}}'})
+
+
+def test_placement_failures_for_volumes_say_what_to_create() -> None:
+    job = {"JobModifyIndex": 7}
+    failed = {
+        "JobModifyIndex": 7,
+        "FailedTGAllocs": {
+            "unit": {
+                "ConstraintFiltered": {"missing compatible host volumes": 1},
+                "CoalescedFailures": 1,
+            }
+        },
+    }
+    why = volume_placement_failure([failed], job)
+    assert why == (
+        "Nomad could not place 2 allocations of group 'unit': "
+        "constraint 'missing compatible host volumes' filtered 1 node"
+    )
+    assert volume_placement_failure([{**failed, "JobModifyIndex": 6}], job) == ""
+    exhausted = {"JobModifyIndex": 7, "FailedTGAllocs": {"unit": {"NodesExhausted": 1}}}
+    assert volume_placement_failure([exhausted], job) == ""  # may clear: left to the deadline
+    stateful = _req(_svc("db", volumes=[_data()], resources={"replicas": 2}), kind="stateful_set")
+    hint = volume_hint(stateful, CFG)
+    assert "host volume 'data[0]', 'data[1]'" in hint
+    assert "host_volume 'data[0]'" in hint
+    assert "volume_sources" in hint
+    assert "CSI volume 'pg'" in volume_hint(_req(_svc("db", volumes=[_data()])), CSI)
+    assert volume_hint(_req(_svc("db")), CFG) == ""
+
+
+def test_per_allocation_host_volumes_need_nomad_1_5() -> None:
+    stateful = _req(_svc("db", volumes=[_data()]), kind="stateful_set")
+    with pytest.raises(NotSupported, match=r"1\.5"):
+        check_version(stateful, CFG, "1.4.9")
+    check_version(stateful, CSI, "1.4.9")
+    check_version(_req(_svc("db", volumes=[_data()])), CFG, "1.4.9")

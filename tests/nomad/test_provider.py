@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ import pytest
 import pytest_asyncio
 
 from ctrlplane.errors import (
+    BackendError,
     BackendUnavailable,
     InstanceNotFound,
     NotSupported,
@@ -20,21 +22,26 @@ from ctrlplane.errors import (
     ProvisionFailed,
 )
 from ctrlplane.ids import INSTANCE_PREFIX, new_id
-from ctrlplane.provider.enums import InstanceState, SecretType, ServiceRole
+from ctrlplane.provider.enums import InstanceState, SecretType, ServiceRole, WorkloadKind
 from ctrlplane.provider.nomad import NomadConfig, NomadProvider
+from ctrlplane.provider.nomad.config import VolumeSource
 from ctrlplane.provider.nomad.logframes import FrameDecoder, LineSplitter
 from ctrlplane.provider.nomad.status import alloc_replica, parse_time
 from ctrlplane.provider.spec import (
+    DeployRequest,
     ExecRequest,
     HealthCheckSpec,
     LogOptions,
     ProvisionRequest,
     ResourceSpec,
     SecretRef,
+    ServiceDeploySpec,
     ServiceSpec,
+    VolumeSpec,
 )
 from ctrlplane.secrets import MappingResolver
 
+from .fake_agent.volumes import CSIVolume
 from .harness import NAMESPACE, TOKEN, NomadHarness
 
 
@@ -341,4 +348,148 @@ async def test_logs_since_is_exact_or_refused(harness: NomadHarness) -> None:
     assert [r.line for r in lines][:2] == ["one", "two"]
     with pytest.raises(NotSupported, match="no per-line timestamps"):
         await provider.logs(req.instance_id, LogOptions(since=datetime.now(UTC))).collect()
+    await provider.deprovision(req.instance_id)
+
+
+# -- volumes -------------------------------------------------------------------------------
+
+
+def _with_volume(
+    h: NomadHarness, *, replicas: int = 1, kind: str = "deployment", **volume: object
+) -> ProvisionRequest:
+    vol = VolumeSpec.model_validate({"name": "data", "mount_path": "/data", **volume})
+    app = h.idle_service("app").model_copy(
+        update={"volumes": [vol], "resources": ResourceSpec(replicas=replicas)}
+    )
+    return _request(h, app).model_copy(update={"kind": WorkloadKind(kind)})
+
+
+async def _write(provider: NomadProvider, iid: str, replica: int, text: str) -> None:
+    cmd = ["sh", "-c", f"echo {text} > /data/file"]
+    res = await provider.exec(iid, ExecRequest(command=cmd, replica=replica))
+    assert res.exit_code == 0, res
+
+
+async def _read(provider: NomadProvider, iid: str, replica: int) -> bytes | None:
+    """The file's content once the replica runs again (``None``: no such file)."""
+    for _ in range(100):
+        try:
+            res = await provider.exec(
+                iid, ExecRequest(command=["cat", "/data/file"], replica=replica)
+            )
+        except BackendError:  # no running allocation yet
+            await asyncio.sleep(0.05)
+            continue
+        return res.stdout if res.exit_code == 0 else None
+    raise AssertionError(f"replica {replica} of {iid} did not run again")
+
+
+async def test_stateful_set_replicas_keep_their_own_volume_across_deploy_and_stop_start(
+    harness: NomadHarness,
+) -> None:
+    for i in (0, 1):
+        harness.agent.state.volumes.declare_host(f"data[{i}]")
+    provider = harness.make_provider()
+    req = _with_volume(harness, replicas=2, kind="stateful_set")
+    iid = req.instance_id
+    await provider.provision(req)
+    await _write(provider, iid, 0, "zero")
+    await _write(provider, iid, 1, "one")
+    assert harness.agent.state.volumes.data("host", "data[0]") == {"/file": b"zero\n"}
+    assert harness.agent.state.volumes.data("host", "data[1]") == {"/file": b"one\n"}
+    before = {a.id for a in harness.agent.allocs_of(NAMESPACE, iid)}
+    image = harness.idle_service("app", version=2).image
+    await provider.deploy(
+        DeployRequest(instance_id=iid, services=[ServiceDeploySpec(name="app", image=image)])
+    )
+    live = [a for a in harness.agent.allocs_of(NAMESPACE, iid) if not a.terminal]
+    assert before.isdisjoint(a.id for a in live)  # new allocations, same volumes
+    assert [await _read(provider, iid, i) for i in (0, 1)] == [b"zero\n", b"one\n"]
+    await provider.stop(iid)
+    await provider.start(iid)
+    assert [await _read(provider, iid, i) for i in (0, 1)] == [b"zero\n", b"one\n"]
+    await provider.deprovision(iid)
+    assert harness.agent.state.volumes.data("host", "data[1]") == {"/file": b"one\n"}
+
+
+async def test_a_missing_volume_fails_provision_at_once_saying_what_to_create(
+    harness: NomadHarness,
+) -> None:
+    provider = harness.make_provider()
+    req = _with_volume(harness, replicas=2, kind="stateful_set")  # needs data[0], data[1]
+    started = time.monotonic()
+    with pytest.raises(ProvisionFailed) as info:
+        await provider.provision(req)
+    assert time.monotonic() - started < 5  # not the 12 s provision deadline
+    text = str(info.value)
+    assert "missing compatible host volumes" in text
+    assert "host volume 'data[0]', 'data[1]'" in text
+    assert "host_volume 'data[0]'" in text
+    assert "volume_sources" in text
+    assert harness.agent.leftovers(NAMESPACE, req.instance_id) == []
+    csi = NomadProvider(
+        harness.config().model_copy(
+            update={"volume_sources": {"data": VolumeSource(type="csi", source="pg")}}
+        )
+    )
+    with pytest.raises(ProvisionFailed, match="missing CSI Volume pg") as info:
+        await csi.provision(_with_volume(harness))
+    assert "register" in str(info.value)
+
+
+async def test_csi_volume_data_outlives_a_restart(harness: NomadHarness) -> None:
+    harness.agent.state.volumes.register_csi(NAMESPACE, "pg", CSIVolume())
+    provider = NomadProvider(
+        harness.config().model_copy(
+            update={"volume_sources": {"data": VolumeSource(type="csi", source="pg")}}
+        )
+    )
+    req = _with_volume(harness)
+    await provider.provision(req)
+    await _write(provider, req.instance_id, 0, "kept")
+    await provider.restart(req.instance_id)
+    assert await _read(provider, req.instance_id, 0) == b"kept\n"
+    assert harness.agent.state.volumes.data("csi", NAMESPACE, "pg") == {"/file": b"kept\n"}
+    await provider.deprovision(req.instance_id)
+
+
+async def test_tmpfs_is_private_to_each_allocation_and_emptied_by_a_restart(
+    harness: NomadHarness,
+) -> None:
+    provider = harness.make_provider()
+    req = _with_volume(harness, replicas=2, type="tmpfs", size_mb=8)
+    iid = req.instance_id
+    await provider.provision(req)
+    job = harness.agent.state.job(NAMESPACE, iid)
+    assert job is not None
+    mount = job.current["TaskGroups"][0]["Tasks"][0]["Config"]["mount"]
+    assert mount[0]["tmpfs_options"] == [{"size": 8 * 1024 * 1024}]
+    await _write(provider, iid, 0, "scratch")
+    assert await _read(provider, iid, 0) == b"scratch\n"
+    assert await _read(provider, iid, 1) is None
+    await provider.restart(iid)
+    assert await _read(provider, iid, 0) is None
+    await provider.deprovision(iid)
+
+
+async def test_canary_deploy_of_per_replica_volumes_is_refused_before_registering(
+    harness: NomadHarness,
+) -> None:
+    harness.agent.state.volumes.declare_host("data[0]")
+    provider = harness.make_provider()
+    req = _with_volume(harness, kind="stateful_set")
+    await provider.provision(req)
+    state = harness.agent.state.job(NAMESPACE, req.instance_id)
+    assert state is not None
+    version = state.current["Version"]
+    image = harness.idle_service("app", version=2).image
+    for strategy in ("canary", "blue-green"):
+        deploy = DeployRequest(
+            instance_id=req.instance_id,
+            strategy=strategy,
+            services=[ServiceDeploySpec(name="app", image=image)],
+        )
+        with pytest.raises(NotSupported, match="rolling strategy"):
+            await provider.deploy(deploy)
+    assert state.current["Version"] == version
     await provider.deprovision(req.instance_id)

@@ -6,6 +6,12 @@ from the agent's :class:`~ctrlplane.testing.FakeBackend`), runs prestart tasks (
 completion, sidecars started), then main tasks, then poststart sidecars; restarts crashed
 long-lived tasks per their restart policy; runs the group's service checks; listens on
 127.0.0.1 for each network port and answers HTTP through the owning task's image.
+
+Volumes: each task ``VolumeMounts`` entry mounts the store of its group volume (the
+node's, shared with every allocation mounting the same source; a task whose volume is
+not on the node fails with Nomad's ``missing <source>`` hook error); each docker
+``mount`` of type ``tmpfs`` is an empty store of that task, emptied whenever the task's
+container is recreated (a restart), as docker does.
 """
 
 from __future__ import annotations
@@ -58,6 +64,13 @@ class TaskRun:
     finished_at: datetime | None = None
     events: list[JSON] = field(default_factory=list)
     watcher: asyncio.Task[None] | None = None
+    tmpfs: list[dict[str, bytes]] = field(default_factory=list)
+    """The task's tmpfs mounts (emptied when its container is recreated)."""
+
+    def recreate(self) -> None:
+        """A new container for the task: its tmpfs mounts start empty."""
+        for store in self.tmpfs:
+            store.clear()
 
     @property
     def long_lived(self) -> bool:
@@ -108,6 +121,7 @@ class Alloc:
         time_scale: float,
         on_change: Callable[[], None],
         registry_auth: Callable[[str], tuple[str, str] | None] = lambda ref: None,
+        volume_store: Callable[[JSON, int], dict[str, bytes] | None] = lambda req, i: None,
     ) -> None:
         self.backend = backend
         self.job = job
@@ -128,6 +142,7 @@ class Alloc:
         self._servers: list[asyncio.Server] = []
         self._variables = variables
         self._registry_auth = registry_auth
+        self._volume_store = volume_store
         self._scale = time_scale
         self._born, self._born_mono = time.time(), time.monotonic()
         self._on_change = on_change
@@ -269,6 +284,8 @@ class Alloc:
             target = rest.split(":")[0]
             if source in rendered:
                 files.own[target] = rendered[source]
+        if not self._mount_volumes(run, files):
+            return None
         ports = [self._port_to(label) for label, task in self._owners.items() if task == run.name]
         return FakeContainer(
             service=run.name,
@@ -280,6 +297,31 @@ class Alloc:
             ports=ports,
             image_ref=str(cfg.get("image", "")),
         )
+
+    def _mount_volumes(self, run: TaskRun, files: ContainerFiles) -> bool:
+        """Mount the task's group volumes and tmpfs mounts; ``False`` (task failed) when a
+        volume is not on the node."""
+        group_volumes = self.group.get("Volumes") or {}
+        for vm in run.task.get("VolumeMounts") or []:
+            req = group_volumes[vm["Volume"]]
+            store = self._volume_store(req, self.index)
+            if store is None:
+                source = str(req.get("Source", ""))
+                wanted = f"{source}[{self.index}]" if req.get("PerAlloc") else source
+                kind = "CSI volume" if req.get("Type") == "csi" else "host volume"
+                run.event(
+                    "Task hook failed",
+                    f"volumes: {kind} validation error: 1 error occurred:\n\t* missing {wanted}",
+                )
+                return False
+            files.mounts.append((str(vm["Destination"]).rstrip("/"), store))
+        for mount in (run.task.get("Config") or {}).get("mount") or []:
+            if mount.get("type") == "tmpfs":
+                store = {}
+                run.tmpfs.append(store)
+                files.mounts.append((str(mount["target"]).rstrip("/"), store))
+        files.mounts.sort(key=lambda m: -len(m[0]))  # the deepest mount point wins
+        return True
 
     def _pull_allowed(self, run: TaskRun, cfg: Mapping[str, Any], env: Mapping[str, str]) -> bool:
         """Whether the image may be pulled: a private image (``registry_auth``) needs the
@@ -350,6 +392,7 @@ class Alloc:
                 return
             run.restarts += 1
             c.restarts = run.restarts
+            run.recreate()
             await start_container(self.backend, c, spec)
             run.started_at = c.started_at
             run.event("Started", "Task started by client")
@@ -471,6 +514,7 @@ class Alloc:
             run.event("Restart Signaled", "User requested running tasks to restart")
             run.restarts += 1
             c.restarts = run.restarts
+            run.recreate()
             await start_container(self.backend, c, self._spec(run))
             run.started_at = c.started_at
             run.state = "running"

@@ -16,7 +16,11 @@ job changes nothing. Each new version is reconciled by a background task:
   or ``fail``;
 - only job-level changes (meta, update block, count): in place.
 
-A successful deployment marks its version ``Stable``.
+A successful deployment marks its version ``Stable``. Every registration that changes
+the job records an evaluation (``eval-<JobModifyIndex>``); when the node lacks a group
+volume an allocation needs (:class:`~.volumes.NodeVolumes`), that allocation is not
+placed and the evaluation carries ``FailedTGAllocs`` with the scheduler's constraint, as
+Nomad reports it (the deployment then makes no progress).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 from ctrlplane.testing.backend import FakeBackend
 
 from .allocs import Alloc
+from .volumes import NodeVolumes
 
 __all__ = ["AgentState", "JobState"]
 
@@ -71,6 +76,7 @@ class JobState:
     reconciler: asyncio.Task[None] | None = None
     modify_index: int = 0
     promote: asyncio.Event = field(default_factory=asyncio.Event)
+    evals: list[JSON] = field(default_factory=list)
 
     @property
     def current(self) -> JSON:
@@ -90,6 +96,8 @@ class AgentState:
         self.variables: dict[tuple[str, str], JSON] = {}
         self.private_images: dict[str, tuple[str, str]] = {}
         """Image reference -> (username, password) its registry requires to pull it."""
+        self.volumes = NodeVolumes()
+        """Host volumes of the client node and registered CSI volumes, with their data."""
         self.index = 1
         self.changed = asyncio.Condition()
 
@@ -153,6 +161,20 @@ class AgentState:
         )
         state.versions.append(stored)
         del state.versions[: -self.tracked_versions]
+        state.evals.append(
+            {
+                "ID": f"eval-{index}",
+                "Namespace": namespace,
+                "JobID": stored["ID"],
+                "JobModifyIndex": index,
+                "Type": stored.get("Type", "service"),
+                "TriggeredBy": "job-register",
+                "Status": "complete",
+                "FailedTGAllocs": None,
+                "BlockedEval": "",
+                "CreateIndex": index,
+            }
+        )
         state.modify_index = index
         if state.reconciler is not None and not state.reconciler.done():
             state.reconciler.cancel()
@@ -186,6 +208,7 @@ class AgentState:
             time_scale=self.time_scale,
             on_change=self.notify,
             registry_auth=self.private_images.get,
+            volume_store=lambda req, i: self.volumes.store(state.namespace, req, i),
         )
         state.allocs.append(alloc)
         alloc.start()
@@ -252,6 +275,14 @@ class AgentState:
                 alloc.job = job
         placed: list[Alloc] = []
         have = {a.index for a in live}
+        blocked = self._unplaceable(state, job, count)
+        if blocked:
+            dep = self._deployment(state, job, count, 0)
+            for i in sorted(set(range(count)) - have - set(blocked)):
+                alloc = self._new_alloc(state, job, i)
+                alloc.deployment_id = dep["ID"]
+            self.notify()
+            return
         canaries = int(update.get("Canary", 0)) if destructive else 0
         dep = self._deployment(state, job, count, canaries)
         for alloc in live:
@@ -312,6 +343,32 @@ class AgentState:
             job["Status"] = "running"
         finally:
             self.notify()
+
+    def _unplaceable(self, state: JobState, job: JSON, count: int) -> dict[int, str]:
+        """Allocation index -> the constraint that keeps it off the node; recorded in
+        the job's latest evaluation as ``FailedTGAllocs``."""
+        group = job["TaskGroups"][0]
+        blocked: dict[int, str] = {}
+        for index in range(count):
+            for req in (group.get("Volumes") or {}).values():
+                why = self.volumes.unplaceable(state.namespace, req, index)
+                if why is not None:
+                    blocked[index] = why
+                    break
+        if blocked and state.evals:
+            first = blocked[min(blocked)]
+            state.evals[-1]["FailedTGAllocs"] = {
+                group["Name"]: {
+                    "NodesEvaluated": 1,
+                    "NodesFiltered": 1,
+                    "NodesAvailable": dict.fromkeys(job.get("Datacenters") or [], 1),
+                    "ConstraintFiltered": {first: 1},
+                    "NodesExhausted": 0,
+                    "CoalescedFailures": len(blocked) - 1,
+                }
+            }
+            state.evals[-1]["BlockedEval"] = f"{state.evals[-1]['ID']}-blocked"
+        return blocked
 
     async def _failed(self, state: JobState, job: JSON, dep: JSON, placed: list[Alloc]) -> None:
         self._group_counts(dep, placed)

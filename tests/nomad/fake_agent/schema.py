@@ -7,7 +7,9 @@ and the docker driver's ``config`` block. They are a documented superset of what
 provider writes, so a typo or an invented field is a 400, as a strict agent answers.
 Semantic rules Nomad enforces on registration are checked too (check interval and
 timeout of at least 1 s, memory of at least 10 MB, unique task names, port labels that
-exist, script checks only with the Consul provider, deadlines in order, ...).
+exist, script checks only with the Consul provider, deadlines in order, group volumes of
+a known type with a source, CSI access and attachment modes, ``per_alloc`` not with
+canaries, volume mounts naming a group volume, docker ``mount`` blocks, ...).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from .volumes import claim_problems
 
 __all__ = ["job_problems"]
 
@@ -96,6 +100,20 @@ FIELDS: dict[str, frozenset[str]] = {
         Canary AutoRevert AutoPromote
         """
     ),
+    "VolumeRequest": _names(
+        """
+        Name Type Source ReadOnly AccessMode AttachmentMode MountOptions PerAlloc Sticky
+        """
+    ),
+    "VolumeMount": frozenset(
+        {"Volume", "Destination", "ReadOnly", "PropagationMode", "SELinuxLabel"}
+    ),
+    "DockerMount": _names(
+        """
+        type target source readonly bind_options tmpfs_options volume_options
+        """
+    ),
+    "TmpfsOptions": frozenset({"size", "mode"}),
     "DockerConfig": _names(
         """
         image args command entrypoint extra_hosts ports volumes mount mounts network_mode
@@ -107,6 +125,17 @@ FIELDS: dict[str, frozenset[str]] = {
     ),
 }
 
+_ACCESS_MODES = frozenset(
+    {
+        "single-node-reader-only",
+        "single-node-writer",
+        "multi-node-reader-only",
+        "multi-node-single-writer",
+        "multi-node-multi-writer",
+    }
+)
+_ATTACHMENT_MODES = frozenset({"file-system", "block-device"})
+_PROPAGATION = frozenset({"private", "host-to-task", "bidirectional"})
 _DNS = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _LABEL = re.compile(r"^[a-zA-Z0-9_]+$")
 
@@ -166,7 +195,67 @@ def _ports(c: _Check, where: str, ports: object) -> list[str]:
     return labels
 
 
-def _task(c: _Check, where: str, task: object, labels: set[str]) -> str:
+def _group_volumes(c: _Check, where: str, volumes: object, canary: int) -> set[str]:
+    """Check a group's ``Volumes`` map; return the volume names."""
+    if volumes is None:
+        return set()
+    if not isinstance(volumes, Mapping):
+        c.problems.append(f"{where}: must be an object keyed by volume name")
+        return set()
+    for name, vol in volumes.items():
+        w = f"{where}[{name}]"
+        v = c.fields(w, "VolumeRequest", vol)
+        kind = v.get("Type")
+        if kind not in ("host", "csi"):
+            c.problems.append(f"{w}.Type: volume has unrecognized type {kind!r}")
+        if not c.str_(f"{w}.Source", v.get("Source", "")):
+            c.problems.append(f"{w}.Source: volume has an empty source")
+        for key in ("ReadOnly", "PerAlloc", "Sticky"):
+            if key in v and not isinstance(v[key], bool):
+                c.problems.append(f"{w}.{key}: must be a boolean")
+        if kind == "csi":
+            if v.get("AccessMode") not in _ACCESS_MODES:
+                c.problems.append(f"{w}.AccessMode: invalid access mode {v.get('AccessMode')!r}")
+            if v.get("AttachmentMode") not in _ATTACHMENT_MODES:
+                c.problems.append(
+                    f"{w}.AttachmentMode: invalid attachment mode {v.get('AttachmentMode')!r}"
+                )
+        if v.get("PerAlloc") and canary > 0:
+            c.problems.append(f"{w}: volume cannot be per_alloc when canaries are in use")
+    return {str(k) for k in volumes}
+
+
+def _docker_mounts(c: _Check, where: str, mounts: object) -> None:
+    if not isinstance(mounts, list):
+        c.problems.append(f"{where}: must be a list of mount blocks")
+        return
+    for i, mount in enumerate(mounts):
+        w = f"{where}[{i}]"
+        m = c.fields(w, "DockerMount", mount)
+        kind = m.get("type", "volume")
+        if kind not in ("bind", "volume", "tmpfs"):
+            c.problems.append(f"{w}.type: invalid mount type {kind!r}")
+        if not c.str_(f"{w}.target", m.get("target", "")).startswith("/"):
+            c.problems.append(f"{w}.target: must be an absolute path in the container")
+        if "readonly" in m and not isinstance(m["readonly"], bool):
+            c.problems.append(f"{w}.readonly: must be a boolean")
+        if "tmpfs_options" not in m:
+            continue
+        if kind != "tmpfs":
+            c.problems.append(f"{w}.tmpfs_options: only for mounts of type tmpfs")
+        blocks = m["tmpfs_options"]
+        blocks = blocks if isinstance(blocks, list) else [blocks]
+        if len(blocks) != 1:
+            c.problems.append(f"{w}.tmpfs_options: at most one block")
+        for opts in blocks:
+            o = c.fields(f"{w}.tmpfs_options", "TmpfsOptions", opts)
+            if "size" in o:
+                c.int_(f"{w}.tmpfs_options.size", o["size"], low=0)
+
+
+def _task(
+    c: _Check, where: str, task: object, labels: set[str], volumes: frozenset[str] = frozenset()
+) -> str:
     t = c.fields(where, "Task", task)
     name = c.str_(f"{where}.Name", t.get("Name"))
     if not name:
@@ -192,6 +281,17 @@ def _task(c: _Check, where: str, task: object, labels: set[str]) -> str:
         for port in cfg.get("ports") or []:
             if port not in labels:
                 c.problems.append(f"{where}.Config.ports: unknown port label {port!r}")
+        if "mount" in cfg:
+            _docker_mounts(c, f"{where}.Config.mount", cfg["mount"])
+    for i, vm in enumerate(t.get("VolumeMounts") or []):
+        w = f"{where}.VolumeMounts[{i}]"
+        m = c.fields(w, "VolumeMount", vm)
+        if m.get("Volume") not in volumes:
+            c.problems.append(f"{w}: references undefined volume {m.get('Volume')!r}")
+        if not c.str_(f"{w}.Destination", m.get("Destination", "")):
+            c.problems.append(f"{w}.Destination: missing destination")
+        if m.get("PropagationMode", "private") not in _PROPAGATION:
+            c.problems.append(f"{w}.PropagationMode: invalid {m.get('PropagationMode')!r}")
     lifecycle = t.get("Lifecycle")
     if lifecycle is not None:
         lc = c.fields(f"{where}.Lifecycle", "Lifecycle", lifecycle)
@@ -310,11 +410,20 @@ def job_problems(job: object, *, namespace: str) -> list[str]:
         ):
             if key in g:
                 c.fields(f"{gw}.{key}", kind, g[key])
+        update = {
+            **(j["Update"] if isinstance(j.get("Update"), Mapping) else {}),
+            **(g["Update"] if isinstance(g.get("Update"), Mapping) else {}),
+        }
+        canary = update.get("Canary") if isinstance(update.get("Canary"), int) else 0
+        c.problems += claim_problems(g)
+        volumes = frozenset(_group_volumes(c, f"{gw}.Volumes", g.get("Volumes"), canary))
         tasks = g.get("Tasks")
         if not isinstance(tasks, list) or not tasks:
             c.problems.append(f"{gw}.Tasks: at least one task is required")
             continue
-        names = [_task(c, f"{gw}.Tasks[{ti}]", t, set(labels)) for ti, t in enumerate(tasks)]
+        names = [
+            _task(c, f"{gw}.Tasks[{ti}]", t, set(labels), volumes) for ti, t in enumerate(tasks)
+        ]
         if len(names) != len(set(names)):
             c.problems.append(f"{gw}.Tasks: duplicate task names")
         if all(isinstance(t, Mapping) and t.get("Lifecycle") for t in tasks):

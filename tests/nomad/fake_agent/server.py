@@ -2,7 +2,8 @@
 
 Endpoints (Nomad HTTP API paths and shapes): agent health and self; job register
 (``PUT /v1/jobs``), read, versions, revert, stop and purge (``DELETE /v1/job/:id``,
-``?purge=true``), allocations, latest deployment; allocation read, restart, stats and
+``?purge=true``), allocations, evaluations (``/v1/job/:id/evaluations``,
+``/v1/evaluation/:id``), latest deployment; allocation read, restart, stats and
 checks; ``/v1/client/fs/logs/:alloc`` frames (``{"Offset", "Data", "File"}``, base64
 data, ``follow``, ``origin``/``offset``); ``/v1/client/allocation/:alloc/exec`` websocket
 frames (``stdin``/``stdout``/``stderr`` with base64 ``data`` or ``close``, then
@@ -72,7 +73,9 @@ class FakeNomadAgent:
     fault hooks: ``backend.faults.fail_health(task)`` fails that task's checks,
     ``fail_init(task)`` makes an init exit non-zero, ``make_image_missing(ref)``.
     ``time_scale`` multiplies every simulated wait (check intervals, restart delays,
-    health times): 0.1 runs a 1 s check interval every 100 ms.
+    health times): 0.1 runs a 1 s check interval every 100 ms. ``host_volumes`` are
+    declared on the client node (``host_volume "<name>"``); CSI volumes are registered
+    with ``agent.state.volumes.register_csi`` (:class:`~.volumes.NodeVolumes`).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class FakeNomadAgent:
         time_scale: float = 1.0,
         tracked_versions: int = 6,
         namespaces: tuple[str, ...] = ("default",),
+        host_volumes: tuple[str, ...] = (),
     ) -> None:
         self.backend = backend
         self.namespaces = set(namespaces)
@@ -92,6 +96,8 @@ class FakeNomadAgent:
         self.region = region
         self.version = version
         self.state = AgentState(backend, time_scale=time_scale, tracked_versions=tracked_versions)
+        for name in host_volumes:
+            self.state.volumes.declare_host(name)
         self.requests: list[Seen] = []
         self._runner: web.AppRunner | None = None
         self.address = ""
@@ -115,6 +121,8 @@ class FakeNomadAgent:
         r.add_route("POST", "/v1/job/{id}/revert", self.revert)
         r.add_route("PUT", "/v1/job/{id}/revert", self.revert)
         r.add_get("/v1/job/{id}/allocations", self.job_allocs)
+        r.add_get("/v1/job/{id}/evaluations", self.job_evals)
+        r.add_get("/v1/evaluation/{id}", self.read_eval)
         r.add_get("/v1/job/{id}/deployment", self.latest_deployment)
         r.add_get("/v1/job/{id}/deployments", self.deployments)
         r.add_get("/v1/allocation/{id}", self.read_alloc)
@@ -322,6 +330,17 @@ class FakeNomadAgent:
         if state is None:
             return web.json_response([])
         return web.json_response([a.stub() for a in state.allocs])
+
+    async def job_evals(self, request: web.Request) -> web.Response:
+        state = self.state.job(_ns(request), request.match_info["id"])
+        return web.json_response([] if state is None else list(reversed(state.evals)))
+
+    async def read_eval(self, request: web.Request) -> web.Response:
+        for (ns, _), state in self.state.jobs.items():
+            for ev in state.evals:
+                if ns == _ns(request) and ev["ID"] == request.match_info["id"]:
+                    return web.json_response(ev)
+        return _text(404, "eval not found")
 
     async def latest_deployment(self, request: web.Request) -> web.Response:
         state = self.state.job(_ns(request), request.match_info["id"])

@@ -13,7 +13,8 @@ Quick use::
 Configuration is :class:`NomadConfig` (``CTRLPLANE_NOMAD_<FIELD>``, and Nomad's own
 ``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOMAD_REGION``). The pure
 translation from specs to job JSON lives in :mod:`~ctrlplane.provider.nomad.jobspec`
-(with :mod:`~ctrlplane.provider.nomad.lifecycle` and :mod:`~ctrlplane.provider.nomad.meta`);
+(with :mod:`~ctrlplane.provider.nomad.lifecycle`, :mod:`~ctrlplane.provider.nomad.meta`
+and :mod:`~ctrlplane.provider.nomad.volumes`);
 the HTTP I/O in :mod:`~ctrlplane.provider.nomad.client`. See ``docs/nomad.md``.
 """
 
@@ -30,8 +31,22 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     raise MissingExtra("nomad", "httpx-ws") from None
 
-from ctrlplane.provider.nomad.config import NetworkMode, NomadConfig, ServiceProvider
+from ctrlplane.provider.nomad.config import (
+    NetworkMode,
+    NomadConfig,
+    ServiceProvider,
+    VolumeSource,
+    VolumeSourceType,
+)
 from ctrlplane.provider.nomad.jobspec import translate
 from ctrlplane.provider.nomad.provider import NomadProvider
 
-__all__ = ["NetworkMode", "NomadConfig", "NomadProvider", "ServiceProvider", "translate"]
+__all__ = [
+    "NetworkMode",
+    "NomadConfig",
+    "NomadProvider",
+    "ServiceProvider",
+    "VolumeSource",
+    "VolumeSourceType",
+    "translate",
+]

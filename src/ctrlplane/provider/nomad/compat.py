@@ -2,7 +2,9 @@
 
 - Variables (secrets) and native service checks need Nomad 1.4;
 - native service discovery (``service_provider = nomad``) needs 1.3;
-- the ``*`` datacenter wildcard needs 1.5.
+- the ``*`` datacenter wildcard needs 1.5;
+- ``per_alloc`` volumes (``stateful_set`` with persistent volumes) need 1.1 for CSI
+  volumes and 1.5 for host volumes (hashicorp/nomad#15780).
 
 :func:`check_version` raises :class:`~ctrlplane.errors.NotSupported` naming the feature
 and the version, before anything is registered. An unknown version (``""``) passes.
@@ -14,7 +16,8 @@ import re
 
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.provider.nomad.config import NomadConfig, ServiceProvider
+from ctrlplane.provider.nomad.config import NomadConfig, ServiceProvider, VolumeSourceType
+from ctrlplane.provider.nomad.volumes import per_alloc, persistent_names, source_of
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = ["check_version", "parse_version"]
@@ -51,3 +54,9 @@ def check_version(req: ProvisionRequest, cfg: NomadConfig, version: str) -> None
         raise _refuse("native service checks", "1.4", version)
     if parsed < (1, 5, 0) and "*" in cfg.datacenters:
         raise _refuse('the "*" datacenter (set datacenters explicitly)', "1.5", version)
+    if per_alloc(req):
+        kinds = {source_of(cfg, name).type for name in persistent_names(req)}
+        if parsed < (1, 5, 0) and VolumeSourceType.HOST in kinds:
+            raise _refuse("per-replica host volumes (per_alloc) of a stateful_set", "1.5", version)
+        if parsed < (1, 1, 0):
+            raise _refuse("per-replica CSI volumes (per_alloc) of a stateful_set", "1.1", version)

@@ -5,7 +5,9 @@ e.g. ``CTRLPLANE_NOMAD_MHZ_PER_CORE=2400``. Nomad's own variables are honoured w
 mean the same thing: ``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOMAD_REGION``,
 ``NOMAD_CACERT``, ``NOMAD_CLIENT_CERT``, ``NOMAD_CLIENT_KEY`` (a ``CTRLPLANE_NOMAD_*``
 variable wins over them; explicit arguments win over both). The token is a
-:class:`~pydantic.SecretStr` and never appears in ``repr``.
+:class:`~pydantic.SecretStr` and never appears in ``repr``. ``volume_sources`` is JSON in
+the environment (``CTRLPLANE_NOMAD_VOLUME_SOURCES='{"data": {"type": "csi", "source":
+"pg"}}'``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from ctrlplane.provider._config import Seconds, config_from_env
 
-__all__ = ["ENV_PREFIX", "NOMAD_ENV", "NetworkMode", "NomadConfig", "ServiceProvider"]
+__all__ = [
+    "ENV_PREFIX",
+    "NOMAD_ENV",
+    "CSIAccessMode",
+    "NetworkMode",
+    "NomadConfig",
+    "ServiceProvider",
+    "VolumeSource",
+    "VolumeSourceType",
+]
 
 ENV_PREFIX = "CTRLPLANE_NOMAD_"
 """Environment variables ``CTRLPLANE_NOMAD_<FIELD>`` override the defaults."""
@@ -50,6 +61,41 @@ class ServiceProvider(StrEnum):
 
     NOMAD = "nomad"
     CONSUL = "consul"
+
+
+class VolumeSourceType(StrEnum):
+    """Where a persistent volume's data lives: a ``host`` volume (declared in a client's
+    ``host_volume`` configuration, or a dynamic host volume of Nomad 1.10+) or a
+    registered ``csi`` volume."""
+
+    HOST = "host"
+    CSI = "csi"
+
+
+class CSIAccessMode(StrEnum):
+    """CSI ``access_mode`` values a job may request (Nomad's volume specification)."""
+
+    SINGLE_NODE_WRITER = "single-node-writer"
+    MULTI_NODE_SINGLE_WRITER = "multi-node-single-writer"
+    MULTI_NODE_MULTI_WRITER = "multi-node-multi-writer"
+
+
+class VolumeSource(BaseModel):
+    """The operator-created Nomad volume behind a ctrlplane ``persistent`` volume.
+
+    ``source`` is the host volume's name or the CSI volume's ID (empty: the ctrlplane
+    volume's name). For ``stateful_set`` workloads the group volume is ``per_alloc``, so
+    allocation ``N`` mounts ``<source>[N]``: create one volume per replica under that name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: VolumeSourceType = VolumeSourceType.HOST
+    source: str = ""
+    access_mode: CSIAccessMode = CSIAccessMode.SINGLE_NODE_WRITER
+    """CSI only: must match a ``capability`` block of the registered volume."""
+    attachment_mode: str = Field(default="file-system", pattern="^(file-system|block-device)$")
+    """CSI only: ``file-system`` (a mounted directory) or ``block-device``."""
 
 
 def _list(value: object) -> object:
@@ -160,6 +206,11 @@ class NomadConfig(BaseModel):
     group_name: str = "unit"
     """Name of the one task group of every job."""
 
+    volume_sources: dict[str, VolumeSource] = Field(default_factory=dict)
+    """ctrlplane ``persistent`` volume name -> the Nomad volume holding its data. A name
+    not listed is a host volume of the same name (``host_volume "<name>"`` in the
+    clients' configuration). JSON in the environment."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Defaults, overridden by ``NOMAD_*``, by ``CTRLPLANE_NOMAD_*``, by ``overrides``.
@@ -173,6 +224,7 @@ class NomadConfig(BaseModel):
             prefix=ENV_PREFIX,
             subject="Nomad config",
             native=NOMAD_ENV,
+            json_fields={"volume_sources"},
         )
 
     def token_value(self) -> str:

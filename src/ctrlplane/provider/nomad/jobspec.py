@@ -27,10 +27,14 @@ service:
 
 - registry secrets: the docker driver's ``auth`` block names env vars that the task's
   env template fills from its Variable (:mod:`~ctrlplane.provider.nomad.registry`).
+- volumes: persistent ones as group ``Volumes`` (host or CSI, ``per_alloc`` for
+  ``stateful_set``) and task ``VolumeMounts``; tmpfs ones as docker ``mount`` blocks
+  (:mod:`~ctrlplane.provider.nomad.volumes`).
 
-Refused with :class:`~ctrlplane.errors.NotSupported` (before any side effect): volumes,
-GPUs, more than one registry secret per service (or any with another driver), exec
-checks on the native provider, a fixed host port with more than one replica, and
+Refused with :class:`~ctrlplane.errors.NotSupported` (before any side effect): what
+:func:`~ctrlplane.provider.nomad.volumes.check_volumes` refuses, GPUs, more than one
+registry secret per service (or any with another driver), exec checks on the native
+provider, a fixed host port with more than one replica, and
 ``host`` mode ports whose host port differs from the container's.
 """
 
@@ -54,6 +58,13 @@ from ctrlplane.provider.nomad.registry import (
     USERNAME_ENV,
     USERNAME_ITEM,
     auth_block,
+)
+from ctrlplane.provider.nomad.volumes import (
+    check_canaries,
+    check_volumes,
+    docker_mounts,
+    group_volumes,
+    volume_mounts,
 )
 from ctrlplane.provider.spec import HealthCheckSpec, ProvisionRequest, ServiceSpec
 from ctrlplane.provider.validation import secret_target
@@ -126,15 +137,9 @@ def _refuse(capability: Capability, detail: str) -> NotSupported:
 def check_supported(req: ProvisionRequest, cfg: NomadConfig) -> None:
     """Raise :class:`NotSupported` for what this backend cannot do (module docs)."""
     phases(req.services)
+    check_volumes(req, cfg)
     replicas = max(req.main.resources.replicas, 1)
     for svc in req.services:
-        if svc.volumes:
-            raise _refuse(
-                Capability.VOLUMES,
-                f"service {svc.name!r} has volumes; the Nomad backend does not mount volumes "
-                "yet (persistent volumes need host or CSI volumes the operator registers; "
-                "see docs/nomad.md). Remove the volumes or use another provider",
-            )
         if svc.resources.gpu:
             raise _refuse(Capability.GPU, f"service {svc.name!r} asks for a GPU")
         registry = [ref for ref in svc.secrets if ref.type is SecretType.REGISTRY]
@@ -329,6 +334,9 @@ def _task(
     templates, binds = _templates(job, svc, cfg)
     if binds:
         config["volumes"] = binds
+    mounts = docker_mounts(svc)
+    if mounts:
+        config["mount"] = mounts
     init = svc.role is ServiceRole.INIT
     task: JSON = {
         "Name": svc.name,
@@ -352,6 +360,9 @@ def _task(
         task["Lifecycle"] = phase_block
     if templates:
         task["Templates"] = templates
+    vmounts = volume_mounts(svc)
+    if vmounts:
+        task["VolumeMounts"] = vmounts
     return task
 
 
@@ -369,11 +380,13 @@ def translate(
     time).
 
     ``req`` must be valid and :func:`check_supported`; this raises ``NotSupported`` for
-    unorderable ``depends_on`` only. Deterministic: the same inputs give the same job, so
-    re-registering it changes nothing.
+    unorderable ``depends_on`` and for canaries with ``per_alloc`` volumes only.
+    Deterministic: the same inputs give the same job, so re-registering it changes
+    nothing.
     """
     job = job_id(req.instance_id)
     order = phases(req.services)
+    check_canaries(req, canary)
     replicas = max(req.main.resources.replicas, 1)
     disk = max((s.resources.disk_mb for s in req.services), default=0)
     group: JSON = {
@@ -389,6 +402,9 @@ def translate(
         "ReschedulePolicy": {"Attempts": 0, "Unlimited": False},
         "EphemeralDisk": {"SizeMB": disk or 300},
     }
+    volumes = group_volumes(req, cfg)
+    if volumes:
+        group["Volumes"] = volumes
     out: JSON = {
         "ID": job,
         "Name": req.name or job,

@@ -14,8 +14,10 @@ Declared capabilities: ``provision``, ``deploy`` with ``strategy:rolling`` (Noma
 update stanza: ``max_parallel`` allocations at a time, health from service checks,
 automatic revert), ``strategy:canary`` and ``strategy:blue-green`` (Nomad canaries,
 gated, then promoted through the deployment API or failed), ``scale``, ``logs``,
-``exec``. Not declared (``NotSupported`` before any work): volumes, GPUs, autoscaling,
-custom domains, TLS.
+``exec``, ``volumes`` (persistent: operator-created host or CSI volumes, per allocation
+for ``stateful_set``; tmpfs: docker tmpfs mounts; see
+:mod:`~ctrlplane.provider.nomad.volumes`). Not declared (``NotSupported`` before any
+work): GPUs, autoscaling, custom domains, TLS.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ _CAPABILITIES = (
     Capability.SCALE,
     Capability.LOGS,
     Capability.EXEC,
+    Capability.VOLUMES,
 )
 
 

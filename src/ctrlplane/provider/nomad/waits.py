@@ -2,7 +2,8 @@
 
 :class:`JobReader` is the base of the provider's parts: it reads the job, its
 allocations and check results through a :class:`~ctrlplane.provider.nomad.client.NomadClient`,
-waits for a job version's deployment (failing fast on a failed allocation or a revert),
+waits for a job version's deployment (failing fast on a failed allocation, a revert, or
+allocations the scheduler cannot place for a missing volume, saying what to configure),
 collects check results as probe evidence, purges, and restores a previous version.
 """
 
@@ -37,10 +38,12 @@ from ctrlplane.provider.nomad.meta import (
     releases_from_versions,
     request_from_job,
 )
+from ctrlplane.provider.nomad.placement import volume_placement_failure
 from ctrlplane.provider.nomad.status import (
     alloc_replica,
     current_allocs,
 )
+from ctrlplane.provider.nomad.volumes import volume_hint
 from ctrlplane.provider.releases import Release
 
 __all__ = [
@@ -217,7 +220,13 @@ class JobReader:
                 await self._gather(api, allocs, evidence, seen, None)
             failed = [a for a in allocs if a.get("ClientStatus") == "failed"]
             if failed:
-                raise Failed(step, task_failure(failed) or "an allocation failed")
+                reason = task_failure(failed) or "an allocation failed"
+                raise Failed(step, self._with_volume_hint(job, reason))
+            if len(allocs) < int(job["TaskGroups"][0].get("Count", 1)):
+                evals = await api.get(f"/v1/job/{job_id(iid)}/evaluations") or []
+                blocked = volume_placement_failure(evals, job)
+                if blocked:
+                    raise Failed(step, self._with_volume_hint(job, blocked))
             dep = await api.get(f"/v1/job/{job_id(iid)}/deployment")
             ours_dep = isinstance(dep, dict) and dep.get("JobVersion") == version
             if ours_dep and isinstance(dep, dict):
@@ -234,6 +243,13 @@ class JobReader:
                     await self._fail_deployment(api, str(dep["ID"]))
                 raise Failed(step, str(tripped), evidence or ())
             await asyncio.sleep(poll)
+
+    def _with_volume_hint(self, job: JSON, reason: str) -> str:
+        """``reason``, followed by what to configure when it is about a volume."""
+        if "volume" not in reason.lower():
+            return reason
+        hint = volume_hint(request_from_job(job), self.config)
+        return f"{reason}. {hint}" if hint else reason
 
     async def _count_failures(
         self,
