@@ -11,14 +11,16 @@ Providers that can list the history implement the optional :class:`ReleaseHistor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
 
+from ctrlplane.errors import InvalidSpec, Problem
 from ctrlplane.provider._wire import Timestamp, WireModel
 from ctrlplane.provider.spec import ServiceDeploySpec
 
-__all__ = ["DEFAULT_HISTORY_DEPTH", "Release", "ReleaseHistory"]
+__all__ = ["DEFAULT_HISTORY_DEPTH", "Release", "ReleaseHistory", "require_new_release_id"]
 
 DEFAULT_HISTORY_DEPTH = 10
 """Releases retained per instance unless a provider is configured otherwise."""
@@ -60,3 +62,21 @@ class ReleaseHistory(Protocol):
         Unknown instance: :class:`~ctrlplane.errors.InstanceNotFound`.
         """
         ...
+
+
+def require_new_release_id(instance_id: str, release_id: str, known: Iterable[str]) -> None:
+    """Refuse a deploy whose requested ``release_id`` is already in the instance's
+    history (``known``): release IDs name one version each. Empty IDs pass (the
+    provider mints one). Raises :class:`~ctrlplane.errors.InvalidSpec` at ``release_id``.
+    """
+    if release_id and release_id in set(known):
+        raise InvalidSpec(
+            [
+                Problem(
+                    "release_id",
+                    f"release {release_id!r} already exists in the history of instance "
+                    f"{instance_id!r}; use a new release ID or leave it empty",
+                )
+            ],
+            subject="deploy request",
+        )

@@ -41,7 +41,7 @@ from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability, require_capability, strategy_capability
 from ctrlplane.provider.enums import DeployStrategy, InstanceState
 from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber
-from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release
+from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release, require_new_release_id
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -427,11 +427,8 @@ class FakeProvider:
         validate_deploy(req)
         record = self._record(req.instance_id)
         validate_deploy(req, [s.name for s in record.services])
-        if req.release_id and any(r.release_id == req.release_id for r in record.releases):
-            raise InvalidSpec(
-                [Problem("release_id", f"release {req.release_id!r} already exists")],
-                subject="deploy request",
-            )
+        known = [r.release_id for r in record.releases]
+        require_new_release_id(req.instance_id, req.release_id, known)
         changes = {s.name: s for s in req.services}
         release_id = req.release_id or new_id(RELEASE_PREFIX)
         async with self._locked(req.instance_id) as record:

@@ -62,7 +62,7 @@ from ctrlplane.provider.docker.usage import sum_usage
 from ctrlplane.provider.enums import DeployStrategy, InstanceState, ServiceRole
 from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber, emit
 from ctrlplane.provider.health import GateOutcome, ProbeResult
-from ctrlplane.provider.releases import Release
+from ctrlplane.provider.releases import Release, require_new_release_id
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -523,6 +523,10 @@ class DockerProvider:
         async with self._session() as ses:
             wl, inspects = await ses.load(req.instance_id)
             validate_deploy(req, [s.name for s in wl.services])
+            if req.release_id:
+                volumes = await ses.engine.list_volumes(record_filter(self._tr, req.instance_id))
+                known = [r.release_id for r in parse_records(self._tr, volumes)]
+                require_new_release_id(req.instance_id, req.release_id, known)
             release = req.release_id or new_id(RELEASE_PREFIX)
             await ses.roll_out(
                 wl, inspects, req.services, release, str(req.strategy), exact=False, events=events

@@ -17,13 +17,12 @@ touched unit; a successful rollout is recorded as a release.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from ctrlplane.errors import CtrlplaneError, DeployFailed, NotSupported
 from ctrlplane.provider.capabilities import Capability
@@ -173,8 +172,8 @@ class Rollout(Session):
                 (new_mats, old_mats),
                 events,
                 deadline,
+                (strategy, rollback_of),
             )
-            await self.record(new_wl, release, strategy, rollback_of)
             return
         units = self.units(inspects) if names else []
         canary = strategy == str(DeployStrategy.CANARY)
@@ -246,11 +245,7 @@ class Rollout(Session):
         except BaseException as exc:
             if isinstance(exc, _GateFailed) and exc.evidence:
                 evidence = exc.evidence
-            redo = list(touched)
-            for r in pending:
-                if await uncancellable_value(self.unsurge(wl, r, names)):
-                    redo.remove(r)
-            await uncancellable(self.restore(wl, redo, names, old_mats))
+            unrestored = await self.undo(wl, touched, pending, names, old_mats)
             err = first_error(exc)
             reason = str(err) if not isinstance(err, _GateFailed) else err.reason
             if isinstance(err, StepFailed):
@@ -261,13 +256,38 @@ class Rollout(Session):
                 reason = "cancelled"
             if open_step:
                 await step_finished(open_step, False, reason)
+            await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
+        await uncancellable(self.record(new_wl, release, strategy, rollback_of))
+
+    async def _failed(
+        self,
+        wl: Workload,
+        err: BaseException,
+        strategy: str,
+        step: str,
+        reason: str,
+        evidence: list[ProbeResult],
+        unrestored: str,
+        events: Subscriber | None,
+    ) -> NoReturn:
+        """Report a failed rollout: ``RolledBack`` when the previous version is back,
+        then re-raise a cancellation or raise :class:`DeployFailed` (``rolled_back``
+        false, with why, when ``unrestored`` says restoring failed)."""
+        iid = wl.instance_id
+        if not unrestored:
             await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
-            if isinstance(err, asyncio.CancelledError):
-                raise err from None
-            raise DeployFailed(
-                iid, strategy=strategy, step=step, reason=reason, evidence=evidence
-            ) from None
-        await self.record(new_wl, release, strategy, rollback_of)
+        if isinstance(err, asyncio.CancelledError):
+            raise err
+        if unrestored:
+            reason = f"{reason}; restoring the previous release failed: {unrestored}"
+        raise DeployFailed(
+            iid,
+            strategy=strategy,
+            step=step,
+            reason=reason,
+            evidence=evidence,
+            rolled_back=not unrestored,
+        ) from None
 
     @staticmethod
     def _overdue(deadline: float) -> bool:
@@ -515,12 +535,15 @@ class Rollout(Session):
         materials: tuple[Mapping[str, ServiceMaterials], Mapping[str, ServiceMaterials]],
         events: Subscriber | None,
         deadline: float,
+        record: tuple[str, str],
     ) -> None:
         """Start the whole new set beside the old one (not reachable by service name),
         gate every unit, switch the names of every unit to the new set at once, then retire
         the old set after ``blue_green_retire_delay``. Before the switch, any failure,
         cancellation or passing the ``deadline`` (event-loop time) removes the new set (the
-        old one never stopped serving). ``materials``: the new and the old set's."""
+        old one never stopped serving). ``materials``: the new and the old set's;
+        ``record``: the strategy and ``rollback_of`` the release is recorded with, right
+        after the switch."""
         new_mats, old_mats = materials
         iid = wl.instance_id
         strategy = str(DeployStrategy.BLUE_GREEN)
@@ -558,11 +581,7 @@ class Rollout(Session):
                 for r in units:
                     await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
         except BaseException as exc:
-            redo = []
-            for r in green:
-                if not await uncancellable_value(self.unsurge(wl, r, names)):
-                    redo.append(r)
-            await uncancellable(self.restore(wl, redo, names, old_mats))
+            unrestored = await self.undo(wl, green, green, names, old_mats)
             err = first_error(exc)
             reason = err.reason if isinstance(err, _GateFailed) else str(err)
             if isinstance(err, StepFailed):
@@ -571,15 +590,11 @@ class Rollout(Session):
                 reason = self._overdue_reason()
             if isinstance(err, asyncio.CancelledError):
                 reason = "cancelled"
-            await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
-            if isinstance(err, asyncio.CancelledError):
-                raise err from None
-            raise DeployFailed(
-                iid, strategy=strategy, step=step, reason=reason, evidence=evidence
-            ) from None
-        # the switch's second half: the old set leaves the names (it is retired anyway,
-        # so this runs to the end even if the caller is cancelled now)
-        await uncancellable(self._finish_switch(wl, new_wl, units, names, events))
+            await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
+        # the switch's second half: the old set leaves the names and the new release is
+        # recorded, then the old set is retired; this runs to the end even if the caller
+        # is cancelled now (the new set is live)
+        await uncancellable(self._finish_switch(wl, new_wl, units, names, events, record))
 
     async def _finish_switch(
         self,
@@ -588,6 +603,7 @@ class Rollout(Session):
         units: Sequence[int],
         names: Sequence[str],
         events: Subscriber | None,
+        record: tuple[str, str],
     ) -> None:
         owner = netns_owner(wl.services).name
         network = self.tr.names.network(wl.instance_id)
@@ -603,6 +619,8 @@ class Rollout(Session):
                 to_release=new_wl.release_id,
             ),
         )
+        strategy, rollback_of = record
+        await self.record(new_wl, new_wl.release_id, strategy, rollback_of)
         delay = max(self.config.blue_green_retire_delay, self.config.drain_period)
         await asyncio.sleep(_seconds(delay))
         for r in units:
@@ -653,11 +671,43 @@ class Rollout(Session):
         replicas: Sequence[int],
         names: Sequence[str],
         materials: Mapping[str, ServiceMaterials],
-    ) -> None:
-        """Best effort: put ``wl``'s version of ``names`` back on ``replicas``."""
-        for r in replicas:
-            with contextlib.suppress(CtrlplaneError, BaseExceptionGroup):
-                await self.replace_unit(wl, r, names, materials)
+    ) -> str:
+        """Put ``wl``'s version of ``names`` back on ``replicas`` (every unit is tried),
+        within ``progress_deadline``. Returns ``""`` when all were restored, else why not
+        (the instance may then be partly updated)."""
+        problems: list[str] = []
+        limit = _seconds(self.config.progress_deadline)
+        try:
+            async with asyncio.timeout(limit):
+                for r in replicas:
+                    try:
+                        await self.replace_unit(wl, r, names, materials)
+                    except (CtrlplaneError, BaseExceptionGroup) as exc:
+                        problems.append(f"unit {r}: {first_error(exc)}")
+        except TimeoutError:
+            problems.append(f"restoring did not finish within {limit:g}s")
+        return "; ".join(problems)
+
+    async def undo(
+        self,
+        wl: Workload,
+        touched: Sequence[int],
+        surged: Sequence[int],
+        names: Sequence[str],
+        materials: Mapping[str, ServiceMaterials],
+    ) -> str:
+        """Return ``touched`` units to ``wl`` (``surged`` ones by giving the old version,
+        still running beside, its place back). Runs to the end even if cancelled.
+        Returns ``""`` on success, else why the previous version is not fully back."""
+        redo = list(touched)
+        for r in surged:
+            try:
+                intact = await uncancellable_value(self.unsurge(wl, r, names))
+            except CtrlplaneError:
+                intact = False
+            if intact and r in redo:
+                redo.remove(r)
+        return await uncancellable_value(self.restore(wl, redo, names, materials))
 
     async def gate(
         self,

@@ -246,6 +246,24 @@ class ReleasesContract:
             )
         assert await _seen(suite, iid) == before
 
+    async def test_deploy_reusing_a_release_id_changes_nothing(self, suite: SuiteContext) -> None:
+        iid = await self._web_and_side(suite, {"MESSAGE": "one"})
+        h = suite.harness
+        rel = new_id(RELEASE_PREFIX)
+        await _deploy(suite, iid, ServiceDeploySpec(name="web", image=h.image(2)), release_id=rel)
+        before = await _settled(suite, iid, {"web": h.image(2), "side": h.image(1)})
+        with pytest.raises(InvalidSpec) as caught:
+            await _deploy(
+                suite, iid, ServiceDeploySpec(name="web", image=h.image(3)), release_id=rel
+            )
+        assert rel in str(caught.value)
+        assert await _seen(suite, iid) == before
+        if isinstance(suite.provider, ReleaseHistory):
+            history = await suite.provider.releases(iid)
+            assert [r.release_id for r in history].count(rel) == 1
+            assert history[0].release_id == rel
+            assert history[0].service("web").image == h.image(2)
+
     async def test_deploy_of_missing_image_changes_nothing(self, suite: SuiteContext) -> None:
         iid = await self._web_and_side(suite, {"MESSAGE": "one"})
         h = suite.harness
