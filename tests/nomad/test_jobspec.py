@@ -46,7 +46,11 @@ from .fake_agent.schema import job_problems
 
 IID = "inst_01h455vb4pex5vsknk084sn02q"
 REL = ReleaseMeta("rel_01h455vb4pex5vsknk084sn02r", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
-CFG = NomadConfig(namespace="team-a", region="eu", datacenters=["dc1", "dc2"])
+CFG = NomadConfig(
+    namespace="team-a", region="eu", datacenters=["dc1", "dc2"], dependency_health="started"
+)
+"""``FULL`` depends on health-checked services, so these tests accept started-only
+ordering; the default refusal is tested in ``test_depends_on_a_health_checked_service``."""
 
 
 def _svc(name: str, role: ServiceRole = ServiceRole.MAIN, **kw: object) -> ServiceSpec:
@@ -212,7 +216,8 @@ def test_cpu_millicores_become_mhz(millis: int, per_core: int, mhz: int) -> None
 
 
 def test_resources() -> None:
-    tasks = _tasks(_job(FULL, NomadConfig(mhz_per_core=2000, default_memory_mb=64)))
+    cfg = NomadConfig(mhz_per_core=2000, default_memory_mb=64, dependency_health="started")
+    tasks = _tasks(_job(FULL, cfg))
     assert tasks["web"]["Resources"] == {"CPU": 1000, "MemoryMB": 256}
     assert tasks["db"]["Resources"] == {"CPU": 100, "MemoryMB": 64}
 

@@ -471,6 +471,17 @@ class Alloc:
         faster than real, so each run of a 1 s check gets its own second, as on an agent."""
         return int(self._born + (time.monotonic() - self._born_mono) / self._scale)
 
+    def nomad_checks(self) -> dict[str, JSON]:
+        """The latest results of the checks of ``nomad``-provider services: what
+        ``/v1/client/allocation/:id/checks`` reports. Consul checks live in Consul, so
+        Nomad's API does not show them (they still gate the deployment's health)."""
+        mine = {
+            f"{self.id}-{check['Name']}"
+            for svc, check in self._check_list()
+            if svc.get("Provider", "consul") == "nomad"
+        }
+        return {k: v for k, v in self.checks.items() if k in mine}
+
     async def _check_loop(self) -> None:
         update = self.job.get("Update") or {}
         min_healthy = float(update.get("MinHealthyTime", 0)) / _S * self._scale

@@ -4,10 +4,13 @@ Endpoints (Nomad HTTP API paths and shapes): agent health and self; job register
 (``PUT /v1/jobs``), read, versions, revert, stop and purge (``DELETE /v1/job/:id``,
 ``?purge=true``), allocations, evaluations (``/v1/job/:id/evaluations``,
 ``/v1/evaluation/:id``), latest deployment; allocation read, restart, stats and
-checks; ``/v1/client/fs/logs/:alloc`` frames (``{"Offset", "Data", "File"}``, base64
-data, ``follow``, ``origin``/``offset``); ``/v1/client/allocation/:alloc/exec`` websocket
-frames (``stdin``/``stdout``/``stderr`` with base64 ``data`` or ``close``, then
-``exited`` with ``result.exit_code``); deployment promote and fail; Variables.
+checks (those of ``nomad``-provider services only, as Nomad reports them; Consul
+checks gate deployments but live in Consul); ``/v1/client/fs/logs/:alloc`` frames
+(``{"Offset", "Data", "File"}``, base64 data, ``follow``, ``origin``/``offset``);
+``/v1/client/allocation/:alloc/exec`` websocket frames (``stdin``/``stdout``/``stderr``
+with base64 ``data`` or ``close``, then ``exited`` with ``result.exit_code``, the
+``result`` empty for exit code 0 as Nomad's ``omitempty`` encoding sends it; a client
+closing the session cancels the command); deployment promote and fail; Variables.
 
 Strict: with a token configured every request needs ``X-Nomad-Token`` (else 403
 ``Permission denied``); objects live per namespace (``?namespace=``, default
@@ -30,6 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ctrlplane.testing.backend import FakeBackend
+from ctrlplane.testing.records import FakeContainer
 from ctrlplane.testing.shell import run_command
 
 from .allocs import Alloc
@@ -99,6 +103,10 @@ class FakeNomadAgent:
         for name in host_volumes:
             self.state.volumes.declare_host(name)
         self.requests: list[Seen] = []
+        self.exec_open = 0
+        """Exec sessions the agent is serving now."""
+        self.exec_without_result = False
+        """Fault hook: end exec sessions with an ``exited`` frame that has no ``result``."""
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -413,7 +421,7 @@ class FakeNomadAgent:
         alloc = self._alloc(request.match_info["id"])
         if alloc is None:
             return _text(404, "Unknown allocation")
-        return web.json_response(alloc.checks)
+        return web.json_response(alloc.nomad_checks())
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         alloc = self._alloc(request.match_info["id"])
@@ -475,25 +483,52 @@ class FakeNomadAgent:
         if run is None or run.container is None or not run.container.running:
             await ws.close(code=1011, message=b"task not running")
             return ws
+        self.exec_open += 1
+        try:
+            await self._exec_frames(ws, run.container, argv)
+        finally:
+            self.exec_open -= 1
+        return ws
+
+    async def _exec_frames(
+        self, ws: web.WebSocketResponse, c: FakeContainer, argv: list[str]
+    ) -> None:
+        """Read stdin frames until ``close``, run the command, send its output and the
+        ``exited`` frame. A client that closes the session meanwhile cancels the command.
+        Frames are encoded as Nomad encodes its protobuf message (``omitempty``): exit
+        code 0 is ``"result": {}``."""
         stdin = bytearray()
         async for msg in ws:
             if msg.type is not WSMsgType.TEXT:
-                break
+                return
             frame = json.loads(msg.data)
             part = frame.get("stdin") or {}
             if part.get("data"):
                 stdin += base64.b64decode(part["data"])
             if part.get("close"):
                 break
-        c = run.container
-        res = await run_command(argv, env=c.env, fs=c.files, stdin=bytes(stdin))
+        command = asyncio.ensure_future(
+            run_command(argv, env=c.env, fs=c.files, stdin=bytes(stdin))
+        )
+        closed = asyncio.ensure_future(ws.receive())
+        await asyncio.wait({command, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if not command.done():
+            command.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await command
+            return
+        closed.cancel()
+        res = command.result()
         for stream, data in (("stdout", res.stdout), ("stderr", res.stderr)):
             if data:
                 await ws.send_json({stream: {"data": base64.b64encode(data).decode()}})
             await ws.send_json({stream: {"close": True}})
-        await ws.send_json({"exited": True, "result": {"exit_code": res.exit_code}})
+        result = {"exit_code": res.exit_code} if res.exit_code else {}
+        if self.exec_without_result:
+            await ws.send_json({"exited": True})
+        else:
+            await ws.send_json({"exited": True, "result": result})
         await ws.close()
-        return ws
 
     # -- variables -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     raise MissingExtra("nomad", "httpx-ws") from None
 
 from ctrlplane.provider.nomad.config import (
+    DependencyHealth,
     NetworkMode,
     NomadConfig,
     ServiceProvider,
@@ -42,6 +43,7 @@ from ctrlplane.provider.nomad.jobspec import translate
 from ctrlplane.provider.nomad.provider import NomadProvider
 
 __all__ = [
+    "DependencyHealth",
     "NetworkMode",
     "NomadConfig",
     "NomadProvider",

@@ -10,6 +10,7 @@ carrying the status and the agent's message.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -23,13 +24,14 @@ from urllib.parse import quote
 import httpx
 from httpx_ws import AsyncWebSocketSession, HTTPXWSException, WebSocketDisconnect, aconnect_ws
 
-from ctrlplane.errors import BackendError, BackendUnavailable, PermissionDenied
+from ctrlplane.errors import BackendError, BackendUnavailable, OperationTimeout, PermissionDenied
 from ctrlplane.provider.nomad.config import NomadConfig
 
 __all__ = ["BACKEND", "ExecOutput", "NomadClient", "NotFound"]
 
 BACKEND = "nomad"
 JSON = dict[str, Any]
+_STDIN_CHUNK = 32 * 1024
 
 
 class NotFound(BackendError):
@@ -160,7 +162,16 @@ class NomadClient:
         self, alloc_id: str, task: str, argv: list[str], stdin: bytes, tty: bool
     ) -> ExecOutput:
         """Run ``argv`` in ``task`` over the exec websocket: send stdin (then close it),
-        collect stdout and stderr until the ``exited`` frame with the exit code."""
+        collect stdout and stderr until the ``exited`` frame with the exit code.
+
+        Bounded by ``exec_timeout``: past it the session is closed and
+        :class:`~ctrlplane.errors.OperationTimeout` raised (the command may still run in
+        the task). An ``exited`` frame without a ``result`` object, or a session that
+        ends before one, is a :class:`~ctrlplane.errors.BackendError`: the exit code is
+        unknown, never guessed. Nomad encodes the frame from a protobuf message whose
+        fields are ``omitempty``, so ``"result": {}`` is exit code 0 (as Nomad's own
+        ``api`` client reads it).
+        """
         path = f"/v1/client/allocation/{quote(alloc_id)}/exec"
         params = {
             **self.params,
@@ -168,34 +179,61 @@ class NomadClient:
             "command": json.dumps(argv),
             "tty": "true" if tty else "false",
         }
-        out, err = bytearray(), bytearray()
+        limit = _seconds(self.cfg.exec_timeout)
+        outcome: ExecOutput | str | None
         try:
             ws: AsyncWebSocketSession
             async with aconnect_ws(path, self.http, params=params) as ws:
-                if stdin:
-                    for i in range(0, len(stdin), 32 * 1024):
-                        chunk = base64.b64encode(stdin[i : i + 32 * 1024]).decode()
-                        await ws.send_json({"stdin": {"data": chunk}})
-                await ws.send_json({"stdin": {"close": True}})
-                while True:
-                    frame = await ws.receive_json()
-                    if not isinstance(frame, dict):
-                        continue
-                    for key, sink in (("stdout", out), ("stderr", err)):
-                        part = frame.get(key) or {}
-                        if part.get("data"):
-                            sink += base64.b64decode(part["data"])
-                    if frame.get("exited"):
-                        result = frame.get("result") or {}
-                        return ExecOutput(int(result.get("exit_code", 0)), bytes(out), bytes(err))
-        except WebSocketDisconnect as exc:
-            raise BackendError(
-                f"Nomad exec in task {task!r} ended without an exit code: {exc.code} {exc.reason}",
-                backend=BACKEND,
-            ) from None
+                # Nothing may raise in here: httpx-ws wraps what leaves its session in
+                # an exception group. Leaving the block closes the session.
+                outcome = await _exec_session(ws, stdin, limit)
         except HTTPXWSException as exc:
             raise BackendError(
                 f"Nomad exec in task {task!r} failed: {exc}", backend=BACKEND
             ) from None
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
+        if outcome is None:
+            raise OperationTimeout(
+                f"exec of {argv[0]!r} in task {task!r}",
+                limit,
+                detail="the session was closed; raise NomadConfig.exec_timeout "
+                "(CTRLPLANE_NOMAD_EXEC_TIMEOUT) for longer commands",
+            )
+        if isinstance(outcome, str):
+            raise BackendError(f"Nomad exec in task {task!r} {outcome}", backend=BACKEND)
+        return outcome
+
+
+async def _exec_session(
+    ws: AsyncWebSocketSession, stdin: bytes, limit: float
+) -> ExecOutput | str | None:
+    """Send ``stdin`` then its close frame; read output frames until ``exited``. Returns
+    the output, why there is no exit code, or ``None`` when ``limit`` passed first."""
+    out, err = bytearray(), bytearray()
+    try:
+        async with asyncio.timeout(limit):
+            for i in range(0, len(stdin), _STDIN_CHUNK):
+                chunk = base64.b64encode(stdin[i : i + _STDIN_CHUNK]).decode()
+                await ws.send_json({"stdin": {"data": chunk}})
+            await ws.send_json({"stdin": {"close": True}})
+            while True:
+                frame = await ws.receive_json()
+                if not isinstance(frame, dict):
+                    continue
+                for key, sink in (("stdout", out), ("stderr", err)):
+                    part = frame.get(key) or {}
+                    if part.get("data"):
+                        sink += base64.b64decode(part["data"])
+                if frame.get("exited"):
+                    result = frame.get("result")
+                    if not isinstance(result, dict):
+                        return (
+                            "exited without a result: the exit code is unknown "
+                            f"(frame {json.dumps(frame)[:200]})"
+                        )
+                    return ExecOutput(int(result.get("exit_code", 0)), bytes(out), bytes(err))
+    except TimeoutError:
+        return None
+    except WebSocketDisconnect as exc:
+        return f"ended without an exit code: {exc.code} {exc.reason}"

@@ -26,6 +26,7 @@ __all__ = [
     "ENV_PREFIX",
     "NOMAD_ENV",
     "CSIAccessMode",
+    "DependencyHealth",
     "NetworkMode",
     "NomadConfig",
     "ServiceProvider",
@@ -61,6 +62,16 @@ class ServiceProvider(StrEnum):
 
     NOMAD = "nomad"
     CONSUL = "consul"
+
+
+class DependencyHealth(StrEnum):
+    """What to do with ``depends_on`` naming a service that has a health check. Nomad's
+    lifecycle hooks start a task once its dependency *started*, never once it is
+    healthy: ``refuse`` such a spec with ``NotSupported`` (default), or accept the
+    weaker ``started`` ordering."""
+
+    REFUSE = "refuse"
+    STARTED = "started"
 
 
 class VolumeSourceType(StrEnum):
@@ -143,6 +154,10 @@ class NomadConfig(BaseModel):
     service_provider: ServiceProvider = ServiceProvider.NOMAD
     """Service registration and checks: native ``nomad`` (1.4+) or ``consul``."""
 
+    dependency_health: DependencyHealth = DependencyHealth.REFUSE
+    """``depends_on`` a service with a health check: ``refuse`` (``NotSupported``, since
+    Nomad waits only until the dependency started) or ``started`` (accept that)."""
+
     mhz_per_core: int = Field(default=1000, ge=1)
     """CPU conversion: ``cpu_millis`` 1000 (one core) is this many MHz in ``resources.cpu``."""
 
@@ -153,8 +168,9 @@ class NomadConfig(BaseModel):
     """``resources.memory`` of a task whose service sets no ``memory_mb``."""
 
     release_history: int = Field(default=6, ge=1)
-    """Releases retained per instance. History is read from job versions, so the
-    server's ``job_tracked_versions`` (6 by default) caps it."""
+    """Releases listed (and restorable) per instance: 6, not the 10 of the other
+    backends, because history is read from job versions and the server keeps only its
+    ``job_tracked_versions`` (6 by default); a larger value lists no more than that."""
 
     provision_timeout: Seconds = timedelta(minutes=10)
     """Deadline of ``provision``: registration until every allocation is healthy."""
@@ -198,6 +214,10 @@ class NomadConfig(BaseModel):
 
     request_timeout: Seconds = timedelta(seconds=30)
     """Timeout of one HTTP request (streams are not bounded by it)."""
+
+    exec_timeout: Seconds = timedelta(minutes=5)
+    """Deadline of one ``exec`` session, from connecting until the exit code arrives;
+    past it the session is closed and ``OperationTimeout`` raised."""
 
     variables_prefix: str = "nomad/jobs"
     """Secrets go to Variables at ``<prefix>/<job>/<group>/<task>``; the default is the

@@ -34,7 +34,8 @@ service:
 Refused with :class:`~ctrlplane.errors.NotSupported` (before any side effect): what
 :func:`~ctrlplane.provider.nomad.volumes.check_volumes` refuses, GPUs, more than one
 registry secret per service (or any with another driver), exec checks on the native
-provider, a fixed host port with more than one replica, and
+provider, ``depends_on`` a health-checked service (unless ``dependency_health`` is
+``started``), a fixed host port with more than one replica, and
 ``host`` mode ports whose host port differs from the container's.
 """
 
@@ -49,8 +50,18 @@ from ctrlplane.errors import NotSupported
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import SecretType, ServiceRole
 from ctrlplane.provider.nomad.checkgate import DEFAULT_RETRIES, check_name
-from ctrlplane.provider.nomad.config import NetworkMode, NomadConfig, ServiceProvider
-from ctrlplane.provider.nomad.lifecycle import PROVIDER, lifecycle_block, phases
+from ctrlplane.provider.nomad.config import (
+    DependencyHealth,
+    NetworkMode,
+    NomadConfig,
+    ServiceProvider,
+)
+from ctrlplane.provider.nomad.lifecycle import (
+    PROVIDER,
+    check_dependency_health,
+    lifecycle_block,
+    phases,
+)
 from ctrlplane.provider.nomad.meta import ReleaseMeta, job_meta
 from ctrlplane.provider.nomad.registry import (
     PASSWORD_ENV,
@@ -137,6 +148,7 @@ def _refuse(capability: Capability, detail: str) -> NotSupported:
 def check_supported(req: ProvisionRequest, cfg: NomadConfig) -> None:
     """Raise :class:`NotSupported` for what this backend cannot do (module docs)."""
     phases(req.services)
+    check_dependency_health(req.services, cfg.dependency_health == DependencyHealth.STARTED)
     check_volumes(req, cfg)
     replicas = max(req.main.resources.replicas, 1)
     for svc in req.services:

@@ -15,7 +15,9 @@ the phases cannot order is refused with :class:`~ctrlplane.errors.NotSupported` 
 the service: an init depending on another init (prestart tasks run concurrently), a
 sidecar depending on a poststart sidecar, the main service depending on a sidecar that
 itself has dependencies. A dependency is waited on until it *started*; Nomad has no
-hook that waits for a dependency's health check.
+hook that waits for a dependency's health check, so :func:`check_dependency_health`
+refuses ``depends_on`` a health-checked service unless the configuration accepts the
+started-only ordering (``dependency_health = "started"``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["Phase", "lifecycle_block", "phases"]
+__all__ = ["Phase", "check_dependency_health", "lifecycle_block", "phases"]
 
 PROVIDER = "nomad"
 
@@ -81,6 +83,28 @@ def phases(services: Sequence[ServiceSpec]) -> dict[str, Phase]:
                     f"not after {dep!r} (phase {theirs.name.lower()})",
                 )
     return out
+
+
+def check_dependency_health(services: Sequence[ServiceSpec], accept_started: bool) -> None:
+    """Refuse (:class:`NotSupported`) ``depends_on`` naming a service that has a health
+    check, unless ``accept_started``: the contract says the dependant starts once that
+    check passes, and Nomad can only start it once the dependency's task started."""
+    if accept_started:
+        return
+    checked = {s.name for s in services if s.health_check is not None}
+    pairs = [
+        f"{svc.name!r} on {dep!r}" for svc in services for dep in svc.depends_on if dep in checked
+    ]
+    if pairs:
+        raise NotSupported(
+            PROVIDER,
+            Capability.PROVISION.value,
+            detail=f"depends_on {', '.join(pairs)}: the dependency has a health check, and "
+            "Nomad's lifecycle hooks wait only until a dependency started, never until it "
+            "is healthy. Drop the depends_on (let the service retry), or accept the "
+            'started-only ordering with NomadConfig(dependency_health="started") '
+            "(CTRLPLANE_NOMAD_DEPENDENCY_HEALTH=started)",
+        )
 
 
 def lifecycle_block(phase: Phase) -> dict[str, object] | None:

@@ -58,6 +58,7 @@ from ctrlplane.provider.nomad.jobspec import (
 from ctrlplane.provider.nomad.listing import list_filter, summaries
 from ctrlplane.provider.nomad.logreader import LogReader, check_since
 from ctrlplane.provider.nomad.meta import (
+    RELEASE,
     ReleaseMeta,
     created_at,
     release_meta,
@@ -77,7 +78,7 @@ from ctrlplane.provider.nomad.waits import (
     seconds,
     uncancellable,
 )
-from ctrlplane.provider.releases import Release
+from ctrlplane.provider.releases import Release, require_new_release_id
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -233,17 +234,22 @@ class NomadProvider(Rollouts, LogReader):
         """Register the instance's job and wait until its allocations are healthy.
 
         Validates first (and refuses what Nomad cannot express, see
-        :func:`~ctrlplane.provider.nomad.jobspec.check_supported`); idempotent (the same
-        request re-registers an identical job, which changes nothing); on failure,
-        timeout or cancellation the job and its Variables are purged and
-        :class:`ProvisionFailed` names the step and the failing task.
+        :func:`~ctrlplane.provider.nomad.jobspec.check_supported`). Idempotent per
+        instance ID, as on Docker: an existing *complete* instance (one of its retained
+        job versions became ``Stable``) is returned as it is, registering nothing even
+        when ``req`` differs (change it with ``deploy``/``scale``); an existing
+        *partial* one (a provision that crashed or never became healthy) is replaced.
+        On failure, timeout or cancellation the job (this call's version and any
+        partial one it replaced) and its Variables are purged, so no failed version
+        stays registered, and :class:`ProvisionFailed` names the step and the failing
+        task.
 
         ``events`` receives the steps (``resolve secrets``, ``write variables``,
         ``register job``, ``wait for healthy allocations``) as ``StepStarted`` /
         ``StepFinished`` pairs (a failed or cancelled step finishes with ``ok`` false
         and the reason), and a ``UnitStarted`` per task of every allocation this call
-        placed (``replica`` = the allocation index); re-provisioning an unchanged
-        instance places no allocation and reports no unit.
+        placed (``replica`` = the allocation index); re-provisioning a complete
+        instance registers nothing and reports no event.
         """
         require_capability(self, Capability.PROVISION)
         validate_request(req)
@@ -252,6 +258,12 @@ class NomadProvider(Rollouts, LogReader):
         steps = Steps(iid, events)
         async with self._client() as api:
             check_version(req, self.config, await self._agent_version(api))
+            try:
+                existing: JSON | None = await self._job(api, iid)
+            except InstanceNotFound:
+                existing = None
+            if existing is not None and await self._complete(api, iid):
+                return await self._provisioned(api, request_from_job(existing))
             try:
                 if any(s.secrets for s in req.services):
                     await steps.enter("resolve secrets")
@@ -263,10 +275,6 @@ class NomadProvider(Rollouts, LogReader):
                 raise
             await steps.finish()
             release = ReleaseMeta(new_id(RELEASE_PREFIX), datetime.now(UTC))
-            try:
-                existing = await self._job(api, iid)
-            except InstanceNotFound:
-                existing = None
             if existing is not None and request_from_job(existing) == req:
                 release = release_meta(existing)
             created = created_at(existing) if existing is not None else None
@@ -295,8 +303,9 @@ class NomadProvider(Rollouts, LogReader):
                     await steps.finish()
             except BaseException as exc:
                 await steps.fail(_why(exc, self.config.provision_timeout))
-                if existing is None:
-                    await uncancellable(self._purge(api, iid))
+                # Nothing complete existed before (else we returned above): what is left
+                # is this call's job or a partial one it replaced; neither may stay.
+                await uncancellable(self._purge(api, iid))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 if isinstance(exc, TimeoutError):
@@ -307,7 +316,17 @@ class NomadProvider(Rollouts, LogReader):
                 if isinstance(exc, CtrlplaneError):
                     raise ProvisionFailed(iid, step, str(exc)) from exc
                 raise
-            status = await self._status(api, iid)
+            return await self._provisioned(api, req)
+
+    async def _complete(self, api: NomadClient, iid: str) -> bool:
+        """Whether the instance's job ever ran healthy: a retained version is ``Stable``
+        (its deployment succeeded). A job that never got there is partial: a provision
+        that crashed half way, or whose allocations never became healthy."""
+        return any(v.get("Stable") for v in await self._versions(api, iid))
+
+    async def _provisioned(self, api: NomadClient, req: ProvisionRequest) -> ProvisionResult:
+        iid = req.instance_id
+        status = await self._status(api, iid)
         return ProvisionResult(
             provider_ref=job_id(iid),
             service_refs={s.name: s.name for s in req.services},
@@ -384,7 +403,10 @@ class NomadProvider(Rollouts, LogReader):
     # -- releases ------------------------------------------------------------------------
 
     async def releases(self, instance_id: str) -> list[Release]:
-        """Retained releases, newest first, read from the job versions."""
+        """Retained releases, newest first, read from the job versions the server still
+        holds (so every listed release can be rolled back to): at most
+        ``release_history``, and never more than the server's ``job_tracked_versions``
+        keeps; versions whose deployment never succeeded are not listed."""
         async with self._client() as api:
             return [r for r, _ in await self._history(api, instance_id)]
 
@@ -398,15 +420,21 @@ class NomadProvider(Rollouts, LogReader):
         as many canaries as allocations (a full new set), promoted in one step, which
         stops the old set. A failed gate, a failed allocation, the deadline or
         cancellation fails the deployment, restores the previous version and raises
-        :class:`DeployFailed` carrying the check results seen. ``events`` (beyond Go)
-        receives progress events."""
+        :class:`DeployFailed` carrying the check results seen; when restoring fails too,
+        ``rolled_back`` is false and the reason says why. A ``release_id`` already
+        carried by a retained job version is refused with :class:`InvalidSpec` before
+        anything changes. ``events`` (beyond Go) receives progress events; blue-green's
+        ``TrafficSwitched`` right after the promotion (the switch)."""
         require_capability(self, Capability.DEPLOY)
         require_capability(self, strategy_capability(req.strategy))
         validate_deploy(req)
+        iid = req.instance_id
         async with self._client() as api:
-            job = await self._job(api, req.instance_id)
+            job = await self._job(api, iid)
             current = request_from_job(job)
             validate_deploy(req, [s.name for s in current.services])
+            known = [(v.get("Meta") or {}).get(RELEASE, "") for v in await self._versions(api, iid)]
+            require_new_release_id(iid, req.release_id, known)
             changes = {s.name: s for s in req.services}
             services = []
             for svc in current.services:
@@ -441,10 +469,12 @@ class NomadProvider(Rollouts, LogReader):
                 raise ReleaseNotFound(
                     instance_id, release_id, known=[r.release_id for r, _ in history]
                 )
-            found = await api.get(f"/v1/job/{job_id(instance_id)}/versions")
             source = next(
-                v for v in (found or {}).get("Versions") or [] if v.get("Version") == match
+                (v for v in await self._versions(api, instance_id) if v.get("Version") == match),
+                None,
             )
+            if source is None:  # pruned by a registration since the history was read
+                raise ReleaseNotFound(instance_id, release_id, known=[])
             target = request_from_job(source)
             release = ReleaseMeta(
                 new_id(RELEASE_PREFIX),

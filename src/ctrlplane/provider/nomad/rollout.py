@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from ctrlplane.errors import (
+    CtrlplaneError,
     DeployFailed,
 )
 from ctrlplane.provider.enums import DeployStrategy
@@ -77,6 +78,7 @@ class Rollouts(JobReader):
         job = translate(new, release, self.config, canary=canaries, created=created_at(previous))
         evidence: list[ProbeResult] = []
         steps = Steps(iid, events)
+        live = str((previous.get("Meta") or {}).get(RELEASE, ""))
         step = "register"
         try:
             async with asyncio.timeout(seconds(self.config.deploy_timeout)):
@@ -93,44 +95,49 @@ class Rollouts(JobReader):
                     await api.post(
                         f"/v1/deployment/promote/{dep}", {"DeploymentID": dep, "All": True}
                     )
+                    if strategy is DeployStrategy.BLUE_GREEN:
+                        # Promotion is the switch: Nomad moves the service registrations
+                        # to the new set and stops the old one (no retire delay).
+                        switched = TrafficSwitched(
+                            instance_id=iid, from_release=live, to_release=release.release_id
+                        )
+                        await emit(events, switched)
                 step = "rollout"
                 await steps.enter(step, str(strategy))
                 await self._wait_version(api, iid, step, evidence, release=release.release_id)
                 await steps.finish()
-                if strategy is DeployStrategy.BLUE_GREEN:
-                    await emit(
-                        events,
-                        TrafficSwitched(
-                            instance_id=iid,
-                            from_release=str((previous.get("Meta") or {}).get(RELEASE, "")),
-                            to_release=release.release_id,
-                        ),
-                    )
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                await steps.fail("cancelled")
-            elif isinstance(exc, TimeoutError):
-                await steps.fail(f"timed out after {seconds(self.config.deploy_timeout):g}s")
-            elif isinstance(exc, Failed):
-                await steps.fail(exc.reason)
+            await steps.fail(self._failure(exc))
+            restore_error = await uncancellable(self._restore(api, previous))
+            reason = self._failure(exc)
+            if restore_error:
+                reason += f"; restoring the previous release {live!r} also failed: {restore_error}"
             else:
-                await steps.fail(str(exc) or type(exc).__name__)
-            await uncancellable(self._restore(api, previous))
-            live = str((previous.get("Meta") or {}).get(RELEASE, ""))
-            await emit(events, RolledBack(instance_id=iid, to_release=live, reason=str(exc)))
-            if isinstance(exc, asyncio.CancelledError):
+                await emit(events, RolledBack(instance_id=iid, to_release=live, reason=reason))
+            gate = isinstance(exc, TimeoutError | Failed)
+            if isinstance(exc, asyncio.CancelledError) or not (gate or restore_error):
                 raise
-            if isinstance(exc, TimeoutError):
-                reason = f"timed out after {seconds(self.config.deploy_timeout):g}s"
-                raise DeployFailed(
-                    iid, strategy=str(strategy), step=step, reason=reason, evidence=evidence
-                ) from None
-            if isinstance(exc, Failed):
-                failing = [r for r in evidence if not r.healthy] or evidence
-                raise DeployFailed(
-                    iid, strategy=str(strategy), step=exc.step, reason=exc.reason, evidence=failing
-                ) from None
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            failing = [r for r in evidence if not r.healthy] or evidence
+            raise DeployFailed(
+                iid,
+                strategy=str(strategy),
+                step=exc.step if isinstance(exc, Failed) else step,
+                reason=reason,
+                evidence=failing if isinstance(exc, Failed) else evidence,
+                rolled_back=not restore_error,
+            ) from (exc if isinstance(exc, CtrlplaneError) else None)
+
+    def _failure(self, exc: BaseException) -> str:
+        """One line on why a rollout step ended badly."""
+        if isinstance(exc, asyncio.CancelledError):
+            return "cancelled"
+        if isinstance(exc, TimeoutError):
+            return f"timed out after {seconds(self.config.deploy_timeout):g}s"
+        if isinstance(exc, Failed):
+            return exc.reason
+        return str(exc) or type(exc).__name__
 
     async def _gate_canaries(
         self,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from ctrlplane.errors import (
     BackendError,
+    CtrlplaneError,
     InstanceNotFound,
     OperationTimeout,
 )
@@ -305,10 +306,14 @@ class JobReader:
         for var in await api.get("/v1/vars", prefix=prefix) or []:
             await api.delete(f"/v1/var/{var['Path']}")
 
+    async def _versions(self, api: NomadClient, iid: str) -> list[JSON]:
+        """The job versions the server retains (newest first)."""
+        found = await api.get(f"/v1/job/{job_id(iid)}/versions")
+        return list((found or {}).get("Versions") or [])
+
     async def _history(self, api: NomadClient, iid: str) -> list[tuple[Release, int]]:
         job = await self._job(api, iid)
-        found = await api.get(f"/v1/job/{job_id(iid)}/versions")
-        versions = list((found or {}).get("Versions") or [])
+        versions = await self._versions(api, iid)
         live = str((job.get("Meta") or {}).get(RELEASE, ""))
         return releases_from_versions(versions, live, self.config.release_history)
 
@@ -341,14 +346,24 @@ class JobReader:
             if exc.status != 400:
                 raise
 
-    async def _restore(self, api: NomadClient, previous: JSON) -> None:
+    async def _restore(self, api: NomadClient, previous: JSON) -> str:
         """Register ``previous`` again without canaries (a no-op if Nomad's auto-revert
-        already did) and wait until it is healthy again."""
+        already did) and wait until it is healthy again.
+
+        Returns ``""`` when the previous version runs healthy again, else why restoring
+        it failed (its deployment failed, the ``deploy_timeout`` passed, or the agent
+        refused the registration); never raises for those, so the caller can report the
+        deploy's own failure together with the restore's."""
         body = resubmittable(previous)
         body["Update"] = {**(body.get("Update") or {}), "Canary": 0}
-        await api.put("/v1/jobs", {"Job": body})
         iid = str((previous.get("Meta") or {}).get("ctrlplane_instance_id", previous["ID"]))
-        with contextlib.suppress(Failed, OperationTimeout):
+        try:
+            await api.put("/v1/jobs", {"Job": body})
             await self._bounded(
                 self._wait_version(api, iid, "restore"), self.config.deploy_timeout, "restore"
             )
+        except Failed as exc:
+            return exc.reason
+        except CtrlplaneError as exc:
+            return str(exc)
+        return ""
