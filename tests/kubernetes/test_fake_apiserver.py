@@ -329,3 +329,27 @@ async def test_stateful_set_pod_of_a_broken_version_blocks_until_deleted(
     assert untouched == [before[n]["metadata"]["uid"] for n in (0, 1)], "rolled past a broken pod"
     assert (await http.delete("/api/v1/namespaces/default/pods/db-2")).status_code == 200
     await _ordinals(http, dict.fromkeys(range(3), "conformance/app:1"))
+
+
+async def test_event_field_selectors_filter_and_unknown_fields_are_a_400(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    for uid in ("u1", "u2"):
+        pod = {"kind": "Pod", "metadata": {"name": f"p-{uid}", "namespace": "default", "uid": uid}}
+        fake.cluster.event(pod, "Unhealthy", "Readiness probe failed", "Warning")
+    events = "/api/v1/namespaces/default/events"
+    found = await http.get(
+        events, params={"fieldSelector": "involvedObject.uid=u2,reason=Unhealthy"}
+    )
+    assert [e["involvedObject"]["uid"] for e in found.json()["items"]] == ["u2"]
+    others = await http.get(events, params={"fieldSelector": "involvedObject.uid!=u2"})
+    assert [e["involvedObject"]["uid"] for e in others.json()["items"]] == ["u1"]
+    body = _status(
+        await http.get(events, params={"fieldSelector": "spec.nodeName=n"}), 400, "BadRequest"
+    )
+    assert body["message"] == "field label not supported: spec.nodeName"
+    _status(
+        await http.get(DEPLOYMENTS, params={"fieldSelector": "status.phase=Running"}),
+        400,
+        "BadRequest",
+    )

@@ -39,6 +39,8 @@ class Hooks:
     """Image references whose pull fails (besides images the backend does not know)."""
     metrics_api: bool = True
     """Whether ``metrics.k8s.io`` is served (a cluster without metrics-server answers 404)."""
+    refused_deletes: set[str] = field(default_factory=set)
+    """Kinds whose DELETE is answered 403 Forbidden (a service account without the right)."""
 
 
 def _count(value: object, total: int, *, up: bool) -> int:

@@ -91,6 +91,55 @@ def _field(obj: JSON, path: str) -> str:
     return "" if cur is None else str(cur)
 
 
+FIELD_LABELS: dict[str, frozenset[str]] = {
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        }
+    ),
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+        }
+    ),
+    "Secret": frozenset({"type"}),
+}
+"""Field labels each kind supports in ``fieldSelector`` besides ``metadata.name`` and
+``metadata.namespace`` (as the real server registers them); others are a 400."""
+
+
+def parse_field_selector(kind: str, text: str) -> list[tuple[str, bool, str]]:
+    """``(path, equal, value)`` terms of a field selector (``=``, ``==``, ``!=``); a
+    ``ValueError`` with the real server's message for a field the kind does not support."""
+    allowed = FIELD_LABELS.get(kind, frozenset()) | {"metadata.name", "metadata.namespace"}
+    out: list[tuple[str, bool, str]] = []
+    for term in filter(None, text.split(",")):
+        op = next((o for o in ("!=", "==", "=") if o in term), None)
+        if op is None:
+            raise ValueError(f"invalid selector: '{text}'; can't understand '{term}'")
+        path, value = term.split(op, 1)
+        equal = op != "!="
+        if path not in allowed:
+            raise ValueError(f"field label not supported: {path}")
+        out.append((path, equal, value))
+    return out
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
@@ -252,16 +301,14 @@ class FakeApiServer:
         if request.method == "GET":
             if request.query.get("watch") in ("1", "true"):
                 return status_error(405, "MethodNotAllowed", "watch is not served by this fake")
-            fields = [
-                f.split("=", 1)
-                for f in filter(None, request.query.get("fieldSelector", "").split(","))
-            ]
-            if any(len(f) != 2 for f in fields):
-                return status_error(400, "BadRequest", "invalid field selector")
+            try:
+                fields = parse_field_selector(kind, request.query.get("fieldSelector", ""))
+            except ValueError as exc:
+                return status_error(400, "BadRequest", str(exc))
             items = [
                 store.snapshot(o)
                 for o in store.list(kind, ns, selector)
-                if all(_field(o, path) == value for path, value in fields)
+                if all((_field(o, path) == value) == equal for path, equal, value in fields)
             ]
             return _json(
                 {
@@ -320,6 +367,14 @@ class FakeApiServer:
         if request.method == "DELETE":
             if obj is None:
                 return _not_found(plural, group, name)
+            if kind in self.cluster.hooks.refused_deletes:
+                return status_error(
+                    403,
+                    "Forbidden",
+                    f'{plural} "{name}" is forbidden: User "tester" cannot delete resource '
+                    f'"{plural}" in API group "{group}" in the namespace "{ns}"',
+                    {"name": name, "group": group, "kind": plural},
+                )
             policy = request.query.get("propagationPolicy", "Background")
             if policy not in ("Background", "Foreground", "Orphan"):
                 return status_error(400, "BadRequest", f"invalid propagationPolicy {policy!r}")

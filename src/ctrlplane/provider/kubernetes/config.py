@@ -112,10 +112,17 @@ class KubernetesConfig(BaseModel):
     """Deadline of a whole ``provision``, ``start`` or ``scale`` (until every pod is ready)."""
 
     deprovision_timeout: Seconds = timedelta(minutes=5)
-    """How long ``deprovision`` waits for the objects and pods to be gone."""
+    """How long ``deprovision`` waits for the objects and pods to be gone; also how long
+    the cleanup after a failed ``provision`` waits for them."""
 
     progress_deadline: Seconds = timedelta(minutes=10)
-    """Deadline of a deploy's rollout; also the controllers' ``progressDeadlineSeconds``."""
+    """Deadline of a whole ``deploy`` or ``rollback`` (every wait of it shares it; the
+    canary observation and the blue-green retire delay are added to it); also the
+    controllers' ``progressDeadlineSeconds``."""
+
+    restore_timeout: Seconds = timedelta(minutes=10)
+    """How long restoring the previous release after a failed or cancelled deploy may take
+    (its own budget, after the deploy's); past it ``DeployFailed.rolled_back`` is false."""
 
     max_surge: str = "1"
     """Rolling deploys of Deployments: extra pods above the replica count (a number or a

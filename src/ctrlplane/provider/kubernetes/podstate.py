@@ -29,6 +29,7 @@ __all__ = [
     "endpoints",
     "instance_status",
     "is_current",
+    "is_ready",
     "live_pods",
     "parse_time",
     "probe_evidence",
@@ -342,7 +343,7 @@ def assess(
             )
     generation = int(workload["metadata"].get("generation", 0))
     observed = int(status.get("observedGeneration", 0))
-    ready = [p for p in live if _pod_ready(p)]
+    ready = [p for p in live if is_ready(p)]
     expected = want if updated is None else updated
     done = (
         observed >= generation
@@ -353,7 +354,8 @@ def assess(
     return Verdict(done=done)
 
 
-def _pod_ready(pod: JSON) -> bool:
+def is_ready(pod: JSON) -> bool:
+    """Whether the pod's ``Ready`` condition is true."""
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in (pod.get("status") or {}).get("conditions") or []
@@ -378,7 +380,7 @@ def _unhealthy_events(pod: JSON, events: Sequence[JSON]) -> dict[str, list[JSON]
 def _unhealthy(req: ProvisionRequest, pods: Sequence[JSON], events: Sequence[JSON]) -> list[str]:
     found: list[str] = []
     for pod in pods:
-        if _pod_ready(pod):
+        if is_ready(pod):
             continue
         per = _unhealthy_events(pod, events)
         for svc in req.services:

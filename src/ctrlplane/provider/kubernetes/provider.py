@@ -17,7 +17,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -34,6 +34,8 @@ from lightkube.resources.core_v1 import (
 from lightkube.types import CascadeType, PatchType
 
 from ctrlplane.errors import (
+    BackendError,
+    CtrlplaneError,
     InstanceNotFound,
     InvalidSpec,
     NotSupported,
@@ -76,7 +78,8 @@ from ctrlplane.provider.kubernetes.podstate import (
 from ctrlplane.provider.kubernetes.progress import Steps, UnitEvents
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
-from ctrlplane.provider.releases import Release
+from ctrlplane.provider.kubernetes.shielding import run_to_end
+from ctrlplane.provider.releases import Release, require_new_release_id
 from ctrlplane.provider.results import (
     DeployResult,
     Endpoint,
@@ -122,6 +125,9 @@ _NO_BG = (
     "every replica's volume) or 'rolling'"
 )
 
+_ORDINAL_LABEL = "statefulset.kubernetes.io/pod-name"
+"""The label a StatefulSet puts on its pods (their names end with the ordinal)."""
+
 PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 
 _CLEANUP_KINDS: tuple[Any, ...] = (Deployment, StatefulSet, Service, Secret, ConfigMap)
@@ -149,8 +155,11 @@ class KubernetesProvider(Rollouts):
     # metadata
 
     def info(self) -> ProviderInfo:
-        """Name ``kubernetes``; region from the config. No I/O."""
-        return ProviderInfo(name=BACKEND, version="", region=self.config.region)
+        """Name ``kubernetes``, the server's version (``v1.33.0``) once a call has read it
+        (``health_check``, ``provision``, ...; empty before), region from the config. No I/O."""
+        return ProviderInfo(
+            name=BACKEND, version=self._server_git_version, region=self.config.region
+        )
 
     def capabilities(self) -> Sequence[Capability]:
         """See :data:`CAPABILITIES`."""
@@ -177,6 +186,13 @@ class KubernetesProvider(Rollouts):
     ) -> ProvisionResult:
         """Apply every object, wait until every pod is ready; all-or-nothing (see protocol).
 
+        Idempotent per instance ID: when the instance already exists (its controller, which
+        is applied last, carries its spec), nothing is applied, whatever ``req`` says; the
+        call waits until its pods are ready (step ``start``) and returns the existing
+        instance as it is (its spec, release and history). Change images and env with
+        ``deploy``, replicas and resources with ``scale``, anything else by deprovisioning
+        first.
+
         Steps reported to ``events``: ``resolve-secrets`` (when the request references
         secrets), ``apply`` (server-side apply of every object), ``start`` (until every pod
         of the release is ready). A ``UnitStarted`` is reported for each container of each
@@ -184,7 +200,10 @@ class KubernetesProvider(Rollouts):
         (StatefulSets) or its number among the release's pods (Deployments) as ``replica``.
         Containers already running before the call (re-provisioning) are not reported.
         A failure names its step in ``ProvisionFailed.step``: ``init <service>``, ``pull``,
-        ``start`` (crash loop) or ``ready`` (deadline).
+        ``start`` (crash loop) or ``ready`` (deadline). On failure or cancellation of a new
+        instance, everything is deleted and the call waits (``deprovision_timeout``) until
+        it is gone, even if cancelled again meanwhile; if that cleanup fails, the error's
+        reason ends with ``cleanup also failed: ...`` (a note on a cancellation).
         """
         require_capability(self, Capability.PROVISION)
         validate_request(req)
@@ -193,28 +212,29 @@ class KubernetesProvider(Rollouts):
         steps, units = Steps(iid, events), UnitEvents(iid, events)
         created = False
         try:
-            async with steps.guard():
-                if any(s.secrets for s in req.services):
-                    await steps.enter("resolve-secrets")
-                values = await self._secret_values(req)
-                async with self._client() as client:
+            async with steps.guard(), self._client() as client:
+                existing: Instance | None = None
+                with contextlib.suppress(InstanceNotFound):
+                    existing = await self._load(client, iid)
+                if existing is not None:
+                    units.seed(await self._pods(client, iid))
+                    inst, eps = await self._converge(client, existing, steps, units)
+                else:
+                    if any(s.secrets for s in req.services):
+                        await steps.enter("resolve-secrets")
+                    values = await self._secret_values(req)
                     native = await self._native_sidecars(client)
-                    existing: Instance | None = None
-                    with contextlib.suppress(InstanceNotFound):
-                        existing = await self._load(client, iid)
-                    created = existing is None
-                    if existing is not None:
-                        units.seed(await self._pods(client, iid))
+                    created = True
                     inst, eps = await self._provision(
-                        client, req, values, existing, native=native, steps=steps, units=units
+                        client, req, values, native=native, steps=steps, units=units
                     )
-        except BaseException:
+        except BaseException as exc:
             if created:
-                await asyncio.shield(self._cleanup(iid))
+                await self._clean_up_after(iid, exc, steps.current)
             raise
         return ProvisionResult(
             provider_ref=base_name(iid),
-            service_refs={s.name: f"{base_name(iid)}/{s.name}" for s in req.services},
+            service_refs={s.name: f"{base_name(iid)}/{s.name}" for s in inst.req.services},
             endpoints=eps,
             metadata=self._metadata(inst),
         )
@@ -224,42 +244,39 @@ class KubernetesProvider(Rollouts):
         client: AsyncClient,
         req: ProvisionRequest,
         values: dict[str, bytes],
-        existing: Instance | None,
         *,
         native: bool,
         steps: Steps,
         units: UnitEvents,
     ) -> tuple[Instance, list[Endpoint]]:
-        """The cluster part of :meth:`provision` (steps ``apply`` and ``start``): apply the
-        objects of ``req`` (keeping ``existing``'s release and replica counts) and wait."""
-        iid = req.instance_id
-        if existing is not None:
-            release_id, releases = existing.release_id, existing.releases
-            replicas, restarted = existing.replicas, existing.restarted_at
-        else:
-            release_id = new_id(RELEASE_PREFIX)
-            releases = [new_release(release_id, req.services)]
-            replicas, restarted = None, ""
+        """The cluster part of :meth:`provision` for a new instance (steps ``apply`` and
+        ``start``): apply the objects of ``req`` as its first release and wait."""
+        release_id = new_id(RELEASE_PREFIX)
         manifests = self._render(
             req,
             release_id=release_id,
             native=native,
-            releases=releases,
-            replicas=replicas,
-            restarted_at=restarted,
+            releases=[new_release(release_id, req.services)],
             secret_values=values,
         )
         kinds = ", ".join(f"{m['kind']} {m['metadata']['name']}" for m in manifests)
         await steps.enter("apply", kinds)
-        await self._apply(client, manifests, f"provision {iid}")
-        want = manifests[-1]["spec"]["replicas"]
-        await steps.enter("start", f"{want} replica{'s' if want != 1 else ''}")
+        await self._apply(client, manifests, f"provision {req.instance_id}")
+        return await self._converge(client, await self._load(client, req.instance_id), steps, units)
+
+    async def _converge(
+        self, client: AsyncClient, inst: Instance, steps: Steps, units: UnitEvents
+    ) -> tuple[Instance, list[Endpoint]]:
+        """Step ``start``: wait (``provision_timeout``) until the pods of ``inst``'s live
+        release are ready; ``ProvisionFailed`` names the failed step."""
+        iid = inst.req.instance_id
+        await steps.enter("start", f"{inst.replicas} replica{'s' if inst.replicas != 1 else ''}")
         try:
             await self._wait(
                 client,
-                req,
-                release=release_id,
-                restarted_at=restarted,
+                inst.req,
+                release=inst.release_id,
+                restarted_at=inst.restarted_at,
                 limit=self.config.provision_timeout.total_seconds(),
                 what=f"provision of {iid}",
                 on_pods=units.observe,
@@ -269,13 +286,35 @@ class KubernetesProvider(Rollouts):
         except OperationTimeout as exc:
             raise ProvisionFailed(iid, "ready", str(exc)) from None
         inst = await self._load(client, iid)
-        eps = await self._endpoints(client, req, await self._pods(client, iid))
+        eps = await self._endpoints(client, inst.req, await self._pods(client, iid))
         await steps.finish()
         return inst, eps
 
-    async def _cleanup(self, instance_id: str) -> None:
-        with contextlib.suppress(Exception):
-            await self._delete_all(instance_id, wait=False)
+    async def _clean_up_after(self, iid: str, exc: BaseException, step: str) -> NoReturn:
+        """Delete what a failed or cancelled provision of a new instance created and wait
+        until it is gone (to the end, even if cancelled again), then raise: ``exc``, or a
+        cancellation if one arrived meanwhile; a failed cleanup is appended to the reason
+        (``ProvisionFailed``, also made from another error) or noted on a cancellation."""
+        problem, again = await run_to_end(self._cleanup(iid))
+        note = f"cleanup also failed, objects may be left (run deprovision): {problem}"
+        if isinstance(exc, asyncio.CancelledError) or again:
+            cancel = exc if isinstance(exc, asyncio.CancelledError) else asyncio.CancelledError()
+            if problem:
+                cancel.add_note(note)
+            raise cancel
+        if not problem:
+            raise exc
+        if isinstance(exc, ProvisionFailed):
+            raise ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}") from None
+        raise ProvisionFailed(iid, step or "apply", f"{exc}; {note}") from exc
+
+    async def _cleanup(self, instance_id: str) -> str:
+        """Delete every object of the instance and wait until gone; '' or why it failed."""
+        try:
+            await self._delete_all(instance_id, wait=True)
+        except CtrlplaneError as exc:
+            return str(exc)
+        return ""
 
     async def _endpoints(
         self, client: AsyncClient, req: ProvisionRequest, pods: Sequence[JSON]
@@ -501,6 +540,12 @@ class KubernetesProvider(Rollouts):
         async with self._client() as client:
             inst = await self._load(client, req.instance_id)
             validate_deploy(req, [s.name for s in inst.req.services])
+            require_new_release_id(
+                req.instance_id, req.release_id, [r.release_id for r in inst.releases]
+            )
+            stateful = inst.workload.get("kind") == "StatefulSet"
+            if stateful and req.strategy is DeployStrategy.BLUE_GREEN:
+                raise NotSupported(BACKEND, str(strategy_capability(req.strategy)), detail=_NO_BG)
             changes = {s.name: s for s in req.services}
             services = [
                 s.model_copy(
@@ -517,13 +562,11 @@ class KubernetesProvider(Rollouts):
             release_id = req.release_id or new_id(RELEASE_PREFIX)
             target = inst.req.model_copy(update={"services": services})
             release = new_release(release_id, services, strategy=req.strategy.value)
-            stateful = inst.workload.get("kind") == "StatefulSet"
+            await self._refresh_secrets(client, target, release_id)
             if req.strategy is DeployStrategy.ROLLING:
                 await self._roll(client, inst, target, release, req.strategy.value, events)
-            elif stateful and req.strategy is DeployStrategy.CANARY:
-                await self._partitioned_canary(client, inst, target, release, events)
             elif stateful:
-                raise NotSupported(BACKEND, str(strategy_capability(req.strategy)), detail=_NO_BG)
+                await self._partitioned_canary(client, inst, target, release, events)
             else:
                 await self._two_sets(client, inst, target, release, req.strategy, events)
         return DeployResult(
@@ -533,7 +576,8 @@ class KubernetesProvider(Rollouts):
     async def rollback(
         self, instance_id: str, release_id: str, *, events: Subscriber | None = None
     ) -> None:
-        """Restore exactly ``release_id``'s snapshot, recorded as a new release."""
+        """Restore exactly ``release_id``'s snapshot, recorded as a new release (rolling,
+        gated like a deploy; the instance's secrets are resolved again and re-applied)."""
         require_capability(self, Capability.DEPLOY)
         async with self._client() as client:
             inst = await self._load(client, instance_id)
@@ -559,6 +603,7 @@ class KubernetesProvider(Rollouts):
             release = new_release(
                 new_id(RELEASE_PREFIX), services, strategy="rolling", rollback_of=release_id
             )
+            await self._refresh_secrets(client, target, release.release_id)
             await self._roll(client, inst, target, release, "rolling", events)
 
     # scale and usage
@@ -732,17 +777,9 @@ class KubernetesProvider(Rollouts):
                 raise InvalidSpec(
                     [Problem("service", f"no service {name!r} in instance {instance_id}")]
                 )
-            pods = [
-                p
-                for p in replica_order(await self._pods(client, instance_id))
-                if (p.get("status") or {}).get("phase") == "Running"
-            ]
-            index = req.replica or 0
-            if index >= len(pods):
-                raise InvalidSpec(
-                    [Problem("replica", f"replica {index} is not running ({len(pods)} running)")]
-                )
-            pod = pods[index]["metadata"]["name"]
+            pod = self._replica_pod(
+                replica_order(await self._pods(client, instance_id)), req.replica or 0, name
+            )
             try:
                 resp = await self._exec(client, pod, name, list(req.command), req.stdin or b"")
             except _NoStdinClose:
@@ -756,6 +793,34 @@ class KubernetesProvider(Rollouts):
         return ExecResult(
             exit_code=resp.exit_code, stdout=_as_bytes(resp.stdout), stderr=_as_bytes(resp.stderr)
         )
+
+    def _replica_pod(self, pods: Sequence[JSON], replica: int, service: str) -> str:
+        """The name of the pod of ``replica`` (its index in replica order: the ordinal of a
+        StatefulSet, as ``logs`` counts); ``InvalidSpec`` if there is no such replica,
+        ``BackendError`` if its pod is not running (another replica is never picked)."""
+        ordinals = {
+            str(p["metadata"]["name"]).rsplit("-", 1)[-1]: p
+            for p in pods
+            if _ORDINAL_LABEL in (p["metadata"].get("labels") or {})
+        }
+        found = ordinals.get(str(replica)) if ordinals else None
+        if found is None and not ordinals and replica < len(pods):
+            found = pods[replica]
+        if found is None:
+            raise InvalidSpec(
+                [Problem("replica", f"no replica {replica} (the instance has {len(pods)} pods)")],
+                subject="exec request",
+            )
+        pod = found
+        name = str(pod["metadata"]["name"])
+        phase = (pod.get("status") or {}).get("phase") or "Unknown"
+        if phase != "Running":
+            raise BackendError(
+                f"cannot exec in service {service!r} of replica {replica} (pod {name}): the pod "
+                f"is not running (phase {phase}); see status() for why, or pick another replica",
+                backend=BACKEND,
+            )
+        return name
 
     async def _exec(
         self, client: AsyncClient, pod: str, container: str, argv: list[str], stdin: bytes | None

@@ -42,6 +42,7 @@ from ctrlplane.provider.events import (
     emit,
 )
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import is_not_found, translated
 from ctrlplane.provider.kubernetes.manifests import (
     JSON,
@@ -63,6 +64,7 @@ from ctrlplane.provider.kubernetes.session import (
     PodObserver,
     RolloutFailed,
 )
+from ctrlplane.provider.kubernetes.shielding import finish, run_to_end
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 
@@ -103,6 +105,29 @@ class Rollouts(ClusterSession):
             restarted_at=inst.restarted_at,
         )
 
+    def _deadline(self, iid: str) -> Deadline:
+        """The one ``progress_deadline`` of a deploy or rollback of ``iid``."""
+        return Deadline(self.config.progress_deadline.total_seconds(), f"deploy of {iid}")
+
+    async def _refresh_secrets(
+        self, client: AsyncClient, target: ProvisionRequest, release_id: str
+    ) -> None:
+        """Resolve ``target``'s secrets again and apply the instance's Secrets, so a
+        rotated value reaches the pods a deploy or rollback starts. Nothing happens when no
+        service references a secret. Resolution errors (``SecretNotFound``) come before any
+        change; values go only into the Secrets' data."""
+        if not any(s.secrets for s in target.services):
+            return
+        values = await self._secret_values(target)
+        secrets = [
+            m
+            for m in self._render(
+                target, release_id=release_id, native=True, releases=[], secret_values=values
+            )
+            if m["kind"] == "Secret"
+        ]
+        await self._apply(client, secrets, f"deploy {target.instance_id}: secrets")
+
     async def _roll(
         self,
         client: AsyncClient,
@@ -115,6 +140,7 @@ class Rollouts(ClusterSession):
         """Apply ``target`` as ``release``, wait for the rollout; on failure or cancellation
         re-apply the previous version and raise ``DeployFailed`` (or re-raise the cancel)."""
         iid = target.instance_id
+        deadline = self._deadline(iid)
         steps, units = Steps(iid, events), UnitEvents(iid, events)
         async with steps.guard():
             units.seed(await self._pods(client, iid))
@@ -132,7 +158,7 @@ class Rollouts(ClusterSession):
                     target,
                     release=release.release_id,
                     restarted_at=inst.restarted_at,
-                    limit=self.config.progress_deadline.total_seconds(),
+                    limit=deadline,
                     what=f"deploy of {iid}",
                     on_pods=units.observe,
                 )
@@ -184,7 +210,7 @@ class Rollouts(ClusterSession):
                 restarted_at=inst.restarted_at,
             )[-1]
             name = base_name(iid)
-            limit = self.config.progress_deadline.total_seconds()
+            limit = self._deadline(iid)
             rel, stamp = release.release_id, inst.restarted_at
             try:
                 last = inst.replicas - 1
@@ -200,7 +226,9 @@ class Rollouts(ClusterSession):
                     updated=count,
                     on_pods=units.observe,
                 )
-                await steps.enter("observe", f"{self.config.canary_observation.total_seconds():g}s")
+                observation = self.config.canary_observation.total_seconds()
+                await steps.enter("observe", f"{observation:g}s")
+                limit.extend(observation)
                 await self._observe(
                     client,
                     target,
@@ -271,7 +299,7 @@ class Rollouts(ClusterSession):
             aux_name = aux["metadata"]["name"]
             name = strategy.value
             rel, stamp = release.release_id, inst.restarted_at
-            limit = self.config.progress_deadline.total_seconds()
+            limit = self._deadline(iid)
             switched = promoted = False
             try:
                 await steps.enter("start-" + track, aux_name)
@@ -290,6 +318,7 @@ class Rollouts(ClusterSession):
                 if canary:
                     observation = self.config.canary_observation.total_seconds()
                     await steps.enter("observe", f"{observation:g}s")
+                    limit.extend(observation)
                     await self._observe(
                         client,
                         target,
@@ -314,6 +343,7 @@ class Rollouts(ClusterSession):
                     delay = self.config.blue_green_retire_delay.total_seconds()
                     if delay > 0:
                         await steps.enter("retire-delay", f"old pods stay {delay:g}s")
+                        limit.extend(delay)
                         await asyncio.sleep(delay)
                 await steps.enter("promote", base_name(iid))
                 promoted = True
@@ -341,9 +371,13 @@ class Rollouts(ClusterSession):
                         inst, native, back, aux_name, track, promoted, units.observe
                     ),
                 )
-            await steps.enter("remove-" + track, aux_name)
-            await self._remove_aux(client, iid, aux_name, track, units.observe)
-            await steps.finish()
+
+            async def remove() -> None:
+                await steps.enter("remove-" + track, aux_name)
+                await self._remove_aux(client, iid, aux_name, track, units.observe)
+                await steps.finish()
+
+            await finish(remove())  # a cancel here must not orphan the second set
 
     async def _abort(
         self,
@@ -354,8 +388,9 @@ class Rollouts(ClusterSession):
         strategy: str,
         undo: Callable[[], Awaitable[None]],
     ) -> NoReturn:
-        """Report the failure of the open step, run ``undo`` (shielded from cancellation)
-        as step ``restore``, then raise ``DeployFailed`` (or re-raise a cancellation).
+        """Report the failure of the open step, run ``undo`` to its end as step
+        ``restore`` (further cancellations wait for it), then raise ``DeployFailed`` (or
+        re-raise a cancellation, also one that arrived during ``undo``).
 
         If ``undo`` itself fails, ``DeployFailed`` has ``rolled_back`` false.
         """
@@ -372,7 +407,7 @@ class Rollouts(ClusterSession):
         await steps.fail(f"{step}: {reason}")
         await steps.enter("restore", inst.release_id)
         try:
-            await asyncio.shield(undo())
+            _, again = await run_to_end(undo())
         except BaseException as failed:
             await steps.fail(failure_detail(failed))
             if isinstance(failed, asyncio.CancelledError):
@@ -392,6 +427,8 @@ class Rollouts(ClusterSession):
         )
         if cancelled:
             raise exc
+        if again:
+            raise asyncio.CancelledError
         raise DeployFailed(
             iid, strategy=strategy, step=step, reason=reason, evidence=evidence
         ) from None
@@ -520,7 +557,7 @@ class Rollouts(ClusterSession):
                 inst.req,
                 release=inst.release_id,
                 restarted_at=inst.restarted_at,
-                limit=self.config.progress_deadline.total_seconds(),
+                limit=self.config.restore_timeout.total_seconds(),
                 what=f"restore of {iid}",
                 on_pods=on_pods,
             )

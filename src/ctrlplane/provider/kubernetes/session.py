@@ -31,6 +31,7 @@ from ctrlplane.errors import (
     SecretNotFound,
 )
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
+from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import BACKEND, is_not_found, translated
 from ctrlplane.provider.kubernetes.history import dump_releases, load_releases
 from ctrlplane.provider.kubernetes.manifests import (
@@ -52,6 +53,7 @@ from ctrlplane.provider.kubernetes.naming import (
 )
 from ctrlplane.provider.kubernetes.podstate import (
     assess,
+    is_ready,
     probe_evidence,
     replica_order,
 )
@@ -118,6 +120,10 @@ class ClusterSession:
     ) -> None:
         self.config = config if config is not None else KubernetesConfig.from_env()
         self._secrets = secrets
+        self._server_git_version = ""
+        """The server's ``gitVersion`` (``v1.33.0``), once any call has read ``/version``
+        (``health_check``, ``provision``, ``deploy``...); a cache for ``info()``, nothing
+        else depends on it."""
 
     # connection
 
@@ -160,6 +166,7 @@ class ClusterSession:
             resp = await self._http(client).get("/version")
             resp.raise_for_status()
             data = resp.json()
+        self._server_git_version = str(data.get("gitVersion") or "")
         minor = "".join(c for c in str(data.get("minor", "0")) if c.isdigit()) or "0"
         return int(str(data.get("major", "1")) or 1), int(minor)
 
@@ -203,14 +210,24 @@ class ClusterSession:
                 )
             ]
 
-    async def _events(self, client: AsyncClient) -> list[JSON]:
-        with translated("list events"):
-            return [
-                e.to_dict()
-                async for e in client.list(
-                    Event, namespace=self.config.namespace, fields={"reason": "Unhealthy"}
-                )
-            ]
+    async def _unhealthy_events(self, client: AsyncClient, pods: Sequence[JSON]) -> list[JSON]:
+        """The ``Unhealthy`` Events of ``pods`` that are not ready (only those can fail a
+        gate or give evidence): one list per such pod, restricted by a field selector on
+        the pod's uid, so a poll never reads the namespace's other Events."""
+        out: list[JSON] = []
+        for pod in pods:
+            uid = pod["metadata"].get("uid")
+            if not uid or is_ready(pod):
+                continue
+            fields: dict[str, Any] = {"involvedObject.uid": uid, "reason": "Unhealthy"}
+            with translated(f"list events of pod {pod['metadata']['name']}"):
+                out += [
+                    e.to_dict()
+                    async for e in client.list(
+                        Event, namespace=self.config.namespace, fields=fields
+                    )
+                ]
+        return out
 
     # writing
 
@@ -269,7 +286,7 @@ class ClusterSession:
         *,
         release: str,
         restarted_at: str,
-        limit: float,
+        limit: float | Deadline,
         what: str,
         name: str | None = None,
         track: str = TRACK_STABLE,
@@ -278,12 +295,13 @@ class ClusterSession:
     ) -> None:
         """Poll until the pods of ``release`` of one controller (the instance's, or the
         auxiliary Deployment ``name`` of ``track``) are ready; raise ``RolloutFailed`` or
-        ``OperationTimeout`` (after ``limit`` seconds; ``0`` checks once).
+        ``OperationTimeout`` (after ``limit`` seconds, or when the operation's
+        :class:`~.deadline.Deadline` passes; ``0`` or a passed deadline checks once).
 
         ``updated`` is how many pods must run ``release`` (``None``: all; see
         :func:`~.podstate.assess`). ``on_pods`` sees every pod of the instance at each poll.
         """
-        deadline = time.monotonic() + limit
+        deadline = limit if isinstance(limit, Deadline) else Deadline(limit, what)
         interval = self.config.poll_interval.total_seconds()
         while True:
             if name is None:
@@ -296,7 +314,7 @@ class ClusterSession:
             pods = [
                 p for p in every if (p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
             ]
-            events = await self._events(client)
+            events = await self._unhealthy_events(client, pods)
             verdict = assess(
                 inst_req,
                 workload,
@@ -315,9 +333,9 @@ class ClusterSession:
                     else []
                 )
                 raise RolloutFailed(verdict.step, verdict.reason, evidence)
-            if time.monotonic() >= deadline:
-                raise OperationTimeout(what, limit, detail="pods are not ready")
-            await asyncio.sleep(interval)
+            if deadline.expired():
+                raise OperationTimeout(what, deadline.seconds, detail="pods are not ready")
+            await asyncio.sleep(min(interval, max(deadline.remaining(), 0.001)))
 
     async def _get_deployment(self, client: AsyncClient, name: str) -> JSON:
         with translated(f"read Deployment {name}"):
