@@ -8,8 +8,10 @@ Events carry no secret values.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -24,10 +26,12 @@ __all__ = [
     "RolledBack",
     "StepFinished",
     "StepStarted",
+    "StepTracker",
     "Subscriber",
     "TrafficSwitched",
     "UnitRemoved",
     "UnitStarted",
+    "describe_failure",
     "emit",
 ]
 
@@ -126,3 +130,59 @@ async def emit(subscriber: Subscriber | None, event: ProgressEvent) -> None:
             await result
     except Exception:
         log.exception("progress subscriber failed on %s event; ignored", event.kind)
+
+
+class StepTracker:
+    """The open step of one operation, reported to an optional subscriber as
+    ``StepStarted``/``StepFinished`` pairs that never nest: entering a step finishes
+    the open one (successfully); :meth:`fail` finishes it with ``ok`` false and a
+    detail saying why. ``current`` names the last step entered (for error messages)."""
+
+    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
+        self.instance_id = instance_id
+        self.events = events
+        self.current = ""
+        self._open = False
+
+    async def enter(self, step: str, detail: str = "") -> None:
+        """Finish the open step (successfully), then start ``step``."""
+        await self.finish()
+        self.current, self._open = step, True
+        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
+
+    async def finish(self, *, ok: bool = True, detail: str = "") -> None:
+        """Finish the open step, if any; ``ok`` false with ``detail`` saying why."""
+        if not self._open:
+            return
+        self._open = False
+        await emit(
+            self.events,
+            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
+        )
+
+    async def fail(self, detail: str) -> None:
+        """Finish the open step as failed; ``detail`` says why (never a secret value)."""
+        await self.finish(ok=False, detail=detail or "failed")
+
+    @contextlib.asynccontextmanager
+    async def guard(
+        self, why: Callable[[BaseException], str] = lambda exc: describe_failure(exc)
+    ) -> AsyncIterator[None]:
+        """Run a block; an exception (or cancellation) escaping it fails the open step
+        with ``why(exc)``."""
+        try:
+            yield
+        except BaseException as exc:
+            await self.fail(why(exc))
+            raise
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line on why a step ended with ``exc``: ``cancelled``, ``<step>: <reason>`` for
+    errors that carry a step, or the error's message."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    step, reason = getattr(exc, "step", None), getattr(exc, "reason", None)
+    if isinstance(step, str) and isinstance(reason, str):
+        return f"{step}: {reason}"
+    return str(exc) or type(exc).__name__

@@ -60,7 +60,7 @@ from ctrlplane.provider.docker.translate import (
 from ctrlplane.provider.docker.units import StepFailed, UnitRunner, first_error, uncancellable
 from ctrlplane.provider.docker.usage import sum_usage
 from ctrlplane.provider.enums import DeployStrategy, InstanceState, ServiceRole
-from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber, emit
+from ctrlplane.provider.events import StepTracker, Subscriber
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 from ctrlplane.provider.releases import Release, require_new_release_id
 from ctrlplane.provider.results import (
@@ -112,7 +112,7 @@ def _seconds(value: timedelta) -> float:
     return value / timedelta(seconds=1)
 
 
-def _why(exc: BaseException, steps: _Steps) -> str:
+def _why(exc: BaseException, steps: StepTracker) -> str:
     """One line on why the open step ended badly (no secrets: engine and step errors
     are redacted where they are made)."""
     err = first_error(exc)
@@ -121,34 +121,6 @@ def _why(exc: BaseException, steps: _Steps) -> str:
     if isinstance(exc, TimeoutError) or isinstance(err, TimeoutError):
         return f"timed out in step {steps.current}"
     return str(err) or type(err).__name__
-
-
-class _Steps:
-    """The step a long operation is at (names the step of a timeout), reported to an
-    optional subscriber as ``StepStarted``/``StepFinished`` pairs that never nest."""
-
-    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
-        self.instance_id = instance_id
-        self.events = events
-        self.current = "validate"
-        self._open = False
-
-    async def enter(self, step: str, detail: str = "") -> None:
-        """Finish the open step (successfully) and start ``step``."""
-        await self.finish()
-        self.current = step
-        self._open = True
-        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
-
-    async def finish(self, *, ok: bool = True, detail: str = "") -> None:
-        """Finish the open step, if any; ``ok`` false with ``detail`` saying why."""
-        if not self._open:
-            return
-        self._open = False
-        await emit(
-            self.events,
-            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
-        )
 
 
 class DockerProvider:
@@ -271,7 +243,7 @@ class DockerProvider:
                 current = self._tr.workload_from_containers(existing)
                 if self._complete(ses, current, existing):
                     return ses.result(current, existing)
-            steps = _Steps(iid, events)
+            steps = StepTracker(iid, events)
             await steps.enter("resolve secrets")
             try:
                 materials = await ses.materials(wl)
@@ -305,7 +277,7 @@ class DockerProvider:
         expected = {self._tr.container_name(wl, r, s.name) for r in units for s in wl.services}
         return names == expected and len(units) >= 1
 
-    def _provision_error(self, iid: str, exc: BaseException, steps: _Steps) -> BaseException:
+    def _provision_error(self, iid: str, exc: BaseException, steps: StepTracker) -> BaseException:
         err = first_error(exc)
         if isinstance(err, asyncio.CancelledError):
             return err
@@ -326,7 +298,7 @@ class DockerProvider:
         wl: Workload,
         materials: Mapping[str, ServiceMaterials],
         existing: Sequence[JSON],
-        steps: _Steps,
+        steps: StepTracker,
     ) -> None:
         iid = wl.instance_id
         filters = self._tr.labels.instance_filter(iid)

@@ -14,16 +14,11 @@ free number, so the replicas of one release are ``0..n-1``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctrlplane.errors import DeployFailed, ProvisionFailed
 from ctrlplane.provider.events import (
-    StepFinished,
-    StepStarted,
     Subscriber,
     UnitRemoved,
     UnitStarted,
@@ -32,60 +27,11 @@ from ctrlplane.provider.events import (
 from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.podstate import replica_order
 
-__all__ = ["Steps", "UnitEvents", "UnitTracker", "failure_detail", "started_containers"]
+__all__ = ["UnitEvents", "UnitTracker", "started_containers"]
 
 JSON = dict[str, Any]
 
 _ORDINAL_LABEL = "statefulset.kubernetes.io/pod-name"
-
-
-def failure_detail(exc: BaseException) -> str:
-    """Why a step ended with ``exc``: ``cancelled``, ``<failed step>: <reason>``, or the
-    error's message."""
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(exc, ProvisionFailed | DeployFailed):
-        return f"{exc.step}: {exc.reason}"
-    return str(exc) or type(exc).__name__
-
-
-class Steps:
-    """The open step of one operation, reported to an optional subscriber (see module)."""
-
-    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
-        self.instance_id = instance_id
-        self.events = events
-        self.current = ""
-        self._open = False
-
-    async def enter(self, step: str, detail: str = "") -> None:
-        """Finish the open step (successfully), then start ``step``."""
-        await self.finish()
-        self.current, self._open = step, True
-        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
-
-    async def finish(self, *, ok: bool = True, detail: str = "") -> None:
-        """Finish the open step, if any; ``ok`` false with ``detail`` saying why."""
-        if not self._open:
-            return
-        self._open = False
-        await emit(
-            self.events,
-            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
-        )
-
-    async def fail(self, detail: str) -> None:
-        """Finish the open step as failed (``detail`` must say why; never empty)."""
-        await self.finish(ok=False, detail=detail or "failed")
-
-    @contextlib.asynccontextmanager
-    async def guard(self) -> AsyncIterator[None]:
-        """Run a block; an exception (or cancellation) escaping it fails the open step."""
-        try:
-            yield
-        except BaseException as exc:
-            await self.fail(failure_detail(exc))
-            raise
 
 
 def started_containers(pod: JSON) -> set[str]:

@@ -47,6 +47,7 @@ from ctrlplane.errors import (
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability, require_capability, strategy_capability
 from ctrlplane.provider.enums import DeployStrategy, InstanceState
+from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import (
     Subscriber,
 )
@@ -75,7 +76,7 @@ from ctrlplane.provider.kubernetes.podstate import (
     public_addresses,
     replica_order,
 )
-from ctrlplane.provider.kubernetes.progress import Steps, UnitEvents
+from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
 from ctrlplane.provider.kubernetes.shielding import run_to_end

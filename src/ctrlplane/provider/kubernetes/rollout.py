@@ -15,8 +15,9 @@
 Every path restores the previous release on failure or cancellation (a StatefulSet's pods
 of the failed version are deleted too: a StatefulSet with ``OrderedReady`` pods does not
 replace a pod that is not ready by itself, the documented "forced rollback"). Progress goes
-to the optional subscriber: step pairs that never nest (:class:`~.progress.Steps`), units
-started and removed (:class:`~.progress.UnitEvents`), probe evidence, traffic switches and
+to the optional subscriber: step pairs that never nest
+(:class:`~ctrlplane.provider.events.StepTracker`), units started and removed
+(:class:`~.progress.UnitEvents`), probe evidence, traffic switches and
 the roll-back. See :meth:`~ctrlplane.provider.kubernetes.KubernetesProvider.deploy`.
 """
 
@@ -41,6 +42,8 @@ from ctrlplane.provider.events import (
     TrafficSwitched,
     emit,
 )
+from ctrlplane.provider.events import StepTracker as Steps
+from ctrlplane.provider.events import describe_failure as failure_detail
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import is_not_found, translated
@@ -57,7 +60,7 @@ from ctrlplane.provider.kubernetes.naming import (
     base_name,
 )
 from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
-from ctrlplane.provider.kubernetes.progress import Steps, UnitEvents, failure_detail
+from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.session import (
     ClusterSession,
     Instance,

@@ -42,6 +42,7 @@ from ctrlplane.errors import (
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability, require_capability, strategy_capability
 from ctrlplane.provider.enums import DeployStrategy, SecretType, ServiceRole
+from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import (
     Subscriber,
 )
@@ -71,7 +72,7 @@ from ctrlplane.provider.nomad.status import (
     current_allocs,
     instance_status,
 )
-from ctrlplane.provider.nomad.steps import Steps, UnitReporter
+from ctrlplane.provider.nomad.steps import UnitReporter
 from ctrlplane.provider.nomad.waits import (
     Failed,
     resubmittable,

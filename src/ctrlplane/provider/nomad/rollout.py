@@ -20,6 +20,7 @@ from ctrlplane.provider.events import (
     TrafficSwitched,
     emit,
 )
+from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.nomad.checkgate import FailureCounter, check_limits
 from ctrlplane.provider.nomad.client import NomadClient
@@ -36,7 +37,6 @@ from ctrlplane.provider.nomad.meta import (
 from ctrlplane.provider.nomad.status import (
     current_allocs,
 )
-from ctrlplane.provider.nomad.steps import Steps
 from ctrlplane.provider.nomad.waits import (
     Failed,
     JobReader,

@@ -13,45 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber, UnitStarted, emit
+from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.nomad.status import alloc_replica
 
-__all__ = ["Steps", "UnitReporter", "started_units"]
+__all__ = ["UnitReporter", "started_units"]
 
 JSON = dict[str, Any]
-
-
-class Steps:
-    """The step an operation is at, reported to an optional subscriber."""
-
-    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
-        self.instance_id = instance_id
-        self.events = events
-        self.current = ""
-        self._open = False
-
-    async def enter(self, step: str, detail: str = "") -> None:
-        """Finish the open step (successfully), then start ``step``."""
-        await self.finish()
-        self.current, self._open = step, True
-        await emit(self.events, StepStarted(instance_id=self.instance_id, step=step, detail=detail))
-
-    async def finish(self, detail: str = "") -> None:
-        """Finish the open step successfully (no-op when none is open)."""
-        await self._close(ok=True, detail=detail)
-
-    async def fail(self, detail: str) -> None:
-        """Finish the open step as failed; ``detail`` says why (never a secret value)."""
-        await self._close(ok=False, detail=detail or "failed")
-
-    async def _close(self, *, ok: bool, detail: str) -> None:
-        if not self._open:
-            return
-        self._open = False
-        await emit(
-            self.events,
-            StepFinished(instance_id=self.instance_id, step=self.current, ok=ok, detail=detail),
-        )
 
 
 def started_units(
