@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ctrlplane.cli.deploy_plan import blockers, live_facts
 from ctrlplane.cli.doctor_cmd import fix_hint
 from ctrlplane.cli.inspect_cmds import plan_changes
 from ctrlplane.cli.progress import event_line, progress_subscriber
@@ -229,14 +230,23 @@ def test_plan_changes_per_service() -> None:
         ServiceSpec(name="web", image="app:2", env={"A": "1", "B": "3", "C": "4"}),
         ServiceSpec(name="cache", image="redis:7"),
     ]
-    changes = {c["service"]: c for c in plan_changes(_live(), new)}
+    live = _live()
+    blocked = blockers(live_facts(live, None), new, "app.yaml")
+    changes = {c["service"]: c for c in plan_changes(live, new, blocked)}
     web = changes["web"]
     assert web["change"] == "update"
     assert web["image"] == ["app:1", "app:2"]
     assert web["env"] == {"added": {"C": "4"}, "removed": {}, "changed": {"B": ["2", "3"]}}
+    assert web["deployable"] is True
+    assert web["blockers"] == []
+    # A service added or removed is shown, and marked as something a deploy cannot do.
     assert changes["cache"]["change"] == "add"
-    assert changes["worker"]["change"] == "keep"
-    same = plan_changes(_live(), [ServiceSpec(name="web", image="app:1", env={"A": "1", "B": "2"})])
+    assert changes["cache"]["deployable"] is False
+    assert "cannot add" in changes["cache"]["blockers"][0]
+    assert changes["worker"]["change"] == "remove"
+    assert changes["worker"]["deployable"] is False
+    assert "cannot remove" in changes["worker"]["blockers"][0]
+    same = plan_changes(live, [ServiceSpec(name="web", image="app:1", env={"A": "1", "B": "2"})])
     assert same[0]["change"] == "unchanged"
 
 

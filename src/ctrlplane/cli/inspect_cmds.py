@@ -9,6 +9,7 @@ only references (or redacted placeholders) are ever printed. ``doctor`` lives in
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,19 @@ from typing import Any
 import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.deploy_plan import (
+    NotDeployable,
+    blockers,
+    live_facts,
+    read_live,
+    unverified,
+    unverified_note,
+)
 from ctrlplane.cli.output import emit_json
-from ctrlplane.errors import CtrlplaneError, NotSupported
+from ctrlplane.errors import NotSupported, Problem
 from ctrlplane.provider import (
+    HealthCheckSpec,
+    InstanceStatus,
     Release,
     ReleaseHistory,
     Renderer,
@@ -74,19 +85,34 @@ def render_cmd(state: CliState, file: Path, instance_id: str | None) -> None:
         click.echo(_yaml_documents(objects), nl=False)
 
 
-# -- plan --------------------------------------------------------------------------------
+# -- plan ------------------------------------------------------------------------------
 
 
 def _env_lines(env: Mapping[str, str]) -> list[str]:
     return [f"{k}={v}" for k, v in sorted(env.items())]
 
 
-def plan_changes(live: Release, services: Sequence[ServiceSpec]) -> list[dict[str, Any]]:
+def _health_line(check: HealthCheckSpec | None) -> list[str]:
+    if check is None:
+        return []
+    return ["health_check: " + json.dumps(check.to_wire(), sort_keys=True, separators=(",", ":"))]
+
+
+def _blockers_of(name: str, blocked: Sequence[Problem]) -> list[str]:
+    return [str(p) for p in blocked if p.path.split(".", 1)[0] == name]
+
+
+def plan_changes(
+    live: Release, services: Sequence[ServiceSpec], blocked: Sequence[Problem] = ()
+) -> list[dict[str, Any]]:
     """Per service, what deploying ``services`` would change against ``live``.
 
-    Each entry: ``service``, ``change`` (``update``, ``add``, ``unchanged`` or ``keep``
-    for a live service the file does not list), ``image`` (``[old, new]`` when it changes)
-    and ``env`` (``{"added": {...}, "removed": {...}, "changed": {k: [old, new]}}``).
+    Each entry: ``service``, ``change`` (``update``, ``unchanged``, ``add`` for a service
+    the live release lacks, ``remove`` for a live service the file does not list),
+    ``image`` (``[old, new]`` when it changes), ``env`` (``{"added": {...}, "removed":
+    {...}, "changed": {k: [old, new]}}``), ``health_check`` (``[old, new]`` when it
+    changes), ``deployable`` and ``blockers`` (the differences of ``blocked`` -- see
+    :func:`~ctrlplane.cli.deploy_plan.blockers` -- that concern this service).
     Secrets are references only; no value of theirs is looked up.
     """
     current = {s.name: s for s in live.services}
@@ -102,47 +128,74 @@ def plan_changes(live: Release, services: Sequence[ServiceSpec]) -> list[dict[st
             },
         }
         entry: dict[str, Any] = {"service": svc.name}
+        new_check = svc.health_check.to_wire() if svc.health_check else None
         if before is None:
-            entry.update(change="add", image=[None, svc.image], env=env)
+            entry.update(
+                change="add",
+                image=[None, svc.image],
+                env=env,
+                health_check=[None, new_check] if new_check else None,
+            )
         else:
+            old_check = before.health_check.to_wire() if before.health_check else None
             image = [before.image, svc.image] if before.image != svc.image else None
-            changed = image is not None or any(env.values())
-            entry.update(change="update" if changed else "unchanged", image=image, env=env)
+            check = [old_check, new_check] if old_check != new_check else None
+            changed = image is not None or check is not None or any(env.values())
+            entry.update(
+                change="update" if changed else "unchanged",
+                image=image,
+                env=env,
+                health_check=check,
+            )
         out.append(entry)
     listed = {s.name for s in services}
     out += [
-        {"service": s.name, "change": "keep", "image": None, "env": {}}
+        {"service": s.name, "change": "remove", "image": None, "env": {}, "health_check": None}
         for s in live.services
         if s.name not in listed
     ]
+    for entry in out:
+        entry["blockers"] = _blockers_of(entry["service"], blocked)
+        entry["deployable"] = not entry["blockers"]
     return out
 
 
-def _diff_text(live: Release, services: Sequence[ServiceSpec], file: Path) -> str:
+def _diff_text(
+    live: Release, services: Sequence[ServiceSpec], file: Path, blocked: Sequence[Problem]
+) -> str:
     current = {s.name: s for s in live.services}
     listed = {s.name for s in services}
     chunks: list[str] = []
     for svc in services:
         before = current.get(svc.name)
         old = (
-            [f"image: {before.image}", *("env " + e for e in _env_lines(before.env))]
+            [
+                f"image: {before.image}",
+                *("env " + e for e in _env_lines(before.env)),
+                *_health_line(before.health_check),
+            ]
             if before
             else []
         )
-        new = [f"image: {svc.image}", *("env " + e for e in _env_lines(svc.env))]
+        new = [
+            f"image: {svc.image}",
+            *("env " + e for e in _env_lines(svc.env)),
+            *_health_line(svc.health_check),
+        ]
         if old == new:
             chunks.append(f"  {svc.name}: unchanged")
-            continue
-        diff = difflib.unified_diff(
-            old,
-            new,
-            fromfile=f"{svc.name} (live {live.release_id})",
-            tofile=f"{svc.name} ({file})",
-            lineterm="",
-        )
-        chunks.append("\n".join(diff))
+        else:
+            diff = difflib.unified_diff(
+                old,
+                new,
+                fromfile=f"{svc.name} (live {live.release_id})",
+                tofile=f"{svc.name} ({file})",
+                lineterm="",
+            )
+            chunks.append("\n".join(diff))
+    names = [s.name for s in services] + [s.name for s in live.services if s.name not in listed]
     chunks += [
-        f"  {s.name}: not in {file}; keeps {s.image}" for s in live.services if s.name not in listed
+        f"  {name}: NOT DEPLOYABLE: {why}" for name in names for why in _blockers_of(name, blocked)
     ]
     return "\n".join(chunks)
 
@@ -161,33 +214,54 @@ def _diff_text(live: Release, services: Sequence[ServiceSpec], file: Path) -> st
 def plan_cmd(state: CliState, file: Path, instance: str) -> None:
     """Show what `deploy INSTANCE -f FILE` would change against the live release.
 
-    Per service: image and env differences, as a unified diff (JSON: structured).
-    Secret values are never shown: secrets are references and are not resolved.
-    Exits 0 whether or not something would change.
+    Per service: image, env and health check differences, as a unified diff (JSON:
+    structured). Differences a deploy cannot apply (a service added or removed, other
+    ports, a health check removed) are marked NOT DEPLOYABLE: plan then exits 2, as
+    deploy -f would. Fields no provider records per release (command, args, resources,
+    volumes, secrets, ...) cannot be compared and are listed as not compared. Secret
+    values are never shown: secrets are references and are not resolved. Otherwise it
+    exits 0, whether or not something would change.
 
     Example: ctrlplane plan -f examples/hello-web.yaml hello-web
     """
     provider = state.provider()
 
-    async def go() -> tuple[str, Release, list[ServiceSpec]]:
+    async def go() -> tuple[str, Release, list[ServiceSpec], InstanceStatus]:
         iid, _ = await resolve_instance(provider, instance, state.tenant)
         spec = load_workload(file, instance_id=iid)
         if not isinstance(provider, ReleaseHistory):
             raise NotSupported(state.chosen_provider, "releases", detail="no release history")
-        history = await provider.releases(iid)
-        live = next((r for r in history if r.live), history[0] if history else None)
-        if live is None:
-            raise CtrlplaneError(f"instance {iid} has no recorded release to compare with")
-        return iid, live, list(spec.services)
+        live, status = await read_live(provider, iid)
+        assert live is not None  # read_live raises when a history has no release
+        return iid, live, list(spec.services), status
 
-    iid, live, services = run(go())
-    changes = plan_changes(live, services)
+    iid, live, services, status = run(go())
+    blocked = blockers(live_facts(live, status), services, file)
+    changes = plan_changes(live, services, blocked)
+    not_compared = unverified(services)
     if state.json:
-        emit_json({"instance_id": iid, "live_release": live.release_id, "services": changes})
-        return
-    click.echo(f"plan for {iid} against live release {live.release_id}:")
-    click.echo(_diff_text(live, services, file))
-    changed = [c["service"] for c in changes if c["change"] in ("update", "add")]
-    click.echo(
-        f"{len(changed)} service(s) would change: {', '.join(changed)}" if changed else "no changes"
-    )
+        emit_json(
+            {
+                "instance_id": iid,
+                "live_release": live.release_id,
+                "deployable": not blocked,
+                "services": changes,
+                "not_compared": not_compared,
+            }
+        )
+    else:
+        click.echo(f"plan for {iid} against live release {live.release_id}:")
+        click.echo(_diff_text(live, services, file, blocked))
+        changed = [c["service"] for c in changes if c["change"] == "update" and c["deployable"]]
+        click.echo(
+            f"{len(changed)} service(s) would change: {', '.join(changed)}"
+            if changed
+            else "no changes"
+            if not blocked
+            else "no deployable changes"
+        )
+        note = unverified_note(not_compared, instance, file)
+        if note:
+            click.echo(note)
+    if blocked:
+        raise NotDeployable(blocked, file=file, instance=instance, release=live.release_id)

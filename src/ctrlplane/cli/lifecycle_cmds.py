@@ -17,7 +17,7 @@ from ctrlplane.cli.progress import (
     provision_with_progress,
     report_interrupted,
 )
-from ctrlplane.errors import OperationTimeout
+from ctrlplane.errors import AmbiguousInstance, OperationTimeout
 from ctrlplane.provider import InstanceLister, InstanceStatus, Provider, ProvisionRequest
 from ctrlplane.workload import parse_workload, read_workload_data
 
@@ -25,7 +25,11 @@ __all__ = ["down_cmd", "ls_cmd", "up_cmd"]
 
 
 async def _existing_id(provider: Provider, name: str, tenant: str) -> str | None:
-    """The ID of the instance already running this workload name (for ``up`` re-runs)."""
+    """The ID of the instance already running this workload name (for ``up`` re-runs).
+
+    ``None`` when there is none (``up`` creates one); several are
+    :class:`AmbiguousInstance` listing them (``up`` must not add yet another).
+    """
     if not name or not isinstance(provider, InstanceLister):
         return None
     found = [
@@ -33,7 +37,9 @@ async def _existing_id(provider: Provider, name: str, tenant: str) -> str | None
         for s in await provider.list_instances(tenant or None)
         if s.name == name and s.tenant_id == tenant
     ]
-    return found[0] if len(found) == 1 else None
+    if len(found) > 1:
+        raise AmbiguousInstance(name, sorted(found))
+    return found[0] if found else None
 
 
 @click.command("up")
@@ -57,7 +63,9 @@ def up_cmd(state: CliState, file: Path, instance_id: str | None, timeout: float)
     """Provision a workload and wait until it runs; print its status and endpoints.
 
     Progress (steps, started replicas) is shown on stderr while it runs. Running it
-    again for the same workload name converges the existing instance. Ctrl-C cancels:
+    again for the same workload name converges the existing instance; when several
+    instances of the tenant have that name, it refuses (exit 2) and lists them: pick
+    one with --instance-id. Ctrl-C cancels:
     what was created is removed, and the state left is printed.
 
     Example: ctrlplane up -f examples/hello-web.yaml

@@ -5,12 +5,15 @@ Exit codes (stable, for scripts):
 ====  ==========================================================
 0     success
 1     the operation failed (any other ctrlplane error)
-2     invalid input: bad workload file, spec or command-line usage
+2     invalid input: bad workload file, spec, command-line usage or ctrlplane.toml,
+      an ambiguous name, or a ``deploy -f``/``plan`` difference a deploy cannot apply
 3     not found: unknown instance, release or provider
 4     not supported by the chosen provider
 5     backend unavailable (engine or cluster unreachable)
 6     timed out
-7     deploy failed (the previous release was restored)
+7     deploy or rollback failed; the previous release was restored
+8     deploy or rollback failed and the previous release could NOT be restored:
+      the instance's state is unknown (check ``status`` and ``releases``)
 130   interrupted (Ctrl-C); the library's cleanup ran
 ====  ==========================================================
 """
@@ -54,7 +57,32 @@ from ctrlplane.errors import (
     ReleaseNotFound,
 )
 
-__all__ = ["EXIT_CODES", "cli", "exit_code_for", "main"]
+__all__ = ["EXIT_CODES", "EXIT_CODE_MEANINGS", "cli", "exit_code_for", "main"]
+
+EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
+    (0, "success"),
+    (1, "the operation failed (any other ctrlplane error)"),
+    (
+        2,
+        "invalid input: workload file, spec, command-line usage, `ctrlplane.toml`, "
+        "an ambiguous name, or a `deploy -f`/`plan` difference a deploy cannot apply",
+    ),
+    (3, "not found: unknown instance, release or provider"),
+    (4, "not supported by the chosen provider"),
+    (5, "backend unavailable (engine or cluster unreachable)"),
+    (6, "timed out"),
+    (7, "deploy or rollback failed; the previous release was restored"),
+    (
+        8,
+        "deploy or rollback failed and the previous release could NOT be restored: "
+        "the instance's state is unknown (check `status` and `releases`)",
+    ),
+    (130, "interrupted (Ctrl-C); the library's cleanup ran, and the state left is printed"),
+]
+"""Every exit code and its meaning (the docstring above, docs/cli.md and the generated
+reference say the same; a test keeps them in step)."""
+
+DEPLOY_NOT_RESTORED = 8
 
 EXIT_CODES: list[tuple[type[CtrlplaneError], int]] = [
     (InvalidSpec, 2),
@@ -71,6 +99,8 @@ EXIT_CODES: list[tuple[type[CtrlplaneError], int]] = [
 
 def exit_code_for(exc: CtrlplaneError) -> int:
     """The documented exit code of an error (1 when no more specific one applies)."""
+    if isinstance(exc, DeployFailed) and not exc.rolled_back:
+        return DEPLOY_NOT_RESTORED
     for kind, code in EXIT_CODES:
         if isinstance(exc, kind):
             return code

@@ -5,11 +5,21 @@ in :mod:`ctrlplane.cli.logs_cmd`."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
 
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.deploy_plan import (
+    NotDeployable,
+    blockers,
+    live_facts,
+    live_release,
+    read_live,
+    unverified,
+    unverified_note,
+)
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.cli.progress import progress_subscriber, report_interrupted
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported, Problem
@@ -68,8 +78,18 @@ restart_cmd = _lifecycle("restart", "restarted")
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("instance")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("-i", "--interactive", is_flag=True, help="Send standard input to the command.")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a terminal.")
+@click.option(
+    "-i",
+    "--interactive",
+    is_flag=True,
+    help="Read standard input to EOF, then send it to the command once (not a live stream).",
+)
+@click.option(
+    "-t",
+    "--tty",
+    is_flag=True,
+    help="Allocate a pseudo-terminal in the container; the local terminal stays cooked.",
+)
 @click.option("-s", "--service", default="", help="Service to run in (default: main).")
 @click.option("--replica", type=int, default=None, help="Replica to run in (default: 0).")
 @pass_state
@@ -84,9 +104,20 @@ def exec_cmd(
 ) -> None:
     """Run a command in an instance; its exit code becomes ours.
 
+    The command runs to completion, then its stdout and stderr are written (output is
+    not streamed while it runs). With -i, standard input is read to EOF first (on a
+    terminal: end it with Ctrl-D) and sent once; this is not an interactive session.
+    With -t the command gets a pseudo-terminal in the container, but the local
+    terminal stays cooked (no raw mode, no window size): use it for commands that
+    insist on a terminal, not for shells or editors.
+
     Example: ctrlplane exec hello-web -- cat /www/index.html
     """
-    stdin = sys.stdin.buffer.read() if interactive else None
+    stdin: bytes | None = None
+    if interactive:
+        if sys.stdin.isatty() and not state.json:
+            click.echo("reading standard input until EOF (Ctrl-D), then sending it", err=True)
+        stdin = sys.stdin.buffer.read()
     req = ExecRequest(command=list(command), stdin=stdin, tty=tty, service=service, replica=replica)
     provider = state.provider()
 
@@ -149,6 +180,133 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
+def new_env(
+    live: Mapping[str, str] | None,
+    sets: Mapping[str, str],
+    unset: Sequence[str],
+    *,
+    replace: bool,
+    service: str,
+) -> dict[str, str]:
+    """The env a deploy sends: ``sets`` merged into ``live`` minus ``unset`` keys, or,
+    with ``replace``, ``sets`` alone. An unset key the live env lacks is an error."""
+    if replace:
+        return dict(sets)
+    assert live is not None
+    missing = [k for k in unset if k not in live]
+    if missing:
+        known = ", ".join(sorted(live)) or "none"
+        raise InvalidSpec(
+            [
+                Problem("--unset-env", f"{k!r} is not set in the live env of {service!r}")
+                for k in missing
+            ]
+            + [Problem("--unset-env", f"keys set: {known}")],
+            subject="option",
+        )
+    return {**{k: v for k, v in live.items() if k not in unset}, **sets}
+
+
+def _check_deploy_options(
+    file: Path | None,
+    service: str,
+    image: str,
+    env: tuple[str, ...],
+    unset_env: tuple[str, ...],
+    replace_env: bool,
+) -> None:
+    if file is not None:
+        given = [
+            name
+            for name, value in (
+                ("--service", service),
+                ("--image", image),
+                ("--env", env),
+                ("--unset-env", unset_env),
+                ("--replace-env", replace_env),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(f"-f cannot be combined with {', '.join(given)}")
+        return
+    if not (image or env or unset_env or replace_env):
+        raise click.UsageError("nothing to deploy: give --image, --env, --unset-env or -f")
+    if replace_env and unset_env:
+        raise click.UsageError("--unset-env and --replace-env exclude each other")
+    both = sorted(set(_parse_env(env)) & set(unset_env))
+    if both:
+        raise click.UsageError(f"--env and --unset-env both name {', '.join(both)}")
+
+
+async def _one_service(
+    provider: Provider,
+    state: CliState,
+    iid: str,
+    *,
+    service: str,
+    image: str,
+    env: tuple[str, ...],
+    unset_env: tuple[str, ...],
+    replace_env: bool,
+) -> ServiceDeploySpec:
+    """The deploy of one service: the live release's values with the options applied."""
+    sets = _parse_env(env)
+    if not isinstance(provider, ReleaseHistory):
+        if not replace_env and (env or unset_env):
+            raise NotSupported(
+                state.chosen_provider,
+                "releases",
+                detail="it keeps no release history, so -e/--unset-env cannot be merged into "
+                "the live env; pass --replace-env with every KEY=VALUE the service needs "
+                "(and --service and --image)",
+            )
+        if not service or not image:
+            raise click.UsageError(
+                f"provider {state.chosen_provider!r} keeps no release history, so the live "
+                "service cannot be read: give --service and --image"
+            )
+        # No health check: the provider keeps the live one.
+        return ServiceDeploySpec(name=service, image=image, env=sets)
+    live = live_release(await provider.releases(iid))
+    if live is None:
+        raise CtrlplaneError("the instance has no recorded release; deploy it with -f FILE")
+    name = service or _main_name(live)
+    try:
+        current = live.service(name)
+    except KeyError:
+        raise InvalidSpec(
+            [Problem("--service", f"no service {name!r} in the live release")],
+            subject="option",
+        ) from None
+    return ServiceDeploySpec(
+        name=name,
+        image=image or current.image,
+        env=new_env(current.env, sets, unset_env, replace=replace_env, service=name),
+        health_check=current.health_check,
+    )
+
+
+async def _from_file(
+    provider: Provider, state: CliState, iid: str, instance: str, file: Path
+) -> list[ServiceDeploySpec]:
+    """The deploy of every service of ``file``; refuses what a deploy cannot apply."""
+    spec = load_workload(file, instance_id=iid)
+    live, status = await read_live(provider, iid)
+    blocked = blockers(live_facts(live, status), spec.services, file)
+    if blocked:
+        raise NotDeployable(
+            blocked, file=file, instance=instance, release=live.release_id if live else ""
+        )
+    note = unverified_note(unverified(spec.services), instance, file)
+    if note and not state.json:
+        click.echo(note, err=True)
+    return [
+        ServiceDeploySpec(name=s.name, image=s.image, env=s.env, health_check=s.health_check)
+        for s in spec.services
+    ]
+
+
 @click.command("deploy")
 @click.argument("instance")
 @click.option(
@@ -157,11 +315,31 @@ def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
     "file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Deploy every service of this workload file.",
+    help="Deploy the image, env and health check of every service of this workload file "
+    "(refused when it differs in what a deploy cannot change; see plan).",
 )
-@click.option("-s", "--service", default="", help="Service to change (default: main).")
+@click.option("-s", "--service", default="", help="Service to change (default: the only one).")
 @click.option("--image", default="", help="New image of the service.")
-@click.option("-e", "--env", "env", multiple=True, help="KEY=VALUE (replaces the env).")
+@click.option(
+    "-e",
+    "--env",
+    "env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set KEY in the service's env, merged into the live release's env (repeatable).",
+)
+@click.option(
+    "--unset-env",
+    "unset_env",
+    multiple=True,
+    metavar="KEY",
+    help="Remove KEY from the service's env (repeatable).",
+)
+@click.option(
+    "--replace-env",
+    is_flag=True,
+    help="Make the -e pairs the whole env of the service (the live env is dropped).",
+)
 @click.option(
     "--strategy",
     type=click.Choice(["rolling", "blue-green", "canary"]),
@@ -177,17 +355,25 @@ def deploy_cmd(
     service: str,
     image: str,
     env: tuple[str, ...],
+    unset_env: tuple[str, ...],
+    replace_env: bool,
     strategy: str,
 ) -> None:
     """Roll out a new release of an instance.
 
-    Either one service (--service, default the only one) with a new --image and/or
-    --env, the rest taken from the live release; or every service of a workload file
-    (-f). Progress is shown on stderr. A release that fails its health gate is rolled
-    back (exit 7). Ctrl-C cancels, restores the previous release and says what runs.
+    Either one service (--service, default the only one) with a new --image and/or env
+    changes, everything else taken from the live release: -e KEY=VALUE sets a key and
+    keeps the others, --unset-env KEY removes one, --replace-env makes the -e pairs the
+    whole env. Or every service of a workload file (-f): a deploy applies image, env
+    and health check; a file that adds or removes a service, changes ports or drops a
+    health check is refused (exit 2; use down + up, or scale for resources). Progress
+    is shown on stderr. A release that fails its health gate is rolled back (exit 7;
+    exit 8 if the previous release could not be restored). Ctrl-C cancels, restores
+    the previous release and says what runs.
 
-    Example: ctrlplane deploy hello-web --image ctrlplane-example/busybox:latest -e GREETING=hi
+    Example: ctrlplane deploy hello-web -e GREETING=hi --strategy blue-green
     """
+    _check_deploy_options(file, service, image, env, unset_env, replace_env)
     provider = state.provider()
     resolved: list[str] = []
 
@@ -195,31 +381,18 @@ def deploy_cmd(
         iid, _ = await resolve_instance(provider, instance, state.tenant)
         resolved.append(iid)
         if file is not None:
-            spec = load_workload(file, instance_id=iid)
-            services = [
-                ServiceDeploySpec(
-                    name=s.name, image=s.image, env=s.env, health_check=s.health_check
-                )
-                for s in spec.services
-            ]
+            services = await _from_file(provider, state, iid, instance, file)
         else:
-            live = _live_release(await _history(provider, state).releases(iid))
-            name = service or _main_name(live)
-            try:
-                current = live.service(name)
-            except KeyError:
-                raise InvalidSpec(
-                    [Problem("--service", f"no service {name!r} in the live release")],
-                    subject="option",
-                ) from None
-            if not image and not env:
-                raise click.UsageError("nothing to deploy: give --image, --env or -f")
             services = [
-                ServiceDeploySpec(
-                    name=name,
-                    image=image or current.image,
-                    env=_parse_env(env) if env else current.env,
-                    health_check=current.health_check,
+                await _one_service(
+                    provider,
+                    state,
+                    iid,
+                    service=service,
+                    image=image,
+                    env=env,
+                    unset_env=unset_env,
+                    replace_env=replace_env,
                 )
             ]
         result = await provider.deploy(
@@ -231,20 +404,11 @@ def deploy_cmd(
     try:
         iid, release = run(go())
     except KeyboardInterrupt:
-        report_interrupted(provider, resolved[0] if resolved else "")
+        report_interrupted(provider, resolved[0] if resolved else "", nothing="nothing was changed")
     if state.json:
         emit_json({"instance_id": iid, "release_id": release, "strategy": strategy})
     else:
         click.echo(f"deployed {release or 'a new release'} to {iid} ({strategy})")
-
-
-def _live_release(history: list[Release]) -> Release:
-    for rel in history:
-        if rel.live:
-            return rel
-    if history:
-        return history[0]
-    raise CtrlplaneError("the instance has no recorded release; deploy it with -f FILE")
 
 
 def _main_name(release: Release) -> str:
@@ -294,12 +458,18 @@ def releases_cmd(state: CliState, instance: str) -> None:
 def rollback_cmd(state: CliState, instance: str, to: str) -> None:
     """Restore an earlier release exactly (recorded as a new release).
 
+    Progress is shown on stderr. A restore that fails its health gate exits 7 (the
+    release before it runs again) or 8 (it could not be restored). Ctrl-C cancels and
+    says what state the instance was left in.
+
     Example: ctrlplane rollback hello-web
     """
     provider = state.provider()
+    resolved: list[str] = []
 
     async def go() -> tuple[str, str]:
         iid, _ = await resolve_instance(provider, instance, state.tenant)
+        resolved.append(iid)
         target = to
         if not target:
             history = await _history(provider, state).releases(iid)
@@ -310,7 +480,10 @@ def rollback_cmd(state: CliState, instance: str, to: str) -> None:
         await provider.rollback(iid, target, events=progress_subscriber(state.json))
         return iid, target
 
-    iid, target = run(go())
+    try:
+        iid, target = run(go())
+    except KeyboardInterrupt:
+        report_interrupted(provider, resolved[0] if resolved else "", nothing="nothing was changed")
     if state.json:
         emit_json({"instance_id": iid, "restored": target})
     else:

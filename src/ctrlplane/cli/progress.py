@@ -29,6 +29,7 @@ from ctrlplane.provider.events import (
 )
 
 __all__ = [
+    "STATE_TIMEOUT",
     "event_line",
     "left_state",
     "progress_subscriber",
@@ -96,8 +97,27 @@ async def provision_with_progress(
     return await provider.provision(req)
 
 
-async def left_state(provider: Provider, instance_id: str) -> str:
-    """After an interrupted operation: a sentence saying what state the instance is in."""
+STATE_TIMEOUT = 15.0
+"""Seconds :func:`report_interrupted` waits for the backend to say what state is left."""
+
+
+async def left_state(provider: Provider, instance_id: str, within: float = STATE_TIMEOUT) -> str:
+    """After an interrupted operation: a sentence saying what state the instance is in.
+
+    The status and release reads together get at most ``within`` seconds (an
+    unreachable backend must not keep an interrupted command from exiting).
+    """
+    try:
+        async with asyncio.timeout(within):
+            return await _left_state(provider, instance_id)
+    except TimeoutError:
+        return (
+            f"state of instance {instance_id} unknown: "
+            f"the backend did not answer within {within:g}s"
+        )
+
+
+async def _left_state(provider: Provider, instance_id: str) -> str:
     try:
         status = await provider.status(instance_id)
     except InstanceNotFound:
@@ -116,12 +136,17 @@ async def left_state(provider: Provider, instance_id: str) -> str:
     return text
 
 
-def report_interrupted(provider: Provider, instance_id: str) -> NoReturn:
+def report_interrupted(
+    provider: Provider, instance_id: str, *, nothing: str = "nothing was created"
+) -> NoReturn:
     """Ctrl-C ended an operation (its cleanup has run): say what state the instance was
-    left in, on stderr, and exit 130."""
+    left in, on stderr, and exit 130. ``nothing`` is said when no instance was reached
+    yet (``instance_id`` empty)."""
     try:
         text = (
-            asyncio.run(left_state(provider, instance_id)) if instance_id else "nothing was created"
+            asyncio.run(left_state(provider, instance_id, STATE_TIMEOUT))
+            if instance_id
+            else nothing
         )
     except KeyboardInterrupt:
         text = f"state of instance {instance_id} not checked"

@@ -61,8 +61,18 @@ def _section(command: click.Command, ctx: click.Context, level: str) -> list[str
     return lines
 
 
+def _exit_codes() -> list[str]:
+    from ctrlplane.cli.main import EXIT_CODE_MEANINGS
+
+    lines = ["## Exit codes", "", "| code | meaning |", "| --- | --- |"]
+    lines += [f"| {code} | {_cell(meaning)} |" for code, meaning in EXIT_CODE_MEANINGS]
+    lines += ["", "A command run by `exec` passes its own exit code through.", ""]
+    return lines
+
+
 def reference_markdown(root: click.Group | None = None) -> str:
-    """The whole reference: the global options, then every command in name order."""
+    """The whole reference: the global options, every command in name order, then the
+    exit codes."""
     if root is None:
         from ctrlplane.cli.main import cli
 
@@ -74,6 +84,7 @@ def reference_markdown(root: click.Group | None = None) -> str:
         if command is None or command.hidden:
             continue
         lines += _section(command, click.Context(command, info_name=name, parent=top), "##")
+    lines += _exit_codes()
     return "\n".join(lines).rstrip() + "\n"
 
 
