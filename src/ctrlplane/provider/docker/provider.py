@@ -48,7 +48,7 @@ from ctrlplane.provider.docker.history import (
 from ctrlplane.provider.docker.logs import LogSource, read_logs
 from ctrlplane.provider.docker.materials import ServiceMaterials
 from ctrlplane.provider.docker.rollout import Rollout
-from ctrlplane.provider.docker.status import instance_status
+from ctrlplane.provider.docker.status import cut_off, instance_status
 from ctrlplane.provider.docker.translate import (
     Translator,
     Workload,
@@ -332,18 +332,26 @@ class DockerProvider:
 
     async def start(self, instance_id: str) -> None:
         """Start the long-lived services of every unit in dependency order (inits ran
-        already). No-op for running services. A unit whose namespace owner is down has
-        its joined services stopped first, so they rejoin the owner's new namespace."""
+        already). No-op for running services. A unit whose namespace owner is down, or
+        whose owner restarted after its joined services (the engine restarted it after a
+        crash, which left them cut off), has its joined services stopped first, so they
+        rejoin the owner's current namespace."""
         async with self._session() as ses:
             wl, inspects = await ses.load(instance_id)
             runner = UnitRunner(ses.engine, self._tr, wl, {})
             owner = netns_owner(wl.services).name
+            stale = cut_off(inspects)
+
+            def replica(info: JSON) -> int:
+                return int(info["Config"]["Labels"].get(self._tr.labels.replica, "0"))
+
             down = {
-                int(i["Config"]["Labels"].get(self._tr.labels.replica, "0"))
+                replica(i)
                 for i in inspects
                 if i["Config"]["Labels"].get(self._tr.labels.service) == owner
                 and not (i.get("State") or {}).get("Running")
             }
+            down |= {replica(i) for i in inspects if i.get("Id") in stale}
             joiners = [s.name for s in wl.services if s.role is not ServiceRole.INIT]
             joiners = [n for n in joiners if n != owner]
             await asyncio.gather(*(runner.stop_long_lived(r, only=joiners) for r in down))
