@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from ctrlplane.errors import DeployFailed, ProvisionFailed
+from ctrlplane.errors import BackendError, DeployFailed, ProvisionFailed
 from ctrlplane.ids import new_id
 from ctrlplane.provider.enums import DeployStrategy, InstanceState
-from ctrlplane.provider.events import ProgressEvent, StepStarted
+from ctrlplane.provider.events import ProgressEvent, StepStarted, UnitStarted
 from ctrlplane.provider.kubernetes import KubernetesProvider
 from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_INSTANCE, LABEL_TRACK
 from ctrlplane.provider.spec import (
@@ -177,6 +177,96 @@ async def test_cancel_during_removal_of_the_second_set_still_removes_it(
     assert not [p for p in _pods(fake, iid) if p["metadata"]["labels"].get(LABEL_TRACK) == track]
     images = {p["spec"]["containers"][0]["image"] for p in _pods(fake, iid)}
     assert images == {"conformance/app:2"}  # promoted before the cancel
+    await provider.deprovision(iid)
+
+
+def _fail_pod_reads_once_new_pods_run(fake: FakeCluster, old: str, times: int) -> Any:
+    """A subscriber that makes the next ``times`` GETs of pods answer 500 as soon as a pod
+    of a release other than ``old`` is seen running (once)."""
+    armed = [True]
+
+    def seen(event: ProgressEvent) -> None:
+        if isinstance(event, UnitStarted) and event.release_id != old and armed[0]:
+            armed[0] = False
+            fake.hooks.failing_reads["Pod"] = times
+
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("strategy", "track"),
+    [(DeployStrategy.BLUE_GREEN, "green"), (DeployStrategy.CANARY, "canary")],
+)
+async def test_api_error_while_waiting_on_the_second_set_removes_it_then_raises(
+    fake: FakeCluster, strategy: DeployStrategy, track: str
+) -> None:
+    provider = KubernetesProvider(fast_config(fake.kubeconfig))
+    req = _request(2)
+    first = await provider.provision(req)
+    old, iid = first.metadata["release_id"], req.instance_id
+    deploy = DeployRequest(  # new pods stay not ready: the wait polls until the 500
+        instance_id=iid,
+        strategy=strategy,
+        services=[ServiceDeploySpec(name="web", image="conformance/app:2", env={"HEALTHY": "0"})],
+    )
+    seen = _fail_pod_reads_once_new_pods_run(fake, old, 1)
+    with pytest.raises(BackendError) as caught:
+        await provider.deploy(deploy, events=seen)
+    assert caught.value.status == 500, caught.value
+    assert "failed too" not in str(caught.value)
+    left = [o for o in _objects(fake, iid) if o.startswith("Deployment/") and o.endswith(track)]
+    assert left == []
+    assert not [p for p in _pods(fake, iid) if p["metadata"]["labels"].get(LABEL_TRACK) == track]
+    live = [p for p in _pods(fake, iid) if not p["metadata"].get("deletionTimestamp")]
+    assert {p["spec"]["containers"][0]["image"] for p in live} == {APP}
+    assert {p["metadata"]["annotations"][ANN_RELEASE] for p in live} == {old}
+    assert (await provider.releases(iid))[0].release_id == old
+    await provider.deprovision(iid)
+
+
+async def test_api_error_and_failed_removal_of_the_second_set_are_both_reported(
+    fake: FakeCluster,
+) -> None:
+    provider = KubernetesProvider(fast_config(fake.kubeconfig))
+    req = _request(2)
+    first = await provider.provision(req)
+    old, iid = first.metadata["release_id"], req.instance_id
+    deploy = DeployRequest(
+        instance_id=iid,
+        strategy=DeployStrategy.CANARY,
+        services=[ServiceDeploySpec(name="web", image="conformance/app:2", env={"HEALTHY": "0"})],
+    )
+    seen = _fail_pod_reads_once_new_pods_run(fake, old, 2)  # the wait's, then the removal's
+    with pytest.raises(BackendError) as caught:
+        await provider.deploy(deploy, events=seen)
+    message = str(caught.value)
+    assert caught.value.status == 500, message
+    assert "restoring the previous release failed too" in message
+    assert "list pods" in message.split("failed too", 1)[1]
+    await provider.deprovision(iid)
+    assert _objects(fake, iid) == []
+
+
+async def test_api_error_during_a_rolling_deploy_restores_the_previous_release(
+    fake: FakeCluster,
+) -> None:
+    provider = KubernetesProvider(fast_config(fake.kubeconfig))
+    req = _request(2)
+    first = await provider.provision(req)
+    old, iid = first.metadata["release_id"], req.instance_id
+    deploy = DeployRequest(
+        instance_id=iid,
+        services=[ServiceDeploySpec(name="web", image="conformance/app:2", env={"HEALTHY": "0"})],
+    )
+    seen = _fail_pod_reads_once_new_pods_run(fake, old, 1)
+    with pytest.raises(BackendError) as caught:
+        await provider.deploy(deploy, events=seen)
+    assert caught.value.status == 500, caught.value
+    live = [p for p in _pods(fake, iid) if not p["metadata"].get("deletionTimestamp")]
+    assert {p["spec"]["containers"][0]["image"] for p in live} == {APP}
+    assert (await provider.releases(iid))[0].release_id == old
+    status = await provider.status(iid)
+    assert status.state is InstanceState.RUNNING, status
     await provider.deprovision(iid)
 
 

@@ -41,6 +41,9 @@ class Hooks:
     """Whether ``metrics.k8s.io`` is served (a cluster without metrics-server answers 404)."""
     refused_deletes: set[str] = field(default_factory=set)
     """Kinds whose DELETE is answered 403 Forbidden (a service account without the right)."""
+    failing_reads: dict[str, int] = field(default_factory=dict)
+    """Kind -> how many of its next GETs (lists and single objects) are answered 500
+    Internal Server Error (an API server or etcd hiccup); each answer counts one down."""
 
 
 def _count(value: object, total: int, *, up: bool) -> int:

@@ -298,6 +298,8 @@ class FakeApiServer:
             selector = parse_selector(request.query.get("labelSelector"))
         except ValueError as exc:
             return status_error(400, "BadRequest", str(exc))
+        if request.method == "GET" and (failed := self._failing_read(kind)) is not None:
+            return failed
         if request.method == "GET":
             if request.query.get("watch") in ("1", "true"):
                 return status_error(405, "MethodNotAllowed", "watch is not served by this fake")
@@ -345,6 +347,14 @@ class FakeApiServer:
             )
         return status_error(405, "MethodNotAllowed", f"{request.method} is not allowed here")
 
+    def _failing_read(self, kind: str) -> web.Response | None:
+        """A 500 answer while ``hooks.failing_reads`` counts GETs of ``kind`` down."""
+        left = self.cluster.hooks.failing_reads.get(kind, 0)
+        if left <= 0:
+            return None
+        self.cluster.hooks.failing_reads[kind] = left - 1
+        return status_error(500, "InternalError", f"etcdserver: request timed out ({kind})")
+
     def _validate(self, obj: JSON, kind: str, group: str, old: JSON | None) -> None:
         if obj.get("kind") != kind or obj.get("apiVersion") != self._api_version(group):
             raise Invalid([("kind", f"expected {self._api_version(group)} {kind}")])
@@ -360,6 +370,8 @@ class FakeApiServer:
         ns, name = request.match_info["ns"], request.match_info["name"]
         store = self.cluster.store
         obj = store.get(kind, ns, name)
+        if request.method == "GET" and (failed := self._failing_read(kind)) is not None:
+            return failed
         if request.method == "GET":
             return (
                 _json(store.snapshot(obj)) if obj is not None else _not_found(plural, group, name)

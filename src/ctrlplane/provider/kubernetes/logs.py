@@ -5,6 +5,9 @@ lines of several pods merge in time order and ``since`` is exact), and, where th
 supports it (the ``stream`` parameter of 1.32+ servers with ``PodLogsQuerySplitStreams``),
 reads stdout and stderr separately when configured to (``log_streams="split"``);
 otherwise every line is reported as stdout.
+
+:func:`open_instance_logs` is the whole of ``logs``: it picks the pods (replica order) and
+the containers that have started, and ties the API client's life to the stream's.
 """
 
 from __future__ import annotations
@@ -14,16 +17,20 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import httpx2 as httpx
 
-from ctrlplane.errors import CtrlplaneError
+from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
+from ctrlplane.provider.kubernetes.config import LogStreams
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.podstate import parse_time
+from ctrlplane.provider.kubernetes.manifests import JSON
+from ctrlplane.provider.kubernetes.podstate import parse_time, replica_order
+from ctrlplane.provider.kubernetes.session import ClusterSession
 from ctrlplane.provider.results import LogRecord
+from ctrlplane.provider.spec import LogOptions
 
-__all__ = ["LogSource", "open_merged", "parse_line"]
+__all__ = ["LogSource", "open_instance_logs", "open_merged", "parse_line"]
 
 Stream = Literal["stdout", "stderr"]
 
@@ -200,3 +207,78 @@ async def _follow(
         await asyncio.gather(*tasks, return_exceptions=True)
         for resp, _, _ in opened:
             await resp.aclose()
+
+
+async def open_instance_logs(
+    session: ClusterSession, instance_id: str, options: LogOptions
+) -> AsyncIterator[LogRecord]:
+    """The records of :meth:`~.provider.KubernetesProvider.logs` (its contract): the
+    service's containers of the instance's pods in replica order (those that have started),
+    merged; the stream closes its API client when it ends or is closed."""
+    client_cm = session._client()
+    client = await client_cm.__aenter__()
+    try:
+        inst = await session._load(client, instance_id)
+        name = options.service_name or inst.req.main.name
+        if name not in {s.name for s in inst.req.services}:
+            raise InvalidSpec(
+                [Problem("service_name", f"no service {name!r} in instance {instance_id}")]
+            )
+        pods = replica_order(await session._pods(client, instance_id))
+        sources = [
+            LogSource(pod=p["metadata"]["name"], container=name, service=name, replica=i)
+            for i, p in enumerate(pods)
+            if options.replica is None or options.replica == i
+        ]
+        sources = [s for s in sources if _has_started(pods, s)]
+        records = await open_merged(
+            session._http(client),
+            session.config.namespace,
+            sources,
+            tail=options.tail,
+            since=options.since,
+            follow=options.follow,
+            split=session.config.log_streams is LogStreams.SPLIT,
+        )
+    except BaseException:
+        await client_cm.__aexit__(None, None, None)
+        raise
+    return _Closing(records, client_cm)
+
+
+def _has_started(pods: Sequence[JSON], source: LogSource) -> bool:
+    """Whether ``source``'s container has started (or ran before): a container still
+    waiting for its first start has no log to read."""
+    pod = next(p for p in pods if p["metadata"]["name"] == source.pod)
+    status = pod.get("status") or {}
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        if cs["name"] == source.container:
+            state = cs.get("state") or {}
+            return "waiting" not in state or bool(cs.get("lastState"))
+    return False
+
+
+class _Closing(AsyncIterator[LogRecord]):
+    """Records that also close the API client when the stream ends or is closed (even if
+    it was never read, when an async generator's ``finally`` would not run)."""
+
+    def __init__(
+        self, records: AsyncIterator[LogRecord], client: contextlib.AbstractAsyncContextManager[Any]
+    ) -> None:
+        self._records = records
+        self._client: contextlib.AbstractAsyncContextManager[Any] | None = client
+
+    async def __anext__(self) -> LogRecord:
+        try:
+            return await self._records.__anext__()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        closer = getattr(self._records, "aclose", None)
+        if closer is not None:
+            await closer()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(None, None, None)

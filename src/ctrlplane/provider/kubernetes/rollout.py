@@ -12,9 +12,11 @@
   ``blue_green_retire_delay``, then the main controller rolls to the new version behind
   the switch, the Service switches back to it and the auxiliary set is removed.
 
-Every path restores the previous release on failure or cancellation (a StatefulSet's pods
-of the failed version are deleted too: a StatefulSet with ``OrderedReady`` pods does not
-replace a pod that is not ready by itself, the documented "forced rollback"). Progress goes
+Every path restores the previous release on failure, cancellation or an API error once it
+has changed something, and removes the auxiliary set (see :mod:`.recovery`; a
+StatefulSet's pods of the failed version are deleted too: a StatefulSet with
+``OrderedReady`` pods does not replace a pod that is not ready by itself, the documented
+"forced rollback"). Progress goes
 to the optional subscriber: step pairs that never nest
 (:class:`~ctrlplane.provider.events.StepTracker`), units started and removed
 (:class:`~.progress.UnitEvents`), probe evidence, traffic switches and
@@ -25,28 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import NoReturn
 
 from lightkube import AsyncClient
-from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Pod
-from lightkube.types import CascadeType
 
-from ctrlplane.errors import DeployFailed, OperationTimeout
+from ctrlplane.errors import OperationTimeout
 from ctrlplane.provider.enums import DeployStrategy
+from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import (
-    ProbeObserved,
-    RolledBack,
     Subscriber,
     TrafficSwitched,
     emit,
 )
-from ctrlplane.provider.events import StepTracker as Steps
-from ctrlplane.provider.events import describe_failure as failure_detail
-from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.kubernetes.deadline import Deadline
-from ctrlplane.provider.kubernetes.errors import is_not_found, translated
 from ctrlplane.provider.kubernetes.manifests import (
     JSON,
     aux_workload,
@@ -54,28 +46,22 @@ from ctrlplane.provider.kubernetes.manifests import (
     switched_service,
 )
 from ctrlplane.provider.kubernetes.naming import (
-    LABEL_TRACK,
     SERVING_MAIN,
     TRACK_STABLE,
     base_name,
 )
-from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
 from ctrlplane.provider.kubernetes.progress import UnitEvents
+from ctrlplane.provider.kubernetes.recovery import ABORTING, Recovery
 from ctrlplane.provider.kubernetes.session import (
-    ClusterSession,
     Instance,
     PodObserver,
     RolloutFailed,
 )
-from ctrlplane.provider.kubernetes.shielding import finish, run_to_end
+from ctrlplane.provider.kubernetes.shielding import finish
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = ["Rollouts", "canary_split"]
-
-_RECOVERABLE = (RolloutFailed, OperationTimeout, asyncio.CancelledError)
-"""What a strategy answers by restoring the previous release (other errors, such as a
-refused apply, happen before anything changed or are the backend failing)."""
 
 
 def canary_split(replicas: int, canary_units: int) -> tuple[int, int]:
@@ -90,7 +76,7 @@ def canary_split(replicas: int, canary_units: int) -> tuple[int, int]:
     return count, replicas - count
 
 
-class Rollouts(ClusterSession):
+class Rollouts(Recovery):
     """The rollout machinery of the provider (a base class of it)."""
 
     def _rendered(
@@ -140,8 +126,9 @@ class Rollouts(ClusterSession):
         strategy: str,
         events: Subscriber | None,
     ) -> None:
-        """Apply ``target`` as ``release``, wait for the rollout; on failure or cancellation
-        re-apply the previous version and raise ``DeployFailed`` (or re-raise the cancel)."""
+        """Apply ``target`` as ``release``, wait for the rollout; on failure, cancellation or
+        an API error re-apply the previous version and raise ``DeployFailed`` (or re-raise
+        the cancel or the API error; see :mod:`.recovery`)."""
         iid = target.instance_id
         deadline = self._deadline(iid)
         steps, units = Steps(iid, events), UnitEvents(iid, events)
@@ -165,7 +152,7 @@ class Rollouts(ClusterSession):
                     what=f"deploy of {iid}",
                     on_pods=units.observe,
                 )
-            except _RECOVERABLE as exc:
+            except ABORTING as exc:
                 await self._abort(
                     steps,
                     inst,
@@ -190,7 +177,8 @@ class Rollouts(ClusterSession):
         for ``canary_observation`` while the lower ordinals keep the old version and keep
         serving. Then the template is applied without a partition and the controller rolls
         the rest. Until then the controller's annotations still name the old release. Any
-        failure or cancellation re-applies the old template and deletes the canary pods.
+        failure, cancellation or API error re-applies the old template and deletes the
+        canary pods (see :mod:`.recovery`).
         """
         iid = target.instance_id
         strategy = DeployStrategy.CANARY.value
@@ -251,7 +239,7 @@ class Rollouts(ClusterSession):
                     what=f"promotion of {iid}",
                     on_pods=units.observe,
                 )
-            except _RECOVERABLE as exc:
+            except ABORTING as exc:
                 await self._abort(
                     steps,
                     inst,
@@ -273,8 +261,9 @@ class Rollouts(ClusterSession):
         """Canary and blue-green of a Deployment: gate a second set of pods (an auxiliary
         Deployment) before the main controller takes the new version (see the module).
 
-        Any failure, timeout or cancellation removes the second set, switches traffic back,
-        restores the main controller and raises ``DeployFailed`` (or re-raises the cancel).
+        Any failure, timeout, cancellation or API error removes the second set, switches
+        traffic back, restores the main controller and raises ``DeployFailed`` (or
+        re-raises the cancel or the API error, see :mod:`.recovery`).
         """
         iid = target.instance_id
         steps, units = Steps(iid, events), UnitEvents(iid, events)
@@ -363,7 +352,7 @@ class Rollouts(ClusterSession):
                 if switched and service is not None:
                     await self._apply(client, [service], f"switch {iid}")
                     switched = False
-            except _RECOVERABLE as exc:
+            except ABORTING as exc:
                 back = service if switched else None
                 await self._abort(
                     steps,
@@ -381,60 +370,6 @@ class Rollouts(ClusterSession):
                 await steps.finish()
 
             await finish(remove())  # a cancel here must not orphan the second set
-
-    async def _abort(
-        self,
-        steps: Steps,
-        inst: Instance,
-        exc: BaseException,
-        *,
-        strategy: str,
-        undo: Callable[[], Awaitable[None]],
-    ) -> NoReturn:
-        """Report the failure of the open step, run ``undo`` to its end as step
-        ``restore`` (further cancellations wait for it), then raise ``DeployFailed`` (or
-        re-raise a cancellation, also one that arrived during ``undo``).
-
-        If ``undo`` itself fails, ``DeployFailed`` has ``rolled_back`` false.
-        """
-        iid = inst.req.instance_id
-        cancelled = isinstance(exc, asyncio.CancelledError)
-        evidence: list[ProbeResult] = []
-        step = steps.current
-        if isinstance(exc, RolloutFailed):
-            step, reason, evidence = exc.step, exc.reason, list(exc.evidence)
-        else:
-            reason = failure_detail(exc)
-        for result in evidence:
-            await emit(steps.events, ProbeObserved(instance_id=iid, result=result))
-        await steps.fail(f"{step}: {reason}")
-        await steps.enter("restore", inst.release_id)
-        try:
-            _, again = await run_to_end(undo())
-        except BaseException as failed:
-            await steps.fail(failure_detail(failed))
-            if isinstance(failed, asyncio.CancelledError):
-                raise
-            raise DeployFailed(
-                iid,
-                strategy=strategy,
-                step=step,
-                reason=f"{reason}; restoring the previous release failed too: {failed}",
-                evidence=evidence,
-                rolled_back=False,
-            ) from failed
-        await steps.finish()
-        await emit(
-            steps.events,
-            RolledBack(instance_id=iid, to_release=inst.release_id, reason=f"{step}: {reason}"),
-        )
-        if cancelled:
-            raise exc
-        if again:
-            raise asyncio.CancelledError
-        raise DeployFailed(
-            iid, strategy=strategy, step=step, reason=reason, evidence=evidence
-        ) from None
 
     async def _observe(
         self,
@@ -470,108 +405,3 @@ class Rollouts(ClusterSession):
                 raise RolloutFailed(
                     "observe", "a canary pod stopped being ready during the observation", []
                 ) from None
-
-    async def _remove_aux(
-        self,
-        client: AsyncClient,
-        iid: str,
-        name: str,
-        track: str,
-        on_pods: PodObserver | None = None,
-    ) -> None:
-        """Delete an auxiliary controller and wait until its pods are gone (with a deadline:
-        ``deprovision_timeout``)."""
-        try:
-            with translated(f"delete Deployment {name}"):
-                await client.delete(
-                    Deployment,
-                    name,
-                    namespace=self.config.namespace,
-                    cascade=CascadeType.BACKGROUND,
-                )
-        except Exception as exc:
-            if not is_not_found(exc.__cause__ or exc):
-                raise
-        limit = self.config.deprovision_timeout.total_seconds()
-        deadline = time.monotonic() + limit
-        while True:
-            pods = await self._pods(client, iid)
-            if on_pods is not None:
-                await on_pods(pods)
-            if not any((p["metadata"].get("labels") or {}).get(LABEL_TRACK) == track for p in pods):
-                return
-            if time.monotonic() >= deadline:
-                raise OperationTimeout(f"removal of {name}", limit, detail="pods remain")
-            await asyncio.sleep(self.config.poll_interval.total_seconds())
-
-    async def _undo_two_sets(
-        self,
-        inst: Instance,
-        native: bool,
-        service: JSON | None,
-        aux_name: str,
-        track: str,
-        promoted: bool,
-        on_pods: PodObserver | None,
-    ) -> None:
-        """Traffic back to the main set, the main controller back to its release, the
-        auxiliary set removed."""
-        iid = inst.req.instance_id
-        async with self._client() as client:
-            if service is not None:
-                await self._apply(client, [service], f"switch back {iid}")
-            if promoted:
-                await self._restore(inst, native, on_pods)
-            await self._remove_aux(client, iid, aux_name, track, on_pods)
-
-    async def _restore(self, inst: Instance, native: bool, on_pods: PodObserver | None) -> None:
-        """Re-apply the previous version (same release, history unchanged) and wait for it.
-
-        For a StatefulSet, the pods of another version are deleted after the apply: with
-        ``OrderedReady`` the controller would otherwise wait forever for a pod of the failed
-        version to get ready (Kubernetes' documented forced rollback); it recreates them
-        from the restored template, with their volumes.
-        """
-        manifest = self._render(
-            inst.req,
-            release_id=inst.release_id,
-            native=native,
-            releases=inst.releases,
-            replicas=inst.replicas,
-            remembered=inst.remembered,
-            restarted_at=inst.restarted_at,
-        )[-1]
-        iid = inst.req.instance_id
-        async with self._client() as client:
-            await self._apply(client, [manifest], f"restore {iid}")
-            if manifest["kind"] == "StatefulSet":
-                await self._delete_pods(
-                    client,
-                    [
-                        p
-                        for p in live_pods(await self._pods(client, iid))
-                        if (p["metadata"].get("labels") or {}).get(LABEL_TRACK, TRACK_STABLE)
-                        == TRACK_STABLE
-                        and not is_current(p, inst.release_id, inst.restarted_at)
-                    ],
-                )
-            await self._wait(
-                client,
-                inst.req,
-                release=inst.release_id,
-                restarted_at=inst.restarted_at,
-                limit=self.config.restore_timeout.total_seconds(),
-                what=f"restore of {iid}",
-                on_pods=on_pods,
-            )
-
-    async def _delete_pods(self, client: AsyncClient, pods: Sequence[JSON]) -> None:
-        """Delete ``pods`` (already gone is fine); their controller recreates them."""
-        for pod in pods:
-            name = pod["metadata"]["name"]
-            try:
-                with translated(f"delete pod {name}"):
-                    await client.delete(Pod, name, namespace=self.config.namespace)
-            except Exception as exc:
-                if not is_not_found(exc.__cause__ or exc):
-                    raise
