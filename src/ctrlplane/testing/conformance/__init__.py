@@ -32,6 +32,7 @@ from ctrlplane.testing.conformance.execution import ExecContract
 from ctrlplane.testing.conformance.harness import ConformanceHarness, RunningUnit
 from ctrlplane.testing.conformance.lifecycle import LifecycleContract
 from ctrlplane.testing.conformance.logs import LogsContract
+from ctrlplane.testing.conformance.progress import check_step_pairs
 from ctrlplane.testing.conformance.provisioning import ProvisioningContract
 from ctrlplane.testing.conformance.releases import ReleasesContract
 from ctrlplane.testing.conformance.scaling import ScalingContract
@@ -53,6 +54,7 @@ __all__ = [
     "SecretsContract",
     "StrategiesContract",
     "SuiteContext",
+    "check_step_pairs",
 ]
 
 

@@ -10,12 +10,13 @@ import pytest
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, ProvisionFailed
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import ServiceRole
-from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted, UnitStarted
+from ctrlplane.provider.events import ProgressEvent, UnitStarted
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions, PortSpec, SecretRef, ServiceSpec
 from ctrlplane.secrets import MappingResolver
 from ctrlplane.testing.conformance.context import SuiteContext, assert_running
 from ctrlplane.testing.conformance.harness import ConformanceHarness
+from ctrlplane.testing.conformance.progress import check_step_pairs
 
 __all__ = ["ProvisioningContract"]
 
@@ -52,23 +53,6 @@ def _bad_port(h: ConformanceHarness) -> list[ServiceSpec]:
 
 def _bad_name(h: ConformanceHarness) -> list[ServiceSpec]:
     return [h.idle_service("App_1")]
-
-
-def _check_step_pairs(events: list[ProgressEvent]) -> list[StepFinished]:
-    """Every ``StepStarted`` is followed by its ``StepFinished`` before the next step
-    starts; returns the finished events in order."""
-    open_step: str | None = None
-    finished: list[StepFinished] = []
-    for event in events:
-        if isinstance(event, StepStarted):
-            assert open_step is None, f"step {event.step!r} started inside {open_step!r}"
-            open_step = event.step
-        elif isinstance(event, StepFinished):
-            assert event.step == open_step, f"{event.step!r} finished, {open_step!r} open"
-            open_step = None
-            finished.append(event)
-    assert open_step is None, f"step {open_step!r} never finished"
-    return finished
 
 
 async def _lines(suite: SuiteContext, iid: str, service: str) -> list[LogRecord]:
@@ -116,7 +100,7 @@ class ProvisioningContract:
         req = suite.request(h.idle_service("app"), replicas=2)
         async with asyncio.timeout(h.timeout):
             await suite.provider.provision(req, events=seen.append)
-        finished = _check_step_pairs(seen)
+        finished = check_step_pairs(seen)
         assert finished, f"no steps reported: {seen}"
         assert all(f.ok for f in finished), finished
         assert all(e.instance_id == req.instance_id for e in seen)
@@ -136,7 +120,7 @@ class ProvisioningContract:
         with pytest.raises(ProvisionFailed) as caught:
             async with asyncio.timeout(h.timeout):
                 await suite.provider.provision(req, events=seen.append)
-        finished = _check_step_pairs(seen)
+        finished = check_step_pairs(seen)
         assert finished, seen
         assert not finished[-1].ok, seen
         assert finished[-1].detail, "the failed step must say why"
