@@ -20,7 +20,6 @@ from ctrlplane.ids import new_id
 from ctrlplane.provider.enums import DeployStrategy, ServiceRole, VolumeType, WorkloadKind
 from ctrlplane.provider.events import (
     ProgressEvent,
-    StepFinished,
     StepStarted,
     TrafficSwitched,
     UnitRemoved,
@@ -42,6 +41,7 @@ from ctrlplane.provider.spec import (
     VolumeSpec,
 )
 from ctrlplane.secrets import MappingResolver
+from ctrlplane.testing.conformance import check_step_pairs
 
 from .conftest import fast_config
 from .fake_apiserver import FakeCluster
@@ -86,22 +86,6 @@ def _images(fake: FakeCluster, iid: str) -> dict[str, str]:
 
 def _uids(fake: FakeCluster, iid: str) -> dict[str, str]:
     return {n: p["metadata"]["uid"] for n, p in _pods(fake, iid).items()}
-
-
-def _steps(events: list[ProgressEvent]) -> list[StepFinished]:
-    """Check that steps pair up without nesting; the finished steps in order."""
-    open_step: str | None = None
-    finished: list[StepFinished] = []
-    for event in events:
-        if isinstance(event, StepStarted):
-            assert open_step is None, f"{event.step!r} started inside {open_step!r}: {events}"
-            open_step = event.step
-        elif isinstance(event, StepFinished):
-            assert event.step == open_step, f"{event.step!r} finished, {open_step!r} open"
-            open_step = None
-            finished.append(event)
-    assert open_step is None, f"step {open_step!r} never finished"
-    return finished
 
 
 def _units(events: list[ProgressEvent], kind: type[Any], release: str) -> set[tuple[str, int]]:
@@ -165,7 +149,7 @@ async def test_stateful_set_canary_updates_the_highest_ordinal_first_and_keeps_v
         b"replica-1\n",
         b"replica-2\n",
     ]
-    finished = _steps(seen)
+    finished = check_step_pairs(seen)
     assert [f.step for f in finished] == ["start-canary", "observe", "promote"]
     assert all(f.ok for f in finished)
     first_new = next(e for e in seen if isinstance(e, UnitStarted))
@@ -222,7 +206,7 @@ async def test_failed_stateful_set_deploy_replaces_only_the_failed_pod_and_resto
         b"replica-1\n",
         b"replica-2\n",
     ]
-    finished = _steps(seen)
+    finished = check_step_pairs(seen)
     assert [(f.step, f.ok) for f in finished][-2:] == [
         (finished[-2].step, False),
         ("restore", True),
@@ -304,7 +288,7 @@ async def test_blue_green_keeps_the_old_pods_for_the_retire_delay(fake: FakeClus
         DeployRequest(instance_id=iid, services=[new], strategy=DeployStrategy.BLUE_GREEN),
         events=subscriber,
     )
-    finished = _steps(seen)
+    finished = check_step_pairs(seen)
     assert [f.step for f in finished] == [
         "start-green",
         "switch-traffic",
@@ -376,7 +360,7 @@ async def test_provision_reports_ordinals_inits_and_secret_resolution(fake: Fake
     req = req.model_copy(update={"services": [*req.services, init]})
     seen: list[ProgressEvent] = []
     result = await provider.provision(req, events=seen.append)
-    finished = _steps(seen)
+    finished = check_step_pairs(seen)
     assert [(f.step, f.ok) for f in finished] == [
         ("resolve-secrets", True),
         ("apply", True),
@@ -401,7 +385,7 @@ async def test_failed_provision_finishes_the_open_step_with_the_reason(fake: Fak
     with pytest.raises(ProvisionFailed) as caught:
         await provider.provision(req, events=seen.append)
     assert caught.value.step == "pull"
-    finished = _steps(seen)
+    finished = check_step_pairs(seen)
     assert [(f.step, f.ok) for f in finished] == [("apply", True), ("start", False)]
     assert finished[-1].detail.startswith("pull: image 'conformance/app:2' of web")
 

@@ -4,6 +4,8 @@ release, rolled out by the strategy of :mod:`.rollout` that fits the controller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ctrlplane.errors import NotSupported, ReleaseNotFound
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import strategy_capability
@@ -15,7 +17,7 @@ from ctrlplane.provider.kubernetes.naming import base_name
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.releases import require_new_release_id
 from ctrlplane.provider.results import DeployResult
-from ctrlplane.provider.spec import DeployRequest
+from ctrlplane.provider.spec import DeployRequest, ServiceDeploySpec, ServiceSpec
 from ctrlplane.provider.validation import validate_deploy
 
 __all__ = ["deploy_release", "rollback_to"]
@@ -43,19 +45,7 @@ async def deploy_release(
         stateful = inst.workload.get("kind") == "StatefulSet"
         if stateful and req.strategy is DeployStrategy.BLUE_GREEN:
             raise NotSupported(BACKEND, str(strategy_capability(req.strategy)), detail=_NO_BG)
-        changes = {s.name: s for s in req.services}
-        services = [
-            s.model_copy(
-                update={
-                    "image": changes[s.name].image,
-                    "env": dict(changes[s.name].env),
-                    "health_check": changes[s.name].health_check or s.health_check,
-                }
-            )
-            if s.name in changes
-            else s
-            for s in inst.req.services
-        ]
+        services = _next_services(inst.req.services, req.services, keep_probe=True)
         release_id = req.release_id or new_id(RELEASE_PREFIX)
         target = inst.req.model_copy(update={"services": services})
         release = new_release(release_id, services, strategy=req.strategy.value)
@@ -82,22 +72,33 @@ async def rollback_to(
             raise ReleaseNotFound(
                 instance_id, release_id, known=[r.release_id for r in inst.releases]
             )
-        snap = {s.name: s for s in source.services}
-        services = [
-            s.model_copy(
-                update={
-                    "image": snap[s.name].image,
-                    "env": dict(snap[s.name].env),
-                    "health_check": snap[s.name].health_check,
-                }
-            )
-            if s.name in snap
-            else s
-            for s in inst.req.services
-        ]
+        services = _next_services(inst.req.services, source.services, keep_probe=False)
         target = inst.req.model_copy(update={"services": services})
         release = new_release(
             new_id(RELEASE_PREFIX), services, strategy="rolling", rollback_of=release_id
         )
         await session._refresh_secrets(client, target, release.release_id)
         await session._roll(client, inst, target, release, "rolling", events)
+
+
+def _next_services(
+    current: Sequence[ServiceSpec], versions: Sequence[ServiceDeploySpec], *, keep_probe: bool
+) -> list[ServiceSpec]:
+    """``current`` with the image, env and health check of the same-named entry of
+    ``versions`` (a deploy's services, or a retained release's snapshot); services without
+    an entry stay as they are. With ``keep_probe``, an entry without a health check keeps
+    the service's own (a deploy); without, it removes it (a rollback to a snapshot)."""
+    new = {s.name: s for s in versions}
+    return [
+        s.model_copy(
+            update={
+                "image": new[s.name].image,
+                "env": dict(new[s.name].env),
+                "health_check": new[s.name].health_check
+                or (s.health_check if keep_probe else None),
+            }
+        )
+        if s.name in new
+        else s
+        for s in current
+    ]

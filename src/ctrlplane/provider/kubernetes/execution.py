@@ -14,15 +14,13 @@ from lightkube.core.exceptions import ApiError
 from ctrlplane.errors import BackendError, InvalidSpec, NotSupported, Problem
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
 from ctrlplane.provider.kubernetes.manifests import JSON
+from ctrlplane.provider.kubernetes.naming import LABEL_ORDINAL
 from ctrlplane.provider.kubernetes.podstate import replica_order
 from ctrlplane.provider.kubernetes.session import ClusterSession
 from ctrlplane.provider.results import ExecResult
 from ctrlplane.provider.spec import ExecRequest
 
 __all__ = ["run_exec"]
-
-_ORDINAL_LABEL = "statefulset.kubernetes.io/pod-name"
-"""The label a StatefulSet puts on its pods (their names end with the ordinal)."""
 
 
 async def run_exec(session: ClusterSession, instance_id: str, req: ExecRequest) -> ExecResult:
@@ -68,7 +66,7 @@ def _replica_pod(pods: Sequence[JSON], replica: int, service: str) -> str:
     ordinals = {
         str(p["metadata"]["name"]).rsplit("-", 1)[-1]: p
         for p in pods
-        if _ORDINAL_LABEL in (p["metadata"].get("labels") or {})
+        if LABEL_ORDINAL in (p["metadata"].get("labels") or {})
     }
     found = ordinals.get(str(replica)) if ordinals else None
     if found is None and not ordinals and replica < len(pods):

@@ -24,9 +24,7 @@ async def start_instance(session: ClusterSession, instance_id: str) -> None:
     """The body of :meth:`~.provider.KubernetesProvider.start`."""
     async with session._client() as client:
         inst = await session._load(client, instance_id)
-        if inst.replicas == 0:
-            await _scale_to(session, client, inst, inst.remembered)
-        await session._wait_ready(client, inst, f"start of {instance_id}")
+        await _resume(session, client, inst, f"start of {instance_id}")
 
 
 async def stop_instance(session: ClusterSession, instance_id: str) -> None:
@@ -45,20 +43,11 @@ async def restart_instance(session: ClusterSession, instance_id: str) -> None:
     async with session._client() as client:
         inst = await session._load(client, instance_id)
         if inst.replicas == 0:
-            await _scale_to(session, client, inst, inst.remembered)
-            await session._wait_ready(client, inst, f"restart of {instance_id}")
+            await _resume(session, client, inst, f"restart of {instance_id}")
             return
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         native = await session._native_sidecars(client)
-        manifest = session._render(
-            inst.req,
-            release_id=inst.release_id,
-            native=native,
-            releases=inst.releases,
-            replicas=inst.replicas,
-            remembered=inst.remembered,
-            restarted_at=stamp,
-        )[-1]
+        manifest = session._render_live(inst, native, restarted_at=stamp)
         await session._apply(client, [manifest], f"restart {instance_id}")
         inst = await session._load(client, instance_id)
         await session._wait_ready(client, inst, f"restart of {instance_id}")
@@ -98,6 +87,14 @@ async def scale_instance(session: ClusterSession, instance_id: str, spec: Resour
         if inst.replicas:
             inst = await session._load(client, instance_id)
             await session._wait_ready(client, inst, f"scale of {instance_id}")
+
+
+async def _resume(session: ClusterSession, client: AsyncClient, inst: Instance, what: str) -> None:
+    """Scale a stopped instance back to the replica count it had (a running one stays as
+    it is), then wait until its pods are ready."""
+    if inst.replicas == 0:
+        await _scale_to(session, client, inst, inst.remembered)
+    await session._wait_ready(client, inst, what)
 
 
 async def _scale_to(

@@ -17,6 +17,7 @@ __all__ = [
     "LABEL_INSTANCE",
     "LABEL_MANAGED_BY",
     "LABEL_NAME",
+    "LABEL_ORDINAL",
     "LABEL_SERVING",
     "LABEL_TENANT",
     "LABEL_TRACK",
@@ -47,6 +48,9 @@ LABEL_SERVING = "ctrlplane.io/serving"
 """On pods: which set the Service routes to (``main``, or ``green`` during a blue-green
 switch); the Service selects on it."""
 TRACK_STABLE = "stable"
+LABEL_ORDINAL = "statefulset.kubernetes.io/pod-name"
+"""On a StatefulSet's pods, set by the controller (not by ctrlplane): the pod's name,
+which ends with its ordinal."""
 SERVING_MAIN = "main"
 
 ANN_SPEC = "ctrlplane.io/spec"

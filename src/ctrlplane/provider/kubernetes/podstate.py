@@ -17,7 +17,7 @@ from typing import Any
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import ProbeResult, probe_kind, probe_target
-from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, ANN_RESTARTED_AT
+from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, ANN_RESTARTED_AT, LABEL_ORDINAL
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
 from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 
@@ -69,7 +69,7 @@ def replica_order(pods: Sequence[JSON]) -> list[JSON]:
         meta = p["metadata"]
         name = str(meta["name"])
         ordinal = name.rsplit("-", 1)[-1]
-        by_ordinal = "statefulset.kubernetes.io/pod-name" in (meta.get("labels") or {})
+        by_ordinal = LABEL_ORDINAL in (meta.get("labels") or {})
         return (
             int(ordinal) if by_ordinal and ordinal.isdigit() else 0,
             str(meta.get("creationTimestamp", "")),

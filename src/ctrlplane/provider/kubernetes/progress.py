@@ -24,14 +24,17 @@ from ctrlplane.provider.events import (
     UnitStarted,
     emit,
 )
-from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_TRACK, TRACK_STABLE
+from ctrlplane.provider.kubernetes.naming import (
+    ANN_RELEASE,
+    LABEL_ORDINAL,
+    LABEL_TRACK,
+    TRACK_STABLE,
+)
 from ctrlplane.provider.kubernetes.podstate import replica_order
 
 __all__ = ["UnitEvents", "UnitTracker", "started_containers"]
 
 JSON = dict[str, Any]
-
-_ORDINAL_LABEL = "statefulset.kubernetes.io/pod-name"
 
 
 def started_containers(pod: JSON) -> set[str]:
@@ -109,7 +112,7 @@ class UnitTracker:
 
     def _replica(self, pod: JSON, release: str, track: str) -> int:
         meta = pod["metadata"]
-        if _ORDINAL_LABEL in (meta.get("labels") or {}):
+        if LABEL_ORDINAL in (meta.get("labels") or {}):
             ordinal = str(meta["name"]).rsplit("-", 1)[-1]
             if ordinal.isdigit():
                 return int(ordinal)

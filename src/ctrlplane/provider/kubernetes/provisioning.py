@@ -30,7 +30,7 @@ from ctrlplane.errors import (
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.kubernetes.errors import is_not_found, translated
+from ctrlplane.provider.kubernetes.errors import translated
 from ctrlplane.provider.kubernetes.history import new_release
 from ctrlplane.provider.kubernetes.manifests import RenderInputs, render
 from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
@@ -121,11 +121,9 @@ async def _converge(
     iid = inst.req.instance_id
     await steps.enter("start", f"{inst.replicas} replica{'s' if inst.replicas != 1 else ''}")
     try:
-        await session._wait(
+        await session._wait_live(
             client,
-            inst.req,
-            release=inst.release_id,
-            restarted_at=inst.restarted_at,
+            inst,
             limit=session.config.provision_timeout.total_seconds(),
             what=f"provision of {iid}",
             on_pods=units.observe,
@@ -185,14 +183,7 @@ async def delete_all(session: ClusterSession, instance_id: str, *, wait: bool) -
                     o.metadata.name async for o in client.list(kind, namespace=ns, labels=labels)
                 ]
             for name in names:
-                try:
-                    with translated(f"delete {kind.__name__} {name}"):
-                        await client.delete(
-                            kind, name, namespace=ns, cascade=CascadeType.BACKGROUND
-                        )
-                except Exception as exc:
-                    if not is_not_found(exc.__cause__ or exc):
-                        raise
+                await session._delete(client, kind, name, cascade=CascadeType.BACKGROUND)
         if not wait:
             return
         timeout = session.config.deprovision_timeout.total_seconds()

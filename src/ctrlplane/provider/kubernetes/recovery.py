@@ -32,10 +32,10 @@ from ctrlplane.provider.events import ProbeObserved, RolledBack, emit
 from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import describe_failure as failure_detail
 from ctrlplane.provider.health import ProbeResult
-from ctrlplane.provider.kubernetes.errors import is_not_found, translated
 from ctrlplane.provider.kubernetes.manifests import JSON
 from ctrlplane.provider.kubernetes.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
+from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.session import (
     ClusterSession,
     Instance,
@@ -129,6 +129,26 @@ class Recovery(ClusterSession):
             iid, strategy=strategy, step=step, reason=reason, evidence=evidence
         ) from None
 
+    async def _abort_restoring(
+        self,
+        steps: Steps,
+        inst: Instance,
+        exc: BaseException,
+        *,
+        strategy: str,
+        native: bool,
+        units: UnitEvents,
+    ) -> NoReturn:
+        """:meth:`_abort` whose undo is :meth:`_restore` (the one controller back to the
+        previous release; a deploy that started no second set)."""
+        await self._abort(
+            steps,
+            inst,
+            exc,
+            strategy=strategy,
+            undo=lambda: self._restore(inst, native, units.observe),
+        )
+
     async def _remove_aux(
         self,
         client: AsyncClient,
@@ -139,17 +159,7 @@ class Recovery(ClusterSession):
     ) -> None:
         """Delete an auxiliary controller and wait until its pods are gone (with a deadline:
         ``deprovision_timeout``)."""
-        try:
-            with translated(f"delete Deployment {name}"):
-                await client.delete(
-                    Deployment,
-                    name,
-                    namespace=self.config.namespace,
-                    cascade=CascadeType.BACKGROUND,
-                )
-        except Exception as exc:
-            if not is_not_found(exc.__cause__ or exc):
-                raise
+        await self._delete(client, Deployment, name, cascade=CascadeType.BACKGROUND)
         limit = self.config.deprovision_timeout.total_seconds()
         deadline = time.monotonic() + limit
         while True:
@@ -206,15 +216,7 @@ class Recovery(ClusterSession):
         version to get ready (Kubernetes' documented forced rollback); it recreates them
         from the restored template, with their volumes.
         """
-        manifest = self._render(
-            inst.req,
-            release_id=inst.release_id,
-            native=native,
-            releases=inst.releases,
-            replicas=inst.replicas,
-            remembered=inst.remembered,
-            restarted_at=inst.restarted_at,
-        )[-1]
+        manifest = self._render_live(inst, native)
         iid = inst.req.instance_id
         async with self._client() as client:
             await self._apply(client, [manifest], f"restore {iid}")
@@ -229,11 +231,9 @@ class Recovery(ClusterSession):
                         and not is_current(p, inst.release_id, inst.restarted_at)
                     ],
                 )
-            await self._wait(
+            await self._wait_live(
                 client,
-                inst.req,
-                release=inst.release_id,
-                restarted_at=inst.restarted_at,
+                inst,
                 limit=self.config.restore_timeout.total_seconds(),
                 what=f"restore of {iid}",
                 on_pods=on_pods,
@@ -242,10 +242,4 @@ class Recovery(ClusterSession):
     async def _delete_pods(self, client: AsyncClient, pods: Sequence[JSON]) -> None:
         """Delete ``pods`` (already gone is fine); their controller recreates them."""
         for pod in pods:
-            name = pod["metadata"]["name"]
-            try:
-                with translated(f"delete pod {name}"):
-                    await client.delete(Pod, name, namespace=self.config.namespace)
-            except Exception as exc:
-                if not is_not_found(exc.__cause__ or exc):
-                    raise
+            await self._delete(client, Pod, pod["metadata"]["name"])

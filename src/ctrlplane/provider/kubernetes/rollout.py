@@ -26,7 +26,10 @@ the roll-back. See :meth:`~ctrlplane.provider.kubernetes.KubernetesProvider.depl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from lightkube import AsyncClient
 
@@ -52,11 +55,7 @@ from ctrlplane.provider.kubernetes.naming import (
 )
 from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.recovery import ABORTING, Recovery
-from ctrlplane.provider.kubernetes.session import (
-    Instance,
-    PodObserver,
-    RolloutFailed,
-)
+from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
 from ctrlplane.provider.kubernetes.shielding import finish
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
@@ -98,6 +97,40 @@ class Rollouts(Recovery):
         """The one ``progress_deadline`` of a deploy or rollback of ``iid``."""
         return Deadline(self.config.progress_deadline.total_seconds(), f"deploy of {iid}")
 
+    @contextlib.asynccontextmanager
+    async def _tracking(
+        self, client: AsyncClient, iid: str, events: Subscriber | None
+    ) -> AsyncIterator[tuple[Steps, UnitEvents, bool]]:
+        """The step and unit events of one deploy of ``iid`` (its pods before the deploy
+        seeded) and whether the server has native sidecars; an error or cancellation that
+        escapes the block fails the open step (:meth:`~.events.StepTracker.guard`)."""
+        steps, units = Steps(iid, events), UnitEvents(iid, events)
+        async with steps.guard():
+            units.seed(await self._pods(client, iid))
+            yield steps, units, await self._native_sidecars(client)
+
+    def _waiting(
+        self,
+        client: AsyncClient,
+        inst: Instance,
+        target: ProvisionRequest,
+        release: Release,
+        limit: Deadline,
+        units: UnitEvents,
+    ) -> Callable[..., Awaitable[None]]:
+        """:meth:`_wait` for the pods of ``release`` of ``target`` (with ``inst``'s restart
+        stamp) within the deploy's ``limit``, every poll's pods seen by ``units``; the caller
+        adds ``what`` and which pods (``name``, ``track``, ``updated``)."""
+        return functools.partial(
+            self._wait,
+            client,
+            target,
+            release=release.release_id,
+            restarted_at=inst.restarted_at,
+            limit=limit,
+            on_pods=units.observe,
+        )
+
     async def _refresh_secrets(
         self, client: AsyncClient, target: ProvisionRequest, release_id: str
     ) -> None:
@@ -131,10 +164,7 @@ class Rollouts(Recovery):
         the cancel or the API error; see :mod:`.recovery`)."""
         iid = target.instance_id
         deadline = self._deadline(iid)
-        steps, units = Steps(iid, events), UnitEvents(iid, events)
-        async with steps.guard():
-            units.seed(await self._pods(client, iid))
-            native = await self._native_sidecars(client)
+        async with self._tracking(client, iid, events) as (steps, units, native):
             manifest = self._rendered(inst, target, release, native)[-1]
             await steps.enter("apply", release.release_id)
             await self._apply(client, [manifest], f"deploy {iid}")
@@ -142,23 +172,12 @@ class Rollouts(Recovery):
                 await steps.finish()
                 return
             await steps.enter("rollout", strategy)
+            wait = self._waiting(client, inst, target, release, deadline, units)
             try:
-                await self._wait(
-                    client,
-                    target,
-                    release=release.release_id,
-                    restarted_at=inst.restarted_at,
-                    limit=deadline,
-                    what=f"deploy of {iid}",
-                    on_pods=units.observe,
-                )
+                await wait(what=f"deploy of {iid}")
             except ABORTING as exc:
-                await self._abort(
-                    steps,
-                    inst,
-                    exc,
-                    strategy=strategy,
-                    undo=lambda: self._restore(inst, native, units.observe),
+                await self._abort_restoring(
+                    steps, inst, exc, strategy=strategy, native=native, units=units
                 )
             await steps.finish()
 
@@ -186,66 +205,24 @@ class Rollouts(Recovery):
         if count == 0:  # stopped: nothing to gate; record the release like a rolling deploy
             await self._roll(client, inst, target, release, strategy, events)
             return
-        steps, units = Steps(iid, events), UnitEvents(iid, events)
-        async with steps.guard():
-            units.seed(await self._pods(client, iid))
-            native = await self._native_sidecars(client)
+        async with self._tracking(client, iid, events) as (steps, units, native):
             new = self._rendered(inst, target, release, native)[-1]
-            old = self._render(
-                inst.req,
-                release_id=inst.release_id,
-                native=native,
-                releases=inst.releases,
-                replicas=inst.replicas,
-                remembered=inst.remembered,
-                restarted_at=inst.restarted_at,
-            )[-1]
+            old = self._render_live(inst, native)
             name = base_name(iid)
             limit = self._deadline(iid)
-            rel, stamp = release.release_id, inst.restarted_at
+            wait = self._waiting(client, inst, target, release, limit, units)
             try:
                 last = inst.replicas - 1
                 await steps.enter("start-canary", f"{name} ordinals {partition}..{last}")
                 await self._apply(client, [canary_stateful_set(new, old, partition)], "canary")
-                await self._wait(
-                    client,
-                    target,
-                    release=rel,
-                    restarted_at=stamp,
-                    limit=limit,
-                    what=f"canary of {iid}",
-                    updated=count,
-                    on_pods=units.observe,
-                )
-                observation = self.config.canary_observation.total_seconds()
-                await steps.enter("observe", f"{observation:g}s")
-                limit.extend(observation)
-                await self._observe(
-                    client,
-                    target,
-                    release=rel,
-                    restarted_at=stamp,
-                    updated=count,
-                    on_pods=units.observe,
-                )
+                await wait(what=f"canary of {iid}", updated=count)
+                await self._observe(steps, limit, wait, updated=count)
                 await steps.enter("promote", name)
                 await self._apply(client, [new], f"canary deploy {iid}")
-                await self._wait(
-                    client,
-                    target,
-                    release=rel,
-                    restarted_at=stamp,
-                    limit=limit,
-                    what=f"promotion of {iid}",
-                    on_pods=units.observe,
-                )
+                await wait(what=f"promotion of {iid}")
             except ABORTING as exc:
-                await self._abort(
-                    steps,
-                    inst,
-                    exc,
-                    strategy=strategy,
-                    undo=lambda: self._restore(inst, native, units.observe),
+                await self._abort_restoring(
+                    steps, inst, exc, strategy=strategy, native=native, units=units
                 )
             await steps.finish()
 
@@ -266,10 +243,7 @@ class Rollouts(Recovery):
         re-raises the cancel or the API error, see :mod:`.recovery`).
         """
         iid = target.instance_id
-        steps, units = Steps(iid, events), UnitEvents(iid, events)
-        async with steps.guard():
-            units.seed(await self._pods(client, iid))
-            native = await self._native_sidecars(client)
+        async with self._tracking(client, iid, events) as (steps, units, native):
             rendered = self._rendered(inst, target, release, native)
             main = rendered[-1]
             service = next(
@@ -290,36 +264,15 @@ class Rollouts(Recovery):
             )
             aux_name = aux["metadata"]["name"]
             name = strategy.value
-            rel, stamp = release.release_id, inst.restarted_at
             limit = self._deadline(iid)
+            wait = self._waiting(client, inst, target, release, limit, units)
             switched = promoted = False
             try:
                 await steps.enter("start-" + track, aux_name)
                 await self._apply(client, [aux], f"{name} deploy {iid}")
-                await self._wait(
-                    client,
-                    target,
-                    release=rel,
-                    restarted_at=stamp,
-                    limit=limit,
-                    what=f"{name} of {iid}",
-                    name=aux_name,
-                    track=track,
-                    on_pods=units.observe,
-                )
+                await wait(what=f"{name} of {iid}", name=aux_name, track=track)
                 if canary:
-                    observation = self.config.canary_observation.total_seconds()
-                    await steps.enter("observe", f"{observation:g}s")
-                    limit.extend(observation)
-                    await self._observe(
-                        client,
-                        target,
-                        release=rel,
-                        restarted_at=stamp,
-                        name=aux_name,
-                        track=track,
-                        on_pods=units.observe,
-                    )
+                    await self._observe(steps, limit, wait, name=aux_name, track=track)
                 elif service is not None:
                     await steps.enter("switch-traffic", aux_name)
                     await self._apply(client, [switched_service(service, "green")], "switch")
@@ -340,15 +293,7 @@ class Rollouts(Recovery):
                 await steps.enter("promote", base_name(iid))
                 promoted = True
                 await self._apply(client, [main], f"{name} deploy {iid}")
-                await self._wait(
-                    client,
-                    target,
-                    release=rel,
-                    restarted_at=stamp,
-                    limit=limit,
-                    what=f"promotion of {iid}",
-                    on_pods=units.observe,
-                )
+                await wait(what=f"promotion of {iid}")
                 if switched and service is not None:
                     await self._apply(client, [service], f"switch {iid}")
                     switched = False
@@ -373,33 +318,26 @@ class Rollouts(Recovery):
 
     async def _observe(
         self,
-        client: AsyncClient,
-        req: ProvisionRequest,
+        steps: Steps,
+        limit: Deadline,
+        wait: Callable[..., Awaitable[None]],
         *,
-        release: str,
-        restarted_at: str,
         name: str | None = None,
         track: str = TRACK_STABLE,
         updated: int | None = None,
-        on_pods: PodObserver | None = None,
     ) -> None:
-        """Keep the canary under watch for ``canary_observation``: every pod must stay
-        ready (``RolloutFailed`` at step ``observe`` otherwise)."""
+        """Step ``observe``: keep the canary under watch for ``canary_observation`` (the
+        deploy's ``limit`` extended by it): every pod must stay ready (``RolloutFailed`` at
+        step ``observe`` otherwise). ``wait`` is the deploy's (:meth:`_waiting`)."""
+        observation = self.config.canary_observation.total_seconds()
+        await steps.enter("observe", f"{observation:g}s")
+        limit.extend(observation)
         until = time.monotonic() + self.config.canary_observation.total_seconds()
         while time.monotonic() < until:
             await asyncio.sleep(self.config.poll_interval.total_seconds())
             try:
-                await self._wait(
-                    client,
-                    req,
-                    release=release,
-                    restarted_at=restarted_at,
-                    limit=0,
-                    what="canary observation",
-                    name=name,
-                    track=track,
-                    updated=updated,
-                    on_pods=on_pods,
+                await wait(
+                    limit=0, what="canary observation", name=name, track=track, updated=updated
                 )
             except OperationTimeout:
                 raise RolloutFailed(

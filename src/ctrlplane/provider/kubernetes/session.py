@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import (
     Event,
     Pod,
 )
+from lightkube.types import CascadeType
 
 from ctrlplane.errors import (
     BackendError,
@@ -239,6 +240,17 @@ class ClusterSession:
                     from_dict(manifest), field_manager=self.config.field_manager, force=True
                 )
 
+    async def _delete(
+        self, client: AsyncClient, kind: Any, name: str, *, cascade: CascadeType | None = None
+    ) -> None:
+        """Delete the ``kind`` object ``name`` of the namespace (already gone is fine)."""
+        try:
+            with translated(f"delete {kind.__name__} {name}"):
+                await client.delete(kind, name, namespace=self.config.namespace, cascade=cascade)
+        except Exception as exc:
+            if not is_not_found(exc.__cause__ or exc):
+                raise
+
     async def _secret_values(self, req: ProvisionRequest) -> dict[str, bytes]:
         values: dict[str, bytes] = {}
         for svc in req.services:
@@ -278,6 +290,21 @@ class ClusterSession:
             ),
         )
         return out.all()
+
+    def _render_live(
+        self, inst: Instance, native: bool, *, restarted_at: str | None = None
+    ) -> JSON:
+        """The controller of ``inst``'s live release rendered again (same request, release,
+        history and replica counts), with the restart stamp ``restarted_at`` if given."""
+        return self._render(
+            inst.req,
+            release_id=inst.release_id,
+            native=native,
+            releases=inst.releases,
+            replicas=inst.replicas,
+            remembered=inst.remembered,
+            restarted_at=inst.restarted_at if restarted_at is None else restarted_at,
+        )[-1]
 
     async def _wait(
         self,
@@ -360,15 +387,30 @@ class ClusterSession:
                 )
             await asyncio.sleep(self.config.poll_interval.total_seconds())
 
+    async def _wait_live(
+        self,
+        client: AsyncClient,
+        inst: Instance,
+        *,
+        limit: float,
+        what: str,
+        on_pods: PodObserver | None = None,
+    ) -> None:
+        """:meth:`_wait` for the pods of ``inst``'s live release (and restart stamp)."""
+        await self._wait(
+            client,
+            inst.req,
+            release=inst.release_id,
+            restarted_at=inst.restarted_at,
+            limit=limit,
+            what=what,
+            on_pods=on_pods,
+        )
+
     async def _wait_ready(self, client: AsyncClient, inst: Instance, what: str) -> None:
         try:
-            await self._wait(
-                client,
-                inst.req,
-                release=inst.release_id,
-                restarted_at=inst.restarted_at,
-                limit=self.config.provision_timeout.total_seconds(),
-                what=what,
+            await self._wait_live(
+                client, inst, limit=self.config.provision_timeout.total_seconds(), what=what
             )
         except RolloutFailed as failed:
             raise BackendError(
