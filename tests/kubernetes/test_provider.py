@@ -419,3 +419,52 @@ async def test_endpoints_follow_the_service_type(
     status = await provider.status(req.instance_id)
     assert [e.url for e in status.endpoints if e.public] == public
     await provider.deprovision(req.instance_id)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"puller:s3cret", b'{"username": "puller", "password": "s3cret"}'],
+)
+async def test_registry_secret_in_any_format_becomes_a_pull_secret(
+    fake: FakeCluster, value: bytes
+) -> None:
+    """The same registry secret value works on every backend: Kubernetes gets it as a
+    ``.dockerconfigjson`` for the image's registry."""
+    import json
+
+    from ctrlplane.provider.enums import SecretType
+    from ctrlplane.provider.kubernetes.naming import registry_secret_name
+    from ctrlplane.provider.spec import SecretRef
+    from ctrlplane.secrets import MappingResolver
+
+    provider = KubernetesProvider(
+        fast_config(fake.kubeconfig), secrets=MappingResolver({"pull": value})
+    )
+    req = _request(_web(secrets=[SecretRef(key="pull", type=SecretType.REGISTRY)]))
+    await provider.provision(req)
+    try:
+        name = registry_secret_name(req.instance_id, 0)
+        config = json.loads(fake.cluster.secret_data("default", name)[".dockerconfigjson"])
+        entry = config["auths"]["docker.io"]
+        assert (entry["username"], entry["password"]) == ("puller", "s3cret")
+        assert base64.b64decode(entry["auth"]) == b"puller:s3cret"
+    finally:
+        await provider.deprovision(req.instance_id)
+
+
+async def test_unreadable_registry_secret_fails_before_anything_is_made(
+    fake: FakeCluster,
+) -> None:
+    from ctrlplane.provider.enums import SecretType
+    from ctrlplane.provider.spec import SecretRef
+    from ctrlplane.secrets import MappingResolver
+
+    provider = KubernetesProvider(
+        fast_config(fake.kubeconfig), secrets=MappingResolver({"pull": b"hunter2"})
+    )
+    req = _request(_web(secrets=[SecretRef(key="pull", type=SecretType.REGISTRY)]))
+    with pytest.raises(ProvisionFailed) as caught:
+        await provider.provision(req)
+    assert "'pull'" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert _objects(fake, req.instance_id) == []

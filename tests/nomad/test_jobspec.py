@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported
+from ctrlplane.errors import InvalidSpec, NotSupported
 from ctrlplane.provider.enums import SecretType, ServiceRole
 from ctrlplane.provider.nomad.checkgate import FailureCounter, check_limits
 from ctrlplane.provider.nomad.compat import check_version, parse_version
@@ -29,7 +29,6 @@ from ctrlplane.provider.nomad.meta import (
     request_from_job,
 )
 from ctrlplane.provider.nomad.placement import volume_placement_failure
-from ctrlplane.provider.nomad.registry import parse_registry_secret
 from ctrlplane.provider.nomad.volumes import volume_hint
 from ctrlplane.provider.spec import (
     ConfigFile,
@@ -446,32 +445,6 @@ def test_registry_secret_becomes_auth_by_env_names_only() -> None:
     assert f'CTRLPLANE_REGISTRY_PASSWORD={{{{ with nomadVar "{path}" }}}}' in env["EmbeddedTmpl"]
     with pytest.raises(NotSupported, match="driver 'exec'"):
         check_supported(req, CFG.model_copy(update={"driver": "exec"}))
-
-
-@pytest.mark.parametrize(
-    ("value", "image", "expected"),
-    [
-        (b'{"username": "u", "password": "p"}', "app:1", ("u", "p")),
-        (b"u:p:q", "app:1", ("u", "p:q")),
-        (
-            b'{"auths": {"https://index.docker.io/v1/": {"auth": "dTpw"}}}',
-            "app:1",
-            ("u", "p"),
-        ),
-        (b'{"auths": {"reg.io": {"username": "a", "password": "b"}}}', "reg.io/x:1", ("a", "b")),
-    ],
-)
-def test_registry_secret_formats(value: bytes, image: str, expected: tuple[str, str]) -> None:
-    assert parse_registry_secret(value, image, "pull") == expected
-
-
-def test_unreadable_registry_secret_names_the_key_not_the_value() -> None:
-    with pytest.raises(CtrlplaneError) as caught:
-        parse_registry_secret(b"hunter2-no-colon", "app:1", "pull")
-    assert "'pull'" in str(caught.value)
-    assert "hunter2" not in str(caught.value)
-    with pytest.raises(CtrlplaneError, match=r"no credentials for registry reg\.io"):
-        parse_registry_secret(b'{"auths": {"other.io": {"auth": "dTpw"}}}', "reg.io/x", "pull")
 
 
 def test_retries_reach_consul_checks_only() -> None:

@@ -67,7 +67,10 @@ async def provision_instance(
             else:
                 if any(s.secrets for s in req.services):
                     await steps.enter("resolve-secrets")
-                values = await session._secret_values(req)
+                try:
+                    values = await session._secret_values(req)
+                except CtrlplaneError as exc:
+                    raise ProvisionFailed(iid, "resolve-secrets", str(exc)) from exc
                 native = await session._native_sidecars(client)
                 created = True
                 inst, eps = await _provision(

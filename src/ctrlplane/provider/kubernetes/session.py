@@ -31,6 +31,7 @@ from ctrlplane.errors import (
     OperationTimeout,
     SecretNotFound,
 )
+from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import BACKEND, is_not_found, translated
@@ -62,6 +63,7 @@ from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import (
     ProvisionRequest,
 )
+from ctrlplane.registry_logins import docker_config_json, parse_registry_secret
 from ctrlplane.secrets import SecretResolver
 
 __all__ = ["ClusterSession", "Instance", "PodObserver", "RolloutFailed"]
@@ -259,9 +261,12 @@ class ClusterSession:
                     raise SecretNotFound(
                         ref.key, looked_in="nothing: the provider has no secret resolver"
                     )
-                values[secret_key(svc.name, i)] = await self._secrets.resolve(
+                value = await self._secrets.resolve(
                     ref, tenant_id=req.tenant_id, instance_id=req.instance_id
                 )
+                if ref.type is SecretType.REGISTRY:
+                    value = docker_config_json(parse_registry_secret(value, svc.image, ref.key))
+                values[secret_key(svc.name, i)] = value
         return values
 
     def _render(

@@ -65,7 +65,7 @@ from ctrlplane.provider.nomad.meta import (
     release_meta,
     request_from_job,
 )
-from ctrlplane.provider.nomad.registry import PASSWORD_ITEM, USERNAME_ITEM, parse_registry_secret
+from ctrlplane.provider.nomad.registry import PASSWORD_ITEM, USERNAME_ITEM
 from ctrlplane.provider.nomad.rollout import Rollouts
 from ctrlplane.provider.nomad.status import (
     alloc_replica,
@@ -100,6 +100,7 @@ from ctrlplane.provider.spec import (
 )
 from ctrlplane.provider.streams import LogStream
 from ctrlplane.provider.validation import validate_deploy, validate_request, validate_scale
+from ctrlplane.registry_logins import parse_registry_secret
 from ctrlplane.secrets import SecretResolver
 
 __all__ = ["NomadProvider"]
@@ -223,8 +224,8 @@ class NomadProvider(Rollouts, LogReader):
                 )
                 mine = items.setdefault(svc.name, {})
                 if ref.type is SecretType.REGISTRY:
-                    user, password = parse_registry_secret(value, svc.image, ref.key)
-                    mine.update({USERNAME_ITEM: user, PASSWORD_ITEM: password})
+                    login = parse_registry_secret(value, svc.image, ref.key)
+                    mine.update({USERNAME_ITEM: login.username, PASSWORD_ITEM: login.password})
                 else:
                     mine[secret_item(i)] = value.decode(errors="replace")
         return items
