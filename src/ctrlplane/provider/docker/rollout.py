@@ -12,6 +12,9 @@ old set. With ``surge``, rolling and canary also start a unit's new version besi
 old one (renamed ``...-retiring``) and retire the old one after the gate. A failure, a
 failed gate or observation, or a cancellation puts the previous version back on every
 touched unit; a successful rollout is recorded as a release.
+
+The per-unit mechanics (replace, surge and retire, undo, the gate) are in
+:mod:`.replacement`; blue-green in :mod:`.bluegreen`.
 """
 
 from __future__ import annotations
@@ -19,38 +22,34 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from ctrlplane.errors import CtrlplaneError, DeployFailed, NotSupported
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.provider.docker.addressing import Addressing
+from ctrlplane.provider.docker.bluegreen import BlueGreen
 from ctrlplane.provider.docker.engine import BACKEND
 from ctrlplane.provider.docker.gate import DEFAULT_POLICY, gate_service
-from ctrlplane.provider.docker.materials import ServiceMaterials
-from ctrlplane.provider.docker.translate import Workload, deployed, init_waves, netns_owner
+from ctrlplane.provider.docker.replacement import GateFailed
+from ctrlplane.provider.docker.translate import Workload, deployed, netns_owner
 from ctrlplane.provider.docker.units import (
     StepFailed,
     UnitRunner,
     first_error,
     uncancellable,
-    uncancellable_value,
 )
 from ctrlplane.provider.enums import DeployStrategy, ServiceRole, WorkloadKind
 from ctrlplane.provider.events import (
     ProbeObserved,
-    RolledBack,
     StepFinished,
     StepStarted,
     Subscriber,
-    TrafficSwitched,
-    UnitRemoved,
     UnitStarted,
     emit,
 )
-from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.spec import ServiceDeploySpec
 
 __all__ = ["Rollout"]
@@ -80,19 +79,8 @@ def _units_text(batch: Sequence[int]) -> str:
     return "units " + ", ".join(str(r) for r in batch)
 
 
-RETIRING = "-retiring"
-"""Suffix of an old container's name while its replacement starts beside it."""
-
-
-class _GateFailed(Exception):
-    def __init__(self, reason: str, evidence: Sequence[ProbeResult] = ()) -> None:
-        self.reason = f"health gate failed: {reason}"
-        self.evidence = list(evidence)
-        super().__init__(self.reason)
-
-
 @dataclass(frozen=True, slots=True)
-class Rollout(Addressing):
+class Rollout(BlueGreen):
     """A :class:`Session` that can roll out new versions."""
 
     async def roll_out(
@@ -222,7 +210,7 @@ class Rollout(Addressing):
                         outcome = gate.result()
                         if outcome is not None and not outcome.passed:
                             evidence = outcome.results
-                            raise _GateFailed(outcome.reason)
+                            raise GateFailed(outcome.reason)
                     if pending:
                         step = f"switch {_units_text(batch)} to the new version"
                         for r in batch:
@@ -243,11 +231,11 @@ class Rollout(Addressing):
                         await step_finished(open_step)
                         open_step = ""
         except BaseException as exc:
-            if isinstance(exc, _GateFailed) and exc.evidence:
+            if isinstance(exc, GateFailed) and exc.evidence:
                 evidence = exc.evidence
             unrestored = await self.undo(wl, touched, pending, names, old_mats)
             err = first_error(exc)
-            reason = str(err) if not isinstance(err, _GateFailed) else err.reason
+            reason = str(err) if not isinstance(err, GateFailed) else err.reason
             if isinstance(err, StepFailed):
                 step, reason = err.step, err.reason
             if isinstance(err, TimeoutError) and self._overdue(deadline):
@@ -259,44 +247,6 @@ class Rollout(Addressing):
             await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
         await uncancellable(self.record(new_wl, release, strategy, rollback_of))
 
-    async def _failed(
-        self,
-        wl: Workload,
-        err: BaseException,
-        strategy: str,
-        step: str,
-        reason: str,
-        evidence: list[ProbeResult],
-        unrestored: str,
-        events: Subscriber | None,
-    ) -> NoReturn:
-        """Report a failed rollout: ``RolledBack`` when the previous version is back,
-        then re-raise a cancellation or raise :class:`DeployFailed` (``rolled_back``
-        false, with why, when ``unrestored`` says restoring failed)."""
-        iid = wl.instance_id
-        if not unrestored:
-            await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
-        if isinstance(err, asyncio.CancelledError):
-            raise err
-        if unrestored:
-            reason = f"{reason}; restoring the previous release failed: {unrestored}"
-        raise DeployFailed(
-            iid,
-            strategy=strategy,
-            step=step,
-            reason=reason,
-            evidence=evidence,
-            rolled_back=not unrestored,
-        ) from None
-
-    @staticmethod
-    def _overdue(deadline: float) -> bool:
-        return asyncio.get_running_loop().time() >= deadline
-
-    def _overdue_reason(self) -> str:
-        limit = _seconds(self.config.progress_deadline)
-        return f"the deploy did not finish within its progress deadline ({limit:g}s)"
-
     async def observe(
         self,
         wl: Workload,
@@ -306,7 +256,7 @@ class Rollout(Addressing):
     ) -> list[ProbeResult]:
         """Watch canary ``replicas`` for ``canary_observation``: every round, each changed
         service must still run and pass one probe of its health check (if it has one).
-        Returns the probe results; raises :class:`_GateFailed` at the first failure."""
+        Returns the probe results; raises :class:`GateFailed` at the first failure."""
         period = self.config.canary_observation / timedelta(seconds=1)
         deadline = time.monotonic() + period
         results: list[ProbeResult] = []
@@ -327,7 +277,7 @@ class Rollout(Addressing):
                     try:
                         await runner.check_running(ref, f"canary {svc.name} (replica {r})")
                     except StepFailed as exc:
-                        raise _GateFailed(f"{exc.step} {exc.reason}", results) from None
+                        raise GateFailed(f"{exc.step} {exc.reason}", results) from None
                     if svc.health_check is None:
                         continue
                     outcome = await gate_service(
@@ -341,7 +291,7 @@ class Rollout(Addressing):
                     )
                     results.extend(outcome.results)
                     if not outcome.passed:
-                        raise _GateFailed(f"canary became unhealthy: {outcome.last}", results)
+                        raise GateFailed(f"canary became unhealthy: {outcome.last}", results)
             if time.monotonic() >= deadline:
                 return results
             await asyncio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
@@ -368,325 +318,3 @@ class Rollout(Addressing):
             and not any(wl.service(n).role is ServiceRole.INIT for n in names)
             and not any(p.host for s in wl.services for p in s.ports)
         )
-
-    def retiring(self, wl: Workload, replica: int, service: str) -> str:
-        """The name an old container carries while its replacement starts beside it."""
-        return self.tr.container_name(wl, replica, service) + RETIRING
-
-    async def surge_unit(
-        self,
-        new_wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-        *,
-        advertise: bool = True,
-    ) -> None:
-        """Rename the unit's old containers out of the way (they keep running and
-        serving), then create and start the new version under the regular names (inits
-        among ``names`` run first). With ``advertise`` both versions answer to the unit's
-        network aliases until :meth:`retire`; without, the new one gets them at the
-        traffic switch."""
-        for name in names:
-            await self.engine.rename_container(
-                self.tr.container_name(new_wl, replica, name),
-                self.retiring(new_wl, replica, name),
-            )
-        runner = UnitRunner(self.engine, self.tr, new_wl, materials, advertise=advertise)
-        inits = [n for n in names if new_wl.service(n).role is ServiceRole.INIT]
-        for wave in init_waves(new_wl.services):
-            async with asyncio.TaskGroup() as tg:
-                for svc in wave:
-                    if svc.name in inits:
-                        tg.create_task(runner.run_init(svc, replica))
-        long_lived = [n for n in names if n not in inits]
-        await runner.start_long_lived(replica, create=True, only=long_lived)
-
-    async def retire(
-        self,
-        wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        events: Subscriber | None = None,
-        *,
-        withdrawn: bool = False,
-    ) -> None:
-        """Drain the old version of a surged unit and remove it: its service names stop
-        resolving to it (unless ``withdrawn`` already) while it keeps its address for
-        ``drain_period``, then it is stopped gracefully and removed. On a network without
-        pinned addresses it is cut off the network at once instead."""
-        owner = netns_owner(wl.services).name
-        old_owner = self.retiring(wl, replica, owner)
-        if not withdrawn:
-            if await self.withdraw(wl, old_owner):
-                await asyncio.sleep(_seconds(self.config.drain_period))
-            else:
-                network = self.tr.names.network(wl.instance_id)
-                await self.engine.disconnect_network(network, old_owner)
-        stop = max(int(_seconds(self.config.stop_timeout)), 0)
-        joiners = [n for n in names if n != owner]
-        for group in (joiners, [owner]):
-            refs = [self.retiring(wl, replica, n) for n in group if n in names]
-            await asyncio.gather(*(self.engine.stop_container(ref, stop) for ref in refs))
-            await asyncio.gather(*(self.engine.remove_container(ref) for ref in refs))
-        for name in names:
-            await emit(
-                events,
-                UnitRemoved(
-                    instance_id=wl.instance_id,
-                    service=name,
-                    replica=replica,
-                    release_id=wl.release_id,
-                ),
-            )
-
-    async def unsurge(self, wl: Workload, replica: int, names: Sequence[str]) -> bool:
-        """Undo :meth:`surge_unit`: remove the new containers and give the old ones their
-        names back. False if the old version is no longer intact (it must be recreated)."""
-        runner = UnitRunner(self.engine, self.tr, wl, {})
-        await runner.remove_services(replica, names)
-        intact = True
-        for name in names:
-            old = await self.engine.inspect_container(self.retiring(wl, replica, name))
-            if old is None:
-                intact = False
-                continue
-            await self.engine.rename_container(
-                str(old["Id"]), self.tr.container_name(wl, replica, name)
-            )
-            networks = (old.get("NetworkSettings") or {}).get("Networks") or {}
-            running = bool((old.get("State") or {}).get("Running"))
-            if wl.service(name).role is ServiceRole.INIT:
-                continue
-            if not running or (
-                name == netns_owner(wl.services).name
-                and self.tr.names.network(wl.instance_id) not in networks
-            ):
-                intact = False
-        if intact:  # it may have been withdrawn already
-            owner = netns_owner(wl.services).name
-            await self.advertise(wl, replica, self.tr.container_name(wl, replica, owner))
-        return intact
-
-    def blue_green_problem(self, wl: Workload) -> str:
-        """Why ``wl`` cannot be deployed blue-green on Docker ("" when it can)."""
-        if wl.kind is not WorkloadKind.DEPLOYMENT:
-            return "blue-green needs a deployment (a stateful set's volumes are per replica)"
-        if any(p.host for s in wl.services for p in s.ports):
-            return "blue-green cannot run two sets on a fixed host port; use host 0"
-        return ""
-
-    async def blue_green(
-        self,
-        wl: Workload,
-        new_wl: Workload,
-        units: Sequence[int],
-        names: Sequence[str],
-        changed: set[str],
-        materials: tuple[Mapping[str, ServiceMaterials], Mapping[str, ServiceMaterials]],
-        events: Subscriber | None,
-        deadline: float,
-        record: tuple[str, str],
-    ) -> None:
-        """Start the whole new set beside the old one (not reachable by service name),
-        gate every unit, switch the names of every unit to the new set at once, then retire
-        the old set after ``blue_green_retire_delay``. Before the switch, any failure,
-        cancellation or passing the ``deadline`` (event-loop time) removes the new set (the
-        old one never stopped serving). ``materials``: the new and the old set's;
-        ``record``: the strategy and ``rollback_of`` the release is recorded with, right
-        after the switch."""
-        new_mats, old_mats = materials
-        iid = wl.instance_id
-        strategy = str(DeployStrategy.BLUE_GREEN)
-        owner = netns_owner(wl.services).name
-
-        async def probed(result: ProbeResult) -> None:
-            await emit(events, ProbeObserved(instance_id=iid, result=result))
-
-        green: list[int] = []
-        step = "start the new set"
-        evidence: list[ProbeResult] = []
-        try:
-            async with asyncio.timeout_at(deadline):
-                await emit(events, StepStarted(instance_id=iid, step="start-new-set"))
-                for r in units:
-                    green.append(r)
-                    await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
-                    for name in names:
-                        await emit(
-                            events,
-                            UnitStarted(
-                                instance_id=iid,
-                                service=name,
-                                replica=r,
-                                release_id=new_wl.release_id,
-                            ),
-                        )
-                for r in units:
-                    step = f"health gate of unit {r}"
-                    outcome = await self.gate(new_wl, r, changed, on_result=probed)
-                    if outcome is not None and not outcome.passed:
-                        evidence = outcome.results
-                        raise _GateFailed(outcome.reason)
-                step = "switch traffic"
-                for r in units:
-                    await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
-        except BaseException as exc:
-            unrestored = await self.undo(wl, green, green, names, old_mats)
-            err = first_error(exc)
-            reason = err.reason if isinstance(err, _GateFailed) else str(err)
-            if isinstance(err, StepFailed):
-                step, reason = err.step, err.reason
-            if isinstance(err, TimeoutError) and self._overdue(deadline):
-                reason = self._overdue_reason()
-            if isinstance(err, asyncio.CancelledError):
-                reason = "cancelled"
-            await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
-        # the switch's second half: the old set leaves the names and the new release is
-        # recorded, then the old set is retired; this runs to the end even if the caller
-        # is cancelled now (the new set is live)
-        await uncancellable(self._finish_switch(wl, new_wl, units, names, events, record))
-
-    async def _finish_switch(
-        self,
-        wl: Workload,
-        new_wl: Workload,
-        units: Sequence[int],
-        names: Sequence[str],
-        events: Subscriber | None,
-        record: tuple[str, str],
-    ) -> None:
-        owner = netns_owner(wl.services).name
-        network = self.tr.names.network(wl.instance_id)
-        for r in units:
-            old_owner = self.retiring(wl, r, owner)
-            if not await self.withdraw(wl, old_owner):
-                await self.engine.disconnect_network(network, old_owner)
-        await emit(
-            events,
-            TrafficSwitched(
-                instance_id=wl.instance_id,
-                from_release=wl.release_id,
-                to_release=new_wl.release_id,
-            ),
-        )
-        strategy, rollback_of = record
-        await self.record(new_wl, new_wl.release_id, strategy, rollback_of)
-        delay = max(self.config.blue_green_retire_delay, self.config.drain_period)
-        await asyncio.sleep(_seconds(delay))
-        for r in units:
-            await self.retire(wl, r, names, events, withdrawn=True)
-
-    def replace_set(self, wl: Workload, changed: set[str]) -> list[str]:
-        """Which services' containers a deploy replaces in each unit."""
-        services = wl.services
-        if any(wl.service(n).role is ServiceRole.INIT for n in changed):
-            return [s.name for s in services]
-        if netns_owner(services).name in changed:
-            return [s.name for s in services if s.role is not ServiceRole.INIT]
-        return [s.name for s in services if s.name in changed]
-
-    async def replace_unit(
-        self,
-        wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> None:
-        """Stop and remove ``names``' containers of one unit, rerun its inits among
-        them, then create and start the long-lived ones of ``wl`` in order."""
-        runner = UnitRunner(self.engine, self.tr, wl, materials)
-        long_lived = [n for n in names if wl.service(n).role is not ServiceRole.INIT]
-        owner_ref = self.tr.container_name(wl, replica, netns_owner(wl.services).name)
-        withdrawn = False
-        if long_lived and wl.replicas > 1:  # the other units serve meanwhile
-            withdrawn = await self.withdraw(wl, owner_ref)
-            if withdrawn:
-                await asyncio.sleep(_seconds(self.config.drain_period))
-        await runner.stop_long_lived(replica, only=long_lived)
-        await runner.remove_services(replica, names)
-        inits = [n for n in names if wl.service(n).role is ServiceRole.INIT]
-        if inits:
-            for wave in init_waves(wl.services):
-                async with asyncio.TaskGroup() as tg:
-                    for svc in wave:
-                        if svc.name in inits:
-                            tg.create_task(runner.run_init(svc, replica))
-        await runner.start_long_lived(replica, create=True, only=long_lived)
-        if withdrawn and netns_owner(wl.services).name not in long_lived:
-            await self.advertise(wl, replica, owner_ref)
-
-    async def restore(
-        self,
-        wl: Workload,
-        replicas: Sequence[int],
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> str:
-        """Put ``wl``'s version of ``names`` back on ``replicas`` (every unit is tried),
-        within ``progress_deadline``. Returns ``""`` when all were restored, else why not
-        (the instance may then be partly updated)."""
-        problems: list[str] = []
-        limit = _seconds(self.config.progress_deadline)
-        try:
-            async with asyncio.timeout(limit):
-                for r in replicas:
-                    try:
-                        await self.replace_unit(wl, r, names, materials)
-                    except (CtrlplaneError, BaseExceptionGroup) as exc:
-                        problems.append(f"unit {r}: {first_error(exc)}")
-        except TimeoutError:
-            problems.append(f"restoring did not finish within {limit:g}s")
-        return "; ".join(problems)
-
-    async def undo(
-        self,
-        wl: Workload,
-        touched: Sequence[int],
-        surged: Sequence[int],
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> str:
-        """Return ``touched`` units to ``wl`` (``surged`` ones by giving the old version,
-        still running beside, its place back). Runs to the end even if cancelled.
-        Returns ``""`` on success, else why the previous version is not fully back."""
-        redo = list(touched)
-        for r in surged:
-            try:
-                intact = await uncancellable_value(self.unsurge(wl, r, names))
-            except CtrlplaneError:
-                intact = False
-            if intact and r in redo:
-                redo.remove(r)
-        return await uncancellable_value(self.restore(wl, redo, names, materials))
-
-    async def gate(
-        self,
-        wl: Workload,
-        replica: int,
-        changed: set[str],
-        *,
-        on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
-    ) -> GateOutcome | None:
-        """Gate the changed long-lived services of one new unit; the first failing
-        outcome, else the last passing one (``None`` when nothing has a check)."""
-        address = await UnitRunner(self.engine, self.tr, wl, {}).address(replica)
-        outcome: GateOutcome | None = None
-        for svc in wl.services:
-            if svc.name not in changed or svc.health_check is None:
-                continue
-            if svc.role is ServiceRole.INIT:
-                continue
-            outcome = await gate_service(
-                self.engine,
-                svc.health_check,
-                service=svc.name,
-                replica=replica,
-                address=address,
-                container=self.tr.container_name(wl, replica, svc.name),
-                start_period=_seconds(self.config.probe_start_period),
-                on_result=on_result,
-            )
-            if not outcome.passed:
-                break
-        return outcome
