@@ -19,6 +19,7 @@ from ctrlplane.provider.docker.config import DockerConfig
 from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.spec import ServiceSpec
 from ctrlplane.provider.validation import secret_target
+from ctrlplane.registry_logins import parse_registry_secret, registry_host
 from ctrlplane.secrets import SecretResolver
 
 __all__ = ["ServiceMaterials", "registry_auth", "registry_host", "resolve_materials"]
@@ -48,78 +49,6 @@ class ServiceMaterials:
             f"ServiceMaterials(env={sorted(self.env)}, files={[f.path for f in self.files]}, "
             f"pull_auth={'set' if self.pull_auth else 'none'})"
         )
-
-
-def registry_host(image: str) -> str:
-    """The registry an image reference points at (``docker.io`` without a host part)."""
-    first, sep, _ = image.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
-def _auths_key_host(key: str) -> str:
-    """The registry host of a ``.dockerconfigjson`` ``auths`` key (``https://host/v1/``)."""
-    host = key.split("://", 1)[-1].split("/", 1)[0].lower()
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
-
-
-def _from_docker_config(auths: object, host: str, key: str) -> dict[str, str]:
-    """The entry for ``host`` of a ``.dockerconfigjson`` ``auths`` object."""
-    if not isinstance(auths, dict):
-        raise CtrlplaneError(f"registry secret {key!r}: 'auths' must be an object")
-    for name, entry in auths.items():
-        if _auths_key_host(str(name)) != host.lower() or not isinstance(entry, dict):
-            continue
-        user = str(entry.get("username") or "")
-        password = str(entry.get("password") or "")
-        if not user and entry.get("auth"):
-            try:
-                decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
-            except ValueError:
-                raise CtrlplaneError(
-                    f"registry secret {key!r}: the 'auth' of {name!r} is not base64 of "
-                    "'user:password'"
-                ) from None
-            user, _, password = decoded.partition(":")
-        if not user:
-            raise CtrlplaneError(f"registry secret {key!r}: the entry {name!r} has no username")
-        return {"username": user, "password": password, "serveraddress": host}
-    hosts = ", ".join(sorted(str(n) for n in auths)) or "none"
-    raise CtrlplaneError(
-        f"registry secret {key!r} has no credentials for registry {host} (it has: {hosts})"
-    )
-
-
-def _parse_registry_secret(value: bytes, host: str, key: str = "") -> dict[str, str]:
-    """A ``registry`` secret, in one of three formats (never quoted in errors):
-
-    - JSON ``{"username": ..., "password": ...[, "serveraddress": ...]}``;
-    - ``.dockerconfigjson`` (what the Kubernetes backend expects): JSON
-      ``{"auths": {"<host>": {"username": ..., "password": ...} or {"auth": base64}}}``,
-      the entry of the image's registry host is used;
-    - ``user:password``.
-    """
-    text = value.decode("utf-8", "replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and "auths" in data:
-        return _from_docker_config(data["auths"], host, key)
-    if isinstance(data, dict) and "username" in data:
-        return {
-            "username": str(data["username"]),
-            "password": str(data.get("password", "")),
-            "serveraddress": str(data.get("serveraddress") or host),
-        }
-    user, sep, password = text.partition(":")
-    if not sep or isinstance(data, dict):
-        raise CtrlplaneError(
-            f"registry secret {key!r} must be JSON with username and password, a "
-            ".dockerconfigjson with 'auths', or 'user:password'"
-        )
-    return {"username": user, "password": password, "serveraddress": host}
 
 
 def registry_auth(config: DockerConfig, image: str) -> dict[str, str] | None:
@@ -164,7 +93,12 @@ async def resolve_materials(
         if ref.type is SecretType.ENV:
             env[secret_target(ref)] = value.decode("utf-8", "replace")
         elif ref.type is SecretType.REGISTRY:
-            auth = _parse_registry_secret(value, registry_host(svc.image), ref.key)
+            login = parse_registry_secret(value, svc.image, ref.key)
+            auth = {
+                "username": login.username,
+                "password": login.password,
+                "serveraddress": login.server,
+            }
         else:
             files.append(FileEntry(secret_target(ref), bytes(value), SECRET_MODE))
     for cf in svc.config_files:
