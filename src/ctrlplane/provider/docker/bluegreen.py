@@ -17,7 +17,7 @@ from datetime import timedelta
 from ctrlplane.provider.docker.materials import ServiceMaterials
 from ctrlplane.provider.docker.replacement import GateFailed, Replacement
 from ctrlplane.provider.docker.translate import Workload, netns_owner
-from ctrlplane.provider.docker.units import StepFailed, first_error, uncancellable
+from ctrlplane.provider.docker.units import first_error, uncancellable
 from ctrlplane.provider.enums import DeployStrategy, WorkloadKind
 from ctrlplane.provider.events import (
     ProbeObserved,
@@ -106,13 +106,7 @@ class BlueGreen(Replacement):
         except BaseException as exc:
             unrestored = await self.undo(wl, green, green, names, old_mats)
             err = first_error(exc)
-            reason = err.reason if isinstance(err, GateFailed) else str(err)
-            if isinstance(err, StepFailed):
-                step, reason = err.step, err.reason
-            if isinstance(err, TimeoutError) and self._overdue(deadline):
-                reason = self._overdue_reason()
-            if isinstance(err, asyncio.CancelledError):
-                reason = "cancelled"
+            step, reason = self.failure(err, step, deadline)
             await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
         # the switch's second half: the old set leaves the names and the new release is
         # recorded, then the old set is retired; this runs to the end even if the caller

@@ -24,6 +24,7 @@ from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.materials import ServiceMaterials
 from ctrlplane.provider.docker.translate import Workload, init_waves, netns_owner
 from ctrlplane.provider.docker.units import (
+    StepFailed,
     UnitRunner,
     first_error,
     uncancellable_value,
@@ -93,6 +94,18 @@ class Replacement(Addressing):
     def _overdue_reason(self) -> str:
         limit = _seconds(self.config.progress_deadline)
         return f"the deploy did not finish within its progress deadline ({limit:g}s)"
+
+    def failure(self, err: BaseException, step: str, deadline: float) -> tuple[str, str]:
+        """The ``(step, reason)`` a rollout that ended with ``err`` at ``step`` reports:
+        a unit step's own step and reason, a passed progress ``deadline``, a failed gate's
+        reason, ``cancelled``, or the error's message."""
+        if isinstance(err, StepFailed):
+            return err.step, err.reason
+        if isinstance(err, asyncio.CancelledError):
+            return step, "cancelled"
+        if isinstance(err, TimeoutError) and self._overdue(deadline):
+            return step, self._overdue_reason()
+        return step, err.reason if isinstance(err, GateFailed) else str(err)
 
     def retiring(self, wl: Workload, replica: int, service: str) -> str:
         """The name an old container carries while its replacement starts beside it."""

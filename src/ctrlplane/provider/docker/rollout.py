@@ -235,13 +235,7 @@ class Rollout(BlueGreen):
                 evidence = exc.evidence
             unrestored = await self.undo(wl, touched, pending, names, old_mats)
             err = first_error(exc)
-            reason = str(err) if not isinstance(err, GateFailed) else err.reason
-            if isinstance(err, StepFailed):
-                step, reason = err.step, err.reason
-            if isinstance(err, TimeoutError) and self._overdue(deadline):
-                reason = self._overdue_reason()
-            if isinstance(err, asyncio.CancelledError):
-                reason = "cancelled"
+            step, reason = self.failure(err, step, deadline)
             if open_step:
                 await step_finished(open_step, False, reason)
             await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
