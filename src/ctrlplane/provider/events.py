@@ -165,15 +165,13 @@ class StepTracker:
         await self.finish(ok=False, detail=detail or "failed")
 
     @contextlib.asynccontextmanager
-    async def guard(
-        self, why: Callable[[BaseException], str] = lambda exc: describe_failure(exc)
-    ) -> AsyncIterator[None]:
+    async def guard(self) -> AsyncIterator[None]:
         """Run a block; an exception (or cancellation) escaping it fails the open step
-        with ``why(exc)``."""
+        with :func:`describe_failure` of it."""
         try:
             yield
         except BaseException as exc:
-            await self.fail(why(exc))
+            await self.fail(describe_failure(exc))
             raise
 
 
