@@ -66,7 +66,9 @@ def _from_auths(auths: object, host: str, key: str) -> RegistryLogin:
                 raise _bad(
                     key, f"the 'auth' of {name!r} is not base64 of 'user:password'"
                 ) from None
-            user, _, password = decoded.partition(":")
+            user, sep, password = decoded.partition(":")
+            if not sep:
+                raise _bad(key, f"the 'auth' of {name!r} is not base64 of 'user:password'")
         if not user:
             raise _bad(key, f"the entry {name!r} has no username")
         return RegistryLogin(user, password, host)

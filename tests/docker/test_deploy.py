@@ -14,7 +14,8 @@ import pytest
 from ctrlplane.errors import DeployFailed, InvalidSpec, NotSupported, ReleaseNotFound
 from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
 from ctrlplane.provider.docker import DockerProvider
-from ctrlplane.provider.events import UnitRemoved, UnitStarted
+from ctrlplane.provider.events import ProgressEvent, UnitRemoved, UnitStarted
+from ctrlplane.testing.conformance import check_step_pairs
 
 from .conftest import fast_config
 from .helpers import IMAGE, TRAP, http_get_async, loop_cmd, request, sh
@@ -433,6 +434,7 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
             await watcher.start()
             await asyncio.sleep(0.3)
             # a failing new set never takes traffic and is removed
+            failed: list[ProgressEvent] = []
             with pytest.raises(DeployFailed) as exc:
                 await provider.deploy(
                     DeployRequest(
@@ -445,11 +447,13 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
                                 "env": {"VERSION": "bad", "SICKEN_AFTER": "0"},
                             }
                         ],
-                    )
+                    ),
+                    events=failed.append,
                 )
             assert exc.value.strategy == "blue-green"
             assert exc.value.step.startswith("health gate of unit")
-            seen: list[object] = []
+            assert not check_step_pairs(failed)[-1].ok
+            seen: list[ProgressEvent] = []
             await provider.deploy(
                 DeployRequest(
                     instance_id=iid,
@@ -459,6 +463,7 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
                 events=seen.append,
             )
             assert "traffic_switched" in [getattr(e, "kind", "") for e in seen]
+            assert all(f.ok for f in check_step_pairs(seen))
             await asyncio.sleep(0.3)
             done = await asyncio.to_thread(
                 subprocess.run,

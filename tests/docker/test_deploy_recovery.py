@@ -130,3 +130,39 @@ async def test_cancel_after_the_blue_green_switch_keeps_the_new_release_recorded
         assert not [c for c in containers if c.endswith("-retiring")], containers
     finally:
         await provider.deprovision(iid)
+
+
+async def test_a_leftover_retiring_container_does_not_block_the_next_deploy(
+    make_id: Callable[[], str],
+) -> None:
+    """An old version left under its ``-retiring`` name (an interrupted earlier rollout)
+    is cleared by the next surge instead of making it fail on the name."""
+    provider = DockerProvider(fast_config())
+    iid = make_id()
+    await provider.provision(
+        request(iid, {"name": "app", "image": IMAGE, "command": APP, "env": {"VERSION": "v1"}})
+    )
+    try:
+        await asyncio.to_thread(
+            subprocess.run,
+            ["docker", "create", "--name", f"cp-{iid}-0-app-retiring", IMAGE, "true"],
+            check=True,
+            capture_output=True,
+        )
+        await provider.deploy(
+            DeployRequest(
+                instance_id=iid,
+                services=[{"name": "app", "image": IMAGE, "env": {"VERSION": "v2"}}],
+            )
+        )
+        assert (await sh(provider, iid, "cat /tmp/version"))[1] == "v2\n"
+        listing = await asyncio.to_thread(
+            subprocess.run,
+            ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"name=cp-{iid}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert listing.stdout.split() == [f"cp-{iid}-0-app"]
+    finally:
+        await provider.deprovision(iid)

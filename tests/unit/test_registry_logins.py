@@ -41,6 +41,7 @@ def test_registry_secret_formats(value: bytes, image: str, expected: tuple[str, 
         (b'{"auths": {"other.io": {"auth": "aHVudGVyMjp4"}}}', "reg.io/x", "no credentials"),
         (b'{"auths": {"reg.io": {"auth": "%%hunter2"}}}', "reg.io/x", "not base64"),
         (b'{"auths": {"reg.io": {"password": "hunter2"}}}', "reg.io/x", "no username"),
+        (b'{"auths": {"reg.io": {"auth": "aHVudGVyMg=="}}}', "reg.io/x", "not base64"),
     ],
 )
 def test_unreadable_registry_secret_names_the_key_not_the_value(

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ctrlplane.errors import BackendError, CtrlplaneError
+from ctrlplane.provider.docker.engine import BACKEND
 from ctrlplane.provider.docker.materials import ServiceMaterials
 from ctrlplane.provider.docker.replacement import GateFailed, Replacement
 from ctrlplane.provider.docker.translate import Workload, netns_owner
@@ -21,7 +23,7 @@ from ctrlplane.provider.docker.units import first_error, uncancellable
 from ctrlplane.provider.enums import DeployStrategy, WorkloadKind
 from ctrlplane.provider.events import (
     ProbeObserved,
-    StepStarted,
+    StepTracker,
     Subscriber,
     TrafficSwitched,
     UnitStarted,
@@ -78,9 +80,10 @@ class BlueGreen(Replacement):
         green: list[int] = []
         step = "start the new set"
         evidence: list[ProbeResult] = []
+        steps = StepTracker(iid, events)
         try:
             async with asyncio.timeout_at(deadline):
-                await emit(events, StepStarted(instance_id=iid, step="start-new-set"))
+                await steps.enter("start-new-set")
                 for r in units:
                     green.append(r)
                     await self.surge_unit(new_wl, r, names, new_mats, advertise=False)
@@ -103,10 +106,12 @@ class BlueGreen(Replacement):
                 step = "switch traffic"
                 for r in units:
                     await self.advertise(new_wl, r, self.tr.container_name(new_wl, r, owner))
+                await steps.finish()
         except BaseException as exc:
             unrestored = await self.undo(wl, green, green, names, old_mats)
             err = first_error(exc)
             step, reason = self.failure(err, step, deadline)
+            await steps.fail(reason)
             await self._failed(wl, err, strategy, step, reason, evidence, unrestored, events)
         # the switch's second half: the old set leaves the names and the new release is
         # recorded, then the old set is retired; this runs to the end even if the caller
@@ -122,12 +127,22 @@ class BlueGreen(Replacement):
         events: Subscriber | None,
         record: tuple[str, str],
     ) -> None:
+        """The new set is live: record it, take the names from the old set, wait
+        ``blue_green_retire_delay``, retire the old set. Every unit is tried; failures are
+        raised together at the end as a :class:`BackendError` (the new release stays
+        live and recorded; a later deploy or ``deprovision`` removes what is left)."""
         owner = netns_owner(wl.services).name
         network = self.tr.names.network(wl.instance_id)
+        strategy, rollback_of = record
+        await self.record(new_wl, new_wl.release_id, strategy, rollback_of)
+        problems: list[str] = []
         for r in units:
             old_owner = self.retiring(wl, r, owner)
-            if not await self.withdraw(wl, old_owner):
-                await self.engine.disconnect_network(network, old_owner)
+            try:
+                if not await self.withdraw(wl, old_owner):
+                    await self.engine.disconnect_network(network, old_owner)
+            except CtrlplaneError as exc:
+                problems.append(f"unit {r}: taking the names from the old version: {exc}")
         await emit(
             events,
             TrafficSwitched(
@@ -136,9 +151,17 @@ class BlueGreen(Replacement):
                 to_release=new_wl.release_id,
             ),
         )
-        strategy, rollback_of = record
-        await self.record(new_wl, new_wl.release_id, strategy, rollback_of)
         delay = max(self.config.blue_green_retire_delay, self.config.drain_period)
         await asyncio.sleep(_seconds(delay))
         for r in units:
-            await self.retire(wl, r, names, events, withdrawn=True)
+            try:
+                await self.retire(wl, r, names, events, withdrawn=True)
+            except CtrlplaneError as exc:
+                problems.append(f"unit {r}: retiring the old version: {exc}")
+        if problems:
+            raise BackendError(
+                f"blue-green deploy of {wl.instance_id!r}: release {new_wl.release_id} is live, "
+                "but the old set was not fully retired (" + "; ".join(problems) + "); "
+                "the next deploy or deprovision removes what is left",
+                backend=BACKEND,
+            )

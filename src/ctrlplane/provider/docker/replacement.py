@@ -13,6 +13,7 @@ The strategies built on this are in :mod:`.rollout` (rolling, canary) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ from ctrlplane.errors import CtrlplaneError, DeployFailed
 from ctrlplane.provider.docker.addressing import Addressing
 from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.materials import ServiceMaterials
+from ctrlplane.provider.docker.status import RETIRING_SUFFIX
 from ctrlplane.provider.docker.translate import Workload, init_waves, netns_owner
 from ctrlplane.provider.docker.units import (
     StepFailed,
@@ -33,15 +35,11 @@ from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import RolledBack, Subscriber, UnitRemoved, emit
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 
-__all__ = ["RETIRING", "GateFailed", "Replacement"]
+__all__ = ["GateFailed", "Replacement"]
 
 
 def _seconds(value: timedelta) -> float:
     return value / timedelta(seconds=1)
-
-
-RETIRING = "-retiring"
-"""Suffix of an old container's name while its replacement starts beside it."""
 
 
 class GateFailed(Exception):
@@ -109,7 +107,7 @@ class Replacement(Addressing):
 
     def retiring(self, wl: Workload, replica: int, service: str) -> str:
         """The name an old container carries while its replacement starts beside it."""
-        return self.tr.container_name(wl, replica, service) + RETIRING
+        return self.tr.container_name(wl, replica, service) + RETIRING_SUFFIX
 
     async def surge_unit(
         self,
@@ -124,8 +122,10 @@ class Replacement(Addressing):
         serving), then create and start the new version under the regular names (inits
         among ``names`` run first). With ``advertise`` both versions answer to the unit's
         network aliases until :meth:`retire`; without, the new one gets them at the
-        traffic switch."""
+        traffic switch. A ``-retiring`` container left by an earlier, interrupted
+        rollout is removed first (the regular one is the version that runs)."""
         for name in names:
+            await self.engine.remove_container(self.retiring(new_wl, replica, name))
             await self.engine.rename_container(
                 self.tr.container_name(new_wl, replica, name),
                 self.retiring(new_wl, replica, name),
@@ -242,8 +242,8 @@ class Replacement(Addressing):
                         if svc.name in inits:
                             tg.create_task(runner.run_init(svc, replica))
         await runner.start_long_lived(replica, create=True, only=long_lived)
-        if withdrawn and netns_owner(wl.services).name not in long_lived:
-            await self.advertise(wl, replica, owner_ref)
+        if long_lived and netns_owner(wl.services).name not in long_lived:
+            await self.advertise(wl, replica, owner_ref)  # no-op unless it lost its names
 
     async def restore(
         self,
@@ -279,15 +279,29 @@ class Replacement(Addressing):
         """Return ``touched`` units to ``wl`` (``surged`` ones by giving the old version,
         still running beside, its place back). Runs to the end even if cancelled.
         Returns ``""`` on success, else why the previous version is not fully back."""
+        return await uncancellable_value(self._undo(wl, touched, surged, names, materials))
+
+    async def _undo(
+        self,
+        wl: Workload,
+        touched: Sequence[int],
+        surged: Sequence[int],
+        names: Sequence[str],
+        materials: Mapping[str, ServiceMaterials],
+    ) -> str:
         redo = list(touched)
         for r in surged:
             try:
-                intact = await uncancellable_value(self.unsurge(wl, r, names))
+                intact = await self.unsurge(wl, r, names)
             except CtrlplaneError:
                 intact = False
             if intact and r in redo:
                 redo.remove(r)
-        return await uncancellable_value(self.restore(wl, redo, names, materials))
+            elif not intact:  # the old version is not coming back: it must not linger
+                for name in names:
+                    with contextlib.suppress(CtrlplaneError):
+                        await self.engine.remove_container(self.retiring(wl, r, name))
+        return await self.restore(wl, redo, names, materials)
 
     async def gate(
         self,

@@ -47,6 +47,7 @@ from ctrlplane.provider.events import (
     StepStarted,
     Subscriber,
     UnitStarted,
+    describe_failure,
     emit,
 )
 from ctrlplane.provider.health import ProbeResult
@@ -149,6 +150,9 @@ class Rollout(BlueGreen):
         except StepFailed as exc:
             await step_finished("pull-images", False, exc.reason)
             raise DeployFailed(iid, strategy=strategy, step=exc.step, reason=exc.reason) from None
+        except BaseException as exc:
+            await step_finished("pull-images", False, describe_failure(exc))
+            raise
         await step_finished("pull-images")
         if blue_green:
             await self.blue_green(

@@ -37,6 +37,9 @@ __all__ = [
 
 _STOP_SIGNAL_EXITS = frozenset({128 + 15, 128 + 9})
 
+RETIRING_SUFFIX = "-retiring"
+"""Suffix of an old container's name while its replacement starts beside it."""
+
 
 def parse_time(text: str | None) -> datetime | None:
     """An engine timestamp (RFC 3339 with nanoseconds); ``None`` for the zero time."""
@@ -153,6 +156,8 @@ def cut_off(inspects: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
         if not st.get("Running") or not mode.startswith("container:"):
             continue
+        if str(info.get("Name", "")).endswith(RETIRING_SUFFIX):
+            continue  # an old version being drained: its owner's name moved on
         ref = mode.removeprefix("container:")
         owner = by_id.get(ref) or next(
             (i for k, i in by_id.items() if k.startswith(ref) or i.get("Name") == f"/{ref}"),
