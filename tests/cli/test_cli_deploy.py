@@ -330,8 +330,14 @@ def test_deploy_env_without_a_release_history_refuses_to_merge(
     up(capsys, provider, workload)
     code, _, err = run_cli(capsys, provider, "deploy", IID, "-s", "web", "-e", "GREETING=hi")
     assert code == 4
-    assert "cannot be merged into the live env" in err
+    assert "cannot be kept or merged" in err
     assert "--replace-env" in err
+    # an image-only deploy would drop the live env: refused the same way
+    before = live_env(fake)
+    code, _, err = run_cli(capsys, provider, "deploy", IID, "-s", "web", "--image", "example/app:1")
+    assert code == 4
+    assert "--replace-env" in err
+    assert live_env(fake) == before
     code, _, err = run_cli(capsys, provider, "deploy", IID, "--replace-env", "-e", "GREETING=hi")
     assert code == 2
     assert "give --service and --image" in err

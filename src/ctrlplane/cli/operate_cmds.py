@@ -253,12 +253,14 @@ async def _one_service(
     """The deploy of one service: the live release's values with the options applied."""
     sets = _parse_env(env)
     if not isinstance(provider, ReleaseHistory):
-        if not replace_env and (env or unset_env):
+        # A deploy sends the whole env: without the live one, only an explicit
+        # replacement is safe (an image-only deploy would silently drop the env).
+        if not replace_env:
             raise NotSupported(
                 state.chosen_provider,
                 "releases",
-                detail="it keeps no release history, so -e/--unset-env cannot be merged into "
-                "the live env; pass --replace-env with every KEY=VALUE the service needs "
+                detail="it keeps no release history, so the live env cannot be kept or "
+                "merged; pass --replace-env with every KEY=VALUE the service needs "
                 "(and --service and --image)",
             )
         if not service or not image:
