@@ -64,7 +64,7 @@ class _Exit(Exception):
 
 
 class _Block(Exception):
-    pass
+    """A long sleep at start-up: the fake container keeps running from here."""
 
 
 @dataclass
@@ -80,7 +80,7 @@ class _Command:
 
 
 class _SyntaxError(Exception):
-    pass
+    """The script is not in the subset of ``sh`` the fake understands."""
 
 
 def _tokenize(script: str, env: Mapping[str, str]) -> list[str | tuple[str, str]]:
