@@ -12,25 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_cli import IID, run_cli
 
 from ctrlplane.cli import progress
-from ctrlplane.cli.context import CliState
-from ctrlplane.cli.main import EXIT_CODE_MEANINGS, exit_code_for, main
+from ctrlplane.cli.main import EXIT_CODE_MEANINGS, exit_code_for
 from ctrlplane.errors import DeployFailed
 from ctrlplane.provider import (
     DeployRequest,
     DeployResult,
     InstanceStatus,
     InstanceSummary,
-    Registry,
     Release,
     ReleaseHistory,
 )
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.testing import FakeBackend, FakeProvider
+from ctrlplane.testing import FakeProvider
 from ctrlplane.workload import parse_workload, read_workload_data
 
-IID = "inst_01jd0000000000000000000001"
+pytestmark = pytest.mark.usefixtures("isolated_config")
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 WORKLOAD = """\
@@ -55,34 +54,6 @@ def workload(tmp_path: Path) -> Path:
     path = tmp_path / "app.yaml"
     path.write_text(WORKLOAD)
     return path
-
-
-@pytest.fixture
-def fake() -> FakeProvider:
-    return FakeProvider(FakeBackend(), time_scale=0.01)
-
-
-@pytest.fixture(autouse=True)
-def no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No ctrlplane.toml of the developer's may leak in."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("CTRLPLANE_PROVIDER", raising=False)
-    monkeypatch.delenv("CTRLPLANE_CONFIG", raising=False)
-
-
-def run_cli(
-    capsys: pytest.CaptureFixture[str], provider: object, *args: str
-) -> tuple[int, str, str]:
-    registry = Registry()
-    registry.register("fake", provider)  # type: ignore[arg-type]
-    try:
-        main(["--provider", "fake", *args], state=CliState(_registry=registry))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def up(capsys: pytest.CaptureFixture[str], provider: object, file: Path) -> None:
