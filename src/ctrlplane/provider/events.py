@@ -8,7 +8,6 @@ Events carry no secret values.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from ctrlplane.provider._wire import Timestamp, WireModel
+from ctrlplane.provider.failures import describe_failure
 from ctrlplane.provider.health import ProbeResult
 
 __all__ = [
@@ -173,14 +173,3 @@ class StepTracker:
         except BaseException as exc:
             await self.fail(describe_failure(exc))
             raise
-
-
-def describe_failure(exc: BaseException) -> str:
-    """One line on why a step ended with ``exc``: ``cancelled``, ``<step>: <reason>`` for
-    errors that carry a step, or the error's message."""
-    if isinstance(exc, asyncio.CancelledError):
-        return "cancelled"
-    step, reason = getattr(exc, "step", None), getattr(exc, "reason", None)
-    if isinstance(step, str) and isinstance(reason, str):
-        return f"{step}: {reason}"
-    return str(exc) or type(exc).__name__

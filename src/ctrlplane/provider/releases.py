@@ -7,23 +7,50 @@ to a configurable depth (:data:`DEFAULT_HISTORY_DEPTH`), so a fresh provider obj
 list it and roll back to any retained release.
 
 Providers that can list the history implement the optional :class:`ReleaseHistory`.
+
+The release plan lives here once, for every backend and the fake: what a release records
+(:func:`snapshot`), how a partial deploy merges into the live services
+(:func:`apply_deploy`), how a rollback restores a snapshot (:func:`apply_snapshot`), the
+release-ID rules (:func:`require_new_release_id`), and the whole plan of one deploy or
+rollback (:func:`plan_deploy`, :func:`plan_rollback`): a :class:`ReleasePlan` that a
+backend only has to roll out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import Field
 
-from ctrlplane.errors import InvalidSpec, Problem
+from ctrlplane.errors import InvalidSpec, Problem, ReleaseNotFound
+from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider._wire import Timestamp, WireModel
-from ctrlplane.provider.spec import ServiceDeploySpec
+from ctrlplane.provider.enums import DeployStrategy
+from ctrlplane.provider.spec import DeployRequest, ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.validation import validate_deploy
 
-__all__ = ["DEFAULT_HISTORY_DEPTH", "Release", "ReleaseHistory", "require_new_release_id"]
+__all__ = [
+    "DEFAULT_HISTORY_DEPTH",
+    "DEPLOYED",
+    "Release",
+    "ReleaseHistory",
+    "ReleasePlan",
+    "apply_deploy",
+    "apply_snapshot",
+    "plan_deploy",
+    "plan_rollback",
+    "require_new_release_id",
+    "snapshot",
+]
 
 DEFAULT_HISTORY_DEPTH = 10
 """Releases retained per instance unless a provider is configured otherwise."""
+
+DEPLOYED = "deployed"
+"""``DeployResult.status`` of a deploy that finished (every backend says the same)."""
 
 
 class Release(WireModel):
@@ -80,3 +107,133 @@ def require_new_release_id(instance_id: str, release_id: str, known: Iterable[st
             ],
             subject="deploy request",
         )
+
+
+def snapshot(services: Sequence[ServiceSpec]) -> list[ServiceDeploySpec]:
+    """The deployable fields of every service: what a release records and restores."""
+    return [
+        ServiceDeploySpec(name=s.name, image=s.image, env=dict(s.env), health_check=s.health_check)
+        for s in services
+    ]
+
+
+def apply_deploy(
+    services: Sequence[ServiceSpec], changes: Sequence[ServiceDeploySpec]
+) -> list[ServiceSpec]:
+    """``services`` after a partial deploy: a listed service takes the change's image and
+    env (replaced, not merged) and its health check when the change has one (else keeps
+    its own); unlisted services are unchanged."""
+    by_name = {c.name: c for c in changes}
+    out: list[ServiceSpec] = []
+    for svc in services:
+        change = by_name.get(svc.name)
+        if change is not None:
+            svc = svc.model_copy(
+                update={
+                    "image": change.image,
+                    "env": dict(change.env),
+                    "health_check": (
+                        svc.health_check if change.health_check is None else change.health_check
+                    ),
+                }
+            )
+        out.append(svc)
+    return out
+
+
+def apply_snapshot(services: Sequence[ServiceSpec], release: Release) -> list[ServiceSpec]:
+    """``services`` with exactly the deployable fields ``release`` recorded (an absent
+    health check removes the service's); services the release lacks are unchanged."""
+    recorded = {s.name: s for s in release.services}
+    out: list[ServiceSpec] = []
+    for svc in services:
+        snap = recorded.get(svc.name)
+        if snap is not None:
+            svc = svc.model_copy(
+                update={
+                    "image": snap.image,
+                    "env": dict(snap.env),
+                    "health_check": snap.health_check,
+                }
+            )
+        out.append(svc)
+    return out
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """One deploy or rollback, decided before anything changes.
+
+    ``before`` are the live services, ``after`` the services of the new release
+    ``release_id``; ``changed`` names the services whose units must be replaced (every
+    service a deploy lists, even unchanged: a redeploy; for a rollback, those whose
+    recorded fields differ). ``rollback_of`` names the release a rollback restores.
+    """
+
+    instance_id: str
+    release_id: str
+    strategy: DeployStrategy
+    before: list[ServiceSpec]
+    after: list[ServiceSpec]
+    changed: frozenset[str]
+    rollback_of: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def release(self) -> Release:
+        """The record of the new release (live)."""
+        return Release(
+            release_id=self.release_id,
+            created_at=self.created_at,
+            strategy=str(self.strategy),
+            services=snapshot(self.after),
+            rollback_of=self.rollback_of,
+            live=True,
+        )
+
+    def service_after(self, name: str) -> ServiceSpec:
+        """The new version of service ``name``."""
+        return next(s for s in self.after if s.name == name)
+
+
+def plan_deploy(
+    req: DeployRequest, live: Sequence[ServiceSpec], known_releases: Iterable[str]
+) -> ReleasePlan:
+    """The plan of ``req`` against the live services and the release IDs in the history.
+
+    Raises :class:`InvalidSpec` for a request that names unknown services or reuses a
+    release ID, before anything changes. Mints a release ID when ``req`` has none.
+    """
+    validate_deploy(req, [s.name for s in live])
+    require_new_release_id(req.instance_id, req.release_id, known_releases)
+    after = apply_deploy(live, req.services)
+    return ReleasePlan(
+        instance_id=req.instance_id,
+        release_id=req.release_id or new_id(RELEASE_PREFIX),
+        strategy=DeployStrategy(req.strategy),
+        before=list(live),
+        after=after,
+        changed=frozenset(c.name for c in req.services),
+    )
+
+
+def plan_rollback(
+    instance_id: str,
+    release_id: str,
+    live: Sequence[ServiceSpec],
+    history: Sequence[Release],
+) -> ReleasePlan:
+    """The plan of restoring ``release_id``'s snapshot, rolled out as a new rolling
+    release; :class:`ReleaseNotFound` (naming the retained ones) when it is not retained."""
+    target = next((r for r in history if r.release_id == release_id), None)
+    if target is None:
+        raise ReleaseNotFound(instance_id, release_id, known=[r.release_id for r in history])
+    after = apply_snapshot(live, target)
+    return ReleasePlan(
+        instance_id=instance_id,
+        release_id=new_id(RELEASE_PREFIX),
+        strategy=DeployStrategy.ROLLING,
+        before=list(live),
+        after=after,
+        changed=frozenset(a.name for a, b in zip(after, live, strict=True) if a != b),
+        rollback_of=release_id,
+    )
