@@ -35,13 +35,20 @@ from ctrlplane.errors import (
     InvalidSpec,
     Problem,
     ProvisionFailed,
-    ReleaseNotFound,
 )
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.capabilities import Capability, require_capability, strategy_capability
-from ctrlplane.provider.enums import DeployStrategy, InstanceState
+from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber
-from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release, require_new_release_id
+from ctrlplane.provider.preflight import Preflight
+from ctrlplane.provider.releases import (
+    DEFAULT_HISTORY_DEPTH,
+    DEPLOYED,
+    Release,
+    ReleasePlan,
+    plan_deploy,
+    plan_rollback,
+)
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -61,13 +68,12 @@ from ctrlplane.provider.spec import (
     ServiceSpec,
 )
 from ctrlplane.provider.streams import LogStream
-from ctrlplane.provider.validation import validate_deploy, validate_request, validate_scale
 from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing.backend import FakeBackend
 from ctrlplane.testing.fake_logs import stream_records
 from ctrlplane.testing.faults import PROVISION_STEPS
 from ctrlplane.testing.records import FakeContainer, InstanceRecord
-from ctrlplane.testing.rollout import RolloutSettings, deployed, restored, roll_out
+from ctrlplane.testing.rollout import RolloutSettings, deploy_plan
 from ctrlplane.testing.runtime import (
     Runner,
     SecretMaterial,
@@ -125,11 +131,14 @@ class FakeProvider:
         self._secrets = secrets
         self._name = name
         self._region = region
-        declared = FAKE_CAPABILITIES if capabilities is None else tuple(capabilities)
-        unknown = [c for c in declared if c not in FAKE_CAPABILITIES]
-        if unknown:
-            raise ValueError(f"the fake does not honour {unknown}; it supports {FAKE_CAPABILITIES}")
-        self._capabilities = declared
+        try:
+            self._checks = Preflight(name, FAKE_CAPABILITIES, narrowed_to=capabilities)
+        except ValueError:
+            unknown = sorted(set(map(str, capabilities or ())) - set(map(str, FAKE_CAPABILITIES)))
+            supported = ", ".join(c.value for c in FAKE_CAPABILITIES)
+            raise ValueError(
+                f"the fake does not honour {', '.join(unknown)}; it supports {supported}"
+            ) from None
         self._history_depth = history_depth
         self._rollout = RolloutSettings(time_scale, canary_observation, progress_deadline)
 
@@ -144,7 +153,7 @@ class FakeProvider:
 
     def capabilities(self) -> Sequence[Capability]:
         """What this fake declares (all it honours, unless narrowed)."""
-        return self._capabilities
+        return self._checks.declared
 
     async def health_check(self) -> HealthStatus:
         """Healthy unless ``backend.faults.unavailable``; never raises."""
@@ -209,10 +218,10 @@ class FakeProvider:
         ``ProvisionFailed`` naming the step. Provisioning an existing instance returns it
         unchanged. ``events`` (beyond Go) receives step and unit events.
         """
-        require_capability(self, Capability.PROVISION)
         # Re-validate: a request changed with model_copy() may hold unconverted values.
+        self._checks.require(Capability.PROVISION)
         req = ProvisionRequest.model_validate(req.model_dump(warnings=False))
-        validate_request(req)
+        self._checks.provision(req)
         self._guard()
         iid = req.instance_id
         async with self.backend.lock(iid):
@@ -370,10 +379,7 @@ class FakeProvider:
 
     async def scale(self, instance_id: str, spec: ResourceSpec) -> None:
         """Change the replica count and the main service's limits (0 leaves one unchanged)."""
-        require_capability(self, Capability.SCALE)
-        if spec.gpu:
-            require_capability(self, Capability.GPU)
-        validate_scale(spec)
+        self._checks.scale(spec)
         async with self._locked(instance_id) as record:
             main = record.main
             res = main.resources.model_copy(
@@ -422,43 +428,37 @@ class FakeProvider:
         the progress deadline or cancellation restores the previous release. ``events``
         (beyond Go) receives step, unit, probe, traffic and roll-back events.
         """
-        require_capability(self, Capability.DEPLOY)
-        require_capability(self, strategy_capability(req.strategy))
-        validate_deploy(req)
-        record = self._record(req.instance_id)
-        validate_deploy(req, [s.name for s in record.services])
-        known = [r.release_id for r in record.releases]
-        require_new_release_id(req.instance_id, req.release_id, known)
-        changes = {s.name: s for s in req.services}
-        release_id = req.release_id or new_id(RELEASE_PREFIX)
+        self._checks.deploy(req)
         async with self._locked(req.instance_id) as record:
-            services = [deployed(svc, changes.get(svc.name)) for svc in record.services]
-            await self._roll_out(record, services, req.strategy, events, release_id)
-            now = self.backend.now()
-            record.add_release(release_id, str(req.strategy), now, self._history_depth)
+            known = [r.release_id for r in record.releases]
+            plan = plan_deploy(req, record.services, known)
+            await self._roll_out(record, plan, events)
         return DeployResult(
-            provider_ref=record.provider_ref, status="deployed", release_id=release_id
+            provider_ref=record.provider_ref, status=DEPLOYED, release_id=plan.release_id
         )
 
     async def _roll_out(
-        self,
-        record: InstanceRecord,
-        services: list[ServiceSpec],
-        strategy: DeployStrategy,
-        events: Subscriber | None,
-        release_id: str,
+        self, record: InstanceRecord, plan: ReleasePlan, events: Subscriber | None
     ) -> None:
-        for svc in services:
+        for svc in plan.after:
             if self.backend.image(svc.image) is None:
                 raise DeployFailed(
                     record.instance_id,
-                    strategy=str(strategy),
+                    strategy=str(plan.strategy),
                     step="pull",
                     reason=f"image {svc.image!r} not found; nothing was changed",
                 )
-        material = await self._secrets_for(record, services)
-        runner = self._runner(record, events, release_id)
-        await roll_out(runner, record, services, strategy, secrets=material, settings=self._rollout)
+        material = await self._secrets_for(record, plan.after)
+        await deploy_plan(
+            self.backend,
+            record,
+            plan,
+            secrets=material,
+            settings=self._rollout,
+            events=events,
+            history_depth=self._history_depth,
+            backend_name=self._name,
+        )
         record.state, record.message = InstanceState.RUNNING, ""
 
     async def rollback(
@@ -468,22 +468,11 @@ class FakeProvider:
 
         Unknown or pruned ``release_id``: ``ReleaseNotFound``, and nothing changes.
         """
-        require_capability(self, Capability.DEPLOY)
-        new_release = new_id(RELEASE_PREFIX)
+        self._checks.rollback()
         async with self._locked(instance_id) as record:
-            target = next((r for r in record.releases if r.release_id == release_id), None)
-            if target is None:
-                known = [r.release_id for r in reversed(record.releases)]
-                raise ReleaseNotFound(instance_id, release_id, known=known)
-            services = [restored(svc, target) for svc in record.services]
-            await self._roll_out(record, services, DeployStrategy.ROLLING, events, new_release)
-            record.add_release(
-                new_release,
-                str(DeployStrategy.ROLLING),
-                self.backend.now(),
-                self._history_depth,
-                rollback_of=release_id,
-            )
+            history = list(reversed(record.releases))
+            plan = plan_rollback(instance_id, release_id, record.services, history)
+            await self._roll_out(record, plan, events)
 
     async def releases(self, instance_id: str) -> list[Release]:
         """Retained releases, newest first; the live one has ``live`` set."""
@@ -497,7 +486,7 @@ class FakeProvider:
         options = opts or LogOptions()
 
         async def opener() -> AsyncIterator[LogRecord]:
-            require_capability(self, Capability.LOGS)
+            self._checks.logs()
             record = self._record(instance_id)
             service = options.service_name or record.main.name
             self._check_target(record, service, options.replica, "service_name")
@@ -520,12 +509,7 @@ class FakeProvider:
 
     async def exec(self, instance_id: str, req: ExecRequest) -> ExecResult:
         """Run ``req.command`` (an argv list) with the fake shell in a running container."""
-        require_capability(self, Capability.EXEC)
-        if isinstance(req.command, str) or not req.command or not req.command[0]:
-            raise InvalidSpec(
-                [Problem("command", "must be a non-empty argv list, not a shell string")],
-                subject="exec request",
-            )
+        self._checks.exec(req)
         record = self._record(instance_id)
         service = req.service or record.main.name
         self._check_target(record, service, req.replica, "service")

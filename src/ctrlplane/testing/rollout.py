@@ -1,68 +1,31 @@
-"""Deploy strategies of the fake, each gated by health checks, with automatic restore.
+"""The fake's deploy strategies: the core rollout engine over in-memory units.
 
-- ``rolling``: per replica unit, start the new unit beside the old one (surge 1), gate
-  it, then stop and retire the old one.
-- ``blue-green``: start a full new set beside the old (not serving), gate every unit,
-  then switch traffic to it in one step and retire the old set.
-- ``canary``: replace the first unit as in rolling, gate it, watch it for the observation
-  period (probing again at its end), then roll the rest.
-
-A failed gate, the progress deadline or cancellation restores the previous units (the
-old set keeps serving) and raises :class:`~ctrlplane.errors.DeployFailed` carrying the
-strategy, the step and the probe results (cancellation re-raises ``CancelledError``).
-Progress events (steps, units, probes, traffic switch, roll back) go to the runner's
-subscriber.
+:class:`FakeUnits` implements :class:`~ctrlplane.provider.rollouts.UnitPrimitives` for one
+planned release, so the fake's rolling, canary and blue-green deploys are exactly the
+engine's (the same steps, events, gates, undo and failures as every backend built on it).
+A new version always starts beside the old one, not serving, and gates as it starts
+(each wave of services must pass its health checks); it takes the unit's traffic at the
+switch, and the old unit is stopped when retired. An undo removes every new unit and
+brings the old ones back.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ctrlplane.errors import DeployFailed
-from ctrlplane.provider.enums import DeployStrategy, ServiceRole
-from ctrlplane.provider.events import (
-    RolledBack,
-    StepFinished,
-    StepStarted,
-    TrafficSwitched,
-    UnitRemoved,
-)
-from ctrlplane.provider.health import ProbeResult
-from ctrlplane.provider.releases import Release
-from ctrlplane.provider.spec import ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.deadlines import Deadline
+from ctrlplane.provider.events import ProbeObserved, ProgressEvent, Subscriber, emit
+from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.releases import ReleasePlan
+from ctrlplane.provider.rollouts import ProbeSink, RolloutShape, roll_out
+from ctrlplane.testing.backend import FakeBackend
 from ctrlplane.testing.probes import probe_once
 from ctrlplane.testing.records import InstanceRecord, Unit
 from ctrlplane.testing.runtime import Runner, SecretMaterial, UnitFailed, build_unit, stop_unit
 
-__all__ = ["RolloutSettings", "deployed", "restored", "roll_out"]
-
-
-def deployed(svc: ServiceSpec, change: ServiceDeploySpec | None) -> ServiceSpec:
-    """``svc`` after a deploy's ``change``: its image and env (replaced); its health check
-    if the change has one. Unlisted services (``None``) are unchanged."""
-    if change is None:
-        return svc
-    return svc.model_copy(
-        update={
-            "image": change.image,
-            "env": dict(change.env),
-            "health_check": change.health_check or svc.health_check,
-        }
-    )
-
-
-def restored(svc: ServiceSpec, release: Release) -> ServiceSpec:
-    """``svc`` with exactly the deployable fields ``release`` recorded for it."""
-    try:
-        snap = release.service(svc.name)
-    except KeyError:
-        return svc
-    return svc.model_copy(
-        update={"image": snap.image, "env": dict(snap.env), "health_check": snap.health_check}
-    )
+__all__ = ["FakeUnits", "RolloutSettings", "deploy_plan"]
 
 
 @dataclass(frozen=True)
@@ -74,177 +37,177 @@ class RolloutSettings:
     progress_deadline: float = 60.0
 
 
-class _Rollout:
+class FakeUnits:
+    """The unit primitives of one release of one fake instance (see the module docs)."""
+
     def __init__(
         self,
-        runner: Runner,
+        backend: FakeBackend,
         record: InstanceRecord,
-        services: Sequence[ServiceSpec],
+        plan: ReleasePlan,
         secrets: dict[str, SecretMaterial],
         settings: RolloutSettings,
+        events: Subscriber | None,
+        history_depth: int,
     ) -> None:
-        self.runner = runner
-        self.backend = runner.backend
-        self.record = record
-        self.old_services = list(record.services)
-        self.old_units = list(record.units)
-        self.old_release = record.live_release.release_id if record.live_release else ""
-        self.services = list(services)
+        self.backend = backend
+        self.inst = record
+        self.plan = plan
         self.secrets = secrets
         self.settings = settings
-        self.added: list[Unit] = []
+        self.events = events
+        self.history_depth = history_depth
+        self.old_units = {u.replica: u for u in record.units}
+        live = record.live_release
+        self.previous_release = live.release_id if live else ""
+        self.added: dict[int, Unit] = {}
         self.retired: list[Unit] = []
-        self.evidence: list[ProbeResult] = []
-        self.step = "start"
 
-    async def enter(self, step: str) -> None:
-        self.step = step
-        await self.runner.emit(StepStarted(instance_id=self.record.instance_id, step=step))
-
-    async def done(self) -> None:
-        await self.runner.emit(StepFinished(instance_id=self.record.instance_id, step=self.step))
-
-    async def start_new(self, replica: int, *, staged: bool) -> Unit:
-        unit = build_unit(self.backend, self.record, replica, self.services, self.secrets)
-        self.added.append(unit)
-        if staged:
-            self.backend.staged.setdefault(self.record.instance_id, []).append(unit)
-        else:
-            self.record.units.append(unit)
-        self.evidence += await self.runner.run_unit(unit, self.services)
-        return unit
-
-    async def retire(self, unit: Unit) -> None:
-        stop_unit(self.backend, unit, self.old_services)
-        if unit in self.record.units:
-            self.record.units.remove(unit)
-        self.retired.append(unit)
-        for name in unit.containers:
-            await self.runner.emit(
-                UnitRemoved(
-                    instance_id=self.record.instance_id,
-                    service=name,
-                    replica=unit.replica,
-                    release_id=self.old_release,
-                )
-            )
-
-    async def rolling(self, canary: bool) -> None:
-        for i, old in enumerate(self.old_units):
-            await self.enter(f"replace replica {old.replica}")
-            new = await self.start_new(old.replica, staged=False)
-            if canary and i == 0:
-                await self.done()
-                await self.enter("observe canary")
-                await asyncio.sleep(self.settings.canary_observation * self.settings.time_scale)
-                await self.recheck(new)
-            await self.retire(old)
-            await self.done()
-        await self.switched()
-
-    async def recheck(self, unit: Unit) -> None:
-        for svc in self.services:
-            if svc.health_check is None or svc.role is ServiceRole.INIT:
-                continue
-            result = await probe_once(self.backend, unit.containers[svc.name], svc.health_check)
-            self.evidence.append(result)
-            if not result.healthy:
-                raise UnitFailed(
-                    f"health {svc.name}", f"canary turned unhealthy: {result.observed}"
-                )
-
-    async def blue_green(self) -> None:
-        await self.enter("start new set")
-        green = [await self.start_new(u.replica, staged=True) for u in self.old_units]
-        await self.done()
-        await self.enter("switch traffic")
-        self.backend.staged.pop(self.record.instance_id, None)
-        self.record.units[:] = green
-        await self.switched()
-        for unit in self.old_units:
-            await self.retire(unit)
-        await self.done()
-
-    async def switched(self) -> None:
-        await self.runner.emit(
-            TrafficSwitched(
-                instance_id=self.record.instance_id,
-                from_release=self.old_release,
-                to_release=self.runner.release_id,
-            )
-        )
-
-    async def restore(self, reason: str) -> None:
-        """Remove what the rollout added and bring the old units back."""
-        self.backend.staged.pop(self.record.instance_id, None)
-        for unit in self.added:
-            stop_unit(self.backend, unit, self.services)
-            if unit in self.record.units:
-                self.record.units.remove(unit)
-        old = Runner(
+    def _runner(self, release_id: str, events: Subscriber | None) -> Runner:
+        return Runner(
             self.backend,
-            self.record.instance_id,
-            self.runner.secret_values,
-            self.runner.time_scale,
-            self.runner.progress,
-            self.old_release,
+            self.inst.instance_id,
+            self.inst.secret_values,
+            self.settings.time_scale,
+            events,
+            release_id,
         )
-        for unit in self.retired:
-            # A unit that fails to come back is reported by status; the others go on.
-            with contextlib.suppress(UnitFailed):
-                await old.run_unit(unit, self.old_services)
-        self.record.units[:] = sorted(self.old_units, key=lambda u: u.replica)
-        self.record.services = self.old_services
-        await self.runner.emit(
-            RolledBack(
-                instance_id=self.record.instance_id, to_release=self.old_release, reason=reason
+
+    async def _probes_only(self, event: ProgressEvent) -> None:
+        if isinstance(event, ProbeObserved):  # the engine reports the units itself
+            await emit(self.events, event)
+
+    @property
+    def _staged(self) -> list[Unit]:
+        return self.backend.staged.setdefault(self.inst.instance_id, [])
+
+    async def start(self, replica: int, *, beside: bool) -> None:
+        """Build the new unit and start it (not serving), gating each wave; in place,
+        the old unit stops first."""
+        if not beside:
+            await self.withdraw(replica)
+            stop_unit(self.backend, self.old_units[replica], self.plan.before)
+        unit = build_unit(self.backend, self.inst, replica, self.plan.after, self.secrets)
+        self.added[replica] = unit
+        self._staged.append(unit)
+        try:
+            await self._runner(self.plan.release_id, self._probes_only).run_unit(
+                unit, self.plan.after
             )
+        except UnitFailed as exc:
+            step = f"{exc.step} (replica {replica})"
+            raise RolloutFailed(step, exc.reason, exc.evidence) from None
+        if not beside:
+            await self.switch(replica)
+
+    async def gate(self, replica: int, on_probe: ProbeSink) -> GateOutcome | None:
+        """Nothing left to probe: a unit is gated as it starts."""
+        return None
+
+    async def observe(self, replicas: Sequence[int], on_probe: ProbeSink) -> list[ProbeResult]:
+        """One probe of every changed, checked service of the canary units."""
+        results: list[ProbeResult] = []
+        for r in replicas:
+            unit = self.added[r]
+            for svc in self.plan.after:
+                if svc.name not in self.plan.changed or svc.health_check is None:
+                    continue
+                container = unit.containers[svc.name]
+                if not container.running:
+                    reason = f"canary {svc.name} exited with code {container.exit_code}"
+                    raise RolloutFailed(f"health {svc.name}", reason, results)
+                result = await probe_once(self.backend, container, svc.health_check)
+                await on_probe(result)
+                results.append(result)
+                if not result.healthy:
+                    reason = f"canary turned unhealthy: {result.observed}"
+                    raise RolloutFailed(f"health {svc.name}", reason, results)
+        return results
+
+    async def switch(self, replica: int) -> None:
+        """The new unit serves."""
+        unit = self.added[replica]
+        if unit in self._staged:
+            self._staged.remove(unit)
+        if unit not in self.inst.units:
+            self.inst.units.append(unit)
+
+    async def withdraw(self, replica: int) -> None:
+        """The old unit stops serving (it keeps running)."""
+        old = self.old_units[replica]
+        if old in self.inst.units:
+            self.inst.units.remove(old)
+
+    async def retire(self, replica: int, *, withdrawn: bool) -> None:
+        """Stop the old unit."""
+        if not withdrawn:
+            await self.withdraw(replica)
+        old = self.old_units[replica]
+        stop_unit(self.backend, old, self.plan.before)
+        self.retired.append(old)
+
+    async def undo(self, touched: Sequence[int], beside: Sequence[int]) -> str:
+        """Remove every new unit and bring the old ones back; ``""``, or which old units
+        did not come back (status reports them too)."""
+        self.backend.staged.pop(self.inst.instance_id, None)
+        for unit in self.added.values():
+            stop_unit(self.backend, unit, self.plan.after)
+            if unit in self.inst.units:
+                self.inst.units.remove(unit)
+        problems: list[str] = []
+        old = self._runner(self.previous_release, None)
+        for unit in self.retired:
+            if any(unit is u for u in self.old_units.values()) and not _running(unit):
+                try:
+                    await old.run_unit(unit, self.plan.before)
+                except UnitFailed as exc:
+                    problems.append(f"replica {unit.replica}: {exc}")
+        self.inst.units[:] = sorted(self.old_units.values(), key=lambda u: u.replica)
+        self.inst.services = list(self.plan.before)
+        return "; ".join(problems)
+
+    async def record(self) -> None:
+        """The release is live: the record's services and units are the new ones."""
+        self.inst.services = list(self.plan.after)
+        self.inst.units.sort(key=lambda u: u.replica)
+        self.inst.add_release(
+            self.plan.release_id,
+            str(self.plan.strategy),
+            self.backend.now(),
+            self.history_depth,
+            rollback_of=self.plan.rollback_of,
         )
 
 
-async def roll_out(
-    runner: Runner,
+def _running(unit: Unit) -> bool:
+    return any(c.running for c in unit.containers.values())
+
+
+async def deploy_plan(
+    backend: FakeBackend,
     record: InstanceRecord,
-    services: Sequence[ServiceSpec],
-    strategy: DeployStrategy,
+    plan: ReleasePlan,
     *,
     secrets: dict[str, SecretMaterial],
-    settings: RolloutSettings = RolloutSettings(),
-) -> list[ProbeResult]:
-    """Replace ``record``'s units with units of ``services`` using ``strategy``.
-
-    ``runner.release_id`` names the release being rolled out. On success
-    ``record.services`` is ``services`` and the probe results are returned.
-    """
-    run = _Rollout(runner, record, services, secrets, settings)
-    try:
-        async with asyncio.timeout(settings.progress_deadline):
-            if strategy is DeployStrategy.BLUE_GREEN:
-                await run.blue_green()
-            else:
-                await run.rolling(canary=strategy is DeployStrategy.CANARY)
-    except UnitFailed as exc:
-        await run.restore(exc.reason)
-        raise DeployFailed(
-            record.instance_id,
-            strategy=str(strategy),
-            step=f"{run.step} ({exc.step})",
-            reason=exc.reason,
-            evidence=[*run.evidence, *exc.evidence],
-        ) from None
-    except TimeoutError:
-        reason = f"progress deadline of {settings.progress_deadline:g}s passed"
-        await run.restore(reason)
-        raise DeployFailed(
-            record.instance_id,
-            strategy=str(strategy),
-            step=run.step,
-            reason=reason,
-            evidence=run.evidence,
-        ) from None
-    except BaseException:
-        await run.restore("cancelled")
-        raise
-    record.units.sort(key=lambda u: u.replica)
-    record.services = list(services)
-    return run.evidence
+    settings: RolloutSettings,
+    events: Subscriber | None,
+    history_depth: int,
+    backend_name: str,
+) -> None:
+    """Roll ``plan`` out on ``record`` with the core engine (every unit, one at a time;
+    the canary is the first unit)."""
+    units = FakeUnits(backend, record, plan, secrets, settings, events, history_depth)
+    shape = RolloutShape(
+        instance_id=record.instance_id,
+        backend=backend_name,
+        strategy=plan.strategy,
+        release_id=plan.release_id,
+        previous_release=units.previous_release,
+        units=sorted(units.old_units),
+        services=[s.name for s in plan.after],  # a new unit runs every service
+        deadline=Deadline(settings.progress_deadline, f"deploy of {record.instance_id}"),
+        beside=True,
+        observation=settings.canary_observation * settings.time_scale,
+        interval=max(settings.canary_observation * settings.time_scale / 2, 0.001),
+    )
+    await roll_out(shape, units, events)
