@@ -17,6 +17,7 @@ at their boundary, so callers never have to catch a third-party type::
     ├── BackendError                               the engine refused or failed an operation
     │   ├── BackendUnavailable                     engine unreachable (connection, DNS, TLS)
     │   └── PermissionDenied                       engine rejected our credentials
+    ├── InstanceBusy                               another operation holds the instance's lease
     ├── ProvisionFailed                            provision failed at a named step
     ├── DeployFailed                               deploy/rollback failed; carries the evidence
     └── OperationTimeout       (also TimeoutError) a wait ran past its deadline
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "BackendUnavailable",
     "CtrlplaneError",
     "DeployFailed",
+    "InstanceBusy",
     "InstanceNotFound",
     "InvalidSpec",
     "MissingExtra",
@@ -204,6 +207,35 @@ class BackendUnavailable(BackendError):
 
 class PermissionDenied(BackendError):
     """The engine rejected the credentials or the caller lacks a permission."""
+
+
+class InstanceBusy(CtrlplaneError):
+    """Another operation holds the instance's operation lease (mutating operations run one
+    at a time per instance, across processes and machines). Nothing was changed.
+
+    ``operation`` and ``holder`` say who holds it, ``since`` when it was taken, ``waited``
+    how long this call waited (seconds) before giving up.
+    """
+
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        operation: str,
+        holder: str,
+        since: datetime,
+        waited: float,
+    ) -> None:
+        self.instance_id = instance_id
+        self.operation = operation
+        self.holder = holder
+        self.since = since
+        self.waited = waited
+        super().__init__(
+            f"instance {instance_id!r} is busy: {operation} by {holder} since "
+            f"{since.isoformat(timespec='seconds')} (waited {waited:g}s); retry when it "
+            "finishes, or wait longer (lock_wait)"
+        )
 
 
 class ProvisionFailed(CtrlplaneError):

@@ -14,6 +14,7 @@ Exit codes (stable, for scripts):
 7     deploy or rollback failed; the previous release was restored
 8     deploy or rollback failed and the previous release could NOT be restored:
       the instance's state is unknown (check ``status`` and ``releases``)
+9     the instance is busy: another operation holds its lease (retry later)
 130   interrupted (Ctrl-C); the library's cleanup ran
 ====  ==========================================================
 """
@@ -49,6 +50,7 @@ from ctrlplane.errors import (
     BackendUnavailable,
     CtrlplaneError,
     DeployFailed,
+    InstanceBusy,
     InstanceNotFound,
     InvalidSpec,
     NotSupported,
@@ -77,6 +79,7 @@ EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
         "deploy or rollback failed and the previous release could NOT be restored: "
         "the instance's state is unknown (check `status` and `releases`)",
     ),
+    (9, "the instance is busy: another operation holds its lease (retry when it finishes)"),
     (130, "interrupted (Ctrl-C); the library's cleanup ran, and the state left is printed"),
 ]
 """Every exit code and its meaning (the docstring above, docs/cli.md and the generated
@@ -94,6 +97,7 @@ EXIT_CODES: list[tuple[type[CtrlplaneError], int]] = [
     (BackendUnavailable, 5),
     (OperationTimeout, 6),
     (DeployFailed, 7),
+    (InstanceBusy, 9),
 ]
 
 

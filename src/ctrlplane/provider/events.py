@@ -9,7 +9,6 @@ Events carry no secret values.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -19,6 +18,7 @@ from pydantic import Field
 from ctrlplane.provider._wire import Timestamp, WireModel
 from ctrlplane.provider.failures import describe_failure
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.liblog import library_logger
 
 __all__ = [
     "ProbeObserved",
@@ -35,7 +35,7 @@ __all__ = [
     "emit",
 ]
 
-log = logging.getLogger("ctrlplane.events")
+log = library_logger("ctrlplane.events")
 
 
 def _now() -> datetime:

@@ -9,15 +9,16 @@ new process would with a real engine. Tests can also look inside: :meth:`observe
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from ctrlplane.errors import BackendUnavailable
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.testing.faults import Faults
 from ctrlplane.testing.images import FakeImage, HttpRequest
+from ctrlplane.testing.leases import MemoryLeaseStore
 from ctrlplane.testing.records import FakeContainer, InstanceRecord, Unit
 
 __all__ = ["FakeBackend", "parse_endpoint_url"]
@@ -63,7 +64,8 @@ class FakeBackend:
         self.instances: dict[str, InstanceRecord] = {}
         self.staged: dict[str, list[Unit]] = {}
         """Units started but not yet serving (a blue-green deploy's new set), per instance."""
-        self._locks: dict[str, asyncio.Lock] = {}
+        self.leases = MemoryLeaseStore(self._check_up)
+        """The instances' operation leases (see :mod:`ctrlplane.provider.leases`)."""
         self._last = datetime.now(UTC)
         self._rr = itertools.count()
 
@@ -86,7 +88,7 @@ class FakeBackend:
             return GENERIC_IMAGE
         return found
 
-    # time and locking
+    # time and availability
 
     def now(self) -> datetime:
         """The engine's clock: wall time, strictly increasing (so log order is total)."""
@@ -96,9 +98,9 @@ class FakeBackend:
         self._last = now
         return now
 
-    def lock(self, instance_id: str) -> asyncio.Lock:
-        """The lock that serialises changes to one instance."""
-        return self._locks.setdefault(instance_id, asyncio.Lock())
+    def _check_up(self) -> None:
+        if self.faults.unavailable:
+            raise BackendUnavailable("the fake backend is unavailable (fault injected)")
 
     # logs
 

@@ -40,6 +40,8 @@ from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber
+from ctrlplane.provider.leases import InstanceLocks
+from ctrlplane.provider.operations import Operation, Operations
 from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import (
     DEFAULT_HISTORY_DEPTH,
@@ -110,6 +112,9 @@ class FakeProvider:
     undeclared methods raise ``NotSupported``). ``time_scale`` multiplies every wait
     (probe intervals, ``run_for`` of images, the canary observation), so specs with
     real-world intervals run fast in tests. ``history_depth`` is how many releases are kept.
+    Mutating calls hold the instance's operation lease (shared through the backend):
+    ``lease_ttl`` is its duration, ``lock_wait`` how long a call waits for another
+    operation on the same instance before ``InstanceBusy``.
     """
 
     def __init__(
@@ -124,11 +129,16 @@ class FakeProvider:
         time_scale: float = 1.0,
         canary_observation: float = 0.1,
         progress_deadline: float = 60.0,
+        lease_ttl: float = 30.0,
+        lock_wait: float = 30.0,
     ) -> None:
         if history_depth < 1:
             raise ValueError("history_depth must be >= 1")
         self.backend = backend if backend is not None else FakeBackend()
-        self._secrets = secrets
+        locks = InstanceLocks(
+            self.backend.leases, provider=name, ttl=lease_ttl, wait=lock_wait, poll=0.01
+        )
+        self._ops = Operations(locks, secrets)
         self._name = name
         self._region = region
         try:
@@ -181,11 +191,26 @@ class FakeProvider:
         return record
 
     @contextlib.asynccontextmanager
-    async def _locked(self, instance_id: str) -> AsyncIterator[InstanceRecord]:
-        """The instance's record, read while holding its lock (changes are serialised)."""
+    async def _locked(
+        self, instance_id: str, name: str, events: Subscriber | None = None
+    ) -> AsyncIterator[tuple[Operation, InstanceRecord]]:
+        """The instance's record, read while holding its operation lease."""
         self._record(instance_id)
-        async with self.backend.lock(instance_id):
-            yield self._record(instance_id)
+        async with self._ops.mutating(instance_id, name, events=events) as op:
+            self._repair(op)
+            yield op, self._record(instance_id)
+
+    def _repair(self, op: Operation) -> None:
+        """Finish what an interrupted operation left: a new set that never switched is
+        removed; an instance whose provision never finished is removed."""
+        if op.interrupted is None:
+            return
+        for unit in self.backend.staged.pop(op.instance_id, []):
+            for c in unit.containers.values():
+                stop_container(self.backend, c)
+        record = self.backend.instances.get(op.instance_id)
+        if record is not None and record.live_release is None:
+            self._remove(op.instance_id)
 
     def _result(self, record: InstanceRecord) -> ProvisionResult:
         first = {c.service: c.container_id for c in reversed(record.containers())}
@@ -198,10 +223,10 @@ class FakeProvider:
         )
 
     async def _secrets_for(
-        self, record: InstanceRecord, services: Sequence[ServiceSpec]
+        self, op: Operation, record: InstanceRecord, services: Sequence[ServiceSpec]
     ) -> dict[str, SecretMaterial]:
         material, values = await resolve_secrets(
-            self._secrets, services, tenant_id=record.tenant_id, instance_id=record.instance_id
+            op.secrets, services, tenant_id=record.tenant_id, instance_id=record.instance_id
         )
         record.secret_values = values
         return material
@@ -224,7 +249,8 @@ class FakeProvider:
         self._checks.provision(req)
         self._guard()
         iid = req.instance_id
-        async with self.backend.lock(iid):
+        async with self._ops.mutating(iid, "provision", events=events) as op:
+            self._repair(op)
             existing = self.backend.instances.get(iid)
             if existing is not None:
                 return self._result(existing)
@@ -238,9 +264,9 @@ class FakeProvider:
                 replicas=max(req.main.resources.replicas, 1),
             )
             release_id = new_id(RELEASE_PREFIX)
-            runner = Runner(self.backend, iid, (), self._rollout.time_scale, events, release_id)
+            runner = Runner(self.backend, iid, (), self._rollout.time_scale, op.events, release_id)
             try:
-                await self._create(record, runner)
+                await self._create(op, record, runner)
             except BaseException:
                 self._remove(iid)
                 raise
@@ -248,7 +274,7 @@ class FakeProvider:
             record.add_release(release_id, "", self.backend.now(), self._history_depth)
             return self._result(record)
 
-    async def _create(self, record: InstanceRecord, runner: Runner) -> None:
+    async def _create(self, op: Operation, record: InstanceRecord, runner: Runner) -> None:
         iid = record.instance_id
         step = "pull"
         try:
@@ -261,7 +287,7 @@ class FakeProvider:
                             raise ProvisionFailed(iid, "pull", f"image {svc.image!r} not found")
                 elif step == "secrets":
                     try:
-                        material = await self._secrets_for(record, record.services)
+                        material = await self._secrets_for(op, record, record.services)
                     except CtrlplaneError as exc:
                         raise ProvisionFailed(iid, "secrets", str(exc)) from exc
                     runner.secret_values = record.secret_values
@@ -322,7 +348,7 @@ class FakeProvider:
     async def deprovision(self, instance_id: str) -> None:
         """Remove the instance, its containers and volumes. Unknown IDs are a no-op."""
         self._guard()
-        async with self.backend.lock(instance_id):
+        async with self._ops.mutating(instance_id, "deprovision"):
             self._remove(instance_id)
 
     async def start(self, instance_id: str) -> None:
@@ -330,15 +356,15 @@ class FakeProvider:
 
         An init failing now marks the instance failed and raises ``BackendError``.
         """
-        async with self._locked(instance_id) as record:
+        async with self._locked(instance_id, "start") as (op, record):
             if record.state is InstanceState.RUNNING:
                 return
-            await self._start_units(record)
+            await self._start_units(op, record)
 
-    async def _start_units(self, record: InstanceRecord) -> None:
+    async def _start_units(self, op: Operation, record: InstanceRecord) -> None:
         record.state = InstanceState.STARTING
         try:
-            material = await self._secrets_for(record, record.services)
+            material = await self._secrets_for(op, record, record.services)
             for unit in record.units:
                 fresh = build_unit(self.backend, record, unit.replica, record.services, material)
                 for name, c in unit.containers.items():
@@ -355,17 +381,17 @@ class FakeProvider:
 
     async def stop(self, instance_id: str) -> None:
         """Stop every container gracefully, in reverse dependency order. No-op if stopped."""
-        async with self._locked(instance_id) as record:
+        async with self._locked(instance_id, "stop") as (_, record):
             for unit in record.units:
                 stop_unit(self.backend, unit, record.services)
             record.state = InstanceState.STOPPED
 
     async def restart(self, instance_id: str) -> None:
         """Stop, then start; every container's start time and start logs are new."""
-        async with self._locked(instance_id) as record:
+        async with self._locked(instance_id, "restart") as (op, record):
             for unit in record.units:
                 stop_unit(self.backend, unit, record.services)
-            await self._start_units(record)
+            await self._start_units(op, record)
 
     # status and usage
 
@@ -380,7 +406,7 @@ class FakeProvider:
     async def scale(self, instance_id: str, spec: ResourceSpec) -> None:
         """Change the replica count and the main service's limits (0 leaves one unchanged)."""
         self._checks.scale(spec)
-        async with self._locked(instance_id) as record:
+        async with self._locked(instance_id, "scale") as (op, record):
             main = record.main
             res = main.resources.model_copy(
                 update={
@@ -394,14 +420,14 @@ class FakeProvider:
                 for s in record.services
             ]
             if spec.replicas:
-                await self._set_replicas(record, spec.replicas)
+                await self._set_replicas(op, record, spec.replicas)
 
-    async def _set_replicas(self, record: InstanceRecord, count: int) -> None:
+    async def _set_replicas(self, op: Operation, record: InstanceRecord, count: int) -> None:
         while len(record.units) > count:
             unit = record.units.pop()
             stop_unit(self.backend, unit, record.services)
         if len(record.units) < count:
-            material = await self._secrets_for(record, record.services)
+            material = await self._secrets_for(op, record, record.services)
             while len(record.units) < count:
                 unit = build_unit(
                     self.backend, record, len(record.units), record.services, material
@@ -429,17 +455,15 @@ class FakeProvider:
         (beyond Go) receives step, unit, probe, traffic and roll-back events.
         """
         self._checks.deploy(req)
-        async with self._locked(req.instance_id) as record:
+        async with self._locked(req.instance_id, "deploy", events) as (op, record):
             known = [r.release_id for r in record.releases]
             plan = plan_deploy(req, record.services, known)
-            await self._roll_out(record, plan, events)
+            await self._roll_out(op, record, plan)
         return DeployResult(
             provider_ref=record.provider_ref, status=DEPLOYED, release_id=plan.release_id
         )
 
-    async def _roll_out(
-        self, record: InstanceRecord, plan: ReleasePlan, events: Subscriber | None
-    ) -> None:
+    async def _roll_out(self, op: Operation, record: InstanceRecord, plan: ReleasePlan) -> None:
         for svc in plan.after:
             if self.backend.image(svc.image) is None:
                 raise DeployFailed(
@@ -448,14 +472,15 @@ class FakeProvider:
                     step="pull",
                     reason=f"image {svc.image!r} not found; nothing was changed",
                 )
-        material = await self._secrets_for(record, plan.after)
+        material = await self._secrets_for(op, record, plan.after)
+        await op.note(release_id=plan.release_id, phase="roll out")
         await deploy_plan(
             self.backend,
             record,
             plan,
             secrets=material,
             settings=self._rollout,
-            events=events,
+            events=op.events,
             history_depth=self._history_depth,
             backend_name=self._name,
         )
@@ -469,10 +494,10 @@ class FakeProvider:
         Unknown or pruned ``release_id``: ``ReleaseNotFound``, and nothing changes.
         """
         self._checks.rollback()
-        async with self._locked(instance_id) as record:
+        async with self._locked(instance_id, "rollback", events) as (op, record):
             history = list(reversed(record.releases))
             plan = plan_rollback(instance_id, release_id, record.services, history)
-            await self._roll_out(record, plan, events)
+            await self._roll_out(op, record, plan)
 
     async def releases(self, instance_id: str) -> list[Release]:
         """Retained releases, newest first; the live one has ``live`` set."""

@@ -1,0 +1,113 @@
+"""The operation lease: one mutating operation per instance, waits, expiry, takeover."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ctrlplane.errors import InstanceBusy
+from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted
+from ctrlplane.provider.leases import InstanceLocks, Lease, LeaseLost
+from ctrlplane.provider.operations import Operations
+from ctrlplane.testing.leases import MemoryLeaseStore
+
+
+def _locks(store: MemoryLeaseStore, **kw: float) -> InstanceLocks:
+    kw = {"ttl": 1.0, "wait": 0.3, "poll": 0.02, **kw}
+    return InstanceLocks(store, provider="test", **kw)
+
+
+async def test_a_second_holder_waits_then_is_refused_naming_the_first() -> None:
+    store = MemoryLeaseStore()
+    locks = _locks(store)
+    async with locks.hold("inst_a", "deploy"):
+        with pytest.raises(InstanceBusy) as caught:
+            async with locks.hold("inst_a", "scale"):
+                pass
+    busy = caught.value
+    assert busy.operation == "deploy"
+    assert "deploy by" in str(busy)
+    assert busy.waited == pytest.approx(0.3)
+    assert store.records == {}  # released at the end
+
+
+async def test_a_waiter_gets_the_lease_when_the_holder_finishes() -> None:
+    store = MemoryLeaseStore()
+    locks = _locks(store, wait=2.0)
+    order: list[str] = []
+
+    async def first() -> None:
+        async with locks.hold("inst_a", "deploy"):
+            order.append("deploy start")
+            await asyncio.sleep(0.2)
+            order.append("deploy end")
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        async with locks.hold("inst_a", "rollback"):
+            order.append("rollback")
+
+    await asyncio.gather(first(), second())
+    assert order == ["deploy start", "deploy end", "rollback"]
+
+
+async def test_an_expired_lease_is_taken_over_and_reported_as_interrupted() -> None:
+    store = MemoryLeaseStore()
+    past = datetime.now(UTC) - timedelta(seconds=10)
+    dead = Lease("other/1/x", "deploy", past, past, 1.0, {"release_id": "rel_1", "phase": "roll"})
+    await store.create("inst_a", dead)
+    async with _locks(store).hold("inst_a", "status") as held:
+        assert held.previous == dead
+        assert held.lease.holder != dead.holder
+
+
+async def test_the_lease_is_renewed_while_the_operation_works() -> None:
+    store = MemoryLeaseStore()
+    locks = _locks(store, ttl=0.3)
+    async with locks.hold("inst_a", "deploy") as held:
+        first = held.lease.renewed_at
+        await asyncio.sleep(0.5)  # longer than the ttl: renewals keep it alive
+        assert not held.lease.expired()
+        assert held.lease.renewed_at > first
+        await held.note(phase="switch")
+        assert store.records["inst_a"].lease.intent == {"phase": "switch"}
+
+
+async def test_a_lost_lease_stops_the_operation() -> None:
+    store = MemoryLeaseStore()
+    locks = _locks(store, ttl=0.3)
+
+    async def work() -> None:
+        async with locks.hold("inst_a", "deploy"):
+            current = store.records["inst_a"]
+            thief = replace(current.lease, holder="thief")
+            await store.replace("inst_a", current, thief)  # someone took it over
+            await asyncio.sleep(2)
+
+    with pytest.raises(LeaseLost):
+        await work()
+    assert store.records["inst_a"].lease.holder == "thief"  # never deleted by the loser
+
+
+async def test_an_operation_reports_its_wait_as_a_step() -> None:
+    store = MemoryLeaseStore()
+    ops = Operations(_locks(store, wait=2.0), secrets=None)
+    seen: list[ProgressEvent] = []
+
+    async def holder() -> None:
+        async with ops.mutating("inst_a", "deploy"):
+            await asyncio.sleep(0.2)
+
+    async def waiter() -> None:
+        await asyncio.sleep(0.05)
+        async with ops.mutating("inst_a", "scale", events=seen.append):
+            pass
+
+    await asyncio.gather(holder(), waiter())
+    assert [type(e) for e in seen] == [StepStarted, StepFinished]
+    assert isinstance(seen[0], StepStarted)
+    assert seen[0].step == "wait-for-lease"
+    assert "deploy by" in seen[0].detail
