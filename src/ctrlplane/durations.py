@@ -67,7 +67,10 @@ def parse_duration(text: str) -> timedelta:
                 f"invalid duration {text!r}: expected numbers with units ns, us, ms, s, m, h "
                 "(e.g. '1m30s', '250ms')"
             )
-        total += Decimal(m.group(1)) * _UNIT_NS[m.group(2)]
+        amount = Decimal(m.group(1))
+        if amount and amount.adjusted() > _MAX_EXPONENT:
+            raise ValueError(f"invalid duration {text!r}: out of range (about 292 years at most)")
+        total += amount * _UNIT_NS[m.group(2)]
         pos = m.end()
     return _from_ns(sign * total, text)
 
@@ -140,7 +143,16 @@ def coerce_duration(value: object, *, numbers_are_seconds: bool = False) -> time
     raise TypeError(f"expected a duration ('1m30s', nanoseconds or timedelta), got {value!r}")
 
 
+_MAX_EXPONENT = 30
+"""Numbers beyond 10**30 are out of range whatever their unit (checked before any
+arithmetic, which would overflow the decimal context for exponents like ``9e999999``)."""
+
+
 def _from_number(number: Decimal, seconds: bool) -> timedelta:
     if not number.is_finite():
         raise ValueError("a duration must be finite")
+    if number and number.adjusted() > _MAX_EXPONENT:
+        raise ValueError(
+            f"invalid duration {str(number)!r}: out of range (about 292 years at most)"
+        )
     return _from_ns(number * 1_000_000_000 if seconds else number, str(number))

@@ -31,7 +31,29 @@ from ctrlplane.provider._wire import HUMAN_CONTEXT
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.provider.validation import request_problems
 
-__all__ = ["load_workload", "parse_workload", "read_workload_data"]
+__all__ = [
+    "MAX_DEPTH",
+    "load_workload",
+    "parse_workload",
+    "parse_workload_text",
+    "read_workload_data",
+]
+
+MAX_DEPTH = 32
+"""How deeply a workload file may nest mappings and lists (a real one nests about 5)."""
+
+
+def _too_deep(data: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``data`` nests containers more than ``limit`` levels (iterative)."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def read_workload_data(path: str | Path) -> dict[str, Any]:
@@ -43,8 +65,24 @@ def read_workload_data(path: str | Path) -> dict[str, Any]:
         raise InvalidSpec(
             f"cannot read {file}: {exc.strerror or exc}", subject="workload file"
         ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidSpec(
+            f"{file} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8",
+            subject="workload file",
+        ) from None
+    return parse_workload_text(text, source=str(file), json_text=file.suffix == ".json")
+
+
+def parse_workload_text(text: str, *, source: str, json_text: bool = False) -> dict[str, Any]:
+    """YAML (or, with ``json_text``, JSON) workload text into a mapping; ``source`` names
+    it in errors. Bad syntax or nesting deeper than :data:`MAX_DEPTH` is ``InvalidSpec``."""
+    file = source
     try:
-        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if json_text else yaml.safe_load(text)
+    except RecursionError:
+        raise InvalidSpec(
+            f"{file} nests deeper than {MAX_DEPTH} levels", subject="workload file"
+        ) from None
     except (ValueError, yaml.YAMLError) as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -58,6 +96,8 @@ def read_workload_data(path: str | Path) -> dict[str, Any]:
         raise InvalidSpec(
             f"{file} must hold a mapping with 'name' and 'services'", subject="workload file"
         )
+    if _too_deep(data):
+        raise InvalidSpec(f"{file} nests deeper than {MAX_DEPTH} levels", subject="workload file")
     return data
 
 

@@ -133,3 +133,27 @@ def test_unknown_provider_is_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
 )
 def test_exit_codes(error: CtrlplaneError, code: int) -> None:
     assert exit_code_for(error) == code
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"name: caf\xe9\nservices: []\n", "not UTF-8"),
+        (b"name: x\nservices: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nests deeper"),
+        (
+            b"name: x\nservices:\n  - name: web\n    image: img\n"
+            b"    health_check: {port: 80, interval: 9e999999}\n",
+            "out of range",
+        ),
+    ],
+)
+def test_bad_files_are_one_line_and_exit_2_never_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    for command in ("validate", "render"):
+        code, _, err = call_main(capsys, command, "-f", str(bad))
+        assert code == 2, (command, err)
+        assert expected in err, (command, err)
+        assert "Traceback" not in err

@@ -73,31 +73,27 @@ def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     """A dependency cycle as a closed path (``[a, b, c, a]``), or ``None``.
 
     ``graph`` maps each node to what it depends on; edges to unknown nodes are ignored.
+    Iterative (a chain of thousands of services is fine).
     """
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, []):
-            if dep not in graph:
+    for root in graph:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        todo: list[list[str]] = [[d for d in graph[root] if d in graph]]
+        state[root] = 1
+        while path:
+            if not todo[-1]:
+                state[path.pop()] = 2
+                todo.pop()
                 continue
+            dep = todo[-1].pop(0)
             if state.get(dep) == 1:
-                return [*stack[stack.index(dep) :], dep]
+                return [*path[path.index(dep) :], dep]
             if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+                state[dep] = 1
+                path.append(dep)
+                todo.append([d for d in graph[dep] if d in graph])
     return None
 
 
@@ -216,6 +212,8 @@ def _check_config_file(path: str, cf: ConfigFile, problems: list[Problem]) -> No
     except (ValueError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         problems.append(Problem(f"{path}.content", f"is not valid {cf.format}: {first}"))
+    except RecursionError:
+        problems.append(Problem(f"{path}.content", f"is nested too deeply to read as {cf.format}"))
 
 
 def _dns_message(name: str) -> str:
