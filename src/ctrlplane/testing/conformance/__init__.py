@@ -38,6 +38,7 @@ from ctrlplane.testing.conformance.releases import ReleasesContract
 from ctrlplane.testing.conformance.scaling import ScalingContract
 from ctrlplane.testing.conformance.secrecy import SecretsContract
 from ctrlplane.testing.conformance.strategies import StrategiesContract
+from ctrlplane.testing.conformance.trust import TrustContract
 
 __all__ = [
     "BasicsContract",
@@ -54,6 +55,7 @@ __all__ = [
     "SecretsContract",
     "StrategiesContract",
     "SuiteContext",
+    "TrustContract",
     "check_step_pairs",
 ]
 
@@ -68,6 +70,7 @@ class ProviderConformance(
     LogsContract,
     ExecContract,
     SecretsContract,
+    TrustContract,
 ):
     """The whole suite. Subclass it as ``TestXxx`` and override :meth:`make_harness`.
 
