@@ -75,3 +75,18 @@ def test_public_names() -> None:
     ]:
         assert name in provider.__all__, name
         assert getattr(provider, name) is not None
+
+
+def test_the_provider_package_loads_its_names_on_first_use() -> None:
+    import ctrlplane.provider as provider
+
+    exported = {name for names in provider._EXPORTS.values() for name in names}
+    assert exported == set(provider.__all__)
+    for name in provider.__all__:
+        assert getattr(provider, name) is not None
+    assert set(provider.__all__) <= set(dir(provider))
+    code = "import sys, ctrlplane.provider; print('pydantic' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False", "import ctrlplane.provider must not build the models"
