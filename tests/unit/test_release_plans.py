@@ -8,12 +8,20 @@ import pytest
 
 from ctrlplane.errors import InvalidSpec, ReleaseNotFound
 from ctrlplane.ids import INSTANCE_PREFIX, RELEASE_PREFIX, new_id
-from ctrlplane.provider import DeployStrategy, HealthCheckSpec, ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider import (
+    ConfigFile,
+    DeployStrategy,
+    HealthCheckSpec,
+    ServiceDeploySpec,
+    ServiceSpec,
+)
 from ctrlplane.provider.releases import (
     DEPLOYED,
     Release,
     apply_deploy,
     apply_snapshot,
+    config_digest,
+    new_release,
     plan_deploy,
     plan_rollback,
     snapshot,
@@ -113,3 +121,19 @@ def test_plan_rollback_changes_only_what_differs_and_names_its_source() -> None:
     assert plan.service_after("web").image == "web:0"
     with pytest.raises(ReleaseNotFound, match="rel_old"):
         plan_rollback(IID, "rel_gone", _services(), [old])
+
+
+def test_a_release_records_every_spec_with_config_contents_as_digests() -> None:
+    cfg = {"name": "app-config", "path": "/etc/app.json", "format": "json", "content": '{"a":1}'}
+    web = _services()[0].model_copy(
+        update={"command": ["httpd", "-f"], "config_files": [ConfigFile(**cfg)]}
+    )
+    record = new_release(OLD, [web, _services()[1]], strategy="rolling")
+    assert [s.name for s in record.specs] == ["web", "log"]
+    assert record.specs[0].command == ["httpd", "-f"]
+    assert record.specs[0].config_files[0].content.startswith("sha256:")
+    assert '{"a":1}' not in record.model_dump_json()
+    again = Release.model_validate_json(record.model_dump_json())
+    assert again.specs == record.specs
+    changed = [ConfigFile(**{**cfg, "content": '{"a":2}'})]
+    assert config_digest(changed) != config_digest([ConfigFile(**cfg)])

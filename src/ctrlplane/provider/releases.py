@@ -18,6 +18,7 @@ backend only has to roll out.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from ctrlplane.errors import InvalidSpec, Problem, ReleaseNotFound
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider._wire import Timestamp, WireModel
 from ctrlplane.provider.enums import DeployStrategy
-from ctrlplane.provider.spec import DeployRequest, ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.spec import ConfigFile, DeployRequest, ServiceDeploySpec, ServiceSpec
 from ctrlplane.provider.validation import validate_deploy
 
 __all__ = [
@@ -40,8 +41,11 @@ __all__ = [
     "ReleasePlan",
     "apply_deploy",
     "apply_snapshot",
+    "config_digest",
+    "new_release",
     "plan_deploy",
     "plan_rollback",
+    "recorded_spec",
     "require_new_release_id",
     "snapshot",
 ]
@@ -62,7 +66,7 @@ class Release(WireModel):
     release a rollback restored. ``live`` marks the release the instance runs now.
     """
 
-    __omitempty__: ClassVar[frozenset[str]] = frozenset({"strategy", "rollback_of"})
+    __omitempty__: ClassVar[frozenset[str]] = frozenset({"strategy", "rollback_of", "specs"})
 
     release_id: str
     created_at: Timestamp
@@ -70,6 +74,11 @@ class Release(WireModel):
     services: list[ServiceDeploySpec] = Field(default_factory=list)
     rollback_of: str = ""
     live: bool = False
+    specs: list[ServiceSpec] = Field(default_factory=list)
+    """Every service's whole spec as released (beyond the deployable fields: command,
+    ports, resources, volumes, secret references...), config file contents replaced by
+    their digest (:func:`recorded_spec`): what a workload file is compared with. Empty in
+    releases recorded before it existed."""
 
     def service(self, name: str) -> ServiceDeploySpec:
         """The snapshot of service ``name``; ``KeyError`` if the release has none."""
@@ -107,6 +116,47 @@ def require_new_release_id(instance_id: str, release_id: str, known: Iterable[st
             ],
             subject="deploy request",
         )
+
+
+def config_digest(files: Sequence[ConfigFile]) -> str:
+    """A digest of config files (name, path, format and content): what a release and an
+    engine label keep instead of the contents."""
+    h = hashlib.sha256()
+    for cf in files:
+        h.update(f"{cf.name}\0{cf.path}\0{cf.format}\0".encode())
+        h.update(cf.content.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def recorded_spec(svc: ServiceSpec) -> ServiceSpec:
+    """``svc`` as a release records it: each config file's content replaced by
+    ``sha256:<digest>`` (secrets are references already, never values)."""
+    files = [
+        cf.model_copy(update={"content": f"sha256:{config_digest([cf])}"})
+        for cf in svc.config_files
+    ]
+    return svc.model_copy(update={"config_files": files})
+
+
+def new_release(
+    release_id: str,
+    services: Sequence[ServiceSpec],
+    *,
+    strategy: str = "",
+    rollback_of: str = "",
+    created_at: datetime | None = None,
+) -> Release:
+    """The live record of a release of ``services`` (snapshot and recorded specs)."""
+    return Release(
+        release_id=release_id,
+        created_at=created_at or datetime.now(UTC),
+        strategy=strategy,
+        services=snapshot(services),
+        rollback_of=rollback_of,
+        live=True,
+        specs=[recorded_spec(s) for s in services],
+    )
 
 
 def snapshot(services: Sequence[ServiceSpec]) -> list[ServiceDeploySpec]:
@@ -181,13 +231,12 @@ class ReleasePlan:
 
     def release(self) -> Release:
         """The record of the new release (live)."""
-        return Release(
-            release_id=self.release_id,
-            created_at=self.created_at,
+        return new_release(
+            self.release_id,
+            self.after,
             strategy=str(self.strategy),
-            services=snapshot(self.after),
             rollback_of=self.rollback_of,
-            live=True,
+            created_at=self.created_at,
         )
 
     def service_after(self, name: str) -> ServiceSpec:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole, WorkloadKind
-from ctrlplane.provider.releases import Release
+from ctrlplane.provider.releases import Release, new_release
 from ctrlplane.provider.results import LogRecord
-from ctrlplane.provider.spec import ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.spec import ServiceSpec
 from ctrlplane.testing.images import FakeImage
 
 __all__ = ["ContainerFiles", "FakeContainer", "InstanceRecord", "Unit"]
@@ -140,29 +140,16 @@ class InstanceRecord:
         """Record the current services as the live release; keep the newest ``depth``."""
         for old in self.releases:
             old.live = False
-        release = Release(
-            release_id=release_id,
-            created_at=created_at,
+        release = new_release(
+            release_id,
+            self.services,
             strategy=strategy,
-            services=self.snapshot(),
             rollback_of=rollback_of,
-            live=True,
+            created_at=created_at,
         )
         self.releases.append(release)
         del self.releases[:-depth]
         return release
-
-    def snapshot(self) -> list[ServiceDeploySpec]:
-        """The deployable fields of every service, as a release records them."""
-        return [
-            ServiceDeploySpec(
-                name=s.name,
-                image=s.image,
-                env=dict(s.env),
-                health_check=s.health_check,
-            )
-            for s in self.services
-        ]
 
     def containers(self, service: str | None = None) -> list[FakeContainer]:
         """Containers of every unit (of one service, if given), in replica order."""
