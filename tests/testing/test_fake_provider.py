@@ -273,3 +273,35 @@ async def test_concurrent_partial_deploys_both_take_effect() -> None:
     await asyncio.gather(provider.deploy(change("app")), provider.deploy(change("side")))
     live = (await provider.releases(req.instance_id))[0]
     assert {s.name: s.image for s in live.services} == {"app": "app:2", "side": "side:2"}
+
+
+async def test_units_lists_each_container_with_its_release() -> None:
+    from ctrlplane.provider import DeployRequest, ServiceDeploySpec, UnitLister
+
+    provider = FakeProvider()
+    req = ProvisionRequest(
+        instance_id=new_id("inst"),
+        services=[
+            ServiceSpec(name="web", image="app:1", resources=ResourceSpec(replicas=2)),
+            ServiceSpec(name="log", image="log:1", role="sidecar"),
+        ],
+    )
+    result = await provider.provision(req)
+    assert isinstance(provider, UnitLister)
+    units = await provider.units(req.instance_id)
+    assert [(u.service, u.replica) for u in units] == [
+        ("web", 0),
+        ("web", 1),
+        ("log", 0),
+        ("log", 1),
+    ]
+    assert {u.release_id for u in units} == {result.metadata["release_id"]}
+    assert all(u.state == "running" and u.image.endswith(":1") for u in units)
+    deployed = await provider.deploy(
+        DeployRequest(
+            instance_id=req.instance_id, services=[ServiceDeploySpec(name="web", image="app:2")]
+        )
+    )
+    after = await provider.units(req.instance_id)
+    assert {u.release_id for u in after} == {deployed.release_id}
+    assert {u.image for u in after if u.service == "web"} == {"app:2"}

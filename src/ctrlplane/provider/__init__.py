@@ -31,7 +31,13 @@ if TYPE_CHECKING:
         VolumeType,
         WorkloadKind,
     )
-    from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider, Renderer
+    from ctrlplane.provider.protocol import (
+        HealthChecker,
+        InstanceLister,
+        Provider,
+        Renderer,
+        UnitLister,
+    )
     from ctrlplane.provider.registry import ENTRY_POINT_GROUP, Registry
     from ctrlplane.provider.releases import DEFAULT_HISTORY_DEPTH, Release, ReleaseHistory
     from ctrlplane.provider.results import (
@@ -47,6 +53,7 @@ if TYPE_CHECKING:
         ProvisionResult,
         ResourceUsage,
         ServiceStatus,
+        UnitStatus,
         worst_state,
     )
     from ctrlplane.provider.spec import (
@@ -89,7 +96,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "VolumeType",
         "WorkloadKind",
     ),
-    "ctrlplane.provider.protocol": ("HealthChecker", "InstanceLister", "Provider", "Renderer"),
+    "ctrlplane.provider.protocol": (
+        "HealthChecker",
+        "InstanceLister",
+        "Provider",
+        "Renderer",
+        "UnitLister",
+    ),
     "ctrlplane.provider.registry": ("ENTRY_POINT_GROUP", "Registry"),
     "ctrlplane.provider.releases": ("DEFAULT_HISTORY_DEPTH", "Release", "ReleaseHistory"),
     "ctrlplane.provider.results": (
@@ -105,6 +118,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ProvisionResult",
         "ResourceUsage",
         "ServiceStatus",
+        "UnitStatus",
         "worst_state",
     ),
     "ctrlplane.provider.spec": (
@@ -176,6 +190,8 @@ __all__ = [
     "ServiceSnapshot",
     "ServiceSpec",
     "ServiceStatus",
+    "UnitLister",
+    "UnitStatus",
     "VolumeSpec",
     "VolumeType",
     "WorkloadKind",

@@ -38,6 +38,7 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
 from ctrlplane.provider.spec import (
     DeployRequest,
@@ -48,7 +49,7 @@ from ctrlplane.provider.spec import (
 )
 from ctrlplane.provider.streams import LogStream
 
-__all__ = ["HealthChecker", "InstanceLister", "Provider", "Renderer"]
+__all__ = ["HealthChecker", "InstanceLister", "Provider", "Renderer", "UnitLister"]
 
 
 @runtime_checkable
@@ -153,6 +154,19 @@ class InstanceLister(Protocol):
         """Every instance this provider manages (of ``tenant_id``, if given), oldest first.
 
         One filtered call to the backend, never a scan of unrelated objects.
+        """
+        ...
+
+
+@runtime_checkable
+class UnitLister(Protocol):
+    """Optional (beyond Go): providers that can list an instance's units one by one."""
+
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """Every unit of the instance (one per service per replica, plus units of a
+        rollout in progress), ordered by service start-up order, then replica.
+
+        Unknown instance: :class:`~ctrlplane.errors.InstanceNotFound`.
         """
         ...
 

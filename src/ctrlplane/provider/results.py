@@ -28,6 +28,7 @@ __all__ = [
     "ProvisionResult",
     "ResourceUsage",
     "ServiceStatus",
+    "UnitStatus",
     "worst_state",
 ]
 
@@ -105,6 +106,30 @@ class ServiceStatus(WireModel):
     state: InstanceState
     ready: bool = False
     restarts: int = 0
+    provider_ref: str = ""
+    message: str = ""
+
+
+class UnitStatus(WireModel):
+    """One running unit of one service (beyond Go): a container, a pod's container, an
+    allocation's task. ``replica`` is the unit's replica number, ``release_id`` the
+    release it runs, ``health`` ``healthy``/``unhealthy``/``starting`` (``""`` without a
+    health check), ``ports`` the endpoints that reach this unit (if any)."""
+
+    __omitempty__: ClassVar[frozenset[str]] = frozenset(
+        {"release_id", "health", "ports", "started_at", "provider_ref", "message"}
+    )
+
+    service: str
+    replica: int = 0
+    release_id: str = ""
+    image: str
+    state: InstanceState
+    ready: bool = False
+    health: str = ""
+    restarts: int = 0
+    ports: list[Endpoint] = Field(default_factory=list)
+    started_at: Timestamp | None = None
     provider_ref: str = ""
     message: str = ""
 

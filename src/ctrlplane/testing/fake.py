@@ -60,6 +60,7 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
 from ctrlplane.provider.spec import (
     DeployRequest,
@@ -87,7 +88,7 @@ from ctrlplane.testing.runtime import (
     stop_unit,
 )
 from ctrlplane.testing.shell import run_command
-from ctrlplane.testing.status import endpoints, instance_status, usage
+from ctrlplane.testing.status import endpoints, instance_status, unit_statuses, usage
 
 __all__ = ["FAKE_CAPABILITIES", "FakeProvider"]
 
@@ -294,7 +295,9 @@ class FakeProvider:
                 elif step == "create":
                     self.backend.instances[iid] = record
                     record.units = [
-                        build_unit(self.backend, record, r, record.services, material)
+                        build_unit(
+                            self.backend, record, r, record.services, material, runner.release_id
+                        )
                         for r in range(record.replicas)
                     ]
                 elif step in ("init", "start"):
@@ -398,6 +401,10 @@ class FakeProvider:
     async def status(self, instance_id: str) -> InstanceStatus:
         """Worst-of over long-lived services (and failed inits); per-service detail."""
         return await instance_status(self.backend, self._record(instance_id))
+
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """Every container of the instance (a rollout's new units too), one row each."""
+        return await unit_statuses(self.backend, self._record(instance_id))
 
     async def resources(self, instance_id: str) -> ResourceUsage:
         """Usage summed over running containers: each image's memory and CPU figures."""

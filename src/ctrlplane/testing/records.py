@@ -83,6 +83,8 @@ class Unit:
 
     replica: int
     containers: dict[str, FakeContainer] = field(default_factory=dict)
+    release_id: str = ""
+    """The release this unit runs."""
 
 
 @dataclass

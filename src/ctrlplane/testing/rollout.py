@@ -87,7 +87,9 @@ class FakeUnits:
         if not beside:
             await self.withdraw(replica)
             stop_unit(self.backend, self.old_units[replica], self.plan.before)
-        unit = build_unit(self.backend, self.inst, replica, self.plan.after, self.secrets)
+        unit = build_unit(
+            self.backend, self.inst, replica, self.plan.after, self.secrets, self.plan.release_id
+        )
         self.added[replica] = unit
         self._staged.append(unit)
         try:

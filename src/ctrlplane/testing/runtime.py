@@ -102,9 +102,12 @@ def build_unit(
     replica: int,
     services: Sequence[ServiceSpec],
     secrets: dict[str, SecretMaterial],
+    release_id: str = "",
 ) -> Unit:
-    """Create (not start) the containers of one replica unit. Images must exist."""
-    unit = Unit(replica=replica)
+    """Create (not start) the containers of one replica unit of release ``release_id``
+    (the live one when empty). Images must exist."""
+    live = record.live_release
+    unit = Unit(replica=replica, release_id=release_id or (live.release_id if live else ""))
     for svc in services:
         image = backend.image(svc.image)
         if image is None:

@@ -17,14 +17,16 @@ from ctrlplane.provider.results import (
     InstanceStatus,
     ResourceUsage,
     ServiceStatus,
+    UnitStatus,
     worst_state,
 )
 from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.validation import startup_order
 from ctrlplane.testing.backend import FakeBackend
 from ctrlplane.testing.probes import probe_once
 from ctrlplane.testing.records import InstanceRecord
 
-__all__ = ["endpoints", "instance_status", "service_status", "usage"]
+__all__ = ["endpoints", "instance_status", "service_status", "unit_statuses", "usage"]
 
 
 def endpoints(record: InstanceRecord) -> list[Endpoint]:
@@ -110,6 +112,52 @@ async def instance_status(backend: FakeBackend, record: InstanceRecord) -> Insta
             **({"release_id": live.release_id} if live else {}),
         },
     )
+
+
+async def unit_statuses(backend: FakeBackend, record: InstanceRecord) -> list[UnitStatus]:
+    """One row per container of every unit, serving or staged, in start-up order."""
+    order = {
+        s.name: i for i, s in enumerate(s for wave in startup_order(record.services) for s in wave)
+    }
+    units = [*record.units, *backend.staged.get(record.instance_id, [])]
+    rows: list[tuple[int, int, UnitStatus]] = []
+    for unit in units:
+        for name, c in unit.containers.items():
+            svc = record.spec(name)
+            health = ""
+            ready = c.running
+            if c.running and svc.health_check is not None and c.role is not ServiceRole.INIT:
+                healthy = (await probe_once(backend, c, svc.health_check)).healthy
+                health, ready = ("healthy", True) if healthy else ("unhealthy", False)
+            if c.running:
+                state = InstanceState.RUNNING
+            elif c.state == "created":
+                state = InstanceState.STARTING
+            else:
+                state = InstanceState.STOPPED if c.exit_code == 0 else InstanceState.FAILED
+            ports = [e for e in endpoints(record) if e.service_name == name]
+            failed = c.exit_code not in (None, 0)
+            rows.append(
+                (
+                    order.get(name, len(order)),
+                    unit.replica,
+                    UnitStatus(
+                        service=name,
+                        replica=unit.replica,
+                        release_id=unit.release_id,
+                        image=c.image_ref,
+                        state=state,
+                        ready=ready,
+                        health=health,
+                        restarts=c.restarts,
+                        ports=ports,
+                        started_at=c.started_at,
+                        provider_ref=c.container_id,
+                        message=f"exited with code {c.exit_code}" if failed else "",
+                    ),
+                )
+            )
+    return [row for _, _, row in sorted(rows, key=lambda r: (r[0], r[1]))]
 
 
 def usage(backend: FakeBackend, record: InstanceRecord) -> ResourceUsage:
