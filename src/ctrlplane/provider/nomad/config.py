@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from ctrlplane.provider._config import Seconds, config_from_env
 
 __all__ = [
+    "BACKEND",
     "ENV_PREFIX",
     "NOMAD_ENV",
     "CSIAccessMode",
@@ -34,6 +35,9 @@ __all__ = [
     "VolumeSource",
     "VolumeSourceType",
 ]
+
+BACKEND = "nomad"
+"""The provider's name: ``info().name``, and the backend that errors name."""
 
 ENV_PREFIX = "CTRLPLANE_NOMAD_"
 """Environment variables ``CTRLPLANE_NOMAD_<FIELD>`` override the defaults."""
