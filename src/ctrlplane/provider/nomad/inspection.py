@@ -34,7 +34,7 @@ async def instance_status(ctx: NomadContext, iid: str) -> InstanceStatus:
     if not job.get("Stop"):
         for alloc in running(current_allocs(job, allocs)):
             checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
-            full.append(await ctx.api.get(f"/v1/allocation/{alloc['ID']}"))
+            full.append(await jobs.allocation(ctx, str(alloc["ID"])))
     return status_of(req, job, allocs, checks, full)
 
 
@@ -49,7 +49,7 @@ async def resources(ctx: NomadContext, iid: str) -> ResourceUsage:
     """Allocation stats of the running current allocations, summed."""
     job = await jobs.read_job(ctx, iid)
     samples = [
-        (alloc, await ctx.api.get(f"/v1/client/allocation/{alloc['ID']}/stats"))
+        (alloc, await jobs.allocation_stats(ctx, str(alloc["ID"])))
         for alloc in running(await jobs.current(ctx, iid, job))
     ]
     return resource_usage(job, samples)

@@ -25,6 +25,8 @@ from ctrlplane.provider.nomad.render.names import job_id
 from ctrlplane.provider.releases import Release
 
 __all__ = [
+    "allocation",
+    "allocation_stats",
     "allocations",
     "checks",
     "current",
@@ -38,6 +40,7 @@ __all__ = [
     "purge",
     "read_job",
     "register",
+    "restart_allocation",
     "stop_job",
     "versions",
     "write_variable",
@@ -68,6 +71,21 @@ async def allocations(ctx: NomadContext, iid: str) -> list[JSON]:
 async def current(ctx: NomadContext, iid: str, job: Mapping[str, object]) -> list[JSON]:
     """The allocations of ``job``'s current version that are meant to run, by replica."""
     return current_allocs(job, await allocations(ctx, iid))
+
+
+async def allocation(ctx: NomadContext, alloc_id: str) -> JSON:
+    """One allocation in full (its allocated resources: the published ports)."""
+    return dict(await ctx.api.get(f"/v1/allocation/{alloc_id}") or {})
+
+
+async def allocation_stats(ctx: NomadContext, alloc_id: str) -> JSON:
+    """Resource usage of an allocation's tasks, as its client measures it."""
+    return dict(await ctx.api.get(f"/v1/client/allocation/{alloc_id}/stats") or {})
+
+
+async def restart_allocation(ctx: NomadContext, alloc_id: str) -> None:
+    """Restart the running tasks of an allocation in place."""
+    await ctx.api.put(f"/v1/client/allocation/{alloc_id}/restart", {})
 
 
 async def checks(ctx: NomadContext, alloc_id: str) -> JSON:

@@ -43,7 +43,7 @@ async def restart(ctx: NomadContext, iid: str) -> None:
     """Restart the running tasks of every current allocation (in place)."""
     job = await jobs.read_job(ctx, iid)
     for alloc in running(await jobs.current(ctx, iid, job)):
-        await ctx.api.put(f"/v1/client/allocation/{alloc['ID']}/restart", {})
+        await jobs.restart_allocation(ctx, str(alloc["ID"]))
 
 
 def scaled(req: ProvisionRequest, spec: ResourceSpec) -> ProvisionRequest:

@@ -33,7 +33,6 @@ from ctrlplane.provider.nomad.observe.checks import FailureCounter, check_limits
 from ctrlplane.provider.nomad.observe.deployments import ENDED, canaries, healthy, unhealthy
 from ctrlplane.provider.nomad.observe.history import created_at, live_release, request_from_job
 from ctrlplane.provider.nomad.render import ReleaseMeta, translate, without_canaries
-from ctrlplane.provider.nomad.render.meta import INSTANCE
 from ctrlplane.provider.nomad.waits import count_failures, gather_probes, wait_version
 from ctrlplane.provider.spec import ProvisionRequest
 
@@ -96,7 +95,7 @@ async def roll_out(
     except BaseException as exc:
         timed_out = isinstance(exc, TimeoutError)
         await steps.fail(describe_failure(deadline.exceeded() if timed_out else exc))
-        restore_error = await finish(restore(ctx, previous))
+        restore_error = await finish(restore(ctx, iid, previous))
         if isinstance(exc, RolloutFailed):
             reason = exc.reason
         elif timed_out:
@@ -177,14 +176,14 @@ async def gate_canaries(
         await asyncio.sleep(poll)
 
 
-async def restore(ctx: NomadContext, previous: JSON) -> str:
-    """Register ``previous`` again without canaries (a no-op if Nomad's auto-revert
-    already did) and wait until it is healthy again, within ``deploy_timeout``.
+async def restore(ctx: NomadContext, iid: str, previous: JSON) -> str:
+    """Register ``previous`` (a version of ``iid``'s job) again without canaries (a
+    no-op if Nomad's auto-revert already did) and wait until it is healthy again, within
+    ``deploy_timeout``.
 
     Returns ``""`` when the previous version runs healthy again, else why restoring it
     failed (its deployment failed, the deadline passed, or the agent refused it); never
     raises for those, so the caller can report the deploy's own failure with it."""
-    iid = str((previous.get("Meta") or {}).get(INSTANCE, previous["ID"]))
     try:
         await jobs.register(ctx, without_canaries(previous))
         await bounded(wait_version(ctx, iid, "restore"), ctx.config.deploy_timeout, "restore")
