@@ -184,7 +184,7 @@ class NomadProvider:
         async with self._open() as ctx:
             return await inspection.releases(ctx, instance_id)
 
-    # -- releases ------------------------------------------------------------------------
+    # -- deploys -------------------------------------------------------------------------
 
     async def deploy(self, req: DeployRequest, *, events: Subscriber | None = None) -> DeployResult:
         """Roll the listed services out with Nomad deployments gated by the service checks
