@@ -9,11 +9,12 @@ exec go through real HTTP and websocket connections.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpx
 
+from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.nomad import NomadConfig, NomadProvider
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver
@@ -31,7 +32,11 @@ the provider maps (by default) to the host volume of the same name."""
 
 
 class NomadHarness(FakeHarness):
-    """Runs the suite against :class:`NomadProvider` on one fake agent per test."""
+    """Runs the suite against :class:`NomadProvider` on one fake agent per test.
+
+    ``capabilities`` narrows what the providers declare (to run the suite's
+    ``NotSupported`` tests against the real backend); ``config`` overrides settings.
+    """
 
     timeout = 15.0
     poll_interval = 0.02
@@ -41,8 +46,8 @@ class NomadHarness(FakeHarness):
     crash_delay = 0.2
     history_depth = 6
 
-    def __init__(self, **config: Any) -> None:
-        super().__init__()
+    def __init__(self, capabilities: Iterable[Capability] | None = None, **config: Any) -> None:
+        super().__init__(capabilities)
         self.agent = FakeNomadAgent(
             self.backend,
             token=TOKEN,
@@ -77,7 +82,7 @@ class NomadHarness(FakeHarness):
         return NomadConfig.model_validate(values)
 
     def make_provider(self, *, secrets: SecretResolver | None = None) -> NomadProvider:  # type: ignore[override]
-        return NomadProvider(self.config(), secrets=secrets)
+        return NomadProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
     async def http_get(self, endpoints: Sequence[Endpoint], path: str = "/") -> tuple[int, bytes]:
         public = [e for e in endpoints if e.public]

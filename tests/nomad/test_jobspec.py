@@ -9,27 +9,25 @@ import pytest
 
 from ctrlplane.errors import InvalidSpec, NotSupported
 from ctrlplane.provider.enums import SecretType, ServiceRole
-from ctrlplane.provider.nomad.checkgate import FailureCounter, check_limits
-from ctrlplane.provider.nomad.compat import check_version, parse_version
 from ctrlplane.provider.nomad.config import NomadConfig
-from ctrlplane.provider.nomad.jobspec import (
-    check_supported,
-    cpu_mhz,
-    port_label,
-    translate,
-    variable_path,
-)
-from ctrlplane.provider.nomad.lifecycle import Phase, phases
-from ctrlplane.provider.nomad.listing import list_filter
-from ctrlplane.provider.nomad.meta import (
-    ReleaseMeta,
+from ctrlplane.provider.nomad.limits import parse_version, preflight, version_refusals
+from ctrlplane.provider.nomad.observe.checks import FailureCounter, check_limits
+from ctrlplane.provider.nomad.observe.history import (
     created_at,
     release_meta,
     releases_from_versions,
     request_from_job,
 )
-from ctrlplane.provider.nomad.placement import volume_placement_failure
-from ctrlplane.provider.nomad.volumes import volume_hint
+from ctrlplane.provider.nomad.observe.listing import list_filter
+from ctrlplane.provider.nomad.observe.placement import volume_hint, volume_placement_failure
+from ctrlplane.provider.nomad.render import (
+    ReleaseMeta,
+    cpu_mhz,
+    port_label,
+    translate,
+    variable_path,
+)
+from ctrlplane.provider.nomad.render.hooks import Phase, phases
 from ctrlplane.provider.spec import (
     ConfigFile,
     HealthCheckSpec,
@@ -42,6 +40,17 @@ from ctrlplane.provider.spec import (
 )
 
 from .fake_agent.schema import job_problems
+
+
+def check_supported(req: ProvisionRequest, cfg: NomadConfig) -> None:
+    """The provider's preflight of a provision request: raises what it refuses."""
+    preflight(cfg).provision(req)
+
+
+def check_version(req: ProvisionRequest, cfg: NomadConfig, version: str) -> None:
+    """The preflight's refusal of what the agent's ``version`` cannot run: raises it."""
+    preflight(cfg).refuse(version_refusals(req, cfg, version))
+
 
 IID = "inst_01h455vb4pex5vsknk084sn02q"
 REL = ReleaseMeta("rel_01h455vb4pex5vsknk084sn02r", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))

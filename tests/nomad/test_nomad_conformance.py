@@ -12,14 +12,20 @@ pass fails the run, so the marks cannot go stale):
   second line" is the task's start and every line qualifies. The provider answers a
   ``since`` exactly only when it is at or before the task's start and refuses a later
   one with ``NotSupported`` rather than guessing (``tests/nomad/test_provider.py``).
+
+The narrowed runs declare fewer capabilities, so the basics' ``NotSupported`` tests (an
+undeclared capability is refused before any work) run against the backend too.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from ctrlplane.errors import NotSupported
-from ctrlplane.testing.conformance import ProviderConformance, SuiteContext
+from ctrlplane.provider.capabilities import Capability
+from ctrlplane.testing.conformance import BasicsContract, ProviderConformance, SuiteContext
 
 from .harness import NomadHarness
 
@@ -43,3 +49,44 @@ class TestNomadConformance(ProviderConformance):
     )
     async def test_logs_since(self, suite: SuiteContext) -> None:
         await super().test_logs_since(suite)
+
+
+class TestNarrowedNomadBasics(BasicsContract):
+    """The basics on a provider that declares only ``provision`` and ``logs``."""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    suite = ProviderConformance.suite
+
+    def make_harness(self) -> NomadHarness:
+        return NomadHarness(capabilities=[Capability.PROVISION, Capability.LOGS])
+
+
+class TestRollingOnlyNomadBasics(TestNarrowedNomadBasics):
+    """The basics on a provider without ``scale``, canaries or blue-green."""
+
+    def make_harness(self) -> NomadHarness:
+        return NomadHarness(
+            capabilities=[
+                Capability.PROVISION,
+                Capability.DEPLOY,
+                Capability.ROLLING,
+                Capability.EXEC,
+                Capability.LOGS,
+            ]
+        )
+
+
+class TestWithoutProvisionNomadBasics(TestNarrowedNomadBasics):
+    """The basics on a provider that declares neither ``provision`` nor ``logs``."""
+
+    def make_harness(self) -> NomadHarness:
+        return NomadHarness(
+            capabilities=[
+                Capability.DEPLOY,
+                Capability.ROLLING,
+                Capability.CANARY,
+                Capability.BLUE_GREEN,
+                Capability.SCALE,
+                Capability.EXEC,
+            ]
+        )

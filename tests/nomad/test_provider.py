@@ -25,8 +25,8 @@ from ctrlplane.ids import INSTANCE_PREFIX, new_id
 from ctrlplane.provider.enums import InstanceState, SecretType, ServiceRole, WorkloadKind
 from ctrlplane.provider.nomad import NomadConfig, NomadProvider
 from ctrlplane.provider.nomad.config import VolumeSource
-from ctrlplane.provider.nomad.logframes import FrameDecoder, LineSplitter
-from ctrlplane.provider.nomad.status import alloc_replica, parse_time
+from ctrlplane.provider.nomad.observe import alloc_replica, parse_time
+from ctrlplane.provider.nomad.observe.logframes import FrameDecoder, LineSplitter
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,

@@ -11,26 +11,23 @@ Quick use::
     result = await provider.provision(request)
 
 Configuration is :class:`NomadConfig` (``CTRLPLANE_NOMAD_<FIELD>``, and Nomad's own
-``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOMAD_REGION``). The pure
-translation from specs to job JSON lives in :mod:`~ctrlplane.provider.nomad.jobspec`
-(with :mod:`~ctrlplane.provider.nomad.lifecycle`, :mod:`~ctrlplane.provider.nomad.meta`
-and :mod:`~ctrlplane.provider.nomad.volumes`);
-the HTTP I/O in :mod:`~ctrlplane.provider.nomad.client`. See ``docs/nomad.md``.
+``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOMAD_REGION``).
+
+The floor plan (``docs/architecture.md``): :mod:`.provider` is the facade; the pure
+translation from specs to job JSON is :mod:`.render`, the pure reading of what the agent
+answered :mod:`.observe`, what the backend cannot do :mod:`.limits`; the HTTP client
+(the only user of httpx) :mod:`.client`; the operations are plain async functions of a
+:mod:`.context` in :mod:`.provisioning`, :mod:`.lifecycle`, :mod:`.inspection`,
+:mod:`.deploys` (with :mod:`.strategies` and :mod:`.waits`), :mod:`.logs` and
+:mod:`.execution`, over the small reads and writes of :mod:`.jobs`. See
+``docs/nomad.md``.
 """
 
 from __future__ import annotations
 
-from ctrlplane.errors import MissingExtra
-
-try:
-    import httpx as _httpx  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    raise MissingExtra("nomad", "httpx") from None
-try:
-    import httpx_ws as _httpx_ws  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    raise MissingExtra("nomad", "httpx-ws") from None
-
+# The client is the only module that imports httpx and httpx-ws: importing it first
+# raises MissingExtra (naming the pip install) when either is missing.
+from ctrlplane.provider.nomad import client as _client  # noqa: F401
 from ctrlplane.provider.nomad.config import (
     DependencyHealth,
     NetworkMode,
@@ -39,8 +36,8 @@ from ctrlplane.provider.nomad.config import (
     VolumeSource,
     VolumeSourceType,
 )
-from ctrlplane.provider.nomad.jobspec import translate
 from ctrlplane.provider.nomad.provider import NomadProvider
+from ctrlplane.provider.nomad.render import translate
 
 __all__ = [
     "DependencyHealth",

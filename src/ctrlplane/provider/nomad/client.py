@@ -1,54 +1,56 @@
-"""The thin I/O shell: Nomad's HTTP API on ``httpx`` (exec over ``httpx-ws``).
+"""The client of Nomad's HTTP API: the only module that imports ``httpx`` and
+``httpx-ws`` (exec), and the only place their errors are translated.
 
-Every request carries the configured namespace and region (query parameters) and the
-ACL token (``X-Nomad-Token``). Errors are translated here, so nothing from httpx escapes:
+Every request carries the configured namespace and region (query parameters), the ACL
+token (``X-Nomad-Token``) and its timeouts: ``request_timeout`` bounds connecting and
+reading each answer (a stream's reads are unbounded; an exec session is bounded by
+``exec_timeout``). Errors are translated here, so nothing from httpx escapes:
 connection, TLS and timeout failures -> :class:`~ctrlplane.errors.BackendUnavailable`;
-403 -> :class:`~ctrlplane.errors.PermissionDenied`; 404 -> :class:`NotFound` (callers turn
-it into ``InstanceNotFound``); any other non-2xx -> :class:`~ctrlplane.errors.BackendError`
-carrying the status and the agent's message.
+403 -> :class:`~ctrlplane.errors.PermissionDenied`; any other non-2xx ->
+:class:`~ctrlplane.errors.BackendError` carrying the status and the agent's message,
+except a 404 asked for with ``missing_ok`` (the object is absent: ``None``).
+
+Importing this module without ``httpx`` or ``httpx-ws`` raises
+:class:`~ctrlplane.errors.MissingExtra` naming ``pip install 'ctrlplane[nomad]'``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from httpx_ws import AsyncWebSocketSession, HTTPXWSException, WebSocketDisconnect, aconnect_ws
+from ctrlplane.errors import (
+    BackendError,
+    BackendUnavailable,
+    MissingExtra,
+    PermissionDenied,
+)
+from ctrlplane.provider.deadlines import Deadline, seconds
+from ctrlplane.provider.nomad.config import BACKEND, NomadConfig
+from ctrlplane.provider.nomad.observe.execframes import ExecOutput, ExecTranscript
 
-from ctrlplane.errors import BackendError, BackendUnavailable, OperationTimeout, PermissionDenied
-from ctrlplane.provider.nomad.config import NomadConfig
+try:
+    import httpx
+except ImportError:  # pragma: no cover - depends on the environment
+    raise MissingExtra(BACKEND, "httpx") from None
+try:
+    from httpx_ws import (
+        AsyncWebSocketSession,
+        HTTPXWSException,
+        WebSocketDisconnect,
+        aconnect_ws,
+    )
+except ImportError:  # pragma: no cover - depends on the environment
+    raise MissingExtra(BACKEND, "httpx-ws") from None
 
-__all__ = ["BACKEND", "ExecOutput", "NomadClient", "NotFound"]
+__all__ = ["NomadClient"]
 
-BACKEND = "nomad"
-JSON = dict[str, Any]
 _STDIN_CHUNK = 32 * 1024
-
-
-class NotFound(BackendError):
-    """The agent answered 404 (the object does not exist)."""
-
-
-@dataclass
-class ExecOutput:
-    """What an exec session returned."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-
-
-def _seconds(value: timedelta) -> float:
-    return value / timedelta(seconds=1)
+_MISSING = 404
 
 
 def _verify(cfg: NomadConfig) -> ssl.SSLContext | bool:
@@ -72,11 +74,14 @@ class NomadClient:
         if cfg.region:
             self.params["region"] = cfg.region
         self.http = httpx.AsyncClient(
-            base_url=cfg.address.rstrip("/"),
-            headers=headers,
-            timeout=_seconds(cfg.request_timeout),
-            verify=_verify(cfg),
+            base_url=cfg.address.rstrip("/"), headers=headers, verify=_verify(cfg)
         )
+
+    def _timeout(self, *, stream: bool = False) -> httpx.Timeout:
+        """``request_timeout`` for connecting, writing and reading one answer; a stream's
+        reads are unbounded (a followed log waits for lines)."""
+        limit = seconds(self.cfg.request_timeout)
+        return httpx.Timeout(limit, read=None) if stream else httpx.Timeout(limit)
 
     async def __aenter__(self) -> NomadClient:
         return self
@@ -94,8 +99,6 @@ class NomadClient:
         if status < 300:
             return
         message = f"Nomad {method} {path} answered {status}: {text.strip()[:500]}"
-        if status == 404:
-            raise NotFound(message, backend=BACKEND, status=status)
         if status == 403:
             raise PermissionDenied(message, backend=BACKEND, status=status)
         raise BackendError(message, backend=BACKEND, status=status)
@@ -107,8 +110,10 @@ class NomadClient:
         *,
         body: object = None,
         params: dict[str, str] | None = None,
+        missing_ok: bool = False,
     ) -> Any:
-        """One API call; the decoded JSON answer (``None`` for an empty body)."""
+        """One API call; the decoded JSON answer (``None`` for an empty body, and with
+        ``missing_ok`` for a 404)."""
         try:
             resp = await self.http.request(
                 method,
@@ -116,9 +121,12 @@ class NomadClient:
                 params={**self.params, **(params or {})},
                 content=None if body is None else json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"} if body is not None else None,
+                timeout=self._timeout(),
             )
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
+        if missing_ok and resp.status_code == _MISSING:
+            return None
         self._raise_for(method, path, resp.status_code, resp.text)
         if not resp.content:
             return None
@@ -129,32 +137,34 @@ class NomadClient:
                 f"Nomad {method} {path}: answer is not JSON: {exc}", backend=BACKEND
             ) from None
 
-    async def get(self, path: str, **params: str) -> Any:
-        return await self.request("GET", path, params=params)
+    async def get(self, path: str, *, missing_ok: bool = False, **params: str) -> Any:
+        """``GET``; with ``missing_ok`` an absent object (404) is ``None``."""
+        return await self.request("GET", path, params=params, missing_ok=missing_ok)
 
     async def put(self, path: str, body: object, **params: str) -> Any:
+        """``PUT`` of a JSON body."""
         return await self.request("PUT", path, body=body, params=params)
 
     async def post(self, path: str, body: object, **params: str) -> Any:
+        """``POST`` of a JSON body."""
         return await self.request("POST", path, body=body, params=params)
 
-    async def delete(self, path: str, **params: str) -> Any:
-        return await self.request("DELETE", path, params=params)
+    async def delete(self, path: str, *, missing_ok: bool = False, **params: str) -> Any:
+        """``DELETE``; with ``missing_ok`` an absent object (404) is fine (``None``)."""
+        return await self.request("DELETE", path, params=params, missing_ok=missing_ok)
 
-    @asynccontextmanager
-    async def stream(self, path: str, **params: str) -> AsyncIterator[httpx.Response]:
-        """A streaming GET (no read timeout), status already checked."""
+    async def stream(self, path: str, **params: str) -> AsyncGenerator[bytes, None]:
+        """The body of a streaming GET, chunk by chunk (reads unbounded), status checked
+        first. Close it (``contextlib.aclosing``) when stopping early."""
         try:
             async with self.http.stream(
-                "GET",
-                path,
-                params={**self.params, **params},
-                timeout=httpx.Timeout(_seconds(self.cfg.request_timeout), read=None),
+                "GET", path, params={**self.params, **params}, timeout=self._timeout(stream=True)
             ) as resp:
                 if resp.status_code >= 300:
                     text = (await resp.aread()).decode(errors="replace")
                     self._raise_for("GET", path, resp.status_code, text)
-                yield resp
+                async for chunk in resp.aiter_bytes():
+                    yield chunk
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
 
@@ -162,15 +172,14 @@ class NomadClient:
         self, alloc_id: str, task: str, argv: list[str], stdin: bytes, tty: bool
     ) -> ExecOutput:
         """Run ``argv`` in ``task`` over the exec websocket: send stdin (then close it),
-        collect stdout and stderr until the ``exited`` frame with the exit code.
+        collect stdout and stderr until the ``exited`` frame with the exit code
+        (:mod:`~ctrlplane.provider.nomad.observe.execframes`).
 
-        Bounded by ``exec_timeout``: past it the session is closed and
+        Bounded by ``exec_timeout`` from connecting: past it the session is closed and
         :class:`~ctrlplane.errors.OperationTimeout` raised (the command may still run in
         the task). An ``exited`` frame without a ``result`` object, or a session that
         ends before one, is a :class:`~ctrlplane.errors.BackendError`: the exit code is
-        unknown, never guessed. Nomad encodes the frame from a protobuf message whose
-        fields are ``omitempty``, so ``"result": {}`` is exit code 0 (as Nomad's own
-        ``api`` client reads it).
+        unknown, never guessed.
         """
         path = f"/v1/client/allocation/{quote(alloc_id)}/exec"
         params = {
@@ -179,14 +188,14 @@ class NomadClient:
             "command": json.dumps(argv),
             "tty": "true" if tty else "false",
         }
-        limit = _seconds(self.cfg.exec_timeout)
+        deadline = Deadline(self.cfg.exec_timeout, f"exec of {argv[0]!r} in task {task!r}")
         outcome: ExecOutput | str | None
         try:
             ws: AsyncWebSocketSession
-            async with aconnect_ws(path, self.http, params=params) as ws:
+            async with aconnect_ws(path, self.http, params=params, timeout=self._timeout()) as ws:
                 # Nothing may raise in here: httpx-ws wraps what leaves its session in
                 # an exception group. Leaving the block closes the session.
-                outcome = await _exec_session(ws, stdin, limit)
+                outcome = await _exec_session(ws, stdin, deadline)
         except HTTPXWSException as exc:
             raise BackendError(
                 f"Nomad exec in task {task!r} failed: {exc}", backend=BACKEND
@@ -194,11 +203,9 @@ class NomadClient:
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
         if outcome is None:
-            raise OperationTimeout(
-                f"exec of {argv[0]!r} in task {task!r}",
-                limit,
-                detail="the session was closed; raise NomadConfig.exec_timeout "
-                "(CTRLPLANE_NOMAD_EXEC_TIMEOUT) for longer commands",
+            raise deadline.exceeded(
+                "the session was closed; raise NomadConfig.exec_timeout "
+                "(CTRLPLANE_NOMAD_EXEC_TIMEOUT) for longer commands"
             )
         if isinstance(outcome, str):
             raise BackendError(f"Nomad exec in task {task!r} {outcome}", backend=BACKEND)
@@ -206,33 +213,21 @@ class NomadClient:
 
 
 async def _exec_session(
-    ws: AsyncWebSocketSession, stdin: bytes, limit: float
+    ws: AsyncWebSocketSession, stdin: bytes, deadline: Deadline
 ) -> ExecOutput | str | None:
-    """Send ``stdin`` then its close frame; read output frames until ``exited``. Returns
-    the output, why there is no exit code, or ``None`` when ``limit`` passed first."""
-    out, err = bytearray(), bytearray()
+    """Send ``stdin`` then its close frame; read frames until ``exited``. Returns the
+    output, why there is no exit code, or ``None`` when the deadline passed first."""
+    transcript = ExecTranscript()
     try:
-        async with asyncio.timeout(limit):
+        async with deadline.timeout():
             for i in range(0, len(stdin), _STDIN_CHUNK):
                 chunk = base64.b64encode(stdin[i : i + _STDIN_CHUNK]).decode()
                 await ws.send_json({"stdin": {"data": chunk}})
             await ws.send_json({"stdin": {"close": True}})
             while True:
-                frame = await ws.receive_json()
-                if not isinstance(frame, dict):
-                    continue
-                for key, sink in (("stdout", out), ("stderr", err)):
-                    part = frame.get(key) or {}
-                    if part.get("data"):
-                        sink += base64.b64decode(part["data"])
-                if frame.get("exited"):
-                    result = frame.get("result")
-                    if not isinstance(result, dict):
-                        return (
-                            "exited without a result: the exit code is unknown "
-                            f"(frame {json.dumps(frame)[:200]})"
-                        )
-                    return ExecOutput(int(result.get("exit_code", 0)), bytes(out), bytes(err))
+                outcome = transcript.feed(await ws.receive_json())
+                if outcome is not None:
+                    return outcome
     except TimeoutError:
         return None
     except WebSocketDisconnect as exc:

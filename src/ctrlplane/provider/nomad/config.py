@@ -7,7 +7,8 @@ mean the same thing: ``NOMAD_ADDR``, ``NOMAD_TOKEN``, ``NOMAD_NAMESPACE``, ``NOM
 variable wins over them; explicit arguments win over both). The token is a
 :class:`~pydantic.SecretStr` and never appears in ``repr``. ``volume_sources`` is JSON in
 the environment (``CTRLPLANE_NOMAD_VOLUME_SOURCES='{"data": {"type": "csi", "source":
-"pg"}}'``).
+"pg"}}'``). Every field carries its ``description``, so the model describes itself
+(``NomadConfig.model_json_schema()``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from ctrlplane.provider._config import Seconds, config_from_env
 
 __all__ = [
+    "BACKEND",
     "ENV_PREFIX",
     "NOMAD_ENV",
     "CSIAccessMode",
@@ -33,6 +35,9 @@ __all__ = [
     "VolumeSource",
     "VolumeSourceType",
 ]
+
+BACKEND = "nomad"
+"""The provider's name: ``info().name``, and the backend that errors name."""
 
 ENV_PREFIX = "CTRLPLANE_NOMAD_"
 """Environment variables ``CTRLPLANE_NOMAD_<FIELD>`` override the defaults."""
@@ -101,12 +106,23 @@ class VolumeSource(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    type: VolumeSourceType = VolumeSourceType.HOST
-    source: str = ""
-    access_mode: CSIAccessMode = CSIAccessMode.SINGLE_NODE_WRITER
-    """CSI only: must match a ``capability`` block of the registered volume."""
-    attachment_mode: str = Field(default="file-system", pattern="^(file-system|block-device)$")
-    """CSI only: ``file-system`` (a mounted directory) or ``block-device``."""
+    type: VolumeSourceType = Field(
+        default=VolumeSourceType.HOST, description="``host`` volume or registered ``csi`` volume."
+    )
+    source: str = Field(
+        default="",
+        description="The host volume's name or the CSI volume's ID; empty: the ctrlplane "
+        "volume's name (``stateful_set``: ``<source>[N]`` per replica).",
+    )
+    access_mode: CSIAccessMode = Field(
+        default=CSIAccessMode.SINGLE_NODE_WRITER,
+        description="CSI only: must match a ``capability`` block of the registered volume.",
+    )
+    attachment_mode: str = Field(
+        default="file-system",
+        pattern="^(file-system|block-device)$",
+        description="CSI only: ``file-system`` (a mounted directory) or ``block-device``.",
+    )
 
 
 def _list(value: object) -> object:
@@ -120,116 +136,203 @@ class NomadConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: str = "http://127.0.0.1:4646"
-    """HTTP address of a Nomad agent (``$NOMAD_ADDR``)."""
+    address: str = Field(
+        default="http://127.0.0.1:4646",
+        description="HTTP address of a Nomad agent (``$NOMAD_ADDR``).",
+    )
 
-    token: SecretStr | None = None
-    """ACL token sent as ``X-Nomad-Token`` on every request (``$NOMAD_TOKEN``)."""
+    token: SecretStr | None = Field(
+        default=None,
+        description="ACL token sent as ``X-Nomad-Token`` on every request (``$NOMAD_TOKEN``).",
+    )
 
-    namespace: str = "default"
-    """Namespace of every job and variable; sent on every request (``$NOMAD_NAMESPACE``)."""
+    namespace: str = Field(
+        default="default",
+        description=(
+            "Namespace of every job and variable; sent on every request (``$NOMAD_NAMESPACE``)."
+        ),
+    )
 
-    region: str = ""
-    """Region sent on every request; empty: the agent's own (``$NOMAD_REGION``)."""
+    region: str = Field(
+        default="",
+        description="Region sent on every request; empty: the agent's own (``$NOMAD_REGION``).",
+    )
 
-    datacenters: Annotated[list[str], BeforeValidator(_list)] = Field(default_factory=lambda: ["*"])
-    """Datacenters jobs may run in (comma-separated in the environment). ``*`` is every
-    datacenter (Nomad 1.5+; name them explicitly for older servers)."""
+    datacenters: Annotated[list[str], BeforeValidator(_list)] = Field(
+        default_factory=lambda: ["*"],
+        description=(
+            "Datacenters jobs may run in (comma-separated in the environment). ``*`` is every "
+            "datacenter (Nomad 1.5+; name them explicitly for older servers)."
+        ),
+    )
 
-    ca_cert: str | None = None
-    """CA bundle to verify the agent's TLS certificate (``$NOMAD_CACERT``)."""
+    ca_cert: str | None = Field(
+        default=None,
+        description="CA bundle to verify the agent's TLS certificate (``$NOMAD_CACERT``).",
+    )
 
-    client_cert: str | None = None
-    """Client certificate for mutual TLS (``$NOMAD_CLIENT_CERT``)."""
+    client_cert: str | None = Field(
+        default=None, description="Client certificate for mutual TLS (``$NOMAD_CLIENT_CERT``)."
+    )
 
-    client_key: str | None = None
-    """Key of ``client_cert`` (``$NOMAD_CLIENT_KEY``)."""
+    client_key: str | None = Field(
+        default=None, description="Key of ``client_cert`` (``$NOMAD_CLIENT_KEY``)."
+    )
 
-    driver: str = "docker"
-    """Task driver; the job translation writes docker-driver ``config`` blocks."""
+    driver: str = Field(
+        default="docker",
+        description="Task driver; the job translation writes docker-driver ``config`` blocks.",
+    )
 
-    network_mode: NetworkMode = NetworkMode.BRIDGE
-    """Group network mode: ``bridge`` (default) or ``host`` for clients without CNI."""
+    network_mode: NetworkMode = Field(
+        default=NetworkMode.BRIDGE,
+        description="Group network mode: ``bridge`` (default) or ``host`` for clients without CNI.",
+    )
 
-    service_provider: ServiceProvider = ServiceProvider.NOMAD
-    """Service registration and checks: native ``nomad`` (1.4+) or ``consul``."""
+    service_provider: ServiceProvider = Field(
+        default=ServiceProvider.NOMAD,
+        description="Service registration and checks: native ``nomad`` (1.4+) or ``consul``.",
+    )
 
-    dependency_health: DependencyHealth = DependencyHealth.REFUSE
-    """``depends_on`` a service with a health check: ``refuse`` (``NotSupported``, since
-    Nomad waits only until the dependency started) or ``started`` (accept that)."""
+    dependency_health: DependencyHealth = Field(
+        default=DependencyHealth.REFUSE,
+        description=(
+            "``depends_on`` a service with a health check: ``refuse`` (``NotSupported``, since "
+            "Nomad waits only until the dependency started) or ``started`` (accept that)."
+        ),
+    )
 
-    mhz_per_core: int = Field(default=1000, ge=1)
-    """CPU conversion: ``cpu_millis`` 1000 (one core) is this many MHz in ``resources.cpu``."""
+    mhz_per_core: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "CPU conversion: ``cpu_millis`` 1000 (one core) is this many MHz in ``resources.cpu``."
+        ),
+    )
 
-    default_cpu_mhz: int = Field(default=100, ge=1)
-    """``resources.cpu`` of a task whose service sets no ``cpu_millis``."""
+    default_cpu_mhz: int = Field(
+        default=100,
+        ge=1,
+        description="``resources.cpu`` of a task whose service sets no ``cpu_millis``.",
+    )
 
-    default_memory_mb: int = Field(default=128, ge=10)
-    """``resources.memory`` of a task whose service sets no ``memory_mb``."""
+    default_memory_mb: int = Field(
+        default=128,
+        ge=10,
+        description="``resources.memory`` of a task whose service sets no ``memory_mb``.",
+    )
 
-    release_history: int = Field(default=6, ge=1)
-    """Releases listed (and restorable) per instance: 6, not the 10 of the other
-    backends, because history is read from job versions and the server keeps only its
-    ``job_tracked_versions`` (6 by default); a larger value lists no more than that."""
+    release_history: int = Field(
+        default=6,
+        ge=1,
+        description=(
+            "Releases listed (and restorable) per instance: 6, not the 10 of the other backends, "
+            "because history is read from job versions and the server keeps only its "
+            "``job_tracked_versions`` (6 by default); a larger value lists no more than that."
+        ),
+    )
 
-    provision_timeout: Seconds = timedelta(minutes=10)
-    """Deadline of ``provision``: registration until every allocation is healthy."""
+    provision_timeout: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="Deadline of ``provision``: registration until every allocation is healthy.",
+    )
 
-    deploy_timeout: Seconds = timedelta(minutes=10)
-    """Deadline of ``deploy``/``rollback``/``scale``/``start`` waits."""
+    deploy_timeout: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="Deadline of ``deploy``/``rollback``/``scale``/``start`` waits.",
+    )
 
-    min_healthy_time: Seconds = timedelta(seconds=10)
-    """Update stanza: how long an allocation must be healthy to count as healthy."""
+    min_healthy_time: Seconds = Field(
+        default=timedelta(seconds=10),
+        description="Update stanza: how long an allocation must be healthy to count as healthy.",
+    )
 
-    healthy_deadline: Seconds = timedelta(minutes=5)
-    """Update stanza: deadline for one allocation to become healthy."""
+    healthy_deadline: Seconds = Field(
+        default=timedelta(minutes=5),
+        description="Update stanza: deadline for one allocation to become healthy.",
+    )
 
-    progress_deadline: Seconds = timedelta(minutes=10)
-    """Update stanza: deadline for a deployment to make progress."""
+    progress_deadline: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="Update stanza: deadline for a deployment to make progress.",
+    )
 
-    max_parallel: int = Field(default=1, ge=1)
-    """Update stanza: allocations updated at once by a rolling deploy."""
+    max_parallel: int = Field(
+        default=1,
+        ge=1,
+        description="Update stanza: allocations updated at once by a rolling deploy.",
+    )
 
-    restart_attempts: int = Field(default=2, ge=0)
-    """Restarts of a crashed long-lived task (within ``restart_interval``) before it
-    fails; inits never restart."""
+    restart_attempts: int = Field(
+        default=2,
+        ge=0,
+        description=(
+            "Restarts of a crashed long-lived task (within ``restart_interval``) before it fails; "
+            "inits never restart."
+        ),
+    )
 
-    restart_delay: Seconds = timedelta(seconds=1)
-    """Pause before a crashed task is restarted."""
+    restart_delay: Seconds = Field(
+        default=timedelta(seconds=1), description="Pause before a crashed task is restarted."
+    )
 
-    restart_interval: Seconds = timedelta(minutes=30)
-    """Window in which ``restart_attempts`` count."""
+    restart_interval: Seconds = Field(
+        default=timedelta(minutes=30), description="Window in which ``restart_attempts`` count."
+    )
 
-    canary_count: int = Field(default=1, ge=1)
-    """``canary`` deploys: allocations that get the new version first (``update.canary``)."""
+    canary_count: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "``canary`` deploys: allocations that get the new version first (``update.canary``)."
+        ),
+    )
 
-    canary_observation: Seconds = timedelta(seconds=10)
-    """``canary`` deploys: how long healthy canaries are watched before promotion."""
+    canary_observation: Seconds = Field(
+        default=timedelta(seconds=10),
+        description="``canary`` deploys: how long healthy canaries are watched before promotion.",
+    )
 
-    kill_timeout: Seconds = timedelta(seconds=5)
-    """Grace period between SIGTERM (``kill_signal``) and SIGKILL when tasks stop."""
+    kill_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        description="Grace period between SIGTERM (``kill_signal``) and SIGKILL when tasks stop.",
+    )
 
-    poll_interval: Seconds = timedelta(milliseconds=500)
-    """How often waits poll the agent."""
+    poll_interval: Seconds = Field(
+        default=timedelta(milliseconds=500), description="How often waits poll the agent."
+    )
 
-    request_timeout: Seconds = timedelta(seconds=30)
-    """Timeout of one HTTP request (streams are not bounded by it)."""
+    request_timeout: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="Timeout of one HTTP request (streams are not bounded by it).",
+    )
 
-    exec_timeout: Seconds = timedelta(minutes=5)
-    """Deadline of one ``exec`` session, from connecting until the exit code arrives;
-    past it the session is closed and ``OperationTimeout`` raised."""
+    exec_timeout: Seconds = Field(
+        default=timedelta(minutes=5),
+        description=(
+            "Deadline of one ``exec`` session, from connecting until the exit code arrives; past "
+            "it the session is closed and ``OperationTimeout`` raised."
+        ),
+    )
 
-    variables_prefix: str = "nomad/jobs"
-    """Secrets go to Variables at ``<prefix>/<job>/<group>/<task>``; the default is the
-    job-scoped path Nomad's workload identity grants the task read access to."""
+    variables_prefix: str = Field(
+        default="nomad/jobs",
+        description=(
+            "Secrets go to Variables at ``<prefix>/<job>/<group>/<task>``; the default is the "
+            "job-scoped path Nomad's workload identity grants the task read access to."
+        ),
+    )
 
-    group_name: str = "unit"
-    """Name of the one task group of every job."""
+    group_name: str = Field(default="unit", description="Name of the one task group of every job.")
 
-    volume_sources: dict[str, VolumeSource] = Field(default_factory=dict)
-    """ctrlplane ``persistent`` volume name -> the Nomad volume holding its data. A name
-    not listed is a host volume of the same name (``host_volume "<name>"`` in the
-    clients' configuration). JSON in the environment."""
+    volume_sources: dict[str, VolumeSource] = Field(
+        default_factory=dict,
+        description=(
+            "ctrlplane ``persistent`` volume name -> the Nomad volume holding its data. A name not "
+            'listed is a host volume of the same name (``host_volume "<name>"`` in the clients\' '
+            "configuration). JSON in the environment."
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:

@@ -1,118 +1,79 @@
-"""Roles and ``depends_on`` as Nomad lifecycle hooks (pure; no I/O).
+"""Starting, stopping, restarting and scaling an instance (I/O).
 
-Nomad orders the tasks of a group in phases, and nothing else:
-
-1. ``prestart`` tasks (``sidecar = false``) run to completion, all at the same time;
-2. ``prestart`` sidecars start (they keep running), at the same time as step 1;
-3. main tasks (no lifecycle block) start once every prestart task finished (or, for
-   sidecars, started);
-4. ``poststart`` sidecars start once the main tasks run.
-
-So: an init is a prestart task; a sidecar without dependencies is a prestart sidecar; a
-sidecar with dependencies (on inits, on the main service or on prestart sidecars) is a
-poststart sidecar; the main service may depend on inits and prestart sidecars. What
-the phases cannot order is refused with :class:`~ctrlplane.errors.NotSupported` naming
-the service: an init depending on another init (prestart tasks run concurrently), a
-sidecar depending on a poststart sidecar, the main service depending on a sidecar that
-itself has dependencies. A dependency is waited on until it *started*; Nomad has no
-hook that waits for a dependency's health check, so :func:`check_dependency_health`
-refuses ``depends_on`` a health-checked service unless the configuration accepts the
-started-only ordering (``dependency_health = "started"``).
+Every change is a job version: ``stop`` registers the job stopped, ``start`` the full
+last version again with ``Stop = false``, ``scale`` the same release with a new group
+count and main-task resources. ``restart`` restarts the running tasks in place. Waits
+are bounded by ``deploy_timeout`` (:class:`~ctrlplane.errors.OperationTimeout` past it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from enum import IntEnum
-
-from ctrlplane.errors import NotSupported
-from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.deadlines import bounded
 from ctrlplane.provider.enums import ServiceRole
-from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.nomad import jobs
+from ctrlplane.provider.nomad.context import NomadContext
+from ctrlplane.provider.nomad.observe.allocations import running
+from ctrlplane.provider.nomad.observe.history import created_at, release_meta, request_from_job
+from ctrlplane.provider.nomad.render import started, translate
+from ctrlplane.provider.nomad.waits import settle, wait_stopped
+from ctrlplane.provider.spec import ProvisionRequest, ResourceSpec
 
-__all__ = ["Phase", "check_dependency_health", "lifecycle_block", "phases"]
-
-PROVIDER = "nomad"
-
-
-class Phase(IntEnum):
-    """When a task starts, in Nomad's order."""
-
-    PRESTART = 0
-    PRESTART_SIDECAR = 1
-    MAIN = 2
-    POSTSTART_SIDECAR = 3
+__all__ = ["restart", "scale", "scaled", "start", "stop"]
 
 
-def _refuse(service: str, why: str) -> NotSupported:
-    return NotSupported(
-        PROVIDER,
-        Capability.PROVISION.value,
-        detail=f"depends_on of service {service!r} cannot be expressed with Nomad "
-        f"lifecycle hooks: {why}",
-    )
+async def stop(ctx: NomadContext, iid: str) -> None:
+    """Stop the job (``DELETE`` without purge) and wait until its allocations stopped.
+    No-op when stopped."""
+    job = await jobs.read_job(ctx, iid)
+    if not job.get("Stop"):
+        await jobs.stop_job(ctx, iid)
+    await bounded(wait_stopped(ctx, iid), ctx.config.deploy_timeout, "stop")
 
 
-def phases(services: Sequence[ServiceSpec]) -> dict[str, Phase]:
-    """The phase of every service; :class:`NotSupported` for unorderable ``depends_on``.
-
-    The services must be a valid request's (no unknown names, no cycles).
-    """
-    roles = {s.name: s.role for s in services}
-    out: dict[str, Phase] = {}
-    for svc in services:
-        if svc.role is ServiceRole.INIT:
-            out[svc.name] = Phase.PRESTART
-            if svc.depends_on:
-                raise _refuse(
-                    svc.name, "init tasks run concurrently (prestart), so inits cannot be chained"
-                )
-        elif svc.role is ServiceRole.MAIN:
-            out[svc.name] = Phase.MAIN
-        else:
-            out[svc.name] = Phase.POSTSTART_SIDECAR if svc.depends_on else Phase.PRESTART_SIDECAR
-    for svc in services:
-        mine = out[svc.name]
-        for dep in svc.depends_on:
-            theirs = out[dep]
-            ok = theirs < mine and not (theirs is Phase.PRESTART and mine is Phase.PRESTART_SIDECAR)
-            if not ok:
-                raise _refuse(
-                    svc.name,
-                    f"{roles[svc.name]} {svc.name!r} starts in phase {mine.name.lower()}, "
-                    f"not after {dep!r} (phase {theirs.name.lower()})",
-                )
-    return out
+async def start(ctx: NomadContext, iid: str) -> None:
+    """Register the full last job version again with ``Stop = false`` and wait until it
+    is healthy. No-op when running."""
+    job = await jobs.read_job(ctx, iid)
+    if job.get("Stop"):
+        await jobs.register(ctx, started(job))
+    await bounded(settle(ctx, iid, "start"), ctx.config.deploy_timeout, "start")
 
 
-def check_dependency_health(services: Sequence[ServiceSpec], accept_started: bool) -> None:
-    """Refuse (:class:`NotSupported`) ``depends_on`` naming a service that has a health
-    check, unless ``accept_started``: the contract says the dependant starts once that
-    check passes, and Nomad can only start it once the dependency's task started."""
-    if accept_started:
-        return
-    checked = {s.name for s in services if s.health_check is not None}
-    pairs = [
-        f"{svc.name!r} on {dep!r}" for svc in services for dep in svc.depends_on if dep in checked
-    ]
-    if pairs:
-        raise NotSupported(
-            PROVIDER,
-            Capability.PROVISION.value,
-            detail=f"depends_on {', '.join(pairs)}: the dependency has a health check, and "
-            "Nomad's lifecycle hooks wait only until a dependency started, never until it "
-            "is healthy. Drop the depends_on (let the service retry), or accept the "
-            'started-only ordering with NomadConfig(dependency_health="started") '
-            "(CTRLPLANE_NOMAD_DEPENDENCY_HEALTH=started)",
+async def restart(ctx: NomadContext, iid: str) -> None:
+    """Restart the running tasks of every current allocation (in place)."""
+    job = await jobs.read_job(ctx, iid)
+    for alloc in running(await jobs.current(ctx, iid, job)):
+        await jobs.restart_allocation(ctx, str(alloc["ID"]))
+
+
+def scaled(req: ProvisionRequest, spec: ResourceSpec) -> ProvisionRequest:
+    """``req`` with the main service's replicas, CPU, memory and disk from ``spec`` (a 0
+    leaves that setting unchanged)."""
+    changes = {
+        k: v
+        for k, v in (
+            ("replicas", spec.replicas),
+            ("cpu_millis", spec.cpu_millis),
+            ("memory_mb", spec.memory_mb),
+            ("disk_mb", spec.disk_mb),
         )
+        if v
+    }
+    resources = req.main.resources.model_copy(update=changes)
+    services = [
+        s.model_copy(update={"resources": resources}) if s.role is ServiceRole.MAIN else s
+        for s in req.services
+    ]
+    return req.model_copy(update={"services": services})
 
 
-def lifecycle_block(phase: Phase) -> dict[str, object] | None:
-    """The task's ``Lifecycle`` object (``None`` for main tasks)."""
-    if phase is Phase.PRESTART:
-        return {"Hook": "prestart", "Sidecar": False}
-    if phase is Phase.PRESTART_SIDECAR:
-        return {"Hook": "prestart", "Sidecar": True}
-    if phase is Phase.POSTSTART_SIDECAR:
-        return {"Hook": "poststart", "Sidecar": True}
-    return None
+async def scale(ctx: NomadContext, iid: str, spec: ResourceSpec) -> None:
+    """Register the live release again with the scaled spec (not a new release) and wait
+    until it is healthy; the preflight's limits refuse a scaled spec Nomad cannot run
+    before anything changes."""
+    job = await jobs.read_job(ctx, iid)
+    new = scaled(request_from_job(job), spec)
+    ctx.preflight.refuse(ctx.preflight.limits.provision(new), subject="scale request")
+    body = translate(new, release_meta(job), ctx.config, created=created_at(job))
+    await jobs.register(ctx, body)
+    await bounded(settle(ctx, iid, "scale"), ctx.config.deploy_timeout, "scale")

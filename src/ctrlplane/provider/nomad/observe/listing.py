@@ -14,11 +14,11 @@ allocation ended) is ``failed``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from ctrlplane.provider.enums import InstanceState
-from ctrlplane.provider.nomad.meta import CREATED_AT, INSTANCE, NAME, RELEASE, TENANT
+from ctrlplane.provider.nomad.observe.history import created_at
+from ctrlplane.provider.nomad.render.meta import INSTANCE, NAME, RELEASE, TENANT
 from ctrlplane.provider.results import InstanceSummary
 
 __all__ = ["list_filter", "quote", "summaries"]
@@ -48,13 +48,6 @@ def _state(stub: Mapping[str, Any]) -> InstanceState:
     return InstanceState.STARTING
 
 
-def _time(text: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 def summaries(stubs: Iterable[Mapping[str, Any]]) -> list[InstanceSummary]:
     """One summary per job stub that carries ctrlplane's meta, oldest first (by the
     job's ``CreateIndex``)."""
@@ -70,7 +63,7 @@ def summaries(stubs: Iterable[Mapping[str, Any]]) -> list[InstanceSummary]:
             name=str(meta.get(NAME, "")),
             state=_state(stub),
             release_id=str(meta.get(RELEASE, "")),
-            created_at=_time(meta.get(CREATED_AT)),
+            created_at=created_at(stub),
         )
         found.append((int(stub.get("CreateIndex") or 0), summary))
     return [s for _, s in sorted(found, key=lambda pair: pair[0])]

@@ -1,4 +1,5 @@
-"""Registry secrets as docker driver ``auth`` without the values entering the job (pure).
+"""Image pull credentials (registry secrets) as the docker driver's ``auth`` block, without
+the values entering the job (pure).
 
 Nomad interpolates ``${VAR}`` in a task's driver config with the task's environment,
 and that environment includes the variables a template renders with ``env = true``

@@ -1,4 +1,4 @@
-"""Allocations as an ``InstanceStatus`` (pure; no I/O).
+"""Allocations as an ``InstanceStatus``, and their stats as a ``ResourceUsage`` (pure).
 
 Only the allocations of the job's current version count (older versions' and replaced
 allocations do not). Per task: ``pending`` -> starting, ``running`` -> running (ready
@@ -10,77 +10,42 @@ init failed. Messages come from the newest task event.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
-from ctrlplane.provider.nomad.jobspec import port_label
-from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
+from ctrlplane.provider.nomad.observe.allocations import current_allocs, parse_time
+from ctrlplane.provider.nomad.render.meta import RELEASE
+from ctrlplane.provider.nomad.render.names import port_label
+from ctrlplane.provider.results import (
+    Endpoint,
+    InstanceStatus,
+    ResourceUsage,
+    ServiceStatus,
+    worst_state,
+)
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["alloc_replica", "current_allocs", "endpoints", "instance_status", "parse_time"]
-
-JSON = dict[str, Any]
+__all__ = ["endpoints", "instance_status", "resource_usage"]
 
 
-def parse_time(value: object) -> datetime | None:
-    """An RFC 3339 time from the API (nanosecond fractions truncated), or ``None``."""
-    if not isinstance(value, str) or not value or value.startswith("0001-"):
-        return None
-    text = value.replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def alloc_replica(alloc: Mapping[str, Any]) -> int:
-    """The replica number of an allocation: the index in ``job.group[index]``."""
-    name = str(alloc.get("Name", ""))
-    try:
-        return int(name.rsplit("[", 1)[1].rstrip("]"))
-    except (IndexError, ValueError):
-        return 0
-
-
-def current_allocs(job: Mapping[str, Any], allocs: Sequence[Mapping[str, Any]]) -> list[JSON]:
-    """Allocations of the job's current version that are meant to run, by replica."""
-    version = job.get("Version")
-    found = [
-        dict(a)
-        for a in allocs
-        if a.get("JobVersion") == version and a.get("DesiredStatus") == "run"
-    ]
-    return sorted(found, key=alloc_replica)
-
-
-def _task_state(
-    task: Mapping[str, Any] | None, role: ServiceRole
-) -> tuple[InstanceState, str, int, datetime | None]:
+def _task_state(task: Mapping[str, Any] | None) -> tuple[InstanceState, str, int]:
+    """State, newest event message and restarts of one task of one allocation."""
     if not task:
-        return InstanceState.STARTING, "", 0, None
+        return InstanceState.STARTING, "", 0
     events = task.get("Events") or []
     message = str(events[-1].get("DisplayMessage", "")) if events else ""
     restarts = int(task.get("Restarts") or 0)
-    started = parse_time(task.get("StartedAt"))
     state = task.get("State")
     if state == "running":
-        return InstanceState.RUNNING, message, restarts, started
+        return InstanceState.RUNNING, message, restarts
     if state == "dead":
         if task.get("Failed"):
-            return InstanceState.FAILED, message, restarts, started
-        return InstanceState.STOPPED, message, restarts, started
-    return InstanceState.STARTING, message, restarts, started
-
-
-def _first_start(task: Mapping[str, Any] | None) -> datetime | None:
-    return parse_time((task or {}).get("StartedAt"))
+            return InstanceState.FAILED, message, restarts
+        return InstanceState.STOPPED, message, restarts
+    return InstanceState.STARTING, message, restarts
 
 
 def endpoints(req: ProvisionRequest, full_allocs: Sequence[Mapping[str, Any]]) -> list[Endpoint]:
@@ -137,7 +102,7 @@ def instance_status(
         "job_id": str(job.get("ID", "")),
         "job_version": str(job.get("Version", "")),
         "namespace": str(job.get("Namespace", "")),
-        "release_id": str((job.get("Meta") or {}).get("ctrlplane_release_id", "")),
+        "release_id": str((job.get("Meta") or {}).get(RELEASE, "")),
     }
     roles = {s.name: s.role for s in req.services}
     if job.get("Stop"):
@@ -158,16 +123,15 @@ def instance_status(
         states = alloc.get("TaskStates") or {}
         results = checks.get(str(alloc.get("ID")), {})
         for name, role in roles.items():
-            state, message, restarts, at = _task_state(states.get(name), role)
+            state, message, restarts = _task_state(states.get(name))
             mine = [r for r in results.values() if r.get("Task") == name]
             ready = state is InstanceState.RUNNING and all(
                 r.get("Status") == "success" for r in mine
             )
             per[name].append((state, ready, message, restarts))
-            first = _first_start(states.get(name))
+            first = parse_time((states.get(name) or {}).get("StartedAt"))
             if role is not ServiceRole.INIT and first is not None:
                 started.append(first)
-            del at
     services: dict[str, ServiceStatus] = {}
     for name, entries in per.items():
         if not entries:
@@ -201,4 +165,31 @@ def instance_status(
         endpoints=endpoints(req, full_allocs),
         services=services,
         metadata=meta,
+    )
+
+
+def resource_usage(
+    job: Mapping[str, Any], samples: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]
+) -> ResourceUsage:
+    """Usage summed over ``samples`` (each a running allocation and its
+    ``/v1/client/allocation/:id/stats``); the limit is the memory of the tasks that run.
+    Nomad reports no network counters (0)."""
+    limits = {
+        t["Name"]: int((t.get("Resources") or {}).get("MemoryMB", 0))
+        for t in job["TaskGroups"][0]["Tasks"]
+    }
+    cpu = 0.0
+    used = limit = 0
+    for alloc, stats in samples:
+        for name, task in ((stats or {}).get("Tasks") or {}).items():
+            usage = task.get("ResourceUsage") or {}
+            used += int((usage.get("MemoryStats") or {}).get("RSS", 0))
+            cpu += float((usage.get("CpuStats") or {}).get("Percent", 0.0))
+            state = ((alloc.get("TaskStates") or {}).get(name) or {}).get("State")
+            if state == "running":
+                limit += limits.get(name, 0)
+    return ResourceUsage(
+        cpu_percent=cpu,
+        memory_used_mb=math.ceil(used / (1024 * 1024)),
+        memory_limit_mb=limit,
     )

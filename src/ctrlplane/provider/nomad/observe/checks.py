@@ -1,4 +1,8 @@
-"""``HealthCheckSpec.retries`` on Nomad: unhealthy after that many consecutive failures.
+"""Check results (pure): as probe evidence, and counted against ``HealthCheckSpec.retries``.
+
+:func:`probe_results` turns an allocation's ``/checks`` answer into
+:class:`~ctrlplane.provider.health.ProbeResult` evidence. ``retries`` on Nomad: a check is
+unhealthy after that many consecutive failures.
 
 Nomad's native service checks have no failure threshold (``failures_before_critical``
 exists only for Consul), and ``/v1/client/allocation/:id/checks`` returns only the latest
@@ -13,27 +17,42 @@ interval of 1 s); a result it did not see cannot be counted.
 With ``service_provider = consul`` the translation also sets the check's
 ``FailuresBeforeCritical`` to ``retries``, so Consul (and Nomad's deployment health,
 which reads Consul) apply the same threshold.
-
-Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ctrlplane.provider.enums import ServiceRole
+from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.nomad.render.names import check_name
+from ctrlplane.provider.nomad.render.services import DEFAULT_RETRIES
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["DEFAULT_RETRIES", "FailureCounter", "Tripped", "check_limits", "check_name"]
-
-DEFAULT_RETRIES = 3
+__all__ = ["FailureCounter", "Tripped", "check_limits", "probe_results"]
 
 
-def check_name(service: str) -> str:
-    """The name of a service's health check in the job (and in check results)."""
-    return f"{service}-health"
+def probe_results(checks: Mapping[str, Mapping[str, Any]], replica: int) -> list[ProbeResult]:
+    """An allocation's check results (``/v1/client/allocation/:id/checks``) as probe
+    results of ``replica``; a result without a time is taken as now."""
+    return [
+        ProbeResult(
+            service=str(result.get("Task") or result.get("Service", "")),
+            replica=replica,
+            kind="http" if result.get("StatusCode") else "tcp",
+            target=str(result.get("Check", "")),
+            attempt=1,
+            healthy=result.get("Status") == "success",
+            observed=str(result.get("Output", "")),
+            status_code=int(result["StatusCode"]) if result.get("StatusCode") else None,
+            at=datetime.fromtimestamp(int(result.get("Timestamp") or time.time()), UTC),
+        )
+        for result in checks.values()
+    ]
 
 
 def check_limits(req: ProvisionRequest) -> dict[str, int]:

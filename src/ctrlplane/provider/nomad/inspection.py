@@ -1,0 +1,84 @@
+"""Reading an instance and the agent (I/O): status, the instance list, resource usage,
+releases, and the agent's health. What the answers mean is
+:mod:`~ctrlplane.provider.nomad.observe`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from ctrlplane.errors import CtrlplaneError
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.nomad import jobs
+from ctrlplane.provider.nomad.context import NomadContext, agent_version
+from ctrlplane.provider.nomad.observe.allocations import current_allocs, running
+from ctrlplane.provider.nomad.observe.history import request_from_job
+from ctrlplane.provider.nomad.observe.listing import list_filter, summaries
+from ctrlplane.provider.nomad.observe.status import instance_status as status_of
+from ctrlplane.provider.nomad.observe.status import resource_usage
+from ctrlplane.provider.releases import Release
+from ctrlplane.provider.results import HealthStatus, InstanceStatus, InstanceSummary, ResourceUsage
+
+__all__ = ["health", "instance_status", "list_instances", "releases", "resources"]
+
+
+async def instance_status(ctx: NomadContext, iid: str) -> InstanceStatus:
+    """From the allocations of the current job version only, with the check results and
+    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`)."""
+    job = await jobs.read_job(ctx, iid)
+    req = request_from_job(job)
+    allocs = await jobs.allocations(ctx, iid)
+    checks: dict[str, JSON] = {}
+    full: list[JSON] = []
+    if not job.get("Stop"):
+        for alloc in running(current_allocs(job, allocs)):
+            checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
+            full.append(await jobs.allocation(ctx, str(alloc["ID"])))
+    return status_of(req, job, allocs, checks, full)
+
+
+async def list_instances(ctx: NomadContext, tenant_id: str | None) -> list[InstanceSummary]:
+    """Every instance in the namespace (of ``tenant_id``, if given), oldest first: one
+    ``/v1/jobs`` call that the agent filters on the jobs' meta (Nomad 1.4+)."""
+    stubs = await ctx.api.get("/v1/jobs", meta="true", filter=list_filter(tenant_id))
+    return summaries(stubs or [])
+
+
+async def resources(ctx: NomadContext, iid: str) -> ResourceUsage:
+    """Allocation stats of the running current allocations, summed."""
+    job = await jobs.read_job(ctx, iid)
+    samples = [
+        (alloc, await jobs.allocation_stats(ctx, str(alloc["ID"])))
+        for alloc in running(await jobs.current(ctx, iid, job))
+    ]
+    return resource_usage(job, samples)
+
+
+async def releases(ctx: NomadContext, iid: str) -> list[Release]:
+    """The retained releases, newest first (only versions the server still holds)."""
+    return [release for release, _ in await jobs.history(ctx, iid)]
+
+
+async def health(ctx: NomadContext) -> HealthStatus:
+    """``/v1/agent/health`` and the version from ``/v1/agent/self``; never raises for
+    the agent's errors (unhealthy, with the reason)."""
+    started = time.monotonic()
+    try:
+        answer = await ctx.api.get("/v1/agent/health")
+        latency = time.monotonic() - started
+        version = await agent_version(ctx, refresh=True)
+    except CtrlplaneError as exc:
+        return HealthStatus(
+            healthy=False,
+            message=str(exc),
+            latency=timedelta(seconds=time.monotonic() - started),
+            checked_at=datetime.now(UTC),
+        )
+    parts = [f"{k}: {v.get('message', '')}" for k, v in (answer or {}).items()]
+    return HealthStatus(
+        healthy=all(v.get("ok") for v in (answer or {}).values()),
+        message=f"Nomad {version}; " + ", ".join(parts),
+        latency=timedelta(seconds=latency),
+        checked_at=datetime.now(UTC),
+    )
