@@ -28,7 +28,7 @@ from ctrlplane.provider.enums import (
 )
 from ctrlplane.provider.events import ProgressEvent
 from ctrlplane.provider.kubernetes import KubernetesConfig, KubernetesProvider, ServiceType
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, base_name
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
@@ -433,7 +433,7 @@ async def test_registry_secret_in_any_format_becomes_a_pull_secret(
     import json
 
     from ctrlplane.provider.enums import SecretType
-    from ctrlplane.provider.kubernetes.naming import registry_secret_name
+    from ctrlplane.provider.kubernetes.render.naming import registry_secret_name
     from ctrlplane.provider.spec import SecretRef
     from ctrlplane.secrets import MappingResolver
 

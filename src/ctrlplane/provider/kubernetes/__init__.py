@@ -5,7 +5,7 @@ Install with ``pip install 'ctrlplane[kubernetes]'``; importing this package wit
 
 Configuration is :class:`KubernetesConfig` (every field overridable as
 ``CTRLPLANE_K8S_<FIELD>``). The pure translation from specs to manifests lives in
-:mod:`~ctrlplane.provider.kubernetes.manifests` (from ``metadata``, ``materials``,
+:mod:`~ctrlplane.provider.kubernetes.render` (from ``metadata``, ``materials``,
 ``containers`` and ``workloads``); reading pods back in
 :mod:`~ctrlplane.provider.kubernetes.podstate`; the shared I/O in
 :mod:`~ctrlplane.provider.kubernetes.session`; the operations in their own modules

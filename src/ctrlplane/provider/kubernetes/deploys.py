@@ -12,8 +12,8 @@ from ctrlplane.provider.capabilities import strategy_capability
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.kubernetes.errors import BACKEND
-from ctrlplane.provider.kubernetes.history import new_release
-from ctrlplane.provider.kubernetes.naming import base_name
+from ctrlplane.provider.kubernetes.render.history import new_release
+from ctrlplane.provider.kubernetes.render.naming import base_name
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.releases import require_new_release_id
 from ctrlplane.provider.results import DeployResult

@@ -12,7 +12,7 @@ from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.types import PatchType
 
 from ctrlplane.provider.kubernetes.errors import translated
-from ctrlplane.provider.kubernetes.naming import base_name
+from ctrlplane.provider.kubernetes.render.naming import base_name
 from ctrlplane.provider.kubernetes.session import ClusterSession, Instance
 from ctrlplane.provider.spec import ResourceSpec
 from ctrlplane.provider.validation import validate_scale

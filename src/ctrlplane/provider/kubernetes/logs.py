@@ -24,9 +24,9 @@ import httpx2 as httpx
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
 from ctrlplane.provider.kubernetes.config import LogStreams
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.manifests import JSON
 from ctrlplane.provider.kubernetes.podstate import parse_time, replica_order
 from ctrlplane.provider.kubernetes.session import ClusterSession
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import ProbeResult, probe_kind, probe_target
-from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, ANN_RESTARTED_AT, LABEL_ORDINAL
+from ctrlplane.provider.kubernetes.render.naming import ANN_RELEASE, ANN_RESTARTED_AT, LABEL_ORDINAL
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
 from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 
@@ -37,7 +37,6 @@ __all__ = [
     "replica_order",
 ]
 
-JSON = dict[str, Any]
 
 IMAGE_REASONS = frozenset(
     {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"}

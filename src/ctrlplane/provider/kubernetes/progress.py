@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ctrlplane.provider.events import (
     Subscriber,
@@ -24,17 +23,16 @@ from ctrlplane.provider.events import (
     UnitStarted,
     emit,
 )
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.render.naming import (
     ANN_RELEASE,
     LABEL_ORDINAL,
     LABEL_TRACK,
     TRACK_STABLE,
 )
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.native import JSON
 
 __all__ = ["UnitEvents", "UnitTracker", "started_containers"]
-
-JSON = dict[str, Any]
 
 
 def started_containers(pod: JSON) -> set[str]:

@@ -34,11 +34,11 @@ from ctrlplane.provider.kubernetes.lifecycle import (
     stop_instance,
 )
 from ctrlplane.provider.kubernetes.logs import open_instance_logs
-from ctrlplane.provider.kubernetes.manifests import JSON
 from ctrlplane.provider.kubernetes.provisioning import delete_all, provision_instance
 from ctrlplane.provider.kubernetes.rollout import Rollouts
 from ctrlplane.provider.kubernetes.status import list_summaries, read_status
 from ctrlplane.provider.kubernetes.usage import resource_usage
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     DeployResult,

@@ -32,10 +32,9 @@ from ctrlplane.provider.events import ProbeObserved, RolledBack, emit
 from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import describe_failure as failure_detail
 from ctrlplane.provider.health import ProbeResult
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
 from ctrlplane.provider.kubernetes.progress import UnitEvents
+from ctrlplane.provider.kubernetes.render.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.session import (
     ClusterSession,
     Instance,
@@ -43,6 +42,7 @@ from ctrlplane.provider.kubernetes.session import (
     RolloutFailed,
 )
 from ctrlplane.provider.kubernetes.shielding import run_to_end
+from ctrlplane.provider.native import JSON
 
 __all__ = ["ABORTING", "Recovery"]
 

@@ -42,21 +42,21 @@ from ctrlplane.provider.events import (
     emit,
 )
 from ctrlplane.provider.kubernetes.deadline import Deadline
-from ctrlplane.provider.kubernetes.manifests import (
-    JSON,
+from ctrlplane.provider.kubernetes.progress import UnitEvents
+from ctrlplane.provider.kubernetes.recovery import ABORTING, Recovery
+from ctrlplane.provider.kubernetes.render import (
     aux_workload,
     canary_stateful_set,
     switched_service,
 )
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.kubernetes.render.naming import (
     SERVING_MAIN,
     TRACK_STABLE,
     base_name,
 )
-from ctrlplane.provider.kubernetes.progress import UnitEvents
-from ctrlplane.provider.kubernetes.recovery import ABORTING, Recovery
 from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
 from ctrlplane.provider.kubernetes.shielding import finish
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 

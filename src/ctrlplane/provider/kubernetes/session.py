@@ -35,14 +35,15 @@ from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import BACKEND, is_not_found, translated
-from ctrlplane.provider.kubernetes.history import dump_releases, load_releases
-from ctrlplane.provider.kubernetes.manifests import (
-    JSON,
-    RenderInputs,
-    render,
-    secret_key,
+from ctrlplane.provider.kubernetes.podstate import (
+    assess,
+    is_ready,
+    probe_evidence,
+    replica_order,
 )
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.kubernetes.render import render_objects, secret_key
+from ctrlplane.provider.kubernetes.render.history import load_releases
+from ctrlplane.provider.kubernetes.render.naming import (
     ANN_RELEASE,
     ANN_RELEASES,
     ANN_REPLICAS,
@@ -53,12 +54,7 @@ from ctrlplane.provider.kubernetes.naming import (
     TRACK_STABLE,
     base_name,
 )
-from ctrlplane.provider.kubernetes.podstate import (
-    assess,
-    is_ready,
-    probe_evidence,
-    replica_order,
-)
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import (
     ProvisionRequest,
@@ -281,20 +277,17 @@ class ClusterSession:
         restarted_at: str = "",
         secret_values: dict[str, bytes] | None = None,
     ) -> list[JSON]:
-        out = render(
+        return render_objects(
             req,
             self.config,
-            RenderInputs(
-                release_id=release_id,
-                native_sidecars=native,
-                replicas=replicas,
-                remembered_replicas=remembered,
-                releases=dump_releases(releases, self.config.release_history),
-                restarted_at=restarted_at,
-                secret_values=secret_values,
-            ),
+            release_id=release_id,
+            native=native,
+            releases=releases,
+            replicas=replicas,
+            remembered=remembered,
+            restarted_at=restarted_at,
+            secret_values=secret_values,
         )
-        return out.all()
 
     def _render_live(
         self, inst: Instance, native: bool, *, restarted_at: str | None = None

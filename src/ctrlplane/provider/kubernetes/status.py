@@ -16,8 +16,13 @@ from lightkube.resources.core_v1 import Node, Service
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.kubernetes.config import ServiceType
 from ctrlplane.provider.kubernetes.errors import is_not_found, translated
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.kubernetes.podstate import (
+    endpoints,
+    instance_status,
+    parse_time,
+    public_addresses,
+)
+from ctrlplane.provider.kubernetes.render.naming import (
     ANN_RELEASE,
     ANN_SPEC,
     LABEL_MANAGED_BY,
@@ -25,13 +30,8 @@ from ctrlplane.provider.kubernetes.naming import (
     MANAGER,
     base_name,
 )
-from ctrlplane.provider.kubernetes.podstate import (
-    endpoints,
-    instance_status,
-    parse_time,
-    public_addresses,
-)
 from ctrlplane.provider.kubernetes.session import ClusterSession, Instance
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import Endpoint, InstanceStatus, InstanceSummary
 from ctrlplane.provider.spec import ProvisionRequest
 

@@ -11,10 +11,10 @@ from lightkube.resources.core_v1 import Node
 
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE
 from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE
 from ctrlplane.provider.kubernetes.session import ClusterSession
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import ResourceUsage
 
 __all__ = ["PodMetrics", "resource_usage"]

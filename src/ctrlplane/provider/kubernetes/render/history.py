@@ -13,20 +13,12 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from ctrlplane.provider.releases import Release
-from ctrlplane.provider.spec import ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.releases import Release, snapshot
+from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["dump_releases", "load_releases", "new_release", "snapshot"]
+__all__ = ["dump_releases", "load_releases", "new_release"]
 
 _RELEASES = TypeAdapter(list[Release])
-
-
-def snapshot(services: Sequence[ServiceSpec]) -> list[ServiceDeploySpec]:
-    """The deployable fields of every service (what a release restores)."""
-    return [
-        ServiceDeploySpec(name=s.name, image=s.image, env=dict(s.env), health_check=s.health_check)
-        for s in services
-    ]
 
 
 def new_release(
