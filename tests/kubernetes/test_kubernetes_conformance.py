@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ctrlplane.provider.kubernetes import KubernetesProvider
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.observe.pods import replica_order
 from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver

@@ -13,7 +13,7 @@ from lightkube.core.exceptions import ApiError
 
 from ctrlplane.errors import BackendError, InvalidSpec, NotSupported, Problem
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.observe.pods import replica_order
 from ctrlplane.provider.kubernetes.render.naming import LABEL_ORDINAL
 from ctrlplane.provider.kubernetes.session import ClusterSession
 from ctrlplane.provider.native import JSON

@@ -15,49 +15,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx2 as httpx
 
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
 from ctrlplane.provider.kubernetes.config import LogStreams
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.podstate import parse_time, replica_order
+from ctrlplane.provider.kubernetes.observe.loglines import LogSource, Stream, parse_line
+from ctrlplane.provider.kubernetes.observe.pods import has_started, replica_order
 from ctrlplane.provider.kubernetes.session import ClusterSession
-from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
 
 __all__ = ["LogSource", "open_instance_logs", "open_merged", "parse_line"]
-
-Stream = Literal["stdout", "stderr"]
-
-
-@dataclass(frozen=True)
-class LogSource:
-    """One container of one pod to read."""
-
-    pod: str
-    container: str
-    service: str
-    replica: int
-
-
-def parse_line(line: str, source: LogSource, stream: Stream) -> LogRecord | None:
-    """A ``timestamps=true`` log line as a record (``None`` for an empty line)."""
-    if not line:
-        return None
-    stamp, _, text = line.partition(" ")
-    at = None
-    with contextlib.suppress(ValueError):
-        at = parse_time(stamp[:26] + "Z" if len(stamp) > 27 else stamp)
-    if at is None:
-        at, text = datetime.now(UTC), line
-    return LogRecord(
-        time=at, service=source.service, replica=source.replica, stream=stream, line=text
-    )
 
 
 class _Reader:
@@ -230,7 +202,8 @@ async def open_instance_logs(
             for i, p in enumerate(pods)
             if options.replica is None or options.replica == i
         ]
-        sources = [s for s in sources if _has_started(pods, s)]
+        by_name = {p["metadata"]["name"]: p for p in pods}
+        sources = [s for s in sources if has_started(by_name[s.pod], s.container)]
         records = await open_merged(
             session._http(client),
             session.config.namespace,
@@ -244,18 +217,6 @@ async def open_instance_logs(
         await client_cm.__aexit__(None, None, None)
         raise
     return _Closing(records, client_cm)
-
-
-def _has_started(pods: Sequence[JSON], source: LogSource) -> bool:
-    """Whether ``source``'s container has started (or ran before): a container still
-    waiting for its first start has no log to read."""
-    pod = next(p for p in pods if p["metadata"]["name"] == source.pod)
-    status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        if cs["name"] == source.container:
-            state = cs.get("state") or {}
-            return "waiting" not in state or bool(cs.get("lastState"))
-    return False
 
 
 class _Closing(AsyncIterator[LogRecord]):

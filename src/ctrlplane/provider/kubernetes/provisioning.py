@@ -31,11 +31,15 @@ from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.kubernetes.errors import translated
-from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.render import RenderInputs, render
 from ctrlplane.provider.kubernetes.render.history import new_release
 from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, base_name
-from ctrlplane.provider.kubernetes.session import ClusterSession, Instance, RolloutFailed
+from ctrlplane.provider.kubernetes.session import (
+    ClusterSession,
+    Instance,
+    RolloutFailed,
+    UnitEvents,
+)
 from ctrlplane.provider.kubernetes.shielding import run_to_end
 from ctrlplane.provider.kubernetes.status import metadata, service_endpoints
 from ctrlplane.provider.results import Endpoint, ProvisionResult

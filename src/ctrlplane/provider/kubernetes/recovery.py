@@ -32,14 +32,14 @@ from ctrlplane.provider.events import ProbeObserved, RolledBack, emit
 from ctrlplane.provider.events import StepTracker as Steps
 from ctrlplane.provider.events import describe_failure as failure_detail
 from ctrlplane.provider.health import ProbeResult
-from ctrlplane.provider.kubernetes.podstate import is_current, live_pods
-from ctrlplane.provider.kubernetes.progress import UnitEvents
+from ctrlplane.provider.kubernetes.observe.pods import is_current, live_pods
 from ctrlplane.provider.kubernetes.render.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.session import (
     ClusterSession,
     Instance,
     PodObserver,
     RolloutFailed,
+    UnitEvents,
 )
 from ctrlplane.provider.kubernetes.shielding import run_to_end
 from ctrlplane.provider.native import JSON

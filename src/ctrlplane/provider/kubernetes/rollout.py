@@ -42,7 +42,6 @@ from ctrlplane.provider.events import (
     emit,
 )
 from ctrlplane.provider.kubernetes.deadline import Deadline
-from ctrlplane.provider.kubernetes.progress import UnitEvents
 from ctrlplane.provider.kubernetes.recovery import ABORTING, Recovery
 from ctrlplane.provider.kubernetes.render import (
     aux_workload,
@@ -54,7 +53,7 @@ from ctrlplane.provider.kubernetes.render.naming import (
     TRACK_STABLE,
     base_name,
 )
-from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed
+from ctrlplane.provider.kubernetes.session import Instance, RolloutFailed, UnitEvents
 from ctrlplane.provider.kubernetes.shielding import finish
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx2 as httpx
@@ -32,23 +31,16 @@ from ctrlplane.errors import (
     SecretNotFound,
 )
 from ctrlplane.provider.enums import SecretType
+from ctrlplane.provider.events import Subscriber, emit
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.deadline import Deadline
 from ctrlplane.provider.kubernetes.errors import BACKEND, is_not_found, translated
-from ctrlplane.provider.kubernetes.podstate import (
-    assess,
-    is_ready,
-    probe_evidence,
-    replica_order,
-)
+from ctrlplane.provider.kubernetes.observe.instance import Instance, read_instance
+from ctrlplane.provider.kubernetes.observe.pods import is_ready, replica_order
+from ctrlplane.provider.kubernetes.observe.rollouts import assess, probe_evidence
+from ctrlplane.provider.kubernetes.observe.units import UnitTracker
 from ctrlplane.provider.kubernetes.render import render_objects, secret_key
-from ctrlplane.provider.kubernetes.render.history import load_releases
 from ctrlplane.provider.kubernetes.render.naming import (
-    ANN_RELEASE,
-    ANN_RELEASES,
-    ANN_REPLICAS,
-    ANN_RESTARTED_AT,
-    ANN_SPEC,
     LABEL_INSTANCE,
     LABEL_TRACK,
     TRACK_STABLE,
@@ -62,43 +54,28 @@ from ctrlplane.provider.spec import (
 from ctrlplane.registry_logins import docker_config_json, parse_registry_secret
 from ctrlplane.secrets import SecretResolver
 
-__all__ = ["ClusterSession", "Instance", "PodObserver", "RolloutFailed"]
+__all__ = ["ClusterSession", "Instance", "PodObserver", "RolloutFailed", "UnitEvents"]
 
 PodObserver = Callable[[Sequence[JSON]], Awaitable[None]]
 """Called by waits with every pod of the instance at each poll (for progress events)."""
 
 
-@dataclass
-class Instance:
-    """What the cluster holds about one instance (read back on every call)."""
+class UnitEvents:
+    """A :class:`UnitTracker` whose events go to a subscriber (``observe`` is the callback
+    the provider's waits call with the instance's pods at every poll)."""
 
-    req: ProvisionRequest
-    workload: JSON
-    releases: list[Release]
+    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
+        self.tracker = UnitTracker(instance_id)
+        self.events = events
 
-    @property
-    def annotations(self) -> dict[str, str]:
-        return dict(self.workload["metadata"].get("annotations") or {})
+    def seed(self, pods: Sequence[JSON]) -> None:
+        """See :meth:`UnitTracker.seed`."""
+        self.tracker.seed(pods)
 
-    @property
-    def replicas(self) -> int:
-        return int((self.workload.get("spec") or {}).get("replicas", 0))
-
-    @property
-    def remembered(self) -> int:
-        text = self.annotations.get(ANN_REPLICAS, "")
-        return int(text) if text.isdigit() else 1
-
-    @property
-    def release_id(self) -> str:
-        return self.annotations.get(ANN_RELEASE, "")
-
-    @property
-    def restarted_at(self) -> str:
-        template = (self.workload.get("spec") or {}).get("template") or {}
-        return str(
-            ((template.get("metadata") or {}).get("annotations") or {}).get(ANN_RESTARTED_AT, "")
-        )
+    async def observe(self, pods: Sequence[JSON]) -> None:
+        """Report the units started and removed since the last call."""
+        for event in self.tracker.diff(pods):
+            await emit(self.events, event)
 
 
 class RolloutFailed(Exception):
@@ -193,12 +170,7 @@ class ClusterSession:
                     raise
         if obj is None:
             raise InstanceNotFound(instance_id, provider=BACKEND)
-        ann = (obj.get("metadata") or {}).get("annotations") or {}
-        try:
-            req = ProvisionRequest.model_validate_json(ann[ANN_SPEC])
-        except (KeyError, ValueError) as exc:
-            raise InstanceNotFound(instance_id, provider=BACKEND) from exc
-        return Instance(req, obj, load_releases(ann.get(ANN_RELEASES)))
+        return read_instance(instance_id, obj)
 
     async def _pods(self, client: AsyncClient, instance_id: str) -> list[JSON]:
         with translated("list pods", instance_id=instance_id):

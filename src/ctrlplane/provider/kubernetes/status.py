@@ -6,25 +6,21 @@ plus node ports and load balancers read from the Service and the nodes), and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.core_v1 import Node, Service
 
-from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.kubernetes.config import ServiceType
 from ctrlplane.provider.kubernetes.errors import is_not_found, translated
-from ctrlplane.provider.kubernetes.podstate import (
+from ctrlplane.provider.kubernetes.observe.status import (
     endpoints,
     instance_status,
-    parse_time,
     public_addresses,
+    summaries,
 )
 from ctrlplane.provider.kubernetes.render.naming import (
-    ANN_RELEASE,
-    ANN_SPEC,
     LABEL_MANAGED_BY,
     LABEL_TENANT,
     MANAGER,
@@ -64,34 +60,7 @@ async def list_summaries(
                     cast(JSON, cast(Any, o).to_dict())
                     async for o in client.list(kind, namespace=ns, labels=labels)
                 ]
-    out: list[InstanceSummary] = []
-    for obj in found:
-        meta = obj["metadata"]
-        ann = meta.get("annotations") or {}
-        try:
-            req = ProvisionRequest.model_validate_json(ann.get(ANN_SPEC, ""))
-        except ValueError:
-            continue
-        want = int((obj.get("spec") or {}).get("replicas", 0))
-        ready = int((obj.get("status") or {}).get("readyReplicas") or 0)
-        if want == 0:
-            state = InstanceState.STOPPED
-        elif ready >= want:
-            state = InstanceState.RUNNING
-        else:
-            state = InstanceState.STARTING
-        out.append(
-            InstanceSummary(
-                instance_id=req.instance_id,
-                tenant_id=req.tenant_id,
-                name=req.name,
-                state=state,
-                release_id=ann.get(ANN_RELEASE, ""),
-                created_at=parse_time(meta.get("creationTimestamp")),
-            )
-        )
-    out.sort(key=lambda s: (s.created_at or datetime.min.replace(tzinfo=UTC), s.instance_id))
-    return out
+    return summaries(found)
 
 
 async def service_endpoints(

@@ -11,7 +11,13 @@ from lightkube.resources.core_v1 import Node
 
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.observe.pods import replica_order
+from ctrlplane.provider.kubernetes.observe.status import (
+    allocatable_memory,
+    memory_limit,
+    unlimited_nodes,
+    usage,
+)
 from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE
 from ctrlplane.provider.kubernetes.session import ClusterSession
 from ctrlplane.provider.native import JSON
@@ -20,18 +26,6 @@ from ctrlplane.provider.results import ResourceUsage
 __all__ = ["PodMetrics", "resource_usage"]
 
 PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
-
-
-def _parse_quantity(text: str) -> float:
-    """A Kubernetes quantity as a plain number (bytes for memory, cores for CPU)."""
-    units = {
-        "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
-        "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3, "n": 1e-9, "u": 1e-6,
-    }  # fmt: skip
-    for suffix in sorted(units, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * units[suffix]
-    return float(text)
 
 
 async def resource_usage(session: ClusterSession, instance_id: str) -> ResourceUsage:
@@ -59,29 +53,8 @@ async def resource_usage(session: ClusterSession, instance_id: str) -> ResourceU
                 ) from None
             raise
         node_memory: dict[str, float] = {}
-        limit = 0.0
-        for pod in pods:
-            for c in pod["spec"].get("containers") or []:
-                mem = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-                if mem:
-                    limit += _parse_quantity(mem)
-                    continue
-                node = pod["spec"].get("nodeName", "")
-                if node and node not in node_memory:
-                    with translated(f"read node {node}"):
-                        obj = cast(JSON, cast(Any, await client.get(Node, node)).to_dict())
-                    alloc = ((obj.get("status") or {}).get("allocatable") or {}).get("memory", "0")
-                    node_memory[node] = _parse_quantity(alloc)
-                limit += node_memory.get(node, 0.0)
-    cpu = sum(
-        _parse_quantity(c["usage"]["cpu"]) for m in metrics for c in m.get("containers") or []
-    )
-    mem = sum(
-        _parse_quantity(c["usage"]["memory"]) for m in metrics for c in m.get("containers") or []
-    )
-    mib = 1024 * 1024
-    return ResourceUsage(
-        cpu_percent=cpu * 100.0,
-        memory_used_mb=int(-(-mem // mib)),
-        memory_limit_mb=int(limit // mib),
-    )
+        for node in unlimited_nodes(pods):
+            with translated(f"read node {node}"):
+                obj = cast(JSON, cast(Any, await client.get(Node, node)).to_dict())
+            node_memory[node] = allocatable_memory(obj)
+    return usage(metrics, memory_limit(pods, node_memory))
