@@ -9,30 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from ctrlplane.provider.releases import Release, snapshot
-from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.releases import Release
 
-__all__ = ["dump_releases", "load_releases", "new_release"]
+__all__ = ["dump_releases", "load_releases"]
 
 _RELEASES = TypeAdapter(list[Release])
-
-
-def new_release(
-    release_id: str, services: Sequence[ServiceSpec], strategy: str = "", rollback_of: str = ""
-) -> Release:
-    """A release of ``services`` made now."""
-    return Release(
-        release_id=release_id,
-        created_at=datetime.now(UTC),
-        strategy=strategy,
-        services=snapshot(services),
-        rollback_of=rollback_of,
-        live=True,
-    )
 
 
 def load_releases(text: str | None) -> list[Release]:
