@@ -255,10 +255,10 @@ class Cluster:
         major = int(str(data.get("major", "1")) or 1)
         return ServerVersion(major, int(minor), str(data.get("gitVersion") or ""))
 
-    async def get(self, kind: Kind, name: str, *, instance_id: str = "") -> JSON:
+    async def get(self, kind: Kind, name: str) -> JSON:
         """The object ``kind``/``name`` (a Node is cluster-wide, the rest namespaced)."""
         resource = _RESOURCES[kind]
-        with translated(f"read {kind} {name}", instance_id=instance_id):
+        with translated(f"read {kind} {name}"):
             if kind == "Node":
                 found = await self._api.get(resource, name)
             else:

@@ -54,7 +54,7 @@ class Context:
 
     settings: Settings
     cluster: Cluster
-    _version: ServerVersion | None = None
+    _version: ServerVersion | None = field(default=None, init=False, repr=False)
 
     @property
     def config(self) -> KubernetesConfig:

@@ -1,13 +1,13 @@
 """``resources`` on the cluster: usage from the metrics API (``metrics.k8s.io``, served by
 metrics-server), limits from the pod specs (the node's allocatable memory for containers
-without one); the arithmetic is :mod:`.observe.status`'s."""
+without one); the arithmetic is :mod:`.observe.usage`'s."""
 
 from __future__ import annotations
 
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.instances import load, pods
 from ctrlplane.provider.kubernetes.observe.pods import replica_order
-from ctrlplane.provider.kubernetes.observe.status import (
+from ctrlplane.provider.kubernetes.observe.usage import (
     allocatable_memory,
     memory_limit,
     unlimited_nodes,

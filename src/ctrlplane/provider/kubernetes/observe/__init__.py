@@ -1,9 +1,10 @@
 """Pure reading of what the API server returned into our results: no I/O.
 
 :mod:`.pods` (order, readiness, release and container states of pods), :mod:`.instance`
-(an instance read back from its controller), :mod:`.status` (status, endpoints, summaries,
-usage), :mod:`.rollouts` (rollout verdicts and probe evidence), :mod:`.units` (units
-started and removed between polls) and :mod:`.loglines` (log lines as records).
+(an instance read back from its controller), :mod:`.status` (status, endpoints,
+summaries), :mod:`.usage` (resource usage), :mod:`.rollouts` (rollout verdicts and probe
+evidence), :mod:`.units` (units started and removed between polls) and :mod:`.loglines`
+(log lines as records).
 """
 
 from __future__ import annotations

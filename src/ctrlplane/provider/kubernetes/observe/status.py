@@ -1,6 +1,6 @@
 """Pure reading of an instance into our results: its status (per-service states from the
-container statuses, worst-of aggregate), its endpoints, its summary for
-``list_instances`` and its resource usage.
+container statuses, worst-of aggregate), its endpoints and its summary for
+``list_instances``.
 
 Container states map as follows: ``running`` + ready -> running/ready; ``running`` not
 ready -> starting; ``waiting`` with a failure reason (``ImagePullBackOff``,
@@ -27,20 +27,12 @@ from ctrlplane.provider.results import (
     Endpoint,
     InstanceStatus,
     InstanceSummary,
-    ResourceUsage,
     ServiceStatus,
     worst_state,
 )
 from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 
-__all__ = [
-    "endpoints",
-    "instance_status",
-    "parse_quantity",
-    "public_addresses",
-    "summaries",
-    "usage",
-]
+__all__ = ["endpoints", "instance_status", "public_addresses", "summaries"]
 
 
 def _container_state(svc: ServiceSpec, cs: JSON | None) -> tuple[InstanceState, bool, str]:
@@ -241,63 +233,3 @@ def summaries(controllers: Sequence[JSON]) -> list[InstanceSummary]:
         )
     out.sort(key=lambda s: (s.created_at or datetime.min.replace(tzinfo=UTC), s.instance_id))
     return out
-
-
-_UNITS = {
-    "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4,
-    "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "m": 1e-3, "n": 1e-9, "u": 1e-6,
-}  # fmt: skip
-
-
-def parse_quantity(text: str) -> float:
-    """A Kubernetes quantity as a plain number (bytes for memory, cores for CPU)."""
-    for suffix in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _UNITS[suffix]
-    return float(text)
-
-
-def memory_limit(pods: Sequence[JSON], node_memory: Mapping[str, float]) -> float:
-    """Bytes of memory the pods' containers may use: each container's limit, else the
-    allocatable memory of its node (``node_memory``, by node name; 0 when unknown)."""
-    limit = 0.0
-    for pod in pods:
-        for c in pod["spec"].get("containers") or []:
-            mem = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-            if mem:
-                limit += parse_quantity(mem)
-            else:
-                limit += node_memory.get(pod["spec"].get("nodeName", ""), 0.0)
-    return limit
-
-
-def unlimited_nodes(pods: Sequence[JSON]) -> list[str]:
-    """The nodes whose allocatable memory :func:`memory_limit` needs: those running a
-    container without a memory limit, in the order they are first met."""
-    out: list[str] = []
-    for pod in pods:
-        for c in pod["spec"].get("containers") or []:
-            mem = ((c.get("resources") or {}).get("limits") or {}).get("memory")
-            node = pod["spec"].get("nodeName", "")
-            if not mem and node and node not in out:
-                out.append(node)
-    return out
-
-
-def allocatable_memory(node: JSON) -> float:
-    """Bytes of memory the node offers to pods."""
-    return parse_quantity(((node.get("status") or {}).get("allocatable") or {}).get("memory", "0"))
-
-
-def usage(metrics: Sequence[JSON], limit: float) -> ResourceUsage:
-    """Usage summed over the pods' ``PodMetrics`` (CPU in cores as a percentage of one
-    core, memory in MiB rounded up) and the memory ``limit`` in bytes."""
-    containers = [c for m in metrics for c in m.get("containers") or []]
-    cpu = sum(parse_quantity(c["usage"]["cpu"]) for c in containers)
-    mem = sum(parse_quantity(c["usage"]["memory"]) for c in containers)
-    mib = 1024 * 1024
-    return ResourceUsage(
-        cpu_percent=cpu * 100.0,
-        memory_used_mb=int(-(-mem // mib)),
-        memory_limit_mb=int(limit // mib),
-    )
