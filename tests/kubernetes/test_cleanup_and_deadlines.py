@@ -16,7 +16,7 @@ from ctrlplane.ids import new_id
 from ctrlplane.provider.enums import DeployStrategy, InstanceState
 from ctrlplane.provider.events import ProgressEvent, StepStarted, UnitStarted
 from ctrlplane.provider.kubernetes import KubernetesProvider
-from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_INSTANCE, LABEL_TRACK
+from ctrlplane.provider.kubernetes.render.naming import ANN_RELEASE, LABEL_INSTANCE, LABEL_TRACK
 from ctrlplane.provider.spec import (
     DeployRequest,
     HealthCheckSpec,

@@ -14,7 +14,7 @@ from ctrlplane.errors import BackendError, DeployFailed, InvalidSpec
 from ctrlplane.ids import new_id
 from ctrlplane.provider.enums import WorkloadKind
 from ctrlplane.provider.kubernetes import KubernetesProvider
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, base_name
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,

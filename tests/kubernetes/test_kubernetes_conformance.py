@@ -12,16 +12,20 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
+import pytest
+
+from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.kubernetes import KubernetesProvider
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.kubernetes.observe.pods import replica_order
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver
-from ctrlplane.testing.conformance import ProviderConformance, RunningUnit
+from ctrlplane.testing.conformance import BasicsContract, ProviderConformance, RunningUnit
 from ctrlplane.testing.conformance.fake_harness import FakeHarness
 
 from .conftest import fast_config
@@ -39,8 +43,9 @@ class KubernetesHarness(FakeHarness):
     crash_delay = 0.3
     server_version: tuple[int, int] = (1, 33)
 
-    def __init__(self) -> None:
+    def __init__(self, capabilities: Iterable[Capability] | None = None) -> None:
         super().__init__()
+        self.capabilities = None if capabilities is None else tuple(capabilities)
         self.server: FakeApiServer | None = None
         self.tmp = Path(tempfile.mkdtemp(prefix="ctrlplane-k8s-"))
         self.kubeconfig = self.tmp / "kubeconfig"
@@ -65,7 +70,7 @@ class KubernetesHarness(FakeHarness):
     def make_provider(self, *, secrets: SecretResolver | None = None) -> KubernetesProvider:
         # the fake emulates a 1.33 server with PodLogsQuerySplitStreams enabled
         config = fast_config(self.kubeconfig, log_streams="split")
-        return KubernetesProvider(config, secrets=secrets)
+        return KubernetesProvider(config, secrets=secrets, capabilities=self.capabilities)
 
     async def http_get(self, endpoints: Sequence[Endpoint], path: str = "/") -> tuple[int, bytes]:
         url = urlsplit(endpoints[0].url)
@@ -110,3 +115,24 @@ class KubernetesHarness(FakeHarness):
 class TestKubernetesConformance(ProviderConformance):
     def make_harness(self) -> KubernetesHarness:
         return KubernetesHarness()
+
+
+class TestNarrowedKubernetesBasics(BasicsContract):
+    """The basics with only ``provision`` and ``logs`` declared: deploys of every strategy,
+    scale and exec of a provisioned instance are refused before any work."""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    suite = ProviderConformance.suite
+
+    def make_harness(self) -> KubernetesHarness:
+        return KubernetesHarness(capabilities=[Capability.PROVISION, Capability.LOGS])
+
+
+class TestUnprovisionedKubernetesBasics(BasicsContract):
+    """The basics with nothing declared: ``provision`` too is refused before any work."""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+    suite = ProviderConformance.suite
+
+    def make_harness(self) -> KubernetesHarness:
+        return KubernetesHarness(capabilities=[])

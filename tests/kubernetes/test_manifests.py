@@ -15,8 +15,7 @@ from ctrlplane.ids import new_id
 from ctrlplane.provider.enums import SecretType, ServiceRole, VolumeType, WorkloadKind
 from ctrlplane.provider.kubernetes import KubernetesConfig
 from ctrlplane.provider.kubernetes.config import ServiceType
-from ctrlplane.provider.kubernetes.manifests import (
-    JSON,
+from ctrlplane.provider.kubernetes.render import (
     RenderInputs,
     aux_workload,
     canary_stateful_set,
@@ -25,7 +24,8 @@ from ctrlplane.provider.kubernetes.manifests import (
     secret_key,
     switched_service,
 )
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, LABEL_MANAGED_BY
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, LABEL_MANAGED_BY
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import (
     ConfigFile,
     HealthCheckSpec,

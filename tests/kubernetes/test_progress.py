@@ -10,8 +10,9 @@ import pytest
 from ctrlplane.errors import ProvisionFailed
 from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted, UnitRemoved
 from ctrlplane.provider.events import StepTracker as Steps
-from ctrlplane.provider.kubernetes.naming import ANN_RELEASE, LABEL_TRACK
-from ctrlplane.provider.kubernetes.progress import UnitTracker, started_containers
+from ctrlplane.provider.kubernetes.observe.pods import started_containers
+from ctrlplane.provider.kubernetes.observe.units import UnitTracker
+from ctrlplane.provider.kubernetes.render.naming import ANN_RELEASE, LABEL_TRACK
 
 JSON = dict[str, Any]
 

@@ -28,7 +28,7 @@ from ctrlplane.provider.enums import (
 )
 from ctrlplane.provider.events import ProgressEvent
 from ctrlplane.provider.kubernetes import KubernetesConfig, KubernetesProvider, ServiceType
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, base_name
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
@@ -91,6 +91,23 @@ async def test_old_server_runs_sidecars_as_containers_and_exec_without_stdin_clo
         assert "without tty" in str(caught.value)
         await provider.deprovision(req.instance_id)
         assert not _objects(fake, req.instance_id)
+
+
+async def test_native_sidecars_on_an_old_server_are_refused_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    async with running_fake(tmp_path, IMAGES, version=(1, 27)) as fake:
+        provider = KubernetesProvider(fast_config(fake.kubeconfig, sidecars="native"))
+        side = ServiceSpec(name="side", image=APP, role=ServiceRole.SIDECAR)
+        req = _request(_web(depends_on=["side"]), side)
+        with pytest.raises(NotSupported) as caught:
+            await provider.provision(req)
+        assert "1.27" in str(caught.value)
+        assert "'containers'" in str(caught.value)
+        assert not _objects(fake, req.instance_id)
+        plain = _request(_web())  # nothing to run as a native sidecar: provisioned as is
+        await provider.provision(plain)
+        await provider.deprovision(plain.instance_id)
 
 
 async def test_recent_server_uses_native_sidecars(fake: FakeCluster) -> None:
@@ -252,6 +269,12 @@ def test_config_reads_the_environment() -> None:
     assert "namespace" in str(caught.value)
     with pytest.raises(InvalidSpec):
         KubernetesConfig.from_env({"CTRLPLANE_K8S_LABELS": "{not json"})
+
+
+def test_every_config_field_describes_itself_in_the_json_schema() -> None:
+    properties = KubernetesConfig.model_json_schema()["properties"]
+    assert set(properties) == set(KubernetesConfig.model_fields)
+    assert all(p.get("description") for p in properties.values()), properties
 
 
 def test_import_without_lightkube_names_the_extra() -> None:
@@ -433,7 +456,7 @@ async def test_registry_secret_in_any_format_becomes_a_pull_secret(
     import json
 
     from ctrlplane.provider.enums import SecretType
-    from ctrlplane.provider.kubernetes.naming import registry_secret_name
+    from ctrlplane.provider.kubernetes.render.naming import registry_secret_name
     from ctrlplane.provider.spec import SecretRef
     from ctrlplane.secrets import MappingResolver
 

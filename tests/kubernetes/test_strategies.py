@@ -26,8 +26,8 @@ from ctrlplane.provider.events import (
     UnitStarted,
 )
 from ctrlplane.provider.kubernetes import KubernetesProvider
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
-from ctrlplane.provider.kubernetes.rollout import canary_split
+from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE, base_name
+from ctrlplane.provider.kubernetes.strategies import canary_split
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,

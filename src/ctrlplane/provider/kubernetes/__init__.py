@@ -4,13 +4,14 @@ Install with ``pip install 'ctrlplane[kubernetes]'``; importing this package wit
 ``lightkube`` raises :class:`~ctrlplane.errors.MissingExtra` naming that command.
 
 Configuration is :class:`KubernetesConfig` (every field overridable as
-``CTRLPLANE_K8S_<FIELD>``). The pure translation from specs to manifests lives in
-:mod:`~ctrlplane.provider.kubernetes.manifests` (from ``metadata``, ``materials``,
-``containers`` and ``workloads``); reading pods back in
-:mod:`~ctrlplane.provider.kubernetes.podstate`; the shared I/O in
-:mod:`~ctrlplane.provider.kubernetes.session`; the operations in their own modules
-(``provisioning``, ``lifecycle``, ``status``, ``deploys`` with ``rollout`` and ``recovery``,
-``usage``, ``logs``, ``execution``) behind the thin
+``CTRLPLANE_K8S_<FIELD>``). The backend follows the floor plan of
+``docs/architecture.md``: :mod:`~ctrlplane.provider.kubernetes.client` (the only module
+that talks to the API server, through lightkube), :mod:`~ctrlplane.provider.kubernetes.render`
+(pure: spec -> manifests), :mod:`~ctrlplane.provider.kubernetes.observe` (pure: what the
+server returned -> our results), :mod:`~ctrlplane.provider.kubernetes.limits` (what it
+refuses, and why), the operation modules (``provisioning``, ``lifecycle``, ``inspection``,
+``deploys`` with ``strategies`` and ``recovery``, ``usage``, ``logs``, ``execution``) taking a
+:class:`~ctrlplane.provider.kubernetes.context.Context`, and the thin facade
 :mod:`~ctrlplane.provider.kubernetes.provider`. See ``docs/kubernetes.md``.
 """
 

@@ -59,106 +59,148 @@ class LogStreams(StrEnum):
 
 
 class KubernetesConfig(BaseModel):
-    """Settings of :class:`~ctrlplane.provider.kubernetes.KubernetesProvider`."""
+    """Settings of :class:`~ctrlplane.provider.kubernetes.KubernetesProvider`.
+
+    Every field's meaning is its ``description`` (shown in the JSON schema, e.g. by
+    ``KubernetesConfig.model_json_schema()``).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kubeconfig: str | None = None
-    """Path of the kubeconfig file. ``None``: ``$KUBECONFIG``, then ``~/.kube/config``."""
-
-    context: str | None = None
-    """Context of the kubeconfig to use; ``None``: its current context."""
-
-    in_cluster: bool = False
-    """Use the pod's service account instead of a kubeconfig (running inside a cluster)."""
-
-    namespace: str = "default"
-    """Namespace every object of every instance is created in (it must exist)."""
-
-    labels: dict[str, str] = Field(default_factory=dict)
-    """Extra labels put on every object (request labels win over these, reserved ones win
-    over both)."""
-
-    image_pull_secrets: list[str] = Field(default_factory=list)
-    """Names of existing ``kubernetes.io/dockerconfigjson`` Secrets used for image pulls."""
-
-    storage_class: str | None = None
-    """Storage class of the PersistentVolumeClaims of persistent volumes; ``None``: the
-    cluster default."""
-
-    service_type: ServiceType = ServiceType.CLUSTER_IP
-    """Type of the Service exposing the workload's ports."""
-
-    sidecars: SidecarMode = SidecarMode.AUTO
-    """Native sidecars or plain containers (see :class:`SidecarMode`)."""
-
-    log_streams: LogStreams = LogStreams.MERGED
-    """``split`` to report stderr lines as stderr (needs ``PodLogsQuerySplitStreams``: a
-    server without it may ignore the parameter, so this is opt-in)."""
-
-    keep_volumes: bool = False
-    """Keep the PersistentVolumeClaims of StatefulSets on deprovision."""
-
-    release_history: int = Field(default=10, ge=1, le=50)
-    """How many releases are retained per instance (in an annotation of the controller)."""
-
-    field_manager: str = "ctrlplane"
-    """Field manager name of every server-side apply."""
-
-    cluster_domain: str = "cluster.local"
-    """DNS domain of the cluster, used in the endpoints of in-cluster addresses."""
-
-    provision_timeout: Seconds = timedelta(minutes=10)
-    """Deadline of a whole ``provision``, ``start`` or ``scale`` (until every pod is ready)."""
-
-    deprovision_timeout: Seconds = timedelta(minutes=5)
-    """How long ``deprovision`` waits for the objects and pods to be gone; also how long
-    the cleanup after a failed ``provision`` waits for them."""
-
-    progress_deadline: Seconds = timedelta(minutes=10)
-    """Deadline of a whole ``deploy`` or ``rollback`` (every wait of it shares it; the
-    canary observation and the blue-green retire delay are added to it); also the
-    controllers' ``progressDeadlineSeconds``."""
-
-    restore_timeout: Seconds = timedelta(minutes=10)
-    """How long restoring the previous release after a failed or cancelled deploy may take
-    (its own budget, after the deploy's); past it ``DeployFailed.rolled_back`` is false."""
-
-    max_surge: str = "1"
-    """Rolling deploys of Deployments: extra pods above the replica count (a number or a
-    percentage such as ``"25%"``)."""
-
-    max_unavailable: str = "0"
-    """Rolling deploys of Deployments: pods that may be unavailable (number or percentage)."""
-
-    canary_units: int = Field(default=1, ge=1)
-    """``canary`` deploys: pods of the new version started beside the stable ones first."""
-
-    canary_observation: Seconds = timedelta(seconds=30)
-    """``canary`` deploys: how long the canary pods must stay ready before promotion."""
-
-    blue_green_retire_delay: Seconds = timedelta(seconds=30)
-    """``blue-green`` deploys: how long the old pods stay (running, no longer routed to)
-    after the Service switched to the new set, before they are retired. Lets in-flight
-    requests finish and endpoint updates (kube-proxy, ingress controllers) catch up; a
-    deploy cancelled during this delay switches back to them at once."""
-
-    probe_start_period: Seconds = timedelta(0)
-    """Delay before the first readiness probe of a container (``initialDelaySeconds``); a
-    new pod fails a deploy's gate once its probe failed ``retries`` times, so give slow
-    starters a start period."""
-
-    termination_grace: Seconds = timedelta(seconds=10)
-    """Pods' ``terminationGracePeriodSeconds``."""
-
-    poll_interval: Seconds = timedelta(milliseconds=500)
-    """How often waits read the state back from the server."""
-
-    request_timeout: Seconds = timedelta(seconds=30)
-    """Timeout of one HTTP request to the API server."""
-
-    region: str = ""
-    """Reported by ``info()``; ``""``: the context's cluster name."""
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Path of the kubeconfig file. None: $KUBECONFIG, then ~/.kube/config.",
+    )
+    context: str | None = Field(
+        default=None, description="Context of the kubeconfig to use; None: its current context."
+    )
+    in_cluster: bool = Field(
+        default=False,
+        description="Use the pod's service account instead of a kubeconfig (running inside "
+        "a cluster).",
+    )
+    namespace: str = Field(
+        default="default",
+        description="Namespace every object of every instance is created in (it must exist).",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels put on every object (request labels win over these, "
+        "reserved ones win over both).",
+    )
+    image_pull_secrets: list[str] = Field(
+        default_factory=list,
+        description="Names of existing kubernetes.io/dockerconfigjson Secrets used for "
+        "image pulls.",
+    )
+    storage_class: str | None = Field(
+        default=None,
+        description="Storage class of the PersistentVolumeClaims of persistent volumes; "
+        "None: the cluster default.",
+    )
+    service_type: ServiceType = Field(
+        default=ServiceType.CLUSTER_IP,
+        description="Type of the Service exposing the workload's ports.",
+    )
+    sidecars: SidecarMode = Field(
+        default=SidecarMode.AUTO,
+        description="Sidecar services as native sidecars (init containers with restartPolicy "
+        "Always, servers 1.29+) or plain containers: auto (native on 1.29+), native "
+        "(refused on older servers), containers.",
+    )
+    log_streams: LogStreams = Field(
+        default=LogStreams.MERGED,
+        description="split to report stderr lines as stderr (needs the "
+        "PodLogsQuerySplitStreams feature: a server without it may ignore the parameter, "
+        "so this is opt-in); merged reports every line as stdout.",
+    )
+    keep_volumes: bool = Field(
+        default=False,
+        description="Keep the PersistentVolumeClaims of StatefulSets on deprovision.",
+    )
+    release_history: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="How many releases are retained per instance (in an annotation of the "
+        "controller).",
+    )
+    field_manager: str = Field(
+        default="ctrlplane", description="Field manager name of every server-side apply."
+    )
+    cluster_domain: str = Field(
+        default="cluster.local",
+        description="DNS domain of the cluster, used in the endpoints of in-cluster addresses.",
+    )
+    provision_timeout: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="Deadline of a whole provision, start, restart or scale (until every pod "
+        "is ready).",
+    )
+    deprovision_timeout: Seconds = Field(
+        default=timedelta(minutes=5),
+        description="How long deprovision waits for the objects and pods to be gone; also "
+        "how long the cleanup after a failed provision waits for them.",
+    )
+    progress_deadline: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="Deadline of a whole deploy or rollback (every wait of it shares it; the "
+        "canary observation and the blue-green retire delay are added to it); also the "
+        "controllers' progressDeadlineSeconds.",
+    )
+    restore_timeout: Seconds = Field(
+        default=timedelta(minutes=10),
+        description="How long restoring the previous release after a failed or cancelled "
+        "deploy may take (its own budget, after the deploy's); past it "
+        "DeployFailed.rolled_back is false.",
+    )
+    max_surge: str = Field(
+        default="1",
+        description="Rolling deploys of Deployments: extra pods above the replica count (a "
+        "number or a percentage such as '25%').",
+    )
+    max_unavailable: str = Field(
+        default="0",
+        description="Rolling deploys of Deployments: pods that may be unavailable (a number "
+        "or a percentage).",
+    )
+    canary_units: int = Field(
+        default=1,
+        ge=1,
+        description="canary deploys: pods of the new version started beside the stable ones first.",
+    )
+    canary_observation: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="canary deploys: how long the canary pods must stay ready before promotion.",
+    )
+    blue_green_retire_delay: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="blue-green deploys: how long the old pods stay (running, no longer "
+        "routed to) after the Service switched to the new set, before they are retired; "
+        "lets in-flight requests finish and endpoint updates catch up. A deploy cancelled "
+        "during this delay switches back to them at once.",
+    )
+    probe_start_period: Seconds = Field(
+        default=timedelta(0),
+        description="Delay before the first readiness probe of a container "
+        "(initialDelaySeconds); a new pod fails a deploy's gate once its probe failed "
+        "'retries' times, so give slow starters a start period.",
+    )
+    termination_grace: Seconds = Field(
+        default=timedelta(seconds=10), description="Pods' terminationGracePeriodSeconds."
+    )
+    poll_interval: Seconds = Field(
+        default=timedelta(milliseconds=500),
+        description="How often waits read the state back from the server.",
+    )
+    request_timeout: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="Timeout of one HTTP request to the API server (connect, and reading "
+        "the answer; a followed log stream has no read timeout).",
+    )
+    region: str = Field(
+        default="", description="The region info() reports (free text; empty by default)."
+    )
 
     @field_validator("namespace")
     @classmethod

@@ -1,62 +1,42 @@
-"""``exec`` on the cluster: the checks of the request (an argv list, no tty), the pod of the
-requested replica, and one ``pods/exec`` websocket call (stdin written and closed where
-the server can close it: the v5 protocol of 1.30+ servers).
+"""``exec`` on the cluster: the pod of the requested replica, and one ``pods/exec``
+websocket call (stdin written and closed where the server can close it: the v5 protocol of
+1.30+ servers). The request's own checks (an argv list, no tty) are the preflight's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-
-from ctrlplane.errors import BackendError, InvalidSpec, NotSupported, Problem
-from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.naming import LABEL_ORDINAL
-from ctrlplane.provider.kubernetes.podstate import replica_order
-from ctrlplane.provider.kubernetes.session import ClusterSession
+from ctrlplane.errors import BackendError, InvalidSpec, Problem
+from ctrlplane.provider.kubernetes.client import StdinNotClosable
+from ctrlplane.provider.kubernetes.context import Context
+from ctrlplane.provider.kubernetes.instances import load, pods
+from ctrlplane.provider.kubernetes.limits import NO_STDIN_CLOSE
+from ctrlplane.provider.kubernetes.observe.pods import replica_order
+from ctrlplane.provider.kubernetes.render.naming import BACKEND, LABEL_ORDINAL
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import ExecResult
 from ctrlplane.provider.spec import ExecRequest
 
 __all__ = ["run_exec"]
 
 
-async def run_exec(session: ClusterSession, instance_id: str, req: ExecRequest) -> ExecResult:
-    """The body of :meth:`~.provider.KubernetesProvider.exec` (its contract)."""
-    if isinstance(req.command, str) or not req.command:
-        raise InvalidSpec([Problem("command", "must be a non-empty argv list, not a shell string")])
-    if req.tty:
-        raise NotSupported(
-            BACKEND,
-            "exec",
-            detail="tty: the client library (lightkube) has no tty option for pods/exec; "
-            "run the command without tty (stdin, stdout, stderr and the exit code work)",
-        )
-    async with session._client() as client:
-        inst = await session._load(client, instance_id)
-        name = req.service or inst.req.main.name
-        if name not in {s.name for s in inst.req.services}:
-            raise InvalidSpec(
-                [Problem("service", f"no service {name!r} in instance {instance_id}")]
-            )
-        pod = _replica_pod(
-            replica_order(await session._pods(client, instance_id)), req.replica or 0, name
-        )
-        try:
-            resp = await _exec(session, client, pod, name, list(req.command), req.stdin or b"")
-        except _NoStdinClose:
-            if req.stdin:
-                raise NotSupported(
-                    BACKEND,
-                    "exec",
-                    detail="stdin needs the v5.channel.k8s.io exec protocol (servers 1.30+)",
-                ) from None
-            resp = await _exec(session, client, pod, name, list(req.command), None)
-    return ExecResult(
-        exit_code=resp.exit_code, stdout=_as_bytes(resp.stdout), stderr=_as_bytes(resp.stderr)
-    )
+async def run_exec(ctx: Context, instance_id: str, req: ExecRequest) -> ExecResult:
+    """The body of :meth:`~.provider.KubernetesProvider.exec` (its contract); ``req``
+    passed the preflight."""
+    inst = await load(ctx, instance_id)
+    name = req.service or inst.req.main.name
+    if name not in {s.name for s in inst.req.services}:
+        raise InvalidSpec([Problem("service", f"no service {name!r} in instance {instance_id}")])
+    pod = _replica_pod(replica_order(await pods(ctx, instance_id)), req.replica or 0, name)
+    argv = list(req.command)
+    try:
+        out = await ctx.cluster.exec(pod, name, argv, req.stdin or b"")
+    except StdinNotClosable:
+        if req.stdin:
+            ctx.preflight.refuse([NO_STDIN_CLOSE])
+        out = await ctx.cluster.exec(pod, name, argv, None)
+    return ExecResult(exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
 
 
 def _replica_pod(pods: Sequence[JSON], replica: int, service: str) -> str:
@@ -86,43 +66,3 @@ def _replica_pod(pods: Sequence[JSON], replica: int, service: str) -> str:
             backend=BACKEND,
         )
     return name
-
-
-async def _exec(
-    session: ClusterSession,
-    client: AsyncClient,
-    pod: str,
-    container: str,
-    argv: list[str],
-    stdin: bytes | None,
-) -> Any:
-    """One ``pods/exec`` call; ``_NoStdinClose`` if the server cannot close stdin (v4)."""
-    try:
-        with translated(f"exec in {pod}/{container}"):
-            return await client.exec(
-                pod,
-                namespace=session.config.namespace,
-                container=container,
-                command=argv,
-                stdin=stdin,
-                stdout=True,
-                stderr=True,
-                decode=None,
-                timeout=session.config.request_timeout.total_seconds(),
-            )
-    except Exception as exc:
-        cause = exc.__cause__ or exc
-        message = getattr(getattr(cause, "status", None), "message", "") or ""
-        if isinstance(cause, ApiError) and "supports writing to stdin" in message:
-            raise _NoStdinClose from None
-        raise
-
-
-def _as_bytes(data: str | bytes | None) -> bytes:
-    if data is None:
-        return b""
-    return data.encode() if isinstance(data, str) else bytes(data)
-
-
-class _NoStdinClose(Exception):
-    """The server speaks only v4.channel.k8s.io: stdin cannot be closed."""

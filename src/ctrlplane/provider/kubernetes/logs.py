@@ -7,7 +7,7 @@ reads stdout and stderr separately when configured to (``log_streams="split"``);
 otherwise every line is reported as stdout.
 
 :func:`open_instance_logs` is the whole of ``logs``: it picks the pods (replica order) and
-the containers that have started, and ties the API client's life to the stream's.
+the containers that have started, and ties the connection's life to the stream's.
 """
 
 from __future__ import annotations
@@ -15,122 +15,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-import httpx2 as httpx
+from typing import Any
 
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
+from ctrlplane.provider.kubernetes.client import Cluster, LogResponse
 from ctrlplane.provider.kubernetes.config import LogStreams
-from ctrlplane.provider.kubernetes.errors import BACKEND, translated
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.podstate import parse_time, replica_order
-from ctrlplane.provider.kubernetes.session import ClusterSession
+from ctrlplane.provider.kubernetes.context import Context, Settings
+from ctrlplane.provider.kubernetes.instances import load, pods
+from ctrlplane.provider.kubernetes.observe.loglines import LogSource, Stream, parse_line
+from ctrlplane.provider.kubernetes.observe.pods import has_started, replica_order
+from ctrlplane.provider.kubernetes.render.naming import BACKEND
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
 
-__all__ = ["LogSource", "open_instance_logs", "open_merged", "parse_line"]
+__all__ = ["open_instance_logs", "open_merged"]
 
-Stream = Literal["stdout", "stderr"]
+_API_STREAMS = {"stdout": "Stdout", "stderr": "Stderr", None: ""}
 
-
-@dataclass(frozen=True)
-class LogSource:
-    """One container of one pod to read."""
-
-    pod: str
-    container: str
-    service: str
-    replica: int
+Opened = tuple[LogResponse, LogSource, Stream]
 
 
-def parse_line(line: str, source: LogSource, stream: Stream) -> LogRecord | None:
-    """A ``timestamps=true`` log line as a record (``None`` for an empty line)."""
-    if not line:
-        return None
-    stamp, _, text = line.partition(" ")
-    at = None
-    with contextlib.suppress(ValueError):
-        at = parse_time(stamp[:26] + "Z" if len(stamp) > 27 else stamp)
-    if at is None:
-        at, text = datetime.now(UTC), line
-    return LogRecord(
-        time=at, service=source.service, replica=source.replica, stream=stream, line=text
-    )
+def _params(
+    source: LogSource, *, tail: int, since: datetime | None, follow: bool, stream: Stream | None
+) -> dict[str, str]:
+    """The query of one ``pods/log`` request."""
+    params = {"container": source.container, "timestamps": "true"}
+    if tail > 0:
+        params["tailLines"] = str(tail)
+    if since is not None:
+        params["sinceTime"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if follow:
+        params["follow"] = "true"
+    if _API_STREAMS[stream]:
+        params["stream"] = _API_STREAMS[stream]
+    return params
 
 
-class _Reader:
-    def __init__(self, http: httpx.AsyncClient, namespace: str) -> None:
-        self.http = http
-        self.namespace = namespace
-
-    def _params(
-        self, source: LogSource, *, tail: int, since: datetime | None, follow: bool, stream: str
-    ) -> dict[str, str]:
-        params = {"container": source.container, "timestamps": "true"}
-        if tail > 0:
-            params["tailLines"] = str(tail)
-        if since is not None:
-            params["sinceTime"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if follow:
-            params["follow"] = "true"
-        if stream:
-            params["stream"] = stream
-        return params
-
-    async def open(
-        self,
-        source: LogSource,
-        *,
-        tail: int,
-        since: datetime | None,
-        follow: bool,
-        stream: Stream | None,
-    ) -> httpx.Response | None:
-        """The log response of one container (headers read); ``None`` if the pod is gone."""
-        url = f"/api/v1/namespaces/{self.namespace}/pods/{source.pod}/log"
-        api_stream = {"stdout": "Stdout", "stderr": "Stderr", None: ""}[stream]
-        params = self._params(source, tail=tail, since=since, follow=follow, stream=api_stream)
-        timeout = httpx.Timeout(30.0, read=None if follow else 30.0)
-        with translated(f"read logs of {source.pod}/{source.container}"):
-            request = self.http.build_request("GET", url, params=params, timeout=timeout)
-            resp = await self.http.send(request, stream=True)
-            if resp.status_code < 400:
-                return resp
-            body = (await resp.aread()).decode(errors="replace")
-            await resp.aclose()
-        if resp.status_code == 404:
-            return None
-        where = f"logs of {source.service} (pod {source.pod})"
-        raise CtrlplaneError(f"{where}: HTTP {resp.status_code}: {body[:300]}")
+def _what(source: LogSource) -> str:
+    return f"read logs of {source.pod}/{source.container}"
 
 
 async def _lines(
-    resp: httpx.Response, source: LogSource, stream: Stream, since: datetime | None
+    resp: LogResponse, source: LogSource, stream: Stream, since: datetime | None
 ) -> AsyncIterator[LogRecord]:
-    try:
-        with translated(f"read logs of {source.pod}/{source.container}"):
-            async for line in resp.aiter_lines():
-                record = parse_line(line, source, stream)
-                if record is not None and (since is None or record.time >= since):
-                    yield record
-    finally:
-        await resp.aclose()
+    async for line in resp.lines():
+        record = parse_line(line, source, stream)
+        if record is not None and (since is None or record.time >= since):
+            yield record
 
 
-async def _probe_split(http: httpx.AsyncClient, namespace: str, source: LogSource) -> bool:
+async def _splits(cluster: Cluster, source: LogSource) -> bool:
     """Whether the server accepts the ``stream`` parameter of ``pods/log``."""
-    url = f"/api/v1/namespaces/{namespace}/pods/{source.pod}/log"
     params = {"container": source.container, "stream": "Stderr", "tailLines": "1"}
-    with translated("probe the log stream parameter"):
-        resp = await http.get(url, params=params)
-    return resp.status_code < 400
+    return await cluster.accepts(source.pod, params, "probe the log stream parameter")
 
 
 async def open_merged(
-    http: httpx.AsyncClient,
-    namespace: str,
+    cluster: Cluster,
     sources: Sequence[LogSource],
     *,
     tail: int,
@@ -142,15 +84,19 @@ async def open_merged(
     nothing that happens after this returns), then yield records in time order (followed:
     as they arrive). With ``split``, stdout and stderr are read apart where the server
     accepts the ``stream`` parameter. A pod deleted meanwhile contributes nothing."""
-    split = split and bool(sources) and await _probe_split(http, namespace, sources[0])
-    reader = _Reader(http, namespace)
+    split = split and bool(sources) and await _splits(cluster, sources[0])
     streams: list[Stream | None] = ["stdout", "stderr"] if split else [None]
-    opened: list[tuple[httpx.Response, LogSource, Stream]] = []
+    opened: list[Opened] = []
     try:
         for source in sources:
             for stream in streams:
-                resp = await reader.open(
-                    source, tail=tail, since=since, follow=follow, stream=stream
+                params = _params(source, tail=tail, since=since, follow=follow, stream=stream)
+                resp = await cluster.open_log(
+                    source.pod,
+                    params,
+                    follow=follow,
+                    what=_what(source),
+                    subject=f"logs of {source.service} (pod {source.pod})",
                 )
                 if resp is not None:
                     opened.append((resp, source, stream or "stdout"))
@@ -174,12 +120,10 @@ async def _iterate(records: Sequence[LogRecord]) -> AsyncIterator[LogRecord]:
         yield record
 
 
-async def _follow(
-    opened: Sequence[tuple[httpx.Response, LogSource, Stream]], since: datetime | None
-) -> AsyncIterator[LogRecord]:
+async def _follow(opened: Sequence[Opened], since: datetime | None) -> AsyncIterator[LogRecord]:
     queue: asyncio.Queue[LogRecord | BaseException | None] = asyncio.Queue()
 
-    async def pump(resp: httpx.Response, source: LogSource, stream: Stream) -> None:
+    async def pump(resp: LogResponse, source: LogSource, stream: Stream) -> None:
         try:
             async for record in _lines(resp, source, stream, since):
                 await queue.put(record)
@@ -209,64 +153,56 @@ async def _follow(
             await resp.aclose()
 
 
+async def _sources(ctx: Context, instance_id: str, options: LogOptions) -> list[LogSource]:
+    """The service's containers of the instance's pods in replica order (or the one
+    replica asked for) that have started."""
+    inst = await load(ctx, instance_id)
+    name = options.service_name or inst.req.main.name
+    if name not in {s.name for s in inst.req.services}:
+        raise InvalidSpec(
+            [Problem("service_name", f"no service {name!r} in instance {instance_id}")]
+        )
+    ordered = replica_order(await pods(ctx, instance_id))
+    return [
+        LogSource(pod=p["metadata"]["name"], container=name, service=name, replica=i)
+        for i, p in enumerate(ordered)
+        if (options.replica is None or options.replica == i) and has_started(p, name)
+    ]
+
+
 async def open_instance_logs(
-    session: ClusterSession, instance_id: str, options: LogOptions
+    settings: Settings, instance_id: str, options: LogOptions
 ) -> AsyncIterator[LogRecord]:
-    """The records of :meth:`~.provider.KubernetesProvider.logs` (its contract): the
-    service's containers of the instance's pods in replica order (those that have started),
-    merged; the stream closes its API client when it ends or is closed."""
-    client_cm = session._client()
-    client = await client_cm.__aenter__()
+    """The records of :meth:`~.provider.KubernetesProvider.logs` (its contract), merged
+    (:func:`open_merged`); the stream closes its connection when it ends or is closed."""
+    connection = settings.connect()
+    ctx = await connection.__aenter__()
     try:
-        inst = await session._load(client, instance_id)
-        name = options.service_name or inst.req.main.name
-        if name not in {s.name for s in inst.req.services}:
-            raise InvalidSpec(
-                [Problem("service_name", f"no service {name!r} in instance {instance_id}")]
-            )
-        pods = replica_order(await session._pods(client, instance_id))
-        sources = [
-            LogSource(pod=p["metadata"]["name"], container=name, service=name, replica=i)
-            for i, p in enumerate(pods)
-            if options.replica is None or options.replica == i
-        ]
-        sources = [s for s in sources if _has_started(pods, s)]
         records = await open_merged(
-            session._http(client),
-            session.config.namespace,
-            sources,
+            ctx.cluster,
+            await _sources(ctx, instance_id, options),
             tail=options.tail,
             since=options.since,
             follow=options.follow,
-            split=session.config.log_streams is LogStreams.SPLIT,
+            split=ctx.config.log_streams is LogStreams.SPLIT,
         )
     except BaseException:
-        await client_cm.__aexit__(None, None, None)
+        await connection.__aexit__(None, None, None)
         raise
-    return _Closing(records, client_cm)
-
-
-def _has_started(pods: Sequence[JSON], source: LogSource) -> bool:
-    """Whether ``source``'s container has started (or ran before): a container still
-    waiting for its first start has no log to read."""
-    pod = next(p for p in pods if p["metadata"]["name"] == source.pod)
-    status = pod.get("status") or {}
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        if cs["name"] == source.container:
-            state = cs.get("state") or {}
-            return "waiting" not in state or bool(cs.get("lastState"))
-    return False
+    return _Closing(records, connection)
 
 
 class _Closing(AsyncIterator[LogRecord]):
-    """Records that also close the API client when the stream ends or is closed (even if
+    """Records that also close the connection when the stream ends or is closed (even if
     it was never read, when an async generator's ``finally`` would not run)."""
 
     def __init__(
-        self, records: AsyncIterator[LogRecord], client: contextlib.AbstractAsyncContextManager[Any]
+        self,
+        records: AsyncIterator[LogRecord],
+        connection: contextlib.AbstractAsyncContextManager[Any],
     ) -> None:
         self._records = records
-        self._client: contextlib.AbstractAsyncContextManager[Any] | None = client
+        self._connection: contextlib.AbstractAsyncContextManager[Any] | None = connection
 
     async def __anext__(self) -> LogRecord:
         try:
@@ -279,6 +215,6 @@ class _Closing(AsyncIterator[LogRecord]):
         closer = getattr(self._records, "aclose", None)
         if closer is not None:
             await closer()
-        client, self._client = self._client, None
-        if client is not None:
-            await client.__aexit__(None, None, None)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.__aexit__(None, None, None)

@@ -1,44 +1,43 @@
 """``KubernetesProvider``: the ``Provider`` contract on a Kubernetes cluster, via lightkube.
 
-Every object is written with server-side apply under one field manager, so provisioning
-twice converges. Nothing is kept in the provider object: the request (``ctrlplane.io/spec``),
-the release history (``ctrlplane.io/releases``) and the replica count ``start`` restores
-(``ctrlplane.io/replicas``) are annotations of the controller.
+The facade: each public method runs the preflight (capabilities, validation, the
+backend's refusals of :mod:`.limits`) before any I/O, opens a :class:`~.context.Context`
+and calls one function of an operation module: :mod:`.provisioning`, :mod:`.lifecycle`,
+:mod:`.inspection`, :mod:`.deploys` (with :mod:`.strategies` and :mod:`.recovery`),
+:mod:`.usage`, :mod:`.logs`, :mod:`.execution`. What is sent comes from :mod:`.render`
+(pure), what is read back is understood by :mod:`.observe` (pure), and every call goes
+through :mod:`.client`.
 
-This module is the shell: each public operation states its contract, checks the declared
-capability and hands over to the module that does it. Translation from the spec is
-:mod:`.manifests` (pure); reading pods back is :mod:`.podstate` (pure); the shared I/O
-(client, reading back, applying, waiting) is :mod:`.session`. The operations:
-:mod:`.provisioning` (provision, deprovision), :mod:`.lifecycle` (start, stop, restart,
-scale), :mod:`.status` (status, list_instances), :mod:`.deploys` (deploy, rollback) with the
-strategies of :mod:`.rollout` and their undo in :mod:`.recovery`, :mod:`.usage`
-(resources), :mod:`.logs` and :mod:`.execution` (exec). Errors are translated at the
-boundary by :mod:`.errors`.
+Every object is written with server-side apply under one field manager, so provisioning
+twice converges. Nothing is kept in the provider object: the request
+(``ctrlplane.io/spec``), the release history (``ctrlplane.io/releases``) and the replica
+count ``start`` restores (``ctrlplane.io/replicas``) are annotations of the controller.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from ctrlplane.provider.capabilities import Capability, require_capability, strategy_capability
+from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.kubernetes.deploys import deploy_release, rollback_to
-from ctrlplane.provider.kubernetes.errors import BACKEND
-from ctrlplane.provider.kubernetes.execution import run_exec
-from ctrlplane.provider.kubernetes.lifecycle import (
-    restart_instance,
-    scale_instance,
-    start_instance,
-    stop_instance,
+from ctrlplane.provider.kubernetes import (
+    deploys,
+    execution,
+    inspection,
+    lifecycle,
+    provisioning,
+    usage,
 )
+from ctrlplane.provider.kubernetes.config import KubernetesConfig
+from ctrlplane.provider.kubernetes.context import Settings
+from ctrlplane.provider.kubernetes.limits import KubernetesLimits, exec_refusals
 from ctrlplane.provider.kubernetes.logs import open_instance_logs
-from ctrlplane.provider.kubernetes.manifests import JSON
-from ctrlplane.provider.kubernetes.provisioning import delete_all, provision_instance
-from ctrlplane.provider.kubernetes.rollout import Rollouts
-from ctrlplane.provider.kubernetes.status import list_summaries, read_status
-from ctrlplane.provider.kubernetes.usage import resource_usage
+from ctrlplane.provider.kubernetes.render import render_objects
+from ctrlplane.provider.kubernetes.render.naming import BACKEND
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     DeployResult,
@@ -59,7 +58,7 @@ from ctrlplane.provider.spec import (
     ResourceSpec,
 )
 from ctrlplane.provider.streams import LogStream
-from ctrlplane.provider.validation import validate_request
+from ctrlplane.secrets import SecretResolver
 
 __all__ = ["CAPABILITIES", "KubernetesProvider"]
 
@@ -73,151 +72,132 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability.LOGS,
     Capability.EXEC,
     Capability.VOLUMES,
+    Capability.GPU,
 )
-"""What this backend declares: each one passes the conformance suite on the fake server."""
+"""What this backend declares: each one passes the conformance suite on the fake server
+(GPUs: a service's ``gpu`` becomes an ``nvidia.com/gpu`` limit)."""
 
 
-class KubernetesProvider(Rollouts):
+class KubernetesProvider:
     """The Kubernetes backend. ``config`` defaults to :meth:`KubernetesConfig.from_env`;
-    ``secrets`` resolves the spec's secret references at provision time."""
+    ``secrets`` resolves the spec's secret references; ``capabilities`` narrows what the
+    provider declares (a subset of :data:`CAPABILITIES`: the others are refused, before
+    any work, as if the backend had not got them)."""
+
+    def __init__(
+        self,
+        config: KubernetesConfig | None = None,
+        *,
+        secrets: SecretResolver | None = None,
+        capabilities: Iterable[Capability] | None = None,
+    ) -> None:
+        self.config = config if config is not None else KubernetesConfig.from_env()
+        self._preflight = Preflight(
+            BACKEND, CAPABILITIES, limits=KubernetesLimits(), narrowed_to=capabilities
+        )
+        self._settings = Settings(self.config, secrets, self._preflight)
 
     def __repr__(self) -> str:
         return f"KubernetesProvider(namespace={self.config.namespace!r})"
 
-    # metadata
-
     def info(self) -> ProviderInfo:
         """Name ``kubernetes``, the server's version (``v1.33.0``) once a call has read it
         (``health_check``, ``provision``, ...; empty before), region from the config. No I/O."""
-        return ProviderInfo(
-            name=BACKEND, version=self._server_git_version, region=self.config.region
-        )
+        version = self._settings.facts.git_version
+        return ProviderInfo(name=BACKEND, version=version, region=self.config.region)
 
     def capabilities(self) -> Sequence[Capability]:
-        """See :data:`CAPABILITIES`."""
-        return CAPABILITIES
+        """See :data:`CAPABILITIES` (narrowed by the constructor's ``capabilities``)."""
+        return self._preflight.declared
 
     def render(self, req: ProvisionRequest, *, native_sidecars: bool = True) -> list[JSON]:
         """The manifests ``provision`` would apply for ``req``, secrets redacted. No I/O.
 
-        Validates ``req`` first (``InvalidSpec``). ``native_sidecars`` picks the rendering
-        for 1.29+ servers (the default) or older ones.
+        Runs the provision preflight first (``InvalidSpec``, ``NotSupported``).
+        ``native_sidecars`` picks the rendering for 1.29+ servers (the default) or older.
         """
-        validate_request(req)
-        return self._render(
-            req,
-            release_id="rel_" + "0" * 26,
-            native=native_sidecars,
-            releases=[],
+        self._preflight.provision(req)
+        release = "rel_" + "0" * 26
+        return render_objects(
+            req, self.config, release_id=release, native=native_sidecars, releases=[]
         )
-
-    # provision / deprovision
 
     async def provision(
         self, req: ProvisionRequest, *, events: Subscriber | None = None
     ) -> ProvisionResult:
-        """Apply every object, wait until every pod is ready; all-or-nothing (see protocol).
-
-        Idempotent per instance ID: when the instance already exists (its controller, which
-        is applied last, carries its spec), nothing is applied, whatever ``req`` says; the
-        call waits until its pods are ready (step ``start``) and returns the existing
-        instance as it is (its spec, release and history). Change images and env with
-        ``deploy``, replicas and resources with ``scale``, anything else by deprovisioning
-        first.
-
-        Steps reported to ``events``: ``resolve-secrets`` (when the request references
-        secrets), ``apply`` (server-side apply of every object), ``start`` (until every pod
-        of the release is ready). A ``UnitStarted`` is reported for each container of each
-        pod when it is first seen running (or completed, for inits), with the pod's ordinal
-        (StatefulSets) or its number among the release's pods (Deployments) as ``replica``.
-        Containers already running before the call (re-provisioning) are not reported.
-        A failure names its step in ``ProvisionFailed.step``: ``init <service>``, ``pull``,
-        ``start`` (crash loop) or ``ready`` (deadline). On failure or cancellation of a new
-        instance, everything is deleted and the call waits (``deprovision_timeout``) until
-        it is gone, even if cancelled again meanwhile; if that cleanup fails, the error's
-        reason ends with ``cleanup also failed: ...`` (a note on a cancellation).
-        """
-        require_capability(self, Capability.PROVISION)
-        require_capability(self, Capability.PROVISION)
-        return await provision_instance(self, req, events=events)
+        """Apply every object, wait until every pod is ready; all-or-nothing; idempotent
+        per instance ID (an existing instance is waited for and returned as it is). Steps
+        ``resolve-secrets``, ``apply``, ``start``; see :mod:`.provisioning`."""
+        self._preflight.provision(req)
+        async with self._settings.connect() as ctx:
+            return await provisioning.provision(ctx, req, events)
 
     async def deprovision(self, instance_id: str) -> None:
         """Delete every object of the instance (PVCs unless ``keep_volumes``), wait until gone."""
-        await delete_all(self, instance_id, wait=True)
-
-    # lifecycle
+        async with self._settings.connect() as ctx:
+            await provisioning.delete_all(ctx, instance_id, wait=True)
 
     async def start(self, instance_id: str) -> None:
         """Scale back to the remembered replica count and wait until ready. No-op if running."""
-        await start_instance(self, instance_id)
+        async with self._settings.connect() as ctx:
+            await lifecycle.start(ctx, instance_id)
 
     async def stop(self, instance_id: str) -> None:
         """Scale to 0 (the count to restore stays in an annotation); wait until no pod runs."""
-        await stop_instance(self, instance_id)
+        async with self._settings.connect() as ctx:
+            await lifecycle.stop(ctx, instance_id)
 
     async def restart(self, instance_id: str) -> None:
         """A rollout restart: new pods replace the old ones (stopped instances just start)."""
-        await restart_instance(self, instance_id)
+        async with self._settings.connect() as ctx:
+            await lifecycle.restart(ctx, instance_id)
 
     async def status(self, instance_id: str) -> InstanceStatus:
         """Per-service states from the pods' container statuses; worst-of aggregate."""
-        return await read_status(self, instance_id)
+        async with self._settings.connect() as ctx:
+            return await inspection.status(ctx, instance_id)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
-        """Every instance in the namespace (of ``tenant_id``), oldest first: one label-filtered
-        list per controller kind. State from the controller: 0 replicas -> stopped, all
-        ready -> running, else starting."""
-        return await list_summaries(self, tenant_id)
-
-    # releases
+        """Every instance in the namespace (of ``tenant_id``), oldest first; state from the
+        controller: 0 replicas -> stopped, all ready -> running, else starting."""
+        async with self._settings.connect() as ctx:
+            return await inspection.list_instances(ctx, tenant_id)
 
     async def releases(self, instance_id: str) -> list[Release]:
         """Retained releases, newest first (the newest is live)."""
-        async with self._client() as client:
-            inst = await self._load(client, instance_id)
-        return inst.releases
+        async with self._settings.connect() as ctx:
+            return await inspection.releases(ctx, instance_id)
 
     async def deploy(self, req: DeployRequest, *, events: Subscriber | None = None) -> DeployResult:
         """Roll out the listed services' new versions with ``req.strategy``, gated by the
-        readiness probes (see :mod:`.rollout` for how each strategy runs).
-
-        A new pod counts once its readiness probe passes; a new pod whose probe fails
-        ``retries`` times, an image that cannot be pulled, a crash loop, the progress
-        deadline or cancellation restores the previous release (``DeployFailed`` carries
-        the probe evidence). An API error once something changed (the server unreachable,
-        a 5xx answer) restores it too, and removes a blue-green/canary set, before that
-        error is raised (``BackendUnavailable``, ``BackendError``...; its message says if
-        restoring failed too). ``canary`` works for Deployments and StatefulSets (a
-        partitioned rolling update); ``blue-green`` of a StatefulSet raises ``NotSupported``
-        before any change (a second set of pods cannot keep the replicas' volumes).
-        Progress events (beyond Go) go to ``events``: step pairs, units started and
-        removed, probes, traffic switches and the roll-back.
-        """
-        require_capability(self, Capability.DEPLOY)
-        require_capability(self, strategy_capability(req.strategy))
-        return await deploy_release(self, req, events=events)
+        readiness probes; any failure, cancellation or API error once something changed
+        restores the previous release (``DeployFailed`` with the probe evidence, or the
+        error itself). Blue-green of a StatefulSet is ``NotSupported`` before any change.
+        See :mod:`.strategies` and :mod:`.recovery`."""
+        self._preflight.deploy(req)
+        async with self._settings.connect() as ctx:
+            return await deploys.deploy(ctx, req, events)
 
     async def rollback(
         self, instance_id: str, release_id: str, *, events: Subscriber | None = None
     ) -> None:
         """Restore exactly ``release_id``'s snapshot, recorded as a new release (rolling,
         gated like a deploy; the instance's secrets are resolved again and re-applied)."""
-        require_capability(self, Capability.DEPLOY)
-        await rollback_to(self, instance_id, release_id, events=events)
-
-    # scale and usage
+        self._preflight.rollback()
+        async with self._settings.connect() as ctx:
+            await deploys.rollback(ctx, instance_id, release_id, events)
 
     async def scale(self, instance_id: str, spec: ResourceSpec) -> None:
         """Replicas (of the whole pod) and the main service's limits; 0 leaves a field as is."""
-        require_capability(self, Capability.SCALE)
-        await scale_instance(self, instance_id, spec)
+        self._preflight.scale(spec)
+        async with self._settings.connect() as ctx:
+            await lifecycle.scale(ctx, instance_id, spec)
 
     async def resources(self, instance_id: str) -> ResourceUsage:
         """Usage from the metrics API (``metrics.k8s.io``); limits from the pod specs (the
         node's allocatable memory for containers without a limit)."""
-        return await resource_usage(self, instance_id)
-
-    # logs and exec
+        async with self._settings.connect() as ctx:
+            return await usage.resource_usage(ctx, instance_id)
 
     def logs(self, instance_id: str, opts: LogOptions | None = None) -> LogStream:
         """Logs of one service (default main) of every pod (or ``opts.replica``), merged in
@@ -225,28 +205,27 @@ class KubernetesProvider(Rollouts):
         options = opts or LogOptions()
 
         async def opener() -> AsyncIterator[LogRecord]:
-            require_capability(self, Capability.LOGS)
-            return await open_instance_logs(self, instance_id, options)
+            self._preflight.logs()
+            return await open_instance_logs(self._settings, instance_id, options)
 
         return LogStream(opener)
 
     async def exec(self, instance_id: str, req: ExecRequest) -> ExecResult:
         """Run ``req.command`` in a service's container of one pod (replica 0 by default)
         over the ``pods/exec`` websocket; stdin is written and closed; the exit code is the
-        process's."""
-        require_capability(self, Capability.EXEC)
-        return await run_exec(self, instance_id, req)
-
-    # health
+        process's. No tty."""
+        self._preflight.exec(req)
+        self._preflight.refuse(exec_refusals(req), subject="exec request")
+        async with self._settings.connect() as ctx:
+            return await execution.run_exec(ctx, instance_id, req)
 
     async def health_check(self) -> HealthStatus:
         """Ask the server's ``/version``; never raises for an unreachable server."""
         began = time.monotonic()
         try:
-            async with self._client() as client:
-                major, minor = await self._server_version(client)
-            message = f"Kubernetes {major}.{minor}"
-            healthy = True
+            async with self._settings.connect() as ctx:
+                major, minor = await ctx.server_version()
+            message, healthy = f"Kubernetes {major}.{minor}", True
         except Exception as exc:
             message, healthy = str(exc), False
         return HealthStatus(

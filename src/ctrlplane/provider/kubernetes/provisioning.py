@@ -7,127 +7,115 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from typing import Any, NoReturn
+from datetime import UTC, datetime
+from typing import NoReturn
 
-from lightkube import AsyncClient
-from lightkube.resources.apps_v1 import Deployment, StatefulSet
-from lightkube.resources.core_v1 import (
-    ConfigMap,
-    PersistentVolumeClaim,
-    Pod,
-    Secret,
-    Service,
-)
-from lightkube.types import CascadeType
-
-from ctrlplane.errors import (
-    CtrlplaneError,
-    InstanceNotFound,
-    OperationTimeout,
-    ProvisionFailed,
-)
+from ctrlplane.errors import CtrlplaneError, InstanceNotFound, OperationTimeout, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.events import StepTracker as Steps
-from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.kubernetes.errors import translated
-from ctrlplane.provider.kubernetes.history import new_release
-from ctrlplane.provider.kubernetes.manifests import RenderInputs, render
-from ctrlplane.provider.kubernetes.naming import LABEL_INSTANCE, base_name
-from ctrlplane.provider.kubernetes.progress import UnitEvents
-from ctrlplane.provider.kubernetes.session import ClusterSession, Instance, RolloutFailed
-from ctrlplane.provider.kubernetes.shielding import run_to_end
-from ctrlplane.provider.kubernetes.status import metadata, service_endpoints
+from ctrlplane.provider.deadlines import Deadline, run_to_end, seconds
+from ctrlplane.provider.events import StepTracker, Subscriber
+from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.kubernetes.client import Kind
+from ctrlplane.provider.kubernetes.context import Context
+from ctrlplane.provider.kubernetes.inspection import service_endpoints
+from ctrlplane.provider.kubernetes.instances import load, pods
+from ctrlplane.provider.kubernetes.observe.instance import Instance
+from ctrlplane.provider.kubernetes.render import render_objects
+from ctrlplane.provider.kubernetes.render.naming import base_name, instance_selector
+from ctrlplane.provider.kubernetes.secret_values import resolve_secrets
+from ctrlplane.provider.kubernetes.waits import UnitEvents, poll_until, wait_live
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.releases import Release, snapshot
 from ctrlplane.provider.results import Endpoint, ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
-from ctrlplane.provider.validation import validate_request
 
-__all__ = ["delete_all", "provision_instance"]
+__all__ = ["delete_all", "provision"]
 
-_CLEANUP_KINDS: tuple[Any, ...] = (Deployment, StatefulSet, Service, Secret, ConfigMap)
+_OBJECT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "Service", "Secret", "ConfigMap")
+"""What an instance is made of (besides its claims and pods), in deletion order."""
 
 
-async def provision_instance(
-    session: ClusterSession, req: ProvisionRequest, *, events: Subscriber | None = None
+async def provision(
+    ctx: Context, req: ProvisionRequest, events: Subscriber | None = None
 ) -> ProvisionResult:
-    """The body of :meth:`~.provider.KubernetesProvider.provision` (its contract)."""
-    validate_request(req)
-    render(req, session.config, RenderInputs(release_id="rel_check", native_sidecars=True))
+    """The body of :meth:`~.provider.KubernetesProvider.provision` (its contract);
+    ``req`` passed the preflight."""
     iid = req.instance_id
-    steps, units = Steps(iid, events), UnitEvents(iid, events)
+    steps, units = StepTracker(iid, events), UnitEvents(iid, events)
     created = False
     try:
-        async with steps.guard(), session._client() as client:
+        async with steps.guard():
             existing: Instance | None = None
             with contextlib.suppress(InstanceNotFound):
-                existing = await session._load(client, iid)
+                existing = await load(ctx, iid)
             if existing is not None:
-                units.seed(await session._pods(client, iid))
-                inst, eps = await _converge(session, client, existing, steps, units)
+                units.seed(await pods(ctx, iid))
+                inst, eps = await _converge(ctx, existing, steps, units)
             else:
                 if any(s.secrets for s in req.services):
                     await steps.enter("resolve-secrets")
                 try:
-                    values = await session._secret_values(req)
+                    values = await resolve_secrets(ctx, req)
                 except CtrlplaneError as exc:
                     raise ProvisionFailed(iid, "resolve-secrets", str(exc)) from exc
-                native = await session._native_sidecars(client)
+                native = await ctx.native_sidecars(req)
                 created = True
-                inst, eps = await _provision(
-                    session, client, req, values, native=native, steps=steps, units=units
-                )
+                inst, eps = await _create(ctx, req, values, native, steps, units)
     except BaseException as exc:
         if created:
-            await _clean_up_after(session, iid, exc, steps.current)
+            await _clean_up_after(ctx, iid, exc, steps.current)
         raise
     return ProvisionResult(
         provider_ref=base_name(iid),
         service_refs={s.name: f"{base_name(iid)}/{s.name}" for s in inst.req.services},
         endpoints=eps,
-        metadata=metadata(session, inst),
+        metadata=inst.metadata(ctx.config.namespace),
     )
 
 
-async def _provision(
-    session: ClusterSession,
-    client: AsyncClient,
+async def _create(
+    ctx: Context,
     req: ProvisionRequest,
     values: dict[str, bytes],
-    *,
     native: bool,
-    steps: Steps,
+    steps: StepTracker,
     units: UnitEvents,
 ) -> tuple[Instance, list[Endpoint]]:
-    """The cluster part of :meth:`provision` for a new instance (steps ``apply`` and
-    ``start``): apply the objects of ``req`` as its first release and wait."""
+    """Steps ``apply`` and ``start`` of a new instance: apply the objects of ``req`` as
+    its first release, then wait."""
     release_id = new_id(RELEASE_PREFIX)
-    manifests = session._render(
+    first = Release(
+        release_id=release_id,
+        created_at=datetime.now(UTC),
+        services=snapshot(req.services),
+        live=True,
+    )
+    manifests = render_objects(
         req,
+        ctx.config,
         release_id=release_id,
         native=native,
-        releases=[new_release(release_id, req.services)],
+        releases=[first],
         secret_values=values,
     )
     kinds = ", ".join(f"{m['kind']} {m['metadata']['name']}" for m in manifests)
     await steps.enter("apply", kinds)
-    await session._apply(client, manifests, f"provision {req.instance_id}")
-    return await _converge(
-        session, client, await session._load(client, req.instance_id), steps, units
-    )
+    await ctx.cluster.apply(manifests, f"provision {req.instance_id}")
+    return await _converge(ctx, await load(ctx, req.instance_id), steps, units)
 
 
 async def _converge(
-    session: ClusterSession, client: AsyncClient, inst: Instance, steps: Steps, units: UnitEvents
+    ctx: Context, inst: Instance, steps: StepTracker, units: UnitEvents
 ) -> tuple[Instance, list[Endpoint]]:
     """Step ``start``: wait (``provision_timeout``) until the pods of ``inst``'s live
     release are ready; ``ProvisionFailed`` names the failed step."""
     iid = inst.req.instance_id
     await steps.enter("start", f"{inst.replicas} replica{'s' if inst.replicas != 1 else ''}")
     try:
-        await session._wait_live(
-            client,
+        await wait_live(
+            ctx,
             inst,
-            limit=session.config.provision_timeout.total_seconds(),
+            limit=seconds(ctx.config.provision_timeout),
             what=f"provision of {iid}",
             on_pods=units.observe,
         )
@@ -135,20 +123,19 @@ async def _converge(
         raise ProvisionFailed(iid, failed.step, failed.reason) from None
     except OperationTimeout as exc:
         raise ProvisionFailed(iid, "ready", str(exc)) from None
-    inst = await session._load(client, iid)
-    eps = await service_endpoints(session, client, inst.req, await session._pods(client, iid))
+    inst = await load(ctx, iid)
+    eps = await service_endpoints(ctx, inst.req, await pods(ctx, iid))
     await steps.finish()
     return inst, eps
 
 
-async def _clean_up_after(
-    session: ClusterSession, iid: str, exc: BaseException, step: str
-) -> NoReturn:
+async def _clean_up_after(ctx: Context, iid: str, exc: BaseException, step: str) -> NoReturn:
     """Delete what a failed or cancelled provision of a new instance created and wait
-    until it is gone (to the end, even if cancelled again), then raise: ``exc``, or a
-    cancellation if one arrived meanwhile; a failed cleanup is appended to the reason
-    (``ProvisionFailed``, also made from another error) or noted on a cancellation."""
-    problem, again = await run_to_end(_cleanup(session, iid))
+    until it is gone (on a new connection, to the end, even if cancelled again), then
+    raise: ``exc``, or a cancellation if one arrived meanwhile; a failed cleanup is
+    appended to the reason (``ProvisionFailed``, also made from another error) or noted
+    on a cancellation."""
+    problem, again = await run_to_end(_cleanup(ctx, iid))
     note = f"cleanup also failed, objects may be left (run deprovision): {problem}"
     if isinstance(exc, asyncio.CancelledError) or again:
         cancel = exc if isinstance(exc, asyncio.CancelledError) else asyncio.CancelledError()
@@ -162,55 +149,45 @@ async def _clean_up_after(
     raise ProvisionFailed(iid, step or "apply", f"{exc}; {note}") from exc
 
 
-async def _cleanup(session: ClusterSession, instance_id: str) -> str:
+async def _cleanup(ctx: Context, instance_id: str) -> str:
     """Delete every object of the instance and wait until gone; '' or why it failed."""
     try:
-        await delete_all(session, instance_id, wait=True)
+        async with ctx.reconnect() as fresh:
+            await delete_all(fresh, instance_id, wait=True)
     except CtrlplaneError as exc:
         return str(exc)
     return ""
 
 
-async def delete_all(session: ClusterSession, instance_id: str, *, wait: bool) -> None:
+def _kinds(ctx: Context, *extra: Kind) -> list[Kind]:
+    """The kinds of object an instance leaves (claims unless ``keep_volumes``)."""
+    kinds: list[Kind] = [*_OBJECT_KINDS, *extra]
+    if not ctx.config.keep_volumes:
+        kinds.append("PersistentVolumeClaim")
+    return kinds
+
+
+async def delete_all(ctx: Context, instance_id: str, *, wait: bool) -> None:
     """Delete every object of the instance (PVCs unless ``keep_volumes``); with ``wait``,
     until they are gone (``OperationTimeout`` after ``deprovision_timeout``)."""
-    ns = session.config.namespace
-    labels: dict[str, Any] = {LABEL_INSTANCE: instance_id}
-    async with session._client() as client:
-        kinds: list[Any] = list(_CLEANUP_KINDS)
-        if not session.config.keep_volumes:
-            kinds.append(PersistentVolumeClaim)
-        for kind in kinds:
-            with translated(f"list {kind.__name__} of {instance_id}"):
-                names = [
-                    o.metadata.name async for o in client.list(kind, namespace=ns, labels=labels)
-                ]
-            for name in names:
-                await session._delete(client, kind, name, cascade=CascadeType.BACKGROUND)
-        if not wait:
-            return
-        timeout = session.config.deprovision_timeout.total_seconds()
-        deadline = time.monotonic() + timeout
-        while await _leftovers(session, client, instance_id):
-            if time.monotonic() >= deadline:
-                raise OperationTimeout(
-                    f"deprovision of {instance_id}", timeout, detail="objects remain"
-                )
-            await asyncio.sleep(session.config.poll_interval.total_seconds())
+    for kind in _kinds(ctx):
+        for obj in await _of_instance(ctx, kind, instance_id):
+            await ctx.cluster.delete(kind, obj["metadata"]["name"], background=True)
+    if not wait:
+        return
+    deadline = Deadline(ctx.config.deprovision_timeout, f"deprovision of {instance_id}")
+
+    async def gone() -> bool:
+        for kind in _kinds(ctx, "Pod"):
+            if await _of_instance(ctx, kind, instance_id):
+                return False
+        return True
+
+    await poll_until(ctx, gone, deadline, detail="objects remain")
 
 
-async def _leftovers(session: ClusterSession, client: AsyncClient, instance_id: str) -> list[str]:
-    """What of the instance is still there, as ``Kind/name``."""
-    ns = session.config.namespace
-    labels: dict[str, Any] = {LABEL_INSTANCE: instance_id}
-    kinds: list[Any] = [*_CLEANUP_KINDS, Pod]
-    if not session.config.keep_volumes:
-        kinds.append(PersistentVolumeClaim)
-    found: list[str] = []
-    for kind in kinds:
-        with translated(f"list {kind.__name__} of {instance_id}"):
-            found += [
-                f"{kind.__name__}/{o.metadata.name}"
-                async for o in client.list(kind, namespace=ns, labels=labels)
-            ]
-    return found
+async def _of_instance(ctx: Context, kind: Kind, instance_id: str) -> list[JSON]:
+    """The objects of ``kind`` of the instance."""
+    return await ctx.cluster.list_objects(
+        kind, labels=instance_selector(instance_id), what=f"list {kind} of {instance_id}"
+    )

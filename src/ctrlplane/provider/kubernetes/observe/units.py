@@ -1,10 +1,6 @@
-"""Progress of long operations as typed events: steps, and the units that start and go.
+"""Which units of an instance started and which went, read from its pods. Pure.
 
-:class:`Steps` reports a sequence of named steps as ``StepStarted``/``StepFinished`` pairs
-that never nest: entering a step finishes the open one; a failure or cancellation finishes
-the open step with ``ok`` false and a detail saying why.
-
-:class:`UnitTracker` is pure: fed the instance's pods at every poll, it says which units
+:class:`UnitTracker`, fed the instance's pods at every poll, says which units
 (one service of one replica) started since the last poll and which were removed. A unit
 starts when its container is first seen running (or having run: a completed init); a unit
 is removed when its pod is deleted. Replica numbers are StatefulSet ordinals; pods of a
@@ -16,36 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ctrlplane.provider.events import (
-    Subscriber,
-    UnitRemoved,
-    UnitStarted,
-    emit,
-)
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.events import UnitRemoved, UnitStarted
+from ctrlplane.provider.kubernetes.observe.pods import replica_order, started_containers
+from ctrlplane.provider.kubernetes.render.naming import (
     ANN_RELEASE,
     LABEL_ORDINAL,
     LABEL_TRACK,
     TRACK_STABLE,
 )
-from ctrlplane.provider.kubernetes.podstate import replica_order
+from ctrlplane.provider.native import JSON
 
-__all__ = ["UnitEvents", "UnitTracker", "started_containers"]
-
-JSON = dict[str, Any]
-
-
-def started_containers(pod: JSON) -> set[str]:
-    """Names of the pod's containers that run or have run (inits that completed count)."""
-    status = pod.get("status") or {}
-    out: set[str] = set()
-    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
-        state = cs.get("state") or {}
-        if "running" in state or "terminated" in state or (cs.get("lastState") or {}):
-            out.add(str(cs["name"]))
-    return out
+__all__ = ["UnitTracker"]
 
 
 @dataclass
@@ -128,21 +106,3 @@ def _lowest_free(taken: Iterable[int]) -> int:
     while n in used:
         n += 1
     return n
-
-
-class UnitEvents:
-    """A :class:`UnitTracker` whose events go to a subscriber (``observe`` is the callback
-    the provider's waits call with the instance's pods at every poll)."""
-
-    def __init__(self, instance_id: str, events: Subscriber | None) -> None:
-        self.tracker = UnitTracker(instance_id)
-        self.events = events
-
-    def seed(self, pods: Sequence[JSON]) -> None:
-        """See :meth:`UnitTracker.seed`."""
-        self.tracker.seed(pods)
-
-    async def observe(self, pods: Sequence[JSON]) -> None:
-        """Report the units started and removed since the last call."""
-        for event in self.tracker.diff(pods):
-            await emit(self.events, event)

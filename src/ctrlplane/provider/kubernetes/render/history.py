@@ -9,38 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
 
 from ctrlplane.provider.releases import Release
-from ctrlplane.provider.spec import ServiceDeploySpec, ServiceSpec
 
-__all__ = ["dump_releases", "load_releases", "new_release", "snapshot"]
+__all__ = ["dump_releases", "load_releases"]
 
 _RELEASES = TypeAdapter(list[Release])
-
-
-def snapshot(services: Sequence[ServiceSpec]) -> list[ServiceDeploySpec]:
-    """The deployable fields of every service (what a release restores)."""
-    return [
-        ServiceDeploySpec(name=s.name, image=s.image, env=dict(s.env), health_check=s.health_check)
-        for s in services
-    ]
-
-
-def new_release(
-    release_id: str, services: Sequence[ServiceSpec], strategy: str = "", rollback_of: str = ""
-) -> Release:
-    """A release of ``services`` made now."""
-    return Release(
-        release_id=release_id,
-        created_at=datetime.now(UTC),
-        strategy=strategy,
-        services=snapshot(services),
-        rollback_of=rollback_of,
-        live=True,
-    )
 
 
 def load_releases(text: str | None) -> list[Release]:

@@ -14,6 +14,7 @@ __all__ = [
     "ANN_REPLICAS",
     "ANN_RESTARTED_AT",
     "ANN_SPEC",
+    "BACKEND",
     "LABEL_INSTANCE",
     "LABEL_MANAGED_BY",
     "LABEL_NAME",
@@ -36,6 +37,9 @@ __all__ = [
     "service_selector",
     "volume_name",
 ]
+
+BACKEND = "kubernetes"
+"""The provider's name: what ``info()`` reports and errors carry."""
 
 MANAGER = "ctrlplane"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -1,17 +1,24 @@
 """What the pod mounts or pulls with, rendered: the instance's Secrets (one Opaque Secret of
 env, file and TLS secrets; one ``dockerconfigjson`` Secret per registry secret), the
 ConfigMap of its config files and the PersistentVolumeClaims of a Deployment's persistent
-volumes. Pure (see :mod:`.manifests`)."""
+volumes, as lightkube's typed models. Pure (see :mod:`.render`)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
 
+from lightkube.models.core_v1 import (
+    LocalObjectReference,
+    PersistentVolumeClaimSpec,
+    VolumeResourceRequirements,
+)
+from lightkube.resources.core_v1 import ConfigMap, PersistentVolumeClaim, Secret
+
 from ctrlplane.provider.enums import SecretType, VolumeType, WorkloadKind
 from ctrlplane.provider.kubernetes.config import KubernetesConfig
-from ctrlplane.provider.kubernetes.metadata import JSON, object_meta
-from ctrlplane.provider.kubernetes.naming import (
+from ctrlplane.provider.kubernetes.render.metadata import Scope
+from ctrlplane.provider.kubernetes.render.naming import (
     config_map_name,
     pvc_name,
     registry_secret_name,
@@ -60,61 +67,44 @@ def _secret_data(
 
 
 def secrets(
-    req: ProvisionRequest,
-    config: KubernetesConfig,
-    labels: Mapping[str, str],
-    release: str,
-    values: Mapping[str, bytes] | None,
-) -> tuple[list[JSON], list[JSON]]:
+    scope: Scope, values: Mapping[str, bytes] | None
+) -> tuple[list[Secret], list[LocalObjectReference]]:
     """(the instance's Secrets, the pod's ``imagePullSecrets``): the Opaque Secret first
     when any service has an env, file or TLS secret, then the registry Secrets; the pull
     secrets are the config's, then the registry Secrets. ``values`` as
-    :attr:`~.manifests.RenderInputs.secret_values` (``None``: redacted placeholders)."""
-    iid = req.instance_id
-    out: list[JSON] = []
-    data, registry = _secret_data(req, values)
+    :attr:`~.RenderInputs.secret_values` (``None``: redacted placeholders)."""
+    iid = scope.req.instance_id
+    out: list[Secret] = []
+    data, registry = _secret_data(scope.req, values)
     if data:
-        meta = object_meta(secret_name(iid), config, labels, release)
-        out.append(
-            {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": data}
-        )
-    pull_secrets = [{"name": n} for n in config.image_pull_secrets]
+        out.append(Secret(metadata=scope.meta(secret_name(iid)), type="Opaque", data=data))
+    pull_secrets = [LocalObjectReference(name=n) for n in scope.config.image_pull_secrets]
     for index, key in registry:
         name = registry_secret_name(iid, index)
         raw = None if values is None else values.get(key)
         value = base64.b64encode(raw).decode() if raw is not None else _REDACTED
         out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": object_meta(name, config, labels, release),
-                "type": "kubernetes.io/dockerconfigjson",
-                "data": {".dockerconfigjson": value},
-            }
+            Secret(
+                metadata=scope.meta(name),
+                type="kubernetes.io/dockerconfigjson",
+                data={".dockerconfigjson": value},
+            )
         )
-        pull_secrets.append({"name": name})
+        pull_secrets.append(LocalObjectReference(name=name))
     return out, pull_secrets
 
 
-def config_maps(
-    req: ProvisionRequest, config: KubernetesConfig, labels: Mapping[str, str], release: str
-) -> list[JSON]:
+def config_maps(scope: Scope) -> list[ConfigMap]:
     """The ConfigMap of every service's config files (none if there are none)."""
     config_data = {
         config_key(svc.name, i): cf.content
-        for svc in req.services
+        for svc in scope.req.services
         for i, cf in enumerate(svc.config_files)
     }
     if not config_data:
         return []
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": object_meta(config_map_name(req.instance_id), config, labels, release),
-            "data": config_data,
-        }
-    ]
+    meta = scope.meta(config_map_name(scope.req.instance_id))
+    return [ConfigMap(metadata=meta, data=config_data)]
 
 
 def persistent_volumes(req: ProvisionRequest) -> dict[str, int]:
@@ -127,30 +117,25 @@ def persistent_volumes(req: ProvisionRequest) -> dict[str, int]:
     return out
 
 
-def claim_spec(size_mb: int, config: KubernetesConfig) -> JSON:
+def claim_spec(size_mb: int, config: KubernetesConfig) -> PersistentVolumeClaimSpec:
     """The ``spec`` of a claim of ``size_mb`` (1 GiB when 0) in the configured class."""
-    spec: JSON = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": f"{size_mb or 1024}Mi"}},
-    }
-    if config.storage_class:
-        spec["storageClassName"] = config.storage_class
-    return spec
+    return PersistentVolumeClaimSpec(
+        accessModes=["ReadWriteOnce"],
+        resources=VolumeResourceRequirements(requests={"storage": f"{size_mb or 1024}Mi"}),
+        storageClassName=config.storage_class or None,
+    )
 
 
-def claims(
-    req: ProvisionRequest, config: KubernetesConfig, labels: Mapping[str, str], release: str
-) -> list[JSON]:
+def claims(scope: Scope) -> list[PersistentVolumeClaim]:
     """The PersistentVolumeClaims of a Deployment's persistent volumes (a StatefulSet has
     ``volumeClaimTemplates`` instead, see :mod:`.workloads`)."""
+    req = scope.req
     if req.kind is not WorkloadKind.DEPLOYMENT:
         return []
     return [
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": object_meta(pvc_name(req.instance_id, vol), config, labels, release),
-            "spec": claim_spec(size, config),
-        }
+        PersistentVolumeClaim(
+            metadata=scope.meta(pvc_name(req.instance_id, vol)),
+            spec=claim_spec(size, scope.config),
+        )
         for vol, size in sorted(persistent_volumes(req).items())
     ]

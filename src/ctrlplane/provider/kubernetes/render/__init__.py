@@ -1,7 +1,10 @@
-"""Pure translation of a :class:`ProvisionRequest` into Kubernetes manifests (plain dicts).
+"""Pure translation of a :class:`ProvisionRequest` into Kubernetes manifests.
 
-No I/O: the provider applies what :func:`render` returns; ``tests/kubernetes`` validates
-every shape against the official OpenAPI schemas. The mapping:
+No I/O: each object is built as lightkube's typed model (``lightkube.models`` /
+``lightkube.resources``) and handed out as the plain JSON the API server takes
+(``to_dict``); the provider applies what :func:`render` returns and ``render()`` shows it;
+``tests/kubernetes`` validates every shape against the official OpenAPI schemas. The
+mapping:
 
 - ``deployment`` -> Deployment; ``stateful_set`` -> StatefulSet plus a headless Service and
   ``volumeClaimTemplates`` for persistent volumes. One pod holds every service.
@@ -17,33 +20,39 @@ every shape against the official OpenAPI schemas. The mapping:
   to 127.0.0.1 (the pod shares one network namespace).
 - labels: config labels, then request labels, then the reserved ones (which win).
 
-:func:`render` puts together what these modules render: :mod:`.metadata` (labels, object
-metadata), :mod:`.materials` (Secrets, ConfigMap, claims), :mod:`.containers` (the pod
-template) and :mod:`.workloads` (controller and Services; the objects deploys derive).
+The modules: :mod:`.naming` (names, labels, annotation keys), :mod:`.metadata` (labels,
+object metadata), :mod:`.materials` (Secrets, ConfigMap, claims), :mod:`.containers` (the
+pod template), :mod:`.workloads` (controller and Services), :mod:`.derived` (what deploys
+derive from them) and :mod:`.history` (the release history annotation).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ctrlplane.provider.kubernetes.config import KubernetesConfig
-from ctrlplane.provider.kubernetes.containers import container_layout, pod_template, probe
-from ctrlplane.provider.kubernetes.materials import claims, config_maps, secret_key, secrets
-from ctrlplane.provider.kubernetes.metadata import JSON, common_labels
-from ctrlplane.provider.kubernetes.workloads import (
+from ctrlplane.provider.kubernetes.render.containers import container_layout, pod_template
+from ctrlplane.provider.kubernetes.render.derived import (
     aux_workload,
     canary_stateful_set,
-    controller,
-    replicas_of,
-    services,
     switched_service,
 )
+from ctrlplane.provider.kubernetes.render.history import dump_releases
+from ctrlplane.provider.kubernetes.render.materials import (
+    claims,
+    config_maps,
+    secret_key,
+    secrets,
+)
+from ctrlplane.provider.kubernetes.render.metadata import Scope, common_labels, manifest
+from ctrlplane.provider.kubernetes.render.workloads import controller, replicas_of, services
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
-    "JSON",
     "Manifests",
     "RenderInputs",
     "aux_workload",
@@ -51,8 +60,8 @@ __all__ = [
     "common_labels",
     "container_layout",
     "dumps",
-    "probe",
     "render",
+    "render_objects",
     "replicas_of",
     "secret_key",
     "switched_service",
@@ -79,7 +88,7 @@ class RenderInputs:
 
 @dataclass
 class Manifests:
-    """The objects of one instance, in apply order (controller last)."""
+    """The objects of one instance as plain manifests, in apply order (controller last)."""
 
     secrets: list[JSON] = field(default_factory=list)
     config_maps: list[JSON] = field(default_factory=list)
@@ -94,37 +103,55 @@ class Manifests:
 
 def render(req: ProvisionRequest, config: KubernetesConfig, inputs: RenderInputs) -> Manifests:
     """Every object of the instance ``req`` describes (``req`` must be valid)."""
-    labels = common_labels(req, config)
-    release = inputs.release_id
-    out = Manifests()
-    out.secrets, pull_secrets = secrets(req, config, labels, release, inputs.secret_values)
-    out.config_maps = config_maps(req, config, labels, release)
-    out.claims = claims(req, config, labels, release)
-    out.services = services(req, config, labels, release)
+    scope = Scope(req, config, common_labels(req, config), inputs.release_id)
+    found_secrets, pull_secrets = secrets(scope, inputs.secret_values)
+    found_config_maps = config_maps(scope)
     template = pod_template(
-        req,
-        config,
-        labels,
-        release=release,
+        scope,
         native_sidecars=inputs.native_sidecars,
         restarted_at=inputs.restarted_at,
-        has_secrets=any(s["type"] == "Opaque" for s in out.secrets),
-        has_config=bool(out.config_maps),
+        has_secrets=any(s.type == "Opaque" for s in found_secrets),
+        has_config=bool(found_config_maps),
         pull_secrets=pull_secrets,
     )
     replicas = inputs.replicas if inputs.replicas is not None else replicas_of(req)
     remembered = inputs.remembered_replicas or replicas or replicas_of(req)
-    out.workload = controller(
-        req,
-        config,
-        labels,
-        template,
-        release=release,
-        replicas=replicas,
-        remembered=remembered,
-        releases=inputs.releases,
+    workload = controller(
+        scope, template, replicas=replicas, remembered=remembered, releases=inputs.releases
     )
-    return out
+    return Manifests(
+        secrets=[manifest(s) for s in found_secrets],
+        config_maps=[manifest(c) for c in found_config_maps],
+        claims=[manifest(c) for c in claims(scope)],
+        services=[manifest(s) for s in services(scope)],
+        workload=manifest(workload),
+    )
+
+
+def render_objects(
+    req: ProvisionRequest,
+    config: KubernetesConfig,
+    *,
+    release_id: str,
+    native: bool,
+    releases: Sequence[Release],
+    replicas: int | None = None,
+    remembered: int | None = None,
+    restarted_at: str = "",
+    secret_values: Mapping[str, bytes] | None = None,
+) -> list[JSON]:
+    """:func:`render` of ``req`` as ``release_id`` with the history ``releases`` (newest
+    first, kept to the configured depth), every object in apply order."""
+    inputs = RenderInputs(
+        release_id=release_id,
+        native_sidecars=native,
+        replicas=replicas,
+        remembered_replicas=remembered,
+        releases=dump_releases(releases, config.release_history),
+        restarted_at=restarted_at,
+        secret_values=secret_values,
+    )
+    return render(req, config, inputs).all()
 
 
 def dumps(obj: JSON) -> str:

@@ -1,0 +1,74 @@
+"""Reading instances back: ``status`` (assembled by the pure
+:func:`~.observe.status.instance_status`), the endpoints (cluster DNS, plus node ports and
+load balancers read from the Service and the nodes), ``list_instances`` (one summary per
+controller of the namespace) and ``releases`` (the history annotation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ctrlplane.provider.kubernetes.config import ServiceType
+from ctrlplane.provider.kubernetes.context import Context
+from ctrlplane.provider.kubernetes.instances import CONTROLLERS, load, pods
+from ctrlplane.provider.kubernetes.observe.status import (
+    endpoints,
+    instance_status,
+    public_addresses,
+    summaries,
+)
+from ctrlplane.provider.kubernetes.render.naming import (
+    LABEL_MANAGED_BY,
+    LABEL_TENANT,
+    MANAGER,
+    base_name,
+)
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.releases import Release
+from ctrlplane.provider.results import Endpoint, InstanceStatus, InstanceSummary
+from ctrlplane.provider.spec import ProvisionRequest
+
+__all__ = ["list_instances", "releases", "service_endpoints", "status"]
+
+
+async def status(ctx: Context, instance_id: str) -> InstanceStatus:
+    """The body of :meth:`~.provider.KubernetesProvider.status`."""
+    inst = await load(ctx, instance_id)
+    found = await pods(ctx, instance_id)
+    eps = await service_endpoints(ctx, inst.req, found)
+    return instance_status(inst.req, inst.workload, found, eps, inst.metadata(ctx.config.namespace))
+
+
+async def list_instances(ctx: Context, tenant_id: str | None = None) -> list[InstanceSummary]:
+    """The body of :meth:`~.provider.KubernetesProvider.list_instances` (its contract):
+    one label-filtered list per controller kind."""
+    labels = {LABEL_MANAGED_BY: MANAGER}
+    if tenant_id is not None:
+        labels[LABEL_TENANT] = tenant_id
+    found: list[JSON] = []
+    for kind in CONTROLLERS:
+        found += await ctx.cluster.list_objects(kind, labels=labels)
+    return summaries(found)
+
+
+async def releases(ctx: Context, instance_id: str) -> list[Release]:
+    """The body of :meth:`~.provider.KubernetesProvider.releases`."""
+    return (await load(ctx, instance_id)).releases
+
+
+async def service_endpoints(
+    ctx: Context, req: ProvisionRequest, pods: Sequence[JSON]
+) -> list[Endpoint]:
+    """Cluster DNS endpoints, plus node-port and load-balancer ones for those Service types
+    (from the Service and the nodes ``pods`` run on)."""
+    config = ctx.config
+    host = f"{base_name(req.instance_id)}.{config.namespace}.svc.{config.cluster_domain}"
+    if config.service_type is ServiceType.CLUSTER_IP or not any(s.ports for s in req.services):
+        return endpoints(req, host)
+    service = await ctx.cluster.find("Service", base_name(req.instance_id))
+    if service is None:
+        return endpoints(req, host)
+    nodes = [
+        await ctx.cluster.get("Node", name)
+        for name in sorted({str(p["spec"]["nodeName"]) for p in pods if p["spec"].get("nodeName")})
+    ]
+    return endpoints(req, host, public_addresses(service, nodes))
