@@ -522,3 +522,14 @@ async def test_prints_what_busybox_prints(script: str) -> None:
     real_out, _ = await asyncio.wait_for(real.communicate(), 10)
     fake = await run_command(["sh", "-c", script], env={}, fs=ContainerFiles())
     assert (fake.exit_code, fake.stdout) == (real.returncode, real_out)
+
+
+async def test_ended_jobs_nobody_waits_for_are_forgotten() -> None:
+    res = await sh(
+        "true & first=$!; sleep 0.01; i=0; while [ $i -lt 300 ]; do i=$((i+1)); true & done; "
+        "last=$!; sleep 0.01; wait $first; echo $?; wait $last; echo $?; echo $last"
+    )
+    assert res.stdout == b"127\n0\n401\n"
+    assert (await sh("true & p=$!; sleep 0.01; wait $p; echo $?; wait $p; echo $?")).stdout == (
+        b"0\n127\n"
+    )

@@ -30,7 +30,8 @@ busybox's programs:
 
 Files only: the file system has no directories, so ``-d`` is true for ``/``, busybox's
 standard directories (``/bin``, ``/tmp``, ``/var``, ...) and those ``mkdir`` made, which it
-records as ``PATH/`` entries among the container's files.
+records as ``PATH/`` entries among the container's files; ``rm -r DIR`` removes such an
+entry but not the files under it (the file system cannot list them).
 
 ``trap ACTION SIG`` records ACTION and runs it only when the script ``kill`` s its own
 ``$$`` (an ``EXIT`` trap never runs). Stopping a fake container cancels its process, which
@@ -91,6 +92,7 @@ __all__ = ["FileSystem", "ShellResult", "Sink", "run_command"]
 SPIN_LIMIT = 100_000
 """Loop iterations in a row without sleeping or waiting after which the shell gives up."""
 _MAX_DEPTH = 100
+_REMEMBERED_JOBS = 256
 _BLANKS = (" ", "\t", "\n")
 _IFS = re.compile("[ \t\n]+")
 
@@ -531,7 +533,11 @@ class Shell:
         return await sub.run_script(script, io)
 
     def spawn(self, item: Item, io: Io) -> None:
-        """Start ``item`` as a background job of this shell."""
+        """Start ``item`` as a background job of this shell (forgetting the oldest ended
+        jobs nobody waited for beyond :data:`_REMEMBERED_JOBS`, as a shell reaps them)."""
+        ended = [pid for pid, j in self.jobs.items() if j.status is not None]
+        for pid in ended[: max(0, len(self.jobs) - _REMEMBERED_JOBS)]:
+            del self.jobs[pid], self.run.jobs[pid]
         job = Job(self.new_pid())
         sub = self.child(pid=self.pid, in_job=True, everything=True)
         job.task = asyncio.create_task(sub.run_job(item.and_or, Io(b"", io.out, io.err), job))
