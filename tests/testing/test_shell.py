@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 
-from ctrlplane.testing import shell
+from ctrlplane.ids import new_id
+from ctrlplane.provider import ExecRequest, LogOptions, ProvisionRequest, ServiceRole
+from ctrlplane.testing import FakeBackend, FakeImage, FakeProvider, shell
+from ctrlplane.testing.conformance import BusyboxServices
 from ctrlplane.testing.conformance.busybox import http_script, idle_script, log_script
+from ctrlplane.testing.conformance.fake_harness import conformance_http
 from ctrlplane.testing.records import ContainerFiles
 from ctrlplane.testing.shell import ShellResult, run_command
 
@@ -533,3 +537,42 @@ async def test_ended_jobs_nobody_waits_for_are_forgotten() -> None:
     assert (await sh("true & p=$!; sleep 0.01; wait $p; echo $?; wait $p; echo $?")).stdout == (
         b"0\n127\n"
     )
+
+
+class TickingServices(BusyboxServices):
+    log_tick = 0.02
+
+
+async def test_fake_provider_runs_the_busybox_conformance_services() -> None:
+    backend = FakeBackend(any_image=False)
+    backend.add_image(FakeImage(name="ctrlplane-conformance/busybox:1", http=conformance_http))
+    b = TickingServices()
+    sidecars = [
+        b.log_service("logs", lines=["a"], stderr_lines=["e"], tick=True),
+        b.idle_service("idle"),
+    ]
+    services = [
+        b.http_service("web", port=8080, env={"MESSAGE": "hi"}),
+        *(s.model_copy(update={"role": ServiceRole.SIDECAR}) for s in sidecars),
+        b.exit_service("job", code=0, lines=["bye"]).model_copy(update={"role": ServiceRole.INIT}),
+    ]
+    provider = FakeProvider(backend)
+    req = ProvisionRequest(instance_id=new_id("inst"), services=services)
+    await provider.provision(req)
+    await asyncio.sleep(0.1)
+    assert (await provider.status(req.instance_id)).ready
+    check = ExecRequest(
+        command=["sh", "-c", 'cat /tmp/www/index.html; [ -f /tmp/www/healthz ] && echo " up"'],
+        service="web",
+    )
+    assert (await provider.exec(req.instance_id, check)).stdout == b"hi up\n"
+    logs = await provider.logs(req.instance_id, LogOptions(service_name="logs")).collect()
+    assert [(r.stream, r.line) for r in logs[:4]] == [
+        ("stdout", "a"),
+        ("stderr", "e"),
+        ("stdout", "tick 1"),
+        ("stdout", "tick 2"),
+    ]
+    await provider.deprovision(req.instance_id)
+    await asyncio.sleep(0)
+    assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
