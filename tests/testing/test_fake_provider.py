@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,12 +27,15 @@ from ctrlplane.provider import (
     ServiceDeploySpec,
     ServiceRole,
     ServiceSpec,
+    UnitLister,
     VolumeSpec,
     WorkloadKind,
 )
+from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.releases import ReleaseHistory
 from ctrlplane.secrets import MappingResolver
 from ctrlplane.testing import FakeBackend, FakeImage, FakeProvider, serve_files
+from ctrlplane.testing.runtime import build_unit
 
 
 def request(
@@ -276,8 +279,6 @@ async def test_concurrent_partial_deploys_both_take_effect() -> None:
 
 
 async def test_units_lists_each_container_with_its_release() -> None:
-    from ctrlplane.provider import DeployRequest, ServiceDeploySpec, UnitLister
-
     provider = FakeProvider()
     req = ProvisionRequest(
         instance_id=new_id("inst"),
@@ -305,3 +306,29 @@ async def test_units_lists_each_container_with_its_release() -> None:
     after = await provider.units(req.instance_id)
     assert {u.release_id for u in after} == {deployed.release_id}
     assert {u.image for u in after if u.service == "web"} == {"app:2"}
+
+
+async def test_an_interrupted_operation_shows_in_status_and_is_repaired_by_the_next_call() -> None:
+    provider = FakeProvider()
+    req = ProvisionRequest(
+        instance_id=new_id("inst"), services=[ServiceSpec(name="web", image="app:1")]
+    )
+    await provider.provision(req)
+    iid = req.instance_id
+    # A deploy whose process died after starting a new unit: its lease expired and
+    # its new set was never switched.
+    record = provider.backend.instances[iid]
+    stray = build_unit(provider.backend, record, 0, record.services, {})
+    provider.backend.staged[iid] = [stray]
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    dead = Lease("host/1/dead", "deploy", past, past, 30.0, {"phase": "roll out"})
+    await provider.backend.leases.create(iid, dead)
+    status = await provider.status(iid)
+    assert status.metadata["operation_state"] == "interrupted"
+    assert "deploy interrupted" in status.message
+    await provider.restart(iid)  # the next mutating call repairs first
+    assert not provider.backend.staged.get(iid)
+    assert not stray.containers["web"].running
+    after = await provider.status(iid)
+    assert "operation" not in after.metadata
+    assert after.ready

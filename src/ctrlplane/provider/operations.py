@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ctrlplane.errors import SecretNotFound
 from ctrlplane.provider.events import StepTracker, Subscriber
@@ -28,7 +29,13 @@ from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.spec import SecretRef
 from ctrlplane.secrets import SecretResolver
 
-__all__ = ["LearningResolver", "Operation", "Operations"]
+__all__ = [
+    "LearningResolver",
+    "Operation",
+    "Operations",
+    "interrupted_message",
+    "lease_metadata",
+]
 
 
 class LearningResolver:
@@ -77,12 +84,48 @@ class Operation:
             await self.held.note(**intent)
 
 
+def lease_metadata(lease: Lease | None, now: datetime | None = None) -> dict[str, str]:
+    """What ``status`` reports of an instance's operation lease, as metadata entries:
+    ``operation`` (``deploy by host/pid/x since 2026-12-07T10:00:00+00:00``) and
+    ``operation_state``: ``running``, or ``interrupted`` when its holder died (the lease
+    expired): the next mutating call repairs it first. Empty when no operation runs."""
+    if lease is None:
+        return {}
+    since = lease.acquired_at.isoformat(timespec="seconds")
+    out = {
+        "operation": f"{lease.operation} by {lease.holder} since {since}",
+        "operation_state": "interrupted" if lease.expired(now) else "running",
+    }
+    phase = lease.intent.get("phase")
+    if phase:
+        out["operation_phase"] = phase
+    if lease.intent.get("release_id"):
+        out["operation_release"] = lease.intent["release_id"]
+    return out
+
+
+def interrupted_message(lease: Lease) -> str:
+    """The status message of an instance whose last operation was interrupted."""
+    return (
+        f"{lease.operation} interrupted (its holder {lease.holder} stopped renewing its lease "
+        f"at {lease.renewed_at.isoformat(timespec='seconds')}); the next mutating call "
+        "repairs it first"
+    )
+
+
 class Operations:
     """The operation frames of one provider object: its locks and secret resolver."""
 
     def __init__(self, locks: InstanceLocks | None, secrets: SecretResolver | None) -> None:
         self.locks = locks
         self.secrets = secrets
+
+    async def current_lease(self, instance_id: str) -> Lease | None:
+        """The instance's operation lease as stored (running or interrupted), if any."""
+        if self.locks is None:
+            return None
+        record = await self.locks.store.read(instance_id)
+        return record.lease if record is not None else None
 
     @contextlib.asynccontextmanager
     async def mutating(

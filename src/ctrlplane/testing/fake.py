@@ -41,7 +41,12 @@ from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.events import StepFinished, StepStarted, Subscriber
 from ctrlplane.provider.leases import InstanceLocks
-from ctrlplane.provider.operations import Operation, Operations
+from ctrlplane.provider.operations import (
+    Operation,
+    Operations,
+    interrupted_message,
+    lease_metadata,
+)
 from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import (
     DEFAULT_HISTORY_DEPTH,
@@ -400,7 +405,14 @@ class FakeProvider:
 
     async def status(self, instance_id: str) -> InstanceStatus:
         """Worst-of over long-lived services (and failed inits); per-service detail."""
-        return await instance_status(self.backend, self._record(instance_id))
+        status = await instance_status(self.backend, self._record(instance_id))
+        lease = await self._ops.current_lease(instance_id)
+        if lease is None:
+            return status
+        update: dict[str, object] = {"metadata": {**status.metadata, **lease_metadata(lease)}}
+        if lease.expired():
+            update["message"] = interrupted_message(lease)
+        return status.model_copy(update=update)
 
     async def units(self, instance_id: str) -> list[UnitStatus]:
         """Every container of the instance (a rollout's new units too), one row each."""
