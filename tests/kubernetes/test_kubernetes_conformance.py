@@ -25,7 +25,12 @@ from ctrlplane.provider.kubernetes.observe.pods import replica_order
 from ctrlplane.provider.kubernetes.render.naming import LABEL_INSTANCE
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver
-from ctrlplane.testing.conformance import BasicsContract, ProviderConformance, RunningUnit
+from ctrlplane.testing.conformance import (
+    BasicsContract,
+    ProviderConformance,
+    RunningUnit,
+    SuiteFixture,
+)
 from ctrlplane.testing.conformance.fake_harness import FakeHarness
 
 from .conftest import fast_config
@@ -117,22 +122,20 @@ class TestKubernetesConformance(ProviderConformance):
         return KubernetesHarness()
 
 
-class TestNarrowedKubernetesBasics(BasicsContract):
+class TestNarrowedKubernetesBasics(SuiteFixture, BasicsContract):
     """The basics with only ``provision`` and ``logs`` declared: deploys of every strategy,
     scale and exec of a provisioned instance are refused before any work."""
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
-    suite = ProviderConformance.suite
 
     def make_harness(self) -> KubernetesHarness:
         return KubernetesHarness(capabilities=[Capability.PROVISION, Capability.LOGS])
 
 
-class TestUnprovisionedKubernetesBasics(BasicsContract):
+class TestUnprovisionedKubernetesBasics(SuiteFixture, BasicsContract):
     """The basics with nothing declared: ``provision`` too is refused before any work."""
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
-    suite = ProviderConformance.suite
 
     def make_harness(self) -> KubernetesHarness:
         return KubernetesHarness(capabilities=[])

@@ -25,7 +25,12 @@ import pytest
 
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.testing.conformance import BasicsContract, ProviderConformance, SuiteContext
+from ctrlplane.testing.conformance import (
+    BasicsContract,
+    ProviderConformance,
+    SuiteContext,
+    SuiteFixture,
+)
 
 from .harness import NomadHarness
 
@@ -51,11 +56,10 @@ class TestNomadConformance(ProviderConformance):
         await super().test_logs_since(suite)
 
 
-class TestNarrowedNomadBasics(BasicsContract):
+class TestNarrowedNomadBasics(SuiteFixture, BasicsContract):
     """The basics on a provider that declares only ``provision`` and ``logs``."""
 
     pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
-    suite = ProviderConformance.suite
 
     def make_harness(self) -> NomadHarness:
         return NomadHarness(capabilities=[Capability.PROVISION, Capability.LOGS])

@@ -55,30 +55,15 @@ __all__ = [
     "SecretsContract",
     "StrategiesContract",
     "SuiteContext",
+    "SuiteFixture",
     "TrustContract",
     "check_step_pairs",
 ]
 
 
-class ProviderConformance(
-    BasicsContract,
-    ProvisioningContract,
-    LifecycleContract,
-    ReleasesContract,
-    StrategiesContract,
-    ScalingContract,
-    LogsContract,
-    ExecContract,
-    SecretsContract,
-    TrustContract,
-):
-    """The whole suite. Subclass it as ``TestXxx`` and override :meth:`make_harness`.
-
-    Each test receives the ``suite`` fixture (a :class:`SuiteContext`), made fresh per
-    test from a new harness.
-    """
-
-    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+class SuiteFixture:
+    """The ``suite`` fixture alone: mix it into a subset of the contracts (e.g. the basics
+    on a narrowed provider) and override :meth:`make_harness`."""
 
     def make_harness(self) -> ConformanceHarness:
         """Return the harness of the provider under test (override this)."""
@@ -97,3 +82,25 @@ class ProviderConformance(
             await ctx.cleanup()
         finally:
             await harness.teardown()
+
+
+class ProviderConformance(
+    SuiteFixture,
+    BasicsContract,
+    ProvisioningContract,
+    LifecycleContract,
+    ReleasesContract,
+    StrategiesContract,
+    ScalingContract,
+    LogsContract,
+    ExecContract,
+    SecretsContract,
+    TrustContract,
+):
+    """The whole suite. Subclass it as ``TestXxx`` and override :meth:`make_harness`.
+
+    Each test receives the ``suite`` fixture (a :class:`SuiteContext`), made fresh per
+    test from a new harness.
+    """
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]

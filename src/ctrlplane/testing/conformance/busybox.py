@@ -27,14 +27,21 @@ def idle_script() -> str:
 
 def http_script(port: int, root: str = "/tmp/www") -> str:
     """Serve ``$MESSAGE`` on ``/`` and ``/healthz`` (absent when ``$HEALTHY`` is 0) from
-    the directory ``root``."""
+    the directory ``root``; crash as the harness contract says for ``CRASH_MARKER`` and
+    ``CRASH_AFTER`` (see :mod:`ctrlplane.testing.conformance.harness`)."""
     www = shlex.quote(root)
+    crash = 'eval "echo crashing: \\$$CRASH_PRINT"; exit 3'
     return (
         "trap 'kill $pid 2>/dev/null; exit 0' TERM; "
+        f'if [ -n "$CRASH_MARKER" ] && [ -f "$CRASH_MARKER" ]; then {crash}; fi; '
+        'if [ -n "$CRASH_MARKER" ]; then touch "$CRASH_MARKER"; fi; '
         f"mkdir -p {www} && printf '%s' \"$MESSAGE\" > {www}/index.html; "
         f'if [ "$HEALTHY" != 0 ]; then echo ok > {www}/healthz; '
         f"else rm -f {www}/healthz; fi; "
-        f"httpd -f -p {int(port)} -h {www} & pid=$!; wait $pid"
+        f"httpd -f -p {int(port)} -h {www} & pid=$!; "
+        'if [ -n "$CRASH_AFTER" ]; then sleep "$CRASH_AFTER" & wait $!; kill $pid; '
+        f"{crash}; fi; "
+        "wait $pid"
     )
 
 

@@ -16,6 +16,7 @@ from ctrlplane.provider.results import Endpoint
 from ctrlplane.provider.spec import PortSpec, ServiceSpec
 from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing.backend import FakeBackend
+from ctrlplane.testing.conformance.busybox import http_script
 from ctrlplane.testing.conformance.harness import ConformanceHarness, RunningUnit
 from ctrlplane.testing.fake import FakeProvider
 from ctrlplane.testing.images import FakeImage, HttpRequest, serve_files
@@ -48,6 +49,7 @@ class FakeHarness(ConformanceHarness):
     probe_retries = 2
     log_tick = 0.03
     crash_delay = 0.02
+    canary_observation = 0.2
 
     def __init__(self, capabilities: Iterable[Capability] | None = None) -> None:
         self.capabilities = None if capabilities is None else tuple(capabilities)
@@ -64,7 +66,7 @@ class FakeHarness(ConformanceHarness):
             secrets=secrets,
             capabilities=self.capabilities,
             history_depth=self.history_depth,
-            canary_observation=0.01,
+            canary_observation=self.canary_observation,
             progress_deadline=self.timeout,
         )
 
@@ -74,11 +76,14 @@ class FakeHarness(ConformanceHarness):
     def http_service(
         self, name: str, *, port: int, env: Mapping[str, str] | None = None, version: int = 1
     ) -> ServiceSpec:
+        # The image's handler answers HTTP; the busybox script runs in the fake shell, so
+        # the crash requests of the contract behave as on a real engine.
         return ServiceSpec(
             name=name,
             image=self.image(version),
             env=dict(env or {}),
             ports=[PortSpec(container=port)],
+            command=["sh", "-c", http_script(port)],
         )
 
     def log_service(

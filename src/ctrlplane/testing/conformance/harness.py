@@ -11,6 +11,10 @@ Service behaviours the builders must give (busybox-compatible; see
 - ``http_service``: long-running; answers HTTP GET on ``port``: ``/`` with status 200 and
   exactly the value of its env var ``MESSAGE`` as the body (empty if unset); ``/healthz``
   with 200, unless its env var ``HEALTHY`` is ``0``, then with an error status (4xx/5xx).
+  It crashes on request, printing ``crashing: `` and the value of the env var named by
+  its env var ``CRASH_PRINT`` on stdout, then exiting with code 3: at start when its env
+  var ``CRASH_MARKER`` names a file that exists (else it creates that file and serves),
+  and ``CRASH_AFTER`` seconds after it started serving, when that env var is set.
 - ``log_service``: prints ``lines`` to stdout, one per line, then ``stderr_lines`` to
   stderr; with ``tick`` it then prints ``tick <n>`` (n = 1, 2, ...) every
   :attr:`~ConformanceHarness.log_tick` seconds; then runs until stopped.
@@ -53,7 +57,10 @@ class ConformanceHarness(abc.ABC):
     ``probe_interval`` and ``probe_retries``; a sidecar meant to crash after provision
     returned exits ``crash_delay`` seconds after it starts; ``history_depth`` is the
     provider's configured release history depth; ``missing_image`` must not exist
-    anywhere the backend looks.
+    anywhere the backend looks; ``canary_observation`` is the canary observation period
+    (seconds) the harness configures its providers with (tests that crash a canary during
+    its observation need it longer than ``crash_delay``); ``black_hole_limit`` bounds every
+    call of a provider from :meth:`black_hole_provider`.
     """
 
     timeout: float = 60.0
@@ -65,6 +72,8 @@ class ConformanceHarness(abc.ABC):
     history_depth: int = 10
     crash_delay: float = 2.0
     missing_image: str = "ctrlplane-conformance/missing-image:0"
+    canary_observation: float = 0.0
+    black_hole_limit: float = 15.0
 
     async def setup(self) -> None:  # noqa: B027 - an optional hook
         """Called before each test (connect clients, build images...)."""
@@ -135,6 +144,13 @@ class ConformanceHarness(abc.ABC):
     async def leftovers(self, instance_id: str) -> list[str]:
         """Everything of ``instance_id`` still on the backend (containers, networks, volumes,
         jobs, secrets...), as readable strings; empty when nothing is left."""
+
+    def black_hole_provider(self, address: str) -> Provider | None:
+        """A new provider that reaches its backend at ``address`` (``host:port`` of a
+        server that accepts connections and never answers), configured so that every call
+        returns or raises within :attr:`black_hole_limit` seconds; ``None`` when the
+        backend has no network endpoint (the suite then skips the black-hole test)."""
+        return None
 
     async def backend_text(self, instance_id: str) -> str:
         """Everything the backend shows about the instance that must not hold secret values

@@ -4,30 +4,47 @@
   from two provider objects are serialised (or refused with ``InstanceBusy``); afterwards
   every unit runs the live release.
 - A crash is a crash: a main that exits at once fails provision, every time.
-- Secrets stay secret when things fail: an exec probe that prints a secret never shows it
-  in the error, its evidence, the progress events, the status or the library's logs.
+- Secrets stay secret when things fail: an exec probe that prints a secret, a canary that
+  crashes printing one during its observation, a restart whose main crashes printing one:
+  the value never shows in the error, its evidence, the progress events, the status or
+  the library's logs.
+- No call hangs: against an endpoint that accepts connections and never answers, every
+  method returns or raises (``BackendUnavailable`` / ``OperationTimeout``) in bounded time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from ctrlplane.errors import DeployFailed, InstanceBusy, NotSupported, ProvisionFailed
+from ctrlplane.errors import (
+    BackendUnavailable,
+    CtrlplaneError,
+    DeployFailed,
+    InstanceBusy,
+    NotSupported,
+    OperationTimeout,
+    ProvisionFailed,
+)
+from ctrlplane.ids import INSTANCE_PREFIX, RELEASE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.events import ProgressEvent
-from ctrlplane.provider.protocol import Provider
+from ctrlplane.provider.protocol import HealthChecker, InstanceLister, Provider
 from ctrlplane.provider.releases import ReleaseHistory
 from ctrlplane.provider.spec import (
     DeployRequest,
+    ExecRequest,
     HealthCheckSpec,
+    LogOptions,
     ResourceSpec,
     SecretRef,
     ServiceDeploySpec,
+    VolumeSpec,
 )
 from ctrlplane.secrets import MappingResolver
 from ctrlplane.testing.conformance.context import SuiteContext, assert_running
@@ -38,6 +55,26 @@ SENTINEL = "sentinel-5ec2e7-7a1b9d44c0"
 """A secret value that must never appear outside the service that references it."""
 
 EXIT_AT_ONCE_RUNS = 20
+
+
+def _assert_hidden(texts: dict[str, str]) -> None:
+    for where, text in texts.items():
+        assert SENTINEL not in text, f"the secret value appears in {where}"
+
+
+def _crashing_env(**extra: str) -> dict[str, str]:
+    return {"CRASH_PRINT": "API_TOKEN", **extra}
+
+
+async def _black_hole() -> tuple[asyncio.Server, list[asyncio.StreamWriter]]:
+    """A server on 127.0.0.1 that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # keep it open, say nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    return server, held
 
 
 def _histories(provider: Provider) -> ReleaseHistory:
@@ -180,5 +217,141 @@ class TrustContract:
             "the status": (await suite.status(iid, provider)).model_dump_json(),
             "the library's logs": caplog.text,
         }
-        for where, text in texts.items():
-            assert SENTINEL not in text, f"the secret value appears in {where}"
+        _assert_hidden(texts)
+
+    async def test_a_canary_crashing_with_a_secret_never_shows_it(
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        suite.require(Capability.PROVISION, Capability.DEPLOY, Capability.CANARY)
+        caplog.set_level(logging.DEBUG, logger="ctrlplane")
+        h = suite.harness
+        assert h.canary_observation > h.crash_delay, (
+            "the harness must observe canaries longer than crash_delay"
+        )
+        provider = suite.fresh(secrets=MappingResolver({"api-token": SENTINEL}))
+        web = h.http_service("web", port=h.http_port, env={"MESSAGE": "v1"}).model_copy(
+            update={
+                "secrets": [SecretRef(key="api-token")],
+                "health_check": suite.health_check(h.http_port),
+            }
+        )
+        req, _ = await suite.provision(web, replicas=2, provider=provider)
+        iid = req.instance_id
+        crash = _crashing_env(MESSAGE="v2", CRASH_AFTER=f"{h.crash_delay:g}")
+        deploy = DeployRequest(
+            instance_id=iid,
+            services=[ServiceDeploySpec(name="web", image=h.image(2), env=crash)],
+            strategy="canary",
+        )
+        seen: list[ProgressEvent] = []
+        with pytest.raises(DeployFailed) as caught:
+            async with asyncio.timeout(2 * h.timeout):
+                await provider.deploy(deploy, events=seen.append)
+        failure = caught.value
+        _assert_hidden(
+            {
+                "the DeployFailed message": str(failure),
+                "the probe evidence": " ".join(str(e) for e in failure.evidence),
+                "the progress events": " ".join(e.model_dump_json() for e in seen),
+                "the status": (await suite.status(iid, provider)).model_dump_json(),
+                "the library's logs": caplog.text,
+            }
+        )
+
+    async def test_a_restart_whose_main_crashes_with_a_secret_fails_without_showing_it(
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        suite.require(Capability.PROVISION, Capability.VOLUMES)
+        caplog.set_level(logging.DEBUG, logger="ctrlplane")
+        h = suite.harness
+        provider = suite.fresh(secrets=MappingResolver({"api-token": SENTINEL}))
+        web = h.http_service(
+            "web", port=h.http_port, env=_crashing_env(MESSAGE="v1", CRASH_MARKER="/data/seen")
+        ).model_copy(
+            update={
+                "secrets": [SecretRef(key="api-token")],
+                "volumes": [VolumeSpec(name="data", mount_path="/data")],
+            }
+        )
+        req, _ = await suite.provision(web, provider=provider)
+        iid = req.instance_id
+        try:
+            async with asyncio.timeout(2 * h.timeout):
+                await provider.restart(iid)
+        except CtrlplaneError as exc:
+            error = str(exc)
+        else:
+            pytest.fail("a restart whose main exits at once must fail, not report success")
+        _assert_hidden(
+            {
+                "the restart's error": error,
+                "the status": (await suite.status(iid, provider)).model_dump_json(),
+                "the library's logs": caplog.text,
+            }
+        )
+
+    async def test_no_call_hangs_on_an_endpoint_that_never_answers(
+        self, suite: SuiteContext
+    ) -> None:
+        server, held = await _black_hole()
+        try:
+            host, port = server.sockets[0].getsockname()[:2]
+            provider = suite.harness.black_hole_provider(f"{host}:{port}")
+            if provider is None:
+                pytest.skip("the backend has no network endpoint")
+            await _every_call_returns(suite, provider)
+        finally:
+            for writer in held:
+                writer.close()
+            server.close()
+            await server.wait_closed()
+
+
+async def _every_call_returns(suite: SuiteContext, provider: Provider) -> None:
+    """Each method of ``provider`` (pointed at a black hole) ends within the harness's
+    limit: ``health_check`` unhealthy, the others ``BackendUnavailable`` or
+    ``OperationTimeout``."""
+    h = suite.harness
+    limit = h.black_hole_limit
+    iid = new_id(INSTANCE_PREFIX)
+    req = suite.request(h.idle_service("app"))
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "provision": lambda: provider.provision(req),
+        "deprovision": lambda: provider.deprovision(iid),
+        "status": lambda: provider.status(iid),
+        "start": lambda: provider.start(iid),
+        "stop": lambda: provider.stop(iid),
+        "restart": lambda: provider.restart(iid),
+        "resources": lambda: provider.resources(iid),
+        "deploy": lambda: provider.deploy(
+            DeployRequest(instance_id=iid, services=[ServiceDeploySpec(name="app", image="i:2")])
+        ),
+        "rollback": lambda: provider.rollback(iid, new_id(RELEASE_PREFIX)),
+        "scale": lambda: provider.scale(iid, ResourceSpec(replicas=2)),
+        "logs": lambda: provider.logs(iid, LogOptions()).collect(),
+        "exec": lambda: provider.exec(iid, ExecRequest(command=["true"])),
+    }
+    if isinstance(provider, InstanceLister):
+        calls["list_instances"] = lambda: provider.list_instances()
+    if isinstance(provider, ReleaseHistory):
+        calls["releases"] = lambda: provider.releases(iid)
+    slow: list[str] = []
+    for name, call in calls.items():
+        began = time.monotonic()
+        try:
+            async with asyncio.timeout(limit + 5):
+                await call()
+        except (BackendUnavailable, OperationTimeout, NotSupported):
+            pass
+        except TimeoutError:
+            slow.append(f"{name} hung past {limit + 5:g}s")
+            continue
+        else:
+            pytest.fail(f"{name} reported success against an endpoint that never answers")
+        if time.monotonic() - began > limit + 1:
+            slow.append(f"{name} took {time.monotonic() - began:.1f}s")
+    if isinstance(provider, HealthChecker):
+        async with asyncio.timeout(limit + 5):
+            health = await provider.health_check()
+        assert not health.healthy, health
+    assert not slow, f"calls that did not end within {limit:g}s: {slow}"
