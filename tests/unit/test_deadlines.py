@@ -7,7 +7,15 @@ import asyncio
 import pytest
 
 from ctrlplane.errors import OperationTimeout
-from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error
+from ctrlplane.provider.deadlines import (
+    Deadline,
+    bounded,
+    cleanup,
+    cleanup_to_end,
+    finish,
+    first_error,
+)
+from ctrlplane.provider.failures import describe_failure
 
 
 async def test_bounded_names_what_did_not_finish() -> None:
@@ -57,3 +65,24 @@ async def test_cleanup_reports_what_was_left_instead_of_raising() -> None:
 def test_first_error_prefers_a_real_error_to_a_cancellation() -> None:
     group = BaseExceptionGroup("x", [asyncio.CancelledError(), ValueError("bad")])
     assert isinstance(first_error(group), ValueError)
+
+
+async def test_cleanup_to_end_reports_the_cancellation_instead_of_raising_it() -> None:
+    async def slow() -> None:
+        await asyncio.sleep(0.1)
+
+    async def caller() -> tuple[str, bool]:
+        return await cleanup_to_end(slow(), 1, "remove the network")
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    assert await task == ("", True)
+
+
+def test_a_passed_deadline_is_described_with_its_budget() -> None:
+    deadline = Deadline(0, "provision of inst_1")
+    assert describe_failure(TimeoutError(), deadline) == (
+        "provision of inst_1 did not finish within 0s"
+    )
+    assert describe_failure(TimeoutError()) == "timed out"

@@ -28,6 +28,7 @@ __all__ = [
     "Deadline",
     "bounded",
     "cleanup",
+    "cleanup_to_end",
     "finish",
     "first_error",
     "run_to_end",
@@ -138,6 +139,18 @@ async def cleanup(work: Awaitable[object], limit: timedelta | float, what: str) 
     error). A cancellation of the caller that arrived meanwhile is re-raised afterwards.
     Use it after a failure, so the error raised for that failure can name the leftovers.
     """
+    left, interrupted = await cleanup_to_end(work, limit, what)
+    if interrupted:
+        raise asyncio.CancelledError
+    return left
+
+
+async def cleanup_to_end(
+    work: Awaitable[object], limit: timedelta | float, what: str
+) -> tuple[str, bool]:
+    """:func:`cleanup` that returns instead of re-raising a cancellation of the caller:
+    ``(what was left undone, whether the caller was cancelled meanwhile)``, so the
+    caller can note the leftovers on the cancellation before letting it through."""
 
     async def within() -> str:
         try:
@@ -149,7 +162,7 @@ async def cleanup(work: Awaitable[object], limit: timedelta | float, what: str) 
             return f"{what} failed: {exc}"
         return ""
 
-    return await finish(within())
+    return await run_to_end(within())
 
 
 def first_error(exc: BaseException) -> BaseException:

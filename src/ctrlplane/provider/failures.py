@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ctrlplane.provider.deadlines import Deadline
 
 __all__ = ["RolloutFailed", "describe_failure"]
 
@@ -29,11 +32,14 @@ class RolloutFailed(Exception):
         self.evidence = list(evidence)
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line on why a step ended with ``exc``: ``cancelled``, ``timed out``,
-    ``<step>: <reason>`` for errors that carry a step, or the error's message."""
+def describe_failure(exc: BaseException, deadline: Deadline | None = None) -> str:
+    """One line on why a step ended with ``exc``: ``cancelled``, a passed ``deadline``
+    (``deploy did not finish within 30s``) or ``timed out``, ``<step>: <reason>`` for
+    errors that carry a step, or the error's message."""
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
+    if isinstance(exc, TimeoutError) and not str(exc) and deadline is not None:
+        return str(deadline.exceeded())
     step, reason = getattr(exc, "step", None), getattr(exc, "reason", None)
     if isinstance(step, str) and isinstance(reason, str):
         return f"{step}: {reason}" if step else reason
