@@ -92,6 +92,7 @@ from ctrlplane.testing.runtime import (
     stop_container,
     stop_unit,
 )
+from ctrlplane.testing.sessions import FakeSession
 from ctrlplane.testing.shell import run_command
 from ctrlplane.testing.status import endpoints, instance_status, unit_statuses, usage
 
@@ -551,8 +552,7 @@ class FakeProvider:
                 [Problem("replica", f"replica {replica} does not exist ({len(record.units)} run)")]
             )
 
-    async def exec(self, instance_id: str, req: ExecRequest) -> ExecResult:
-        """Run ``req.command`` (an argv list) with the fake shell in a running container."""
+    def _exec_target(self, instance_id: str, req: ExecRequest) -> FakeContainer:
         self._checks.exec(req)
         record = self._record(instance_id)
         service = req.service or record.main.name
@@ -564,6 +564,22 @@ class FakeProvider:
                 f"service {service!r} of replica {replica} of {instance_id!r} is not running",
                 backend=self._name,
             )
+        return container
+
+    @contextlib.asynccontextmanager
+    async def exec_session(self, instance_id: str, req: ExecRequest) -> AsyncIterator[FakeSession]:
+        """An interactive session with ``req.command`` (see :mod:`ctrlplane.testing.sessions`:
+        the command runs once input ends)."""
+        container = self._exec_target(instance_id, req)
+        session = FakeSession(list(req.command), env=container.env, fs=container.files, tty=req.tty)
+        try:
+            yield session
+        finally:
+            await session.end()
+
+    async def exec(self, instance_id: str, req: ExecRequest) -> ExecResult:
+        """Run ``req.command`` (an argv list) with the fake shell in a running container."""
+        container = self._exec_target(instance_id, req)
         res = await run_command(
             list(req.command), env=container.env, fs=container.files, stdin=req.stdin or b""
         )
