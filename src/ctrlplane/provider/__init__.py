@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         UnitStatus,
         worst_state,
     )
+    from ctrlplane.provider.sessions import ExecSession, InteractiveExec, OutputChunk
     from ctrlplane.provider.spec import (
         ConfigFile,
         DeployRequest,
@@ -109,9 +110,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "DeployResult",
         "Endpoint",
         "ExecResult",
+        "ExecSession",
         "HealthStatus",
         "InstanceStatus",
         "InstanceSummary",
+        "InteractiveExec",
         "Location",
         "LogRecord",
         "ProviderInfo",
@@ -121,6 +124,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "UnitStatus",
         "worst_state",
     ),
+    "ctrlplane.provider.sessions": ("ExecSession", "InteractiveExec", "OutputChunk"),
     "ctrlplane.provider.spec": (
         "ConfigFile",
         "DeployRequest",
@@ -171,6 +175,7 @@ __all__ = [
     "LogOptions",
     "LogRecord",
     "LogStream",
+    "OutputChunk",
     "PortProtocol",
     "PortSpec",
     "Provider",
