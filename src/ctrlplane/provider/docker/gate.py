@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from ctrlplane.errors import CtrlplaneError
-from ctrlplane.provider.docker.engine import Engine
+from ctrlplane.provider.docker.client import DockerClient
 from ctrlplane.provider.health import (
     GateOutcome,
     ProbeOutcome,
@@ -38,7 +38,7 @@ DEFAULT_POLICY = ProbePolicy(interval=1.0, timeout=1.0, retries=3)
 
 
 async def gate_service(
-    engine: Engine,
+    client: DockerClient,
     hc: HealthCheckSpec,
     *,
     service: str,
@@ -60,7 +60,7 @@ async def gate_service(
         if kind == "tcp":
             return await tcp_probe(address, hc.port, policy.timeout)
         try:
-            out = await engine.exec(container, list(hc.command), stdin=None, tty=False)
+            out = await client.exec(container, list(hc.command), stdin=None, tty=False)
         except CtrlplaneError as exc:
             return ProbeOutcome(False, str(exc))
         text = excerpt(out.stdout + out.stderr)
