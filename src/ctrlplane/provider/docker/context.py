@@ -1,14 +1,14 @@
 """What every operation gets: one :class:`DockerContext` per provider call.
 
 It holds an open :class:`~ctrlplane.provider.docker.client.DockerClient`, the provider's
-configuration (with its :class:`~ctrlplane.provider.docker.render.Renderer`) and the
-secret resolver, and nothing else. Operation modules are plain async functions taking it
+configuration (and the :class:`~ctrlplane.provider.docker.render.Renderer` under it) and
+the secret resolver, and nothing else. Operation modules are plain async functions taking it
 explicitly; nothing outlives the call, so provider objects stay stateless.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctrlplane.provider.docker.client import DockerClient
 from ctrlplane.provider.docker.config import DockerConfig
@@ -24,13 +24,13 @@ class DockerContext:
     """An open engine client, the configuration and the secret resolver of one call."""
 
     client: DockerClient
-    render: Renderer
+    config: DockerConfig
     secrets: SecretResolver | None
+    render: Renderer = field(init=False)
+    """The engine bodies under ``config``."""
 
-    @property
-    def config(self) -> DockerConfig:
-        """The provider configuration."""
-        return self.render.config
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "render", Renderer(self.config))
 
     @property
     def labels(self) -> Labels:

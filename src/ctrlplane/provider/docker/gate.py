@@ -32,9 +32,12 @@ from ctrlplane.provider.health import (
 )
 from ctrlplane.provider.spec import HealthCheckSpec
 
-__all__ = ["DEFAULT_POLICY", "gate_service"]
+__all__ = ["DEFAULT_POLICY", "OnProbe", "gate_service"]
 
 DEFAULT_POLICY = ProbePolicy(interval=1.0, timeout=1.0, retries=3)
+
+OnProbe = Callable[[ProbeResult], Awaitable[None]]
+"""Called with every probe result of a gate or an observation."""
 
 
 async def gate_service(
@@ -47,7 +50,7 @@ async def gate_service(
     container: str,
     deadline: float | None = None,
     start_period: float = 0.0,
-    on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
+    on_result: OnProbe | None = None,
 ) -> GateOutcome:
     """Probe one service replica until it is healthy or the gate fails; the first probe
     waits ``start_period`` seconds (a just-started unit's grace period)."""

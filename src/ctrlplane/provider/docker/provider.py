@@ -97,7 +97,7 @@ class DockerProvider:
             if client.engine_version:
                 self._api_version = client.api_version
                 self._engine_version = client.engine_version
-            yield DockerContext(client, self._render, self._secrets)
+            yield DockerContext(client, self.config, self._secrets)
 
     # -- Provider: metadata -----------------------------------------------------------
 

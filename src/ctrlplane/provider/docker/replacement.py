@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import cleanup, finish, first_error, seconds
 from ctrlplane.provider.docker.addressing import advertise, withdraw
 from ctrlplane.provider.docker.context import DockerContext
-from ctrlplane.provider.docker.gate import gate_service
+from ctrlplane.provider.docker.gate import OnProbe, gate_service
 from ctrlplane.provider.docker.history import record_release
 from ctrlplane.provider.docker.observe.workload import network_endpoint
 from ctrlplane.provider.docker.render.materials import ServiceMaterials
@@ -44,10 +44,7 @@ from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 from ctrlplane.provider.releases import Release
 
-__all__ = ["OnProbe", "UnitReplacement"]
-
-OnProbe = Callable[[ProbeResult], Awaitable[None]]
-"""Called with every probe result of a gate or an observation."""
+__all__ = ["UnitReplacement"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,9 @@ from typing import NoReturn
 from ctrlplane.errors import BackendError, CtrlplaneError, DeployFailed
 from ctrlplane.provider.deadlines import Deadline, finish, first_error, seconds
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
-from ctrlplane.provider.docker.gate import DEFAULT_POLICY
+from ctrlplane.provider.docker.gate import DEFAULT_POLICY, OnProbe
 from ctrlplane.provider.docker.render.workload import Workload
-from ctrlplane.provider.docker.replacement import OnProbe, UnitReplacement
+from ctrlplane.provider.docker.replacement import UnitReplacement
 from ctrlplane.provider.enums import DeployStrategy, ServiceRole, WorkloadKind
 from ctrlplane.provider.events import (
     ProbeObserved,

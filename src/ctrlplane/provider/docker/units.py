@@ -10,13 +10,13 @@ operations turn into their own errors.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ctrlplane.errors import CtrlplaneError
-from ctrlplane.provider.deadlines import seconds
+from ctrlplane.errors import CtrlplaneError, OperationTimeout
+from ctrlplane.provider.deadlines import bounded, seconds
 from ctrlplane.provider.docker.context import DockerContext
-from ctrlplane.provider.docker.gate import gate_service
+from ctrlplane.provider.docker.gate import OnProbe, gate_service
 from ctrlplane.provider.docker.observe.logframes import FrameDecoder, LineSplitter
 from ctrlplane.provider.docker.observe.workload import network_endpoint
 from ctrlplane.provider.docker.render.materials import ServiceMaterials, build_tar, redact
@@ -29,7 +29,7 @@ from ctrlplane.provider.docker.render.workload import (
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.failures import RolloutFailed
-from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.health import GateOutcome
 from ctrlplane.provider.spec import ServiceSpec
 
 __all__ = ["UnitRunner"]
@@ -102,9 +102,8 @@ class UnitRunner:
         try:
             await self.ctx.client.start_container(ref)
             await self._started(svc, replica)
-            async with asyncio.timeout(timeout):
-                code = await self.ctx.client.wait_container(ref)
-        except TimeoutError:
+            code = await bounded(self.ctx.client.wait_container(ref), timeout, step)
+        except OperationTimeout:
             raise RolloutFailed(step, f"did not finish within {timeout:g}s") from None
         except CtrlplaneError as exc:
             raise RolloutFailed(step, str(exc)) from exc
@@ -194,7 +193,7 @@ class UnitRunner:
         svc: ServiceSpec,
         replica: int,
         address: str,
-        on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
+        on_result: OnProbe | None = None,
     ) -> GateOutcome:
         """Probe ``svc`` (which has a health check) of a just-started unit at ``address``
         until it is healthy or its gate fails, after ``probe_start_period``."""
