@@ -77,6 +77,15 @@ def _answer_error(status: int, text: str, what: str) -> CtrlplaneError:
     )
 
 
+def _message(text: str) -> str:
+    """The ``message`` of an engine's JSON error answer (the text itself otherwise)."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return text
+    return str(found.get("message", text)) if isinstance(found, dict) else text
+
+
 def _error(exc: BaseException, what: str, config: DockerConfig) -> CtrlplaneError:
     """The ctrlplane error for an aiodocker / aiohttp / socket error while doing ``what``."""
     if isinstance(exc, DockerError):
@@ -191,9 +200,7 @@ class DockerClient:
                 method, url, params=params, data=data, headers=sent, timeout=limits
             ) as resp:
                 if resp.status >= 400:
-                    text = (await resp.read()).decode("utf-8", "replace")
-                    if resp.content_type == "application/json":
-                        text = str(json.loads(text).get("message", text))
+                    text = _message((await resp.read()).decode("utf-8", "replace"))
                     raise _answer_error(resp.status, text, what)
                 yield resp
 

@@ -56,7 +56,7 @@ def _params(follow: bool, tail: int, since: datetime | None) -> dict[str, str]:
 
 
 async def _records(
-    client: DockerClient, src: LogSource, params: dict[str, str]
+    client: DockerClient, src: LogSource, params: dict[str, str], *, follow: bool
 ) -> AsyncIterator[LogRecord]:
     decoder = FrameDecoder(tty=src.tty)
     splitter = LineSplitter()
@@ -71,7 +71,7 @@ async def _records(
             line=text,
         )
 
-    async with client.logs(src.ref, params, follow=params["follow"] == "1") as chunks:
+    async with client.logs(src.ref, params, follow=follow) as chunks:
         async for chunk in chunks:
             for stream, payload in decoder.feed(chunk):
                 for line in splitter.feed(stream, payload):
@@ -93,7 +93,7 @@ async def read_logs(
     if not follow:
         collected: list[LogRecord] = []
         for src in sources:
-            collected.extend([r async for r in _records(client, src, params)])
+            collected.extend([r async for r in _records(client, src, params, follow=follow)])
         if len(sources) > 1:
             collected.sort(key=lambda r: r.time)
             if tail > 0:
@@ -105,7 +105,7 @@ async def read_logs(
 
     async def pump(src: LogSource) -> None:
         try:
-            async for rec in _records(client, src, params):
+            async for rec in _records(client, src, params, follow=follow):
                 await queue.put(rec)
         except asyncio.CancelledError:
             raise
