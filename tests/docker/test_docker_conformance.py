@@ -2,7 +2,9 @@
 
 Services run on ``ctrlplane-conformance/busybox:<1-4>`` (tags of the locally built busybox
 image, made by scripts/build-images.sh); HTTP goes through the ports published on
-127.0.0.1.
+127.0.0.1. Besides the fully capable run, two narrowed runs declare fewer capabilities,
+so the suite's "undeclared capability is refused before work" tests run against the real
+engine (everything needing a missing capability is skipped).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import aiodocker
 
+from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver
@@ -48,8 +51,15 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
     log_tick = 0.3
     missing_image = "ctrlplane-conformance/missing-image:0"
 
+    def __init__(self, capabilities: Iterable[Capability] | None = None) -> None:
+        self.capabilities = None if capabilities is None else tuple(capabilities)
+
     def make_provider(self, *, secrets: SecretResolver | None = None) -> DockerProvider:
-        return DockerProvider(fast_config(pull_policy="if-not-present"), secrets=secrets)
+        return DockerProvider(
+            fast_config(pull_policy="if-not-present"),
+            secrets=secrets,
+            capabilities=self.capabilities,
+        )
 
     async def http_get(self, endpoints: Sequence[Endpoint], path: str = "/") -> tuple[int, bytes]:
         public = [e for e in endpoints if e.public]
@@ -120,3 +130,18 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
 class TestDockerConformance(ProviderConformance):
     def make_harness(self) -> DockerHarness:
         return DockerHarness()
+
+
+class TestBareDockerConformance(ProviderConformance):
+    """Nothing declared: every gated method is refused before any engine call."""
+
+    def make_harness(self) -> DockerHarness:
+        return DockerHarness(capabilities=[])
+
+
+class TestNarrowedDockerConformance(ProviderConformance):
+    """Provision only: deploy, scale, logs, exec and every strategy are refused on a real
+    instance, which stays as it was."""
+
+    def make_harness(self) -> DockerHarness:
+        return DockerHarness(capabilities=[Capability.PROVISION])

@@ -16,20 +16,24 @@ import pytest
 from ctrlplane.errors import InvalidSpec
 from ctrlplane.provider import InstanceState, ProvisionRequest, ResourceSpec, ServiceSpec
 from ctrlplane.provider.docker import DockerConfig
-from ctrlplane.provider.docker.archive import FileEntry, build_tar, read_tar_file
-from ctrlplane.provider.docker.logframes import FrameDecoder, LineSplitter, split_timestamp
-from ctrlplane.provider.docker.materials import registry_host
-from ctrlplane.provider.docker.status import aggregate_service, container_state, parse_time
-from ctrlplane.provider.docker.translate import (
-    Translator,
+from ctrlplane.provider.docker.limits import check_docker
+from ctrlplane.provider.docker.observe.logframes import FrameDecoder, LineSplitter, split_timestamp
+from ctrlplane.provider.docker.observe.state import aggregate_service, container_state, parse_time
+from ctrlplane.provider.docker.observe.usage import cpu_percent, memory_used, sum_usage
+from ctrlplane.provider.docker.observe.workload import (
+    endpoints,
+    spec_from_label,
+    workload_from_containers,
+)
+from ctrlplane.provider.docker.render.bodies import Renderer
+from ctrlplane.provider.docker.render.materials import FileEntry, build_tar, read_tar_file
+from ctrlplane.provider.docker.render.workload import (
     Workload,
-    check_docker,
     netns_owner,
     redacted_spec,
     scaled,
-    spec_from_label,
 )
-from ctrlplane.provider.docker.usage import cpu_percent, memory_used, sum_usage
+from ctrlplane.registry_logins import registry_host
 
 IID = "inst_01h455vb4pex5vsknk084sn02q"
 REL = "rel_01h455vb4pex5vsknk084sn02q"
@@ -66,8 +70,8 @@ def req(**extra: object) -> ProvisionRequest:
     return ProvisionRequest.model_validate(data)
 
 
-def tr(**cfg: object) -> Translator:
-    return Translator(DockerConfig.model_validate(cfg))
+def tr(**cfg: object) -> Renderer:
+    return Renderer(DockerConfig.model_validate(cfg))
 
 
 def test_owner_config_publishes_ports_and_aliases() -> None:
@@ -164,14 +168,14 @@ def test_workload_read_back_from_labels() -> None:
                     },
                 }
             )
-    back = t.workload_from_containers(inspects)
+    back = workload_from_containers(t.labels, inspects)
     assert back.replicas == 2
     assert back.release_id == REL
     assert [s.name for s in back.services] == ["migrate", "web", "agent"]
     assert back.name == "shop"
     assert back.tenant_id == "acme"
     assert dict(back.labels)["team"] == "web"
-    eps = t.endpoints(back, inspects)
+    eps = endpoints(t.config, back, inspects)
     urls = [(e.url, e.public) for e in eps]
     assert ("tcp://web:8080", False) in urls
     assert ("tcp://127.0.0.1:40000", True) in urls
@@ -350,7 +354,8 @@ async def test_engine_down_is_backend_unavailable(tmp_path: Path) -> None:
 
 
 async def test_materials_resolve_secrets_and_registry_auth() -> None:
-    from ctrlplane.provider.docker.materials import redact, resolve_materials
+    from ctrlplane.provider.docker.materials import resolve_materials
+    from ctrlplane.provider.docker.render.materials import redact
     from ctrlplane.secrets import MappingResolver
 
     data = req().service("web").model_dump(mode="json")

@@ -10,20 +10,24 @@ Quick use::
     provider = DockerProvider(DockerConfig(stop_timeout="5s"))
     result = await provider.provision(request)
 
-Configuration is :class:`DockerConfig` (every field overridable as
-``CTRLPLANE_DOCKER_<FIELD>``). The pure translation from specs to engine objects lives
-in :mod:`~ctrlplane.provider.docker.translate` (unit-tested without an engine); the
-engine I/O in :mod:`~ctrlplane.provider.docker.engine`.
+Configuration is :class:`DockerConfig` (every field described and overridable as
+``CTRLPLANE_DOCKER_<FIELD>``). The backend follows the floor plan of
+``docs/architecture.md``: :mod:`~ctrlplane.provider.docker.provider` is the facade;
+:mod:`~ctrlplane.provider.docker.client` the only user of aiodocker;
+:mod:`~ctrlplane.provider.docker.render` (spec -> engine bodies) and
+:mod:`~ctrlplane.provider.docker.observe` (engine answers -> results) are pure and
+unit-tested without an engine; :mod:`~ctrlplane.provider.docker.limits` says what Docker
+cannot do for a request; the operation modules do the I/O.
 """
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from ctrlplane.errors import MissingExtra
 
-try:
-    import aiodocker as _aiodocker  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the environment
-    raise MissingExtra("docker", "aiodocker") from None
+if find_spec("aiodocker") is None:  # pragma: no cover - depends on the environment
+    raise MissingExtra("docker", "aiodocker")
 
 from ctrlplane.provider.docker.config import DockerConfig, PullPolicy, RestartPolicy
 from ctrlplane.provider.docker.provider import DockerProvider

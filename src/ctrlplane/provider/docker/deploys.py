@@ -1,71 +1,136 @@
-"""``deploy``, ``rollback`` and ``releases`` on one engine: the instance read back, the
-request checked against it and its release history (:mod:`.history`), the change handed
-to :meth:`Rollout.roll_out <ctrlplane.provider.docker.rollout.Rollout.roll_out>`."""
+"""``deploy``, ``rollback`` and ``releases`` on one engine: the live instance read back,
+the release plan made against it and its history (:mod:`ctrlplane.provider.releases`),
+the secrets and images of the new version made ready, then the plan handed to a
+strategy (:mod:`.strategies`) over the unit primitives (:mod:`.replacement`)."""
 
 from __future__ import annotations
 
-from ctrlplane.errors import ReleaseNotFound
-from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.docker.history import parse_records, record_filter
-from ctrlplane.provider.docker.rollout import Rollout
+from collections.abc import Sequence
+
+from ctrlplane.errors import CtrlplaneError, DeployFailed
+from ctrlplane.provider.deadlines import Deadline
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.history import read_history
+from ctrlplane.provider.docker.images import pull_images
+from ctrlplane.provider.docker.instances import load
+from ctrlplane.provider.docker.limits import blue_green_refusals
+from ctrlplane.provider.docker.materials import config_contents, workload_materials
+from ctrlplane.provider.docker.observe.workload import units
+from ctrlplane.provider.docker.render.workload import (
+    Workload,
+    blue_green_services,
+    replaced_services,
+)
+from ctrlplane.provider.docker.replacement import UnitReplacement
+from ctrlplane.provider.docker.strategies import blue_green, roll_units
 from ctrlplane.provider.enums import DeployStrategy
-from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.releases import Release, require_new_release_id
+from ctrlplane.provider.events import StepTracker, Subscriber
+from ctrlplane.provider.failures import RolloutFailed, describe_failure
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.preflight import Preflight
+from ctrlplane.provider.releases import (
+    DEPLOYED,
+    Release,
+    ReleasePlan,
+    plan_deploy,
+    plan_rollback,
+)
 from ctrlplane.provider.results import DeployResult
 from ctrlplane.provider.spec import DeployRequest
-from ctrlplane.provider.validation import validate_deploy
 
 __all__ = ["deploy_release", "list_releases", "rollback_to"]
 
 
 async def deploy_release(
-    ses: Rollout, req: DeployRequest, events: Subscriber | None
+    ctx: DockerContext, preflight: Preflight, req: DeployRequest, events: Subscriber | None
 ) -> DeployResult:
     """Roll out ``req``'s services as a new release (its ``release_id`` must be new)."""
-    wl, inspects = await ses.load(req.instance_id)
-    validate_deploy(req, [s.name for s in wl.services])
-    if req.release_id:
-        volumes = await ses.engine.list_volumes(record_filter(ses.tr, req.instance_id))
-        known = [r.release_id for r in parse_records(ses.tr, volumes)]
-        require_new_release_id(req.instance_id, req.release_id, known)
-    release = req.release_id or new_id(RELEASE_PREFIX)
-    await ses.roll_out(
-        wl, inspects, req.services, release, str(req.strategy), exact=False, events=events
-    )
+    wl, inspects = await load(ctx, req.instance_id)
+    history = await read_history(ctx, req.instance_id) if req.release_id else []
+    plan = plan_deploy(req, wl.services, [r.release_id for r in history])
+    await _roll_out(ctx, preflight, wl, inspects, plan, events)
     return DeployResult(
-        provider_ref=ses.tr.names.network(req.instance_id),
-        status="deployed",
-        release_id=release,
+        provider_ref=ctx.names.network(req.instance_id),
+        status=DEPLOYED,
+        release_id=plan.release_id,
     )
-
-
-async def list_releases(ses: Rollout, instance_id: str) -> list[Release]:
-    """Retained releases, newest (live) first."""
-    volumes = await ses.engine.list_volumes(record_filter(ses.tr, instance_id))
-    if not volumes:
-        await ses.load(instance_id)  # InstanceNotFound when gone
-    return parse_records(ses.tr, volumes)
 
 
 async def rollback_to(
-    ses: Rollout, instance_id: str, release_id: str, events: Subscriber | None
+    ctx: DockerContext,
+    preflight: Preflight,
+    instance_id: str,
+    release_id: str,
+    events: Subscriber | None,
 ) -> None:
     """Restore exactly the snapshot of ``release_id`` with a rolling rollout, recorded as
     a new release; :class:`ReleaseNotFound` when it is not retained."""
-    wl, inspects = await ses.load(instance_id)
-    volumes = await ses.engine.list_volumes(record_filter(ses.tr, instance_id))
-    history = parse_records(ses.tr, volumes)
-    target = next((r for r in history if r.release_id == release_id), None)
-    if target is None:
-        raise ReleaseNotFound(instance_id, release_id, known=[r.release_id for r in history])
-    current = {s.name for s in wl.services}
-    await ses.roll_out(
-        wl,
-        inspects,
-        [s for s in target.services if s.name in current],
-        new_id(RELEASE_PREFIX),
-        str(DeployStrategy.ROLLING),
-        exact=True,
-        rollback_of=release_id,
-        events=events,
+    wl, inspects = await load(ctx, instance_id)
+    history = await read_history(ctx, instance_id)
+    plan = plan_rollback(instance_id, release_id, wl.services, history)
+    await _roll_out(ctx, preflight, wl, inspects, plan, events)
+
+
+async def list_releases(ctx: DockerContext, instance_id: str) -> list[Release]:
+    """Retained releases, newest (live) first; :class:`InstanceNotFound` when the
+    instance is gone."""
+    history = await read_history(ctx, instance_id)
+    if not history:
+        await load(ctx, instance_id)  # InstanceNotFound when gone
+    return history
+
+
+async def _roll_out(
+    ctx: DockerContext,
+    preflight: Preflight,
+    wl: Workload,
+    inspects: Sequence[JSON],
+    plan: ReleasePlan,
+    events: Subscriber | None,
+) -> None:
+    """Replace the changed services unit by unit with ``plan.strategy`` (gated), then
+    record the release. On failure every touched unit gets its previous version back
+    and :class:`DeployFailed` is raised. Progress goes to ``events``: steps, units
+    started, probe results, rollback."""
+    deadline = Deadline(ctx.config.progress_deadline, "deploy")
+    iid = wl.instance_id
+    strategy = plan.strategy
+    new_wl = wl.with_services(plan.after, plan.release_id)
+    if strategy is DeployStrategy.BLUE_GREEN:
+        preflight.refuse(blue_green_refusals(wl))
+        names = blue_green_services(wl, plan.changed)
+    else:
+        names = replaced_services(wl, plan.changed)
+    contents = await config_contents(ctx, wl, inspects)
+    try:
+        new_mats = await workload_materials(ctx, new_wl, contents)
+        old_mats = await workload_materials(ctx, wl, contents)
+    except CtrlplaneError as exc:
+        raise DeployFailed(
+            iid, strategy=str(strategy), step="resolve secrets", reason=str(exc), rolled_back=False
+        ) from exc
+    steps = StepTracker(iid, events)
+    await steps.enter("pull-images")
+    try:
+        await pull_images(ctx, [s for s in plan.after if s.name in plan.changed], new_mats)
+    except RolloutFailed as exc:
+        await steps.fail(exc.reason)
+        raise DeployFailed(iid, strategy=str(strategy), step=exc.step, reason=exc.reason) from None
+    except BaseException as exc:
+        await steps.fail(describe_failure(exc))
+        raise
+    await steps.finish()
+    replacement = UnitReplacement(
+        ctx, wl, new_wl, tuple(names), plan.changed, new_mats, old_mats, events
     )
+    present = units(ctx.labels, inspects)
+    if strategy is DeployStrategy.BLUE_GREEN:
+        await blue_green(replacement, present, plan.release(), deadline=deadline)
+    else:
+        await roll_units(
+            replacement,
+            present if names else [],
+            plan.release(),
+            strategy=strategy,
+            deadline=deadline,
+        )

@@ -3,40 +3,25 @@
 from __future__ import annotations
 
 from ctrlplane.errors import BackendError, InvalidSpec, Problem
-from ctrlplane.provider.docker.engine import BACKEND as NAME
-from ctrlplane.provider.docker.session import Session
+from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.instances import load, pick_service
+from ctrlplane.provider.docker.observe.workload import units
 from ctrlplane.provider.results import ExecResult
 from ctrlplane.provider.spec import ExecRequest
 
-__all__ = ["check_command", "run_exec"]
+__all__ = ["run_exec"]
 
 
-def check_command(req: ExecRequest) -> None:
-    """:class:`InvalidSpec` unless ``req.command`` is a non-empty argument list."""
-    argv = req.command
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise InvalidSpec(
-            [Problem("command", "must be a non-empty list of arguments, not a shell string")],
-            subject="exec request",
-        )
-
-
-async def run_exec(ses: Session, instance_id: str, req: ExecRequest) -> ExecResult:
+async def run_exec(ctx: DockerContext, instance_id: str, req: ExecRequest) -> ExecResult:
     """Run ``req.command`` (checked) in a service (default main) of a replica (default
     the lowest); the service must be running."""
-    wl, inspects = await ses.load(instance_id)
+    wl, inspects = await load(ctx, instance_id)
     service = req.service or wl.main.name
-    replica = req.replica if req.replica is not None else min(ses.units(inspects))
-    try:
-        svc = wl.service(service)
-    except KeyError:
-        known = ", ".join(s.name for s in wl.services)
-        raise InvalidSpec(
-            [Problem("service", f"no service {service!r} (services: {known})")],
-            subject="exec request",
-        ) from None
-    ref = ses.tr.container_name(wl, replica, svc.name)
-    info = await ses.engine.inspect_container(ref)
+    replica = req.replica if req.replica is not None else min(units(ctx.labels, inspects))
+    svc = pick_service(wl, service, field="service", subject="exec request")
+    ref = ctx.render.container_name(wl, replica, svc.name)
+    info = await ctx.client.inspect_container(ref)
     if info is None:
         raise InvalidSpec(
             [Problem("replica", f"no replica {replica} of service {service!r}")],
@@ -46,7 +31,7 @@ async def run_exec(ses: Session, instance_id: str, req: ExecRequest) -> ExecResu
         raise BackendError(
             f"cannot exec in service {service!r} (replica {replica}) of "
             f"{instance_id!r}: it is not running",
-            backend=NAME,
+            backend=BACKEND,
         )
-    out = await ses.engine.exec(ref, list(req.command), stdin=req.stdin, tty=req.tty)
+    out = await ctx.client.exec(ref, list(req.command), stdin=req.stdin, tty=req.tty)
     return ExecResult(exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from ctrlplane.errors import CtrlplaneError
-from ctrlplane.provider.docker.engine import Engine
+from ctrlplane.provider.docker.client import DockerClient
 from ctrlplane.provider.health import (
     GateOutcome,
     ProbeOutcome,
@@ -32,13 +32,16 @@ from ctrlplane.provider.health import (
 )
 from ctrlplane.provider.spec import HealthCheckSpec
 
-__all__ = ["DEFAULT_POLICY", "gate_service"]
+__all__ = ["DEFAULT_POLICY", "OnProbe", "gate_service"]
 
 DEFAULT_POLICY = ProbePolicy(interval=1.0, timeout=1.0, retries=3)
 
+OnProbe = Callable[[ProbeResult], Awaitable[None]]
+"""Called with every probe result of a gate or an observation."""
+
 
 async def gate_service(
-    engine: Engine,
+    client: DockerClient,
     hc: HealthCheckSpec,
     *,
     service: str,
@@ -47,7 +50,7 @@ async def gate_service(
     container: str,
     deadline: float | None = None,
     start_period: float = 0.0,
-    on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
+    on_result: OnProbe | None = None,
 ) -> GateOutcome:
     """Probe one service replica until it is healthy or the gate fails; the first probe
     waits ``start_period`` seconds (a just-started unit's grace period)."""
@@ -60,7 +63,7 @@ async def gate_service(
         if kind == "tcp":
             return await tcp_probe(address, hc.port, policy.timeout)
         try:
-            out = await engine.exec(container, list(hc.command), stdin=None, tty=False)
+            out = await client.exec(container, list(hc.command), stdin=None, tty=False)
         except CtrlplaneError as exc:
             return ProbeOutcome(False, str(exc))
         text = excerpt(out.stdout + out.stderr)

@@ -10,119 +10,109 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from ctrlplane.errors import BackendError
-from ctrlplane.provider.docker.engine import BACKEND as NAME
-from ctrlplane.provider.docker.session import Session
-from ctrlplane.provider.docker.status import cut_off
-from ctrlplane.provider.docker.translate import (
-    Workload,
-    check_docker,
-    limits,
-    netns_owner,
-    scaled,
-)
-from ctrlplane.provider.docker.units import StepFailed, UnitRunner, first_error, uncancellable
+from ctrlplane.provider.deadlines import finish, first_error
+from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.instances import load
+from ctrlplane.provider.docker.limits import check_docker
+from ctrlplane.provider.docker.materials import config_contents, workload_materials
+from ctrlplane.provider.docker.objects import ensure_volumes
+from ctrlplane.provider.docker.observe.state import cut_off
+from ctrlplane.provider.docker.observe.workload import replica_of, units
+from ctrlplane.provider.docker.render.bodies import resource_limits
+from ctrlplane.provider.docker.render.workload import Workload, scaled
+from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.enums import ServiceRole
+from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ResourceSpec
 
 __all__ = ["scale_instance", "start_instance", "stop_instance"]
 
-JSON = dict[str, Any]
+
+def _service(ctx: DockerContext, info: JSON) -> str:
+    return str(info["Config"]["Labels"].get(ctx.labels.service, ""))
 
 
-async def start_instance(ses: Session, instance_id: str) -> None:
+async def start_instance(ctx: DockerContext, instance_id: str) -> None:
     """Start the long-lived services of every unit (see the module docstring)."""
-    wl, inspects = await ses.load(instance_id)
-    runner = UnitRunner(ses.engine, ses.tr, wl, {})
-    owner = netns_owner(wl.services).name
+    wl, inspects = await load(ctx, instance_id)
+    runner = UnitRunner(ctx, wl, {})
     stale = cut_off(inspects)
-
-    def replica(info: JSON) -> int:
-        return int(info["Config"]["Labels"].get(ses.tr.labels.replica, "0"))
-
     down = {
-        replica(i)
+        replica_of(ctx.labels, i)
         for i in inspects
-        if i["Config"]["Labels"].get(ses.tr.labels.service) == owner
-        and not (i.get("State") or {}).get("Running")
+        if _service(ctx, i) == wl.owner and not (i.get("State") or {}).get("Running")
     }
-    down |= {replica(i) for i in inspects if i.get("Id") in stale}
-    joiners = [s.name for s in wl.services if s.role is not ServiceRole.INIT]
-    joiners = [n for n in joiners if n != owner]
+    down |= {replica_of(ctx.labels, i) for i in inspects if i.get("Id") in stale}
+    joiners = [s.name for s in wl.services if s.role is not ServiceRole.INIT and s.name != wl.owner]
     await asyncio.gather(*(runner.stop_long_lived(r, only=joiners) for r in down))
     try:
         async with asyncio.TaskGroup() as tg:
-            for r in ses.units(inspects):
+            for r in units(ctx.labels, inspects):
                 tg.create_task(runner.start_long_lived(r, create=False))
     except BaseExceptionGroup as group:
         raise _op_error(instance_id, "start", group) from None
 
 
-async def stop_instance(ses: Session, instance_id: str) -> None:
+async def stop_instance(ctx: DockerContext, instance_id: str) -> None:
     """Stop the long-lived services of every unit gracefully, in reverse order."""
-    wl, inspects = await ses.load(instance_id)
-    runner = UnitRunner(ses.engine, ses.tr, wl, {})
-    await asyncio.gather(*(runner.stop_long_lived(r) for r in ses.units(inspects)))
+    wl, inspects = await load(ctx, instance_id)
+    runner = UnitRunner(ctx, wl, {})
+    await asyncio.gather(*(runner.stop_long_lived(r) for r in units(ctx.labels, inspects)))
 
 
 def _op_error(iid: str, op: str, exc: BaseException) -> BaseException:
     err = first_error(exc)
-    if isinstance(err, StepFailed):
-        return BackendError(f"{op} of {iid!r} failed at {err.step}: {err.reason}", backend=NAME)
+    if isinstance(err, RolloutFailed):
+        return BackendError(f"{op} of {iid!r} failed at {err.step}: {err.reason}", backend=BACKEND)
     return err
 
 
-async def scale_instance(ses: Session, instance_id: str, spec: ResourceSpec) -> None:
-    """Apply a (validated) scale request: the main service's CPU/memory limits in place,
+async def scale_instance(ctx: DockerContext, instance_id: str, spec: ResourceSpec) -> None:
+    """Apply a (checked) scale request: the main service's CPU/memory limits in place,
     then new units started in order or surplus units (highest numbers) removed."""
-    wl, inspects = await ses.load(instance_id)
-    units = ses.units(inspects)
+    wl, inspects = await load(ctx, instance_id)
+    present = units(ctx.labels, inspects)
     main = wl.main
-    target = spec.replicas or len(units)
+    target = spec.replicas or len(present)
     new_main = scaled(main, spec)
     services = [new_main if s.name == main.name else s for s in wl.services]
     check_docker(services, target)
     if spec.cpu_millis or spec.memory_mb:
         body: JSON = {}
-        lim = limits(new_main.resources)
+        lim = resource_limits(new_main.resources)
         if spec.cpu_millis:
             body["NanoCpus"] = lim["NanoCpus"]
         if spec.memory_mb:
             body["Memory"] = lim["Memory"]
             body["MemorySwap"] = lim["MemorySwap"]
-        refs = [
-            i["Id"]
-            for i in inspects
-            if i["Config"]["Labels"].get(ses.tr.labels.service) == main.name
-        ]
-        await asyncio.gather(*(ses.engine.update_container(ref, body) for ref in refs))
+        refs = [i["Id"] for i in inspects if _service(ctx, i) == main.name]
+        await asyncio.gather(*(ctx.client.update_container(ref, body) for ref in refs))
     wl = wl.with_services(services, wl.release_id)
-    if target > len(units):
-        await _add_units(ses, wl, inspects, range(len(units), target))
-    elif target < len(units):
-        runner = UnitRunner(ses.engine, ses.tr, wl, {})
-        for r in sorted(units)[target:][::-1]:
+    if target > len(present):
+        await _add_units(ctx, wl, inspects, range(len(present), target))
+    elif target < len(present):
+        runner = UnitRunner(ctx, wl, {})
+        for r in sorted(present)[target:][::-1]:
             await runner.stop_long_lived(r)
             await runner.remove_services(r, [s.name for s in wl.services])
 
 
-async def _add_units(ses: Session, wl: Workload, inspects: Sequence[JSON], replicas: range) -> None:
-    contents = await ses.config_contents(wl, inspects)
-    materials = await ses.materials(wl, contents)
-    await ses.ensure_volumes(wl, replicas)
-    runner = UnitRunner(ses.engine, ses.tr, wl, materials)
+async def _add_units(
+    ctx: DockerContext, wl: Workload, inspects: Sequence[JSON], replicas: range
+) -> None:
+    contents = await config_contents(ctx, wl, inspects)
+    materials = await workload_materials(ctx, wl, contents)
+    await ensure_volumes(ctx, wl, replicas)
+    runner = UnitRunner(ctx, wl, materials)
     for r in replicas:
         try:
             await runner.bring_up(r)
-            await ses.settle(runner, wl, [r])
+            await runner.settle([r])
         except BaseException as exc:
-            await uncancellable(runner.remove_services(r, [s.name for s in wl.services]))
-            err = first_error(exc)
-            if isinstance(err, StepFailed):
-                raise BackendError(
-                    f"scale of {wl.instance_id!r} failed at {err.step}: {err.reason}",
-                    backend=NAME,
-                ) from None
+            await finish(runner.remove_services(r, [s.name for s in wl.services]))
+            err = _op_error(wl.instance_id, "scale", exc)
             raise err from None

@@ -5,7 +5,7 @@ split into lines and turned into :class:`LogRecord`. Several replicas are merged
 ``follow`` by time; with ``follow`` as lines arrive. The iterator ends when every
 container's stream ends (the containers stopped) or when the caller closes it.
 :func:`open_instance_logs` picks an instance's containers of one service (all replicas
-or one) and reads them within one session.
+or one) and reads them within one operation.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from ctrlplane.errors import InvalidSpec, Problem
-from ctrlplane.provider.docker.engine import Engine
-from ctrlplane.provider.docker.logframes import FrameDecoder, LineSplitter, split_timestamp
-from ctrlplane.provider.docker.session import Session
-from ctrlplane.provider.docker.translate import Translator, Workload
+from ctrlplane.provider.docker.client import DockerClient
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.instances import load, pick_service
+from ctrlplane.provider.docker.observe.logframes import FrameDecoder, LineSplitter, split_timestamp
+from ctrlplane.provider.docker.observe.workload import replica_of
+from ctrlplane.provider.docker.render.naming import Labels
+from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
 
 __all__ = ["LogSource", "log_sources", "open_instance_logs", "read_logs"]
-
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def _params(follow: bool, tail: int, since: datetime | None) -> dict[str, str]:
 
 
 async def _records(
-    engine: Engine, src: LogSource, params: dict[str, str]
+    client: DockerClient, src: LogSource, params: dict[str, str], *, follow: bool
 ) -> AsyncIterator[LogRecord]:
     decoder = FrameDecoder(tty=src.tty)
     splitter = LineSplitter()
@@ -70,11 +71,8 @@ async def _records(
             line=text,
         )
 
-    async with engine.logs(src.ref, params) as resp:
-        while True:
-            chunk = await resp.content.readany()
-            if not chunk:
-                break
+    async with client.logs(src.ref, params, follow=follow) as chunks:
+        async for chunk in chunks:
             for stream, payload in decoder.feed(chunk):
                 for line in splitter.feed(stream, payload):
                     yield record(stream, line)
@@ -83,7 +81,7 @@ async def _records(
 
 
 async def read_logs(
-    engine: Engine,
+    client: DockerClient,
     sources: Sequence[LogSource],
     *,
     follow: bool,
@@ -95,7 +93,7 @@ async def read_logs(
     if not follow:
         collected: list[LogRecord] = []
         for src in sources:
-            collected.extend([r async for r in _records(engine, src, params)])
+            collected.extend([r async for r in _records(client, src, params, follow=follow)])
         if len(sources) > 1:
             collected.sort(key=lambda r: r.time)
             if tail > 0:
@@ -107,7 +105,7 @@ async def read_logs(
 
     async def pump(src: LogSource) -> None:
         try:
-            async for rec in _records(engine, src, params):
+            async for rec in _records(client, src, params, follow=follow):
                 await queue.put(rec)
         except asyncio.CancelledError:
             raise
@@ -136,17 +134,17 @@ async def read_logs(
 
 
 async def open_instance_logs(
-    session: AbstractAsyncContextManager[Session], instance_id: str, options: LogOptions
+    operation: AbstractAsyncContextManager[DockerContext], instance_id: str, options: LogOptions
 ) -> AsyncIterator[LogRecord]:
-    """Open ``session``, pick the sources ``options`` ask for (default the main service)
-    and return their records; the session closes when the records end or are closed
-    (or here, if picking fails)."""
+    """Open ``operation``, pick the sources ``options`` ask for (default the main
+    service) and return their records; the operation's client closes when the records
+    end or are closed (or here, if picking fails)."""
     stack = AsyncExitStack()
-    ses = await stack.enter_async_context(session)
+    ctx = await stack.enter_async_context(operation)
     try:
-        wl, inspects = await ses.load(instance_id)
+        wl, inspects = await load(ctx, instance_id)
         service = options.service_name or wl.main.name
-        sources = log_sources(ses.tr, wl, inspects, service, options.replica)
+        sources = log_sources(ctx.labels, wl, inspects, service, options.replica)
     except BaseException:
         await stack.aclose()
         raise
@@ -154,7 +152,7 @@ async def open_instance_logs(
     async def records() -> AsyncIterator[LogRecord]:
         try:
             async for rec in read_logs(
-                ses.engine,
+                ctx.client,
                 sources,
                 follow=options.follow,
                 tail=options.tail,
@@ -168,24 +166,17 @@ async def open_instance_logs(
 
 
 def log_sources(
-    tr: Translator, wl: Workload, inspects: Sequence[JSON], service: str, replica: int | None
+    keys: Labels, wl: Workload, inspects: Sequence[JSON], service: str, replica: int | None
 ) -> list[LogSource]:
     """The containers of ``service`` (of ``replica`` unless ``None``), by replica;
     :class:`InvalidSpec` for an unknown service or replica."""
-    try:
-        wl.service(service)
-    except KeyError:
-        known = ", ".join(s.name for s in wl.services)
-        raise InvalidSpec(
-            [Problem("service_name", f"no service {service!r} (services: {known})")],
-            subject="log options",
-        ) from None
-    keys = tr.labels
+    pick_service(wl, service, field="service_name", subject="log options")
     sources = []
     for i in inspects:
-        labels = i["Config"]["Labels"]
-        r = int(labels.get(keys.replica, "0"))
-        if labels.get(keys.service) != service or (replica is not None and r != replica):
+        r = replica_of(keys, i)
+        if i["Config"]["Labels"].get(keys.service) != service or (
+            replica is not None and r != replica
+        ):
             continue
         tty = bool((i.get("Config") or {}).get("Tty"))
         sources.append(LogSource(i["Id"], service, r, tty))

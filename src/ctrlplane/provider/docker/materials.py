@@ -1,67 +1,39 @@
-"""What a service gets at creation besides its spec: resolved secrets and files.
+"""Resolving what each service gets at creation besides its spec (I/O): secrets through
+the provider's :class:`~ctrlplane.secrets.SecretResolver`, and config file contents
+copied out of the running containers when a container is re-created from its labels
+(which keep no contents).
 
-Values are resolved through the provider's :class:`~ctrlplane.secrets.SecretResolver`
-right before containers are created, handed to that one service (environment for
-``env`` secrets, files for ``file``/``tls`` secrets and config files) and never stored
-anywhere else. ``registry`` secrets become pull credentials.
+Values are resolved right before containers are created, handed to that one service
+(environment for ``env`` secrets, files for ``file``/``tls`` secrets and config files)
+and never stored anywhere else; ``registry`` secrets become pull credentials. Their
+engine form is :mod:`ctrlplane.provider.docker.render.materials`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 
-from ctrlplane.errors import CtrlplaneError
-from ctrlplane.provider.docker.archive import CONFIG_MODE, SECRET_MODE, FileEntry
-from ctrlplane.provider.docker.config import DockerConfig
+from ctrlplane.errors import BackendError, CtrlplaneError
+from ctrlplane.provider.docker.config import BACKEND, DockerConfig
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.observe.workload import units
+from ctrlplane.provider.docker.render.materials import (
+    CONFIG_MODE,
+    SECRET_MODE,
+    FileEntry,
+    ServiceMaterials,
+    read_tar_file,
+    registry_auth,
+)
+from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.enums import SecretType
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ServiceSpec
 from ctrlplane.provider.validation import secret_target
-from ctrlplane.registry_logins import parse_registry_secret, registry_host
+from ctrlplane.registry_logins import parse_registry_secret
 from ctrlplane.secrets import SecretResolver
 
-__all__ = ["ServiceMaterials", "registry_auth", "registry_host", "resolve_materials"]
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceMaterials:
-    """Secret env vars, files to write, and pull credentials of one service.
-
-    ``repr`` shows names and paths only, never values.
-    """
-
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
-    files: tuple[FileEntry, ...] = ()
-    pull_auth: Mapping[str, str] | None = field(default=None, repr=False)
-
-    def secret_values(self) -> list[str]:
-        """Resolved secret values (env, secret files, pull password), for redacting output."""
-        values = list(self.env.values())
-        values += [f.data.decode("utf-8", "replace") for f in self.files if f.mode == SECRET_MODE]
-        if self.pull_auth:
-            values.append(self.pull_auth.get("password", ""))
-        return [v for v in values if v]
-
-    def __repr__(self) -> str:
-        return (
-            f"ServiceMaterials(env={sorted(self.env)}, files={[f.path for f in self.files]}, "
-            f"pull_auth={'set' if self.pull_auth else 'none'})"
-        )
-
-
-def registry_auth(config: DockerConfig, image: str) -> dict[str, str] | None:
-    """Configured pull credentials for ``image``'s registry, if any."""
-    host = registry_host(image)
-    cred = config.registry_auth.get(host)
-    if cred is None:
-        return None
-    return {
-        "username": cred.username,
-        "password": cred.password.get_secret_value(),
-        "serveraddress": cred.serveraddress or host,
-    }
+__all__ = ["config_contents", "resolve_materials", "workload_materials"]
 
 
 async def resolve_materials(
@@ -110,18 +82,47 @@ async def resolve_materials(
     return ServiceMaterials(env=env, files=tuple(files), pull_auth=auth)
 
 
-def auth_header_value(auth: Mapping[str, str]) -> str:
-    """The ``X-Registry-Auth`` header value for ``auth``."""
-    return base64.urlsafe_b64encode(json.dumps(dict(auth)).encode()).decode()
+async def workload_materials(
+    ctx: DockerContext,
+    wl: Workload,
+    contents: Mapping[str, Mapping[str, bytes]] | None = None,
+) -> dict[str, ServiceMaterials]:
+    """Resolved secrets and files of every service of ``wl`` (``contents``: config file
+    contents per service, from :func:`config_contents`)."""
+    out: dict[str, ServiceMaterials] = {}
+    for svc in wl.services:
+        out[svc.name] = await resolve_materials(
+            svc,
+            ctx.secrets,
+            tenant_id=wl.tenant_id,
+            instance_id=wl.instance_id,
+            config=ctx.config,
+            config_contents=(contents or {}).get(svc.name),
+        )
+    return out
 
 
-def redact(text: str, secrets: Mapping[str, ServiceMaterials]) -> str:
-    """``text`` with every resolved secret value of ``secrets`` replaced by a marker
-    (container output quoted in errors may print a secret)."""
-    values = sorted({v for m in secrets.values() for v in m.secret_values()}, key=len)
-    for value in reversed(values):
-        text = text.replace(value, "<redacted>")
-        stripped = value.strip()
-        if stripped and stripped != value:
-            text = text.replace(stripped, "<redacted>")
-    return text
+async def config_contents(
+    ctx: DockerContext, wl: Workload, inspects: Sequence[JSON]
+) -> dict[str, dict[str, bytes]]:
+    """Config file contents copied out of the existing containers (labels keep none)."""
+    out: dict[str, dict[str, bytes]] = {}
+    template = min(units(ctx.labels, inspects))
+    for svc in wl.services:
+        if not svc.config_files:
+            continue
+        ref = ctx.render.container_name(wl, template, svc.name)
+        files: dict[str, bytes] = {}
+        for cf in svc.config_files:
+            tar = await ctx.client.get_archive(ref, cf.path)
+            if tar is None:
+                raise BackendError(
+                    f"config file {cf.path} of service {svc.name!r} is missing from "
+                    f"container {ref}",
+                    backend=BACKEND,
+                )
+            with tar:
+                found = read_tar_file(tar)
+            files[cf.path] = found[0] if found else b""
+        out[svc.name] = files
+    return out

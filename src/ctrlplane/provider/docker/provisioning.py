@@ -1,43 +1,47 @@
 """``provision`` on one engine: the steps that create an instance, and their errors.
 
 The steps run in order (resolve secrets, pull images, remove a partial instance's
-leftovers, create the network and volumes, start the replica units, check they stay up),
-all within ``provision_timeout``. On a failure, timeout or cancellation everything the
-call created is removed (the volumes that existed before are kept) and the error is
-mapped to :class:`ProvisionFailed` naming the step. :func:`render_objects` shows the
-engine objects the steps would create, without I/O.
+leftovers, create the network and volumes, start the replica units, check they stay up,
+record the release), all within ``provision_timeout``. On a failure, timeout or
+cancellation everything the call created is removed (the volumes that existed before are
+kept) and the error is mapped to :class:`ProvisionFailed` naming the step.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from ctrlplane.errors import BackendUnavailable, CtrlplaneError, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.docker.config import DockerConfig
-from ctrlplane.provider.docker.materials import ServiceMaterials
-from ctrlplane.provider.docker.session import Session
-from ctrlplane.provider.docker.translate import Translator, Workload, check_docker
-from ctrlplane.provider.docker.units import StepFailed, UnitRunner, first_error, uncancellable
+from ctrlplane.provider.deadlines import Deadline, finish, first_error
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.history import record_release
+from ctrlplane.provider.docker.images import pull_images
+from ctrlplane.provider.docker.instances import inspect_all
+from ctrlplane.provider.docker.materials import workload_materials
+from ctrlplane.provider.docker.objects import create_network, ensure_volumes, purge
+from ctrlplane.provider.docker.observe.workload import (
+    is_complete,
+    provision_result,
+    workload_from_containers,
+)
+from ctrlplane.provider.docker.render.materials import ServiceMaterials
+from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.events import StepTracker, Subscriber
+from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.releases import Release, snapshot
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
-from ctrlplane.provider.validation import validate_request
 
-__all__ = ["FAILURE_LINGER", "provision_instance", "render_objects"]
-
-JSON = dict[str, Any]
+__all__ = ["FAILURE_LINGER", "provision_instance"]
 
 
 FAILURE_LINGER = 1.0
 """Seconds a failed provision keeps sweeping for objects whose creation was in flight."""
-
-
-def _seconds(value: timedelta) -> float:
-    return value / timedelta(seconds=1)
 
 
 def _why(exc: BaseException, steps: StepTracker) -> str:
@@ -51,89 +55,55 @@ def _why(exc: BaseException, steps: StepTracker) -> str:
     return str(err) or type(err).__name__
 
 
-def render_objects(tr: Translator, req: ProvisionRequest) -> list[JSON]:
-    """The network, named volumes and container create bodies of ``req``, in creation
-    order (validated first; secrets not resolved). No I/O."""
-    validate_request(req)
-    replicas = max(req.main.resources.replicas, 1)
-    check_docker(req.services, replicas)
-    wl = Workload.from_request(req, "rel_" + "0" * 26)
-    out: list[JSON] = [
-        {"Kind": "network", "Body": tr.network_config(wl, "1970-01-01T00:00:00+00:00")}
-    ]
-    volumes = {v["Name"]: v for r in range(wl.replicas) for v in tr.volume_configs(wl, r)}
-    out += [{"Kind": "volume", "Body": v} for v in volumes.values()]
-    for replica in range(wl.replicas):
-        for svc in wl.services:
-            out.append(
-                {
-                    "Kind": "container",
-                    "Name": tr.container_name(wl, replica, svc.name),
-                    "Body": tr.container_config(wl, svc, replica),
-                }
-            )
-    return out
-
-
 async def provision_instance(
-    ses: Session, req: ProvisionRequest, events: Subscriber | None
+    ctx: DockerContext, req: ProvisionRequest, events: Subscriber | None
 ) -> ProvisionResult:
-    """Create the (validated) instance of ``req`` and wait until its services run; an
+    """Create the (checked) instance of ``req`` and wait until its services run; an
     existing complete instance is returned as it is. Cleans up and raises
     :class:`ProvisionFailed` on failure (re-raises a cancellation after cleanup)."""
     iid = req.instance_id
     wl = Workload.from_request(req, new_id(RELEASE_PREFIX))
-    existing = await ses.inspect_all(iid)
+    existing = await inspect_all(ctx, iid)
     if existing:
-        current = ses.tr.workload_from_containers(existing)
-        if _complete(ses, current, existing):
-            return ses.result(current, existing)
+        current = workload_from_containers(ctx.labels, existing)
+        if is_complete(ctx.config, current, existing):
+            return provision_result(ctx.config, current, existing)
     steps = StepTracker(iid, events)
     await steps.enter("resolve secrets")
     try:
-        materials = await ses.materials(wl)
+        materials = await workload_materials(ctx, wl)
     except CtrlplaneError as exc:
         await steps.finish(ok=False, detail=str(exc))
         raise ProvisionFailed(iid, "resolve secrets", str(exc)) from exc
-    filters = ses.tr.labels.instance_filter(iid)
-    kept = {v["Name"] for v in await ses.engine.list_volumes(filters)}
+    kept = {v["Name"] for v in await ctx.client.list_volumes(ctx.labels.instance_filter(iid))}
+    deadline = Deadline(ctx.config.provision_timeout, "provision")
     try:
-        async with asyncio.timeout(_seconds(ses.config.provision_timeout)):
-            await _provision_steps(ses, wl, materials, existing, steps)
+        async with deadline.timeout():
+            await _provision_steps(ctx, wl, materials, existing, steps)
     except BaseException as exc:
-        await uncancellable(steps.finish(ok=False, detail=_why(exc, steps)))
+        await finish(steps.finish(ok=False, detail=_why(exc, steps)))
         cleanup = ""
         try:
-            await uncancellable(ses.purge(iid, kept, linger=FAILURE_LINGER))
+            await finish(purge(ctx, iid, kept, linger=FAILURE_LINGER))
         except CtrlplaneError as failed:
             cleanup = f"; cleanup also failed, objects may be left: {failed}"
-        err = _provision_error(ses.config, iid, exc, steps)
+        err = _provision_error(deadline, iid, exc, steps)
         if cleanup and isinstance(err, ProvisionFailed):
             err = ProvisionFailed(iid, err.step, err.reason + cleanup)
         raise err from None
     await steps.finish()
-    inspects = await ses.inspect_all(iid)
-    return ses.result(wl, inspects)
-
-
-def _complete(ses: Session, wl: Workload, inspects: Sequence[JSON]) -> bool:
-    """Whether every container of every present unit exists."""
-    names = {str(i.get("Name", "")).lstrip("/") for i in inspects}
-    units = ses.units(inspects)
-    expected = {ses.tr.container_name(wl, r, s.name) for r in units for s in wl.services}
-    return names == expected and len(units) >= 1
+    return provision_result(ctx.config, wl, await inspect_all(ctx, iid))
 
 
 def _provision_error(
-    config: DockerConfig, iid: str, exc: BaseException, steps: StepTracker
+    deadline: Deadline, iid: str, exc: BaseException, steps: StepTracker
 ) -> BaseException:
     err = first_error(exc)
     if isinstance(err, asyncio.CancelledError):
         return err
     if isinstance(exc, TimeoutError) or isinstance(err, TimeoutError):
-        timeout = _seconds(config.provision_timeout)
-        return ProvisionFailed(iid, steps.current, f"timed out after {timeout:g}s")
-    if isinstance(err, StepFailed):
+        return ProvisionFailed(iid, steps.current, f"timed out after {deadline.seconds:g}s")
+    if isinstance(err, RolloutFailed):
         return ProvisionFailed(iid, err.step, err.reason)
     if isinstance(err, BackendUnavailable):
         return err
@@ -143,31 +113,32 @@ def _provision_error(
 
 
 async def _provision_steps(
-    ses: Session,
+    ctx: DockerContext,
     wl: Workload,
     materials: Mapping[str, ServiceMaterials],
     existing: Sequence[JSON],
     steps: StepTracker,
 ) -> None:
     iid = wl.instance_id
-    filters = ses.tr.labels.instance_filter(iid)
     await steps.enter("pull images")
-    await ses.pull_images(wl.services, materials)
+    await pull_images(ctx, wl.services, materials)
     if existing:
         await steps.enter("remove partial leftovers")
-        await asyncio.gather(*(ses.engine.remove_container(i["Id"]) for i in existing))
-    if not await ses.engine.list_networks(filters):
+        await asyncio.gather(*(ctx.client.remove_container(i["Id"]) for i in existing))
+    if not await ctx.client.list_networks(ctx.labels.instance_filter(iid)):
         await steps.enter("create network")
-        created = datetime.now(UTC).isoformat()
-        await ses.create_network(wl, created)
+        await create_network(ctx, wl, datetime.now(UTC).isoformat())
     await steps.enter("create volumes")
-    await ses.ensure_volumes(wl, range(wl.replicas))
+    await ensure_volumes(ctx, wl, range(wl.replicas))
     await steps.enter("start replica units")
-    runner = UnitRunner(ses.engine, ses.tr, wl, materials, events=steps.events)
+    runner = UnitRunner(ctx, wl, materials, events=steps.events)
     async with asyncio.TaskGroup() as tg:
         for replica in range(wl.replicas):
             tg.create_task(runner.bring_up(replica))
     await steps.enter("check services stay up")
-    await ses.settle(runner, wl, range(wl.replicas))
+    await runner.settle(range(wl.replicas))
     await steps.enter("record release")
-    await ses.record(wl, wl.release_id, "")
+    first = Release(
+        release_id=wl.release_id, created_at=datetime.now(UTC), services=snapshot(wl.services)
+    )
+    await record_release(ctx, wl, first)

@@ -1,335 +1,291 @@
-"""Putting a new version on one replica unit, and taking it back.
+"""The unit primitives of one rollout: putting a new version on a replica unit, gating
+it, switching the unit's service names to it, retiring the old version, and undoing.
 
-A unit's changed services are replaced in place (:meth:`Replacement.replace_unit`) or,
-with surge, started beside the old version, which is renamed ``...-retiring`` and keeps
-serving until the new one passed its gate (:meth:`Replacement.surge_unit`), then drained
-and removed (:meth:`Replacement.retire`). :meth:`Replacement.undo` puts the previous
-version back on every touched unit (a surged unit's old version gets its names back; the
-others are replaced again), and :meth:`Replacement._failed` reports a rollout that had to.
-The strategies built on this are in :mod:`.rollout` (rolling, canary) and
-:mod:`.bluegreen`.
+:class:`UnitReplacement` is built once per rollout from the context, the live workload
+and the new one; each method works on one unit (or the units given) and knows nothing
+of the strategy. The strategies (:mod:`.strategies`: rolling, canary, blue-green) are
+loops over exactly these primitives:
+
+- start a unit's new version beside the old one (:meth:`~UnitReplacement.start_beside`:
+  the old containers are renamed ``...-retiring`` and keep serving; the new ones start
+  under the regular names, without the service names) or in place
+  (:meth:`~UnitReplacement.start_in_place`: stop, then start);
+- gate a unit (:meth:`~UnitReplacement.gate`), or observe canary units for one round
+  (:meth:`~UnitReplacement.observe_round`);
+- switch a unit's traffic: the new version takes the names
+  (:meth:`~UnitReplacement.switch`), the old one gives them up
+  (:meth:`~UnitReplacement.withdraw_old`);
+- retire a unit's old version after draining it (:meth:`~UnitReplacement.retire`);
+- undo (:meth:`~UnitReplacement.undo`): the previous version back on every touched
+  unit, whatever happens to the caller;
+- record the release (:meth:`~UnitReplacement.record`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import NoReturn
 
-from ctrlplane.errors import CtrlplaneError, DeployFailed
-from ctrlplane.provider.docker.addressing import Addressing
-from ctrlplane.provider.docker.gate import gate_service
-from ctrlplane.provider.docker.materials import ServiceMaterials
-from ctrlplane.provider.docker.status import RETIRING_SUFFIX
-from ctrlplane.provider.docker.translate import Workload, init_waves, netns_owner
-from ctrlplane.provider.docker.units import (
-    StepFailed,
-    UnitRunner,
-    first_error,
-    uncancellable_value,
-)
+from ctrlplane.errors import CtrlplaneError
+from ctrlplane.provider.deadlines import cleanup, finish, first_error, seconds
+from ctrlplane.provider.docker.addressing import advertise, withdraw
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.gate import OnProbe, gate_service
+from ctrlplane.provider.docker.history import record_release
+from ctrlplane.provider.docker.observe.workload import network_endpoint
+from ctrlplane.provider.docker.render.materials import ServiceMaterials
+from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.enums import ServiceRole
-from ctrlplane.provider.events import RolledBack, Subscriber, UnitRemoved, emit
+from ctrlplane.provider.events import Subscriber, UnitRemoved, emit
+from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.releases import Release
 
-__all__ = ["GateFailed", "Replacement"]
-
-
-def _seconds(value: timedelta) -> float:
-    return value / timedelta(seconds=1)
-
-
-class GateFailed(Exception):
-    """A unit's health gate or a canary observation failed; ``evidence``: its probes."""
-
-    def __init__(self, reason: str, evidence: Sequence[ProbeResult] = ()) -> None:
-        self.reason = f"health gate failed: {reason}"
-        self.evidence = list(evidence)
-        super().__init__(self.reason)
+__all__ = ["UnitReplacement"]
 
 
 @dataclass(frozen=True, slots=True)
-class Replacement(Addressing):
-    """A :class:`Session` that can replace a unit's version and undo it."""
+class UnitReplacement:
+    """The primitives of rolling ``new`` out over ``old``, one unit at a time.
 
-    async def _failed(
-        self,
-        wl: Workload,
-        err: BaseException,
-        strategy: str,
-        step: str,
-        reason: str,
-        evidence: list[ProbeResult],
-        unrestored: str,
-        events: Subscriber | None,
-    ) -> NoReturn:
-        """Report a failed rollout: ``RolledBack`` when the previous version is back,
-        then re-raise a cancellation or raise :class:`DeployFailed` (``rolled_back``
-        false, with why, when ``unrestored`` says restoring failed)."""
-        iid = wl.instance_id
-        if not unrestored:
-            await emit(events, RolledBack(instance_id=iid, to_release=wl.release_id, reason=reason))
-        if isinstance(err, asyncio.CancelledError):
-            raise err
-        if unrestored:
-            reason = f"{reason}; restoring the previous release failed: {unrestored}"
-        raise DeployFailed(
-            iid,
-            strategy=strategy,
-            step=step,
-            reason=reason,
-            evidence=evidence,
-            rolled_back=not unrestored,
-        ) from None
+    ``names``: the services whose containers each unit replaces; ``changed``: the
+    services whose health checks gate a unit; ``new_materials`` / ``old_materials``:
+    what each version's containers are created with; ``events`` receives the units
+    removed.
+    """
 
-    @staticmethod
-    def _overdue(deadline: float) -> bool:
-        return asyncio.get_running_loop().time() >= deadline
+    ctx: DockerContext
+    old: Workload
+    new: Workload
+    names: tuple[str, ...]
+    changed: frozenset[str]
+    new_materials: Mapping[str, ServiceMaterials]
+    old_materials: Mapping[str, ServiceMaterials]
+    events: Subscriber | None = None
 
-    def _overdue_reason(self) -> str:
-        limit = _seconds(self.config.progress_deadline)
-        return f"the deploy did not finish within its progress deadline ({limit:g}s)"
+    def _retiring(self, replica: int, service: str) -> str:
+        return self.ctx.names.retiring(self.old.instance_id, replica, service)
 
-    def failure(self, err: BaseException, step: str, deadline: float) -> tuple[str, str]:
-        """The ``(step, reason)`` a rollout that ended with ``err`` at ``step`` reports:
-        a unit step's own step and reason, a passed progress ``deadline``, a failed gate's
-        reason, ``cancelled``, or the error's message."""
-        if isinstance(err, StepFailed):
-            return err.step, err.reason
-        if isinstance(err, asyncio.CancelledError):
-            return step, "cancelled"
-        if isinstance(err, TimeoutError) and self._overdue(deadline):
-            return step, self._overdue_reason()
-        return step, err.reason if isinstance(err, GateFailed) else str(err)
+    def _current(self, replica: int, service: str) -> str:
+        return self.ctx.names.container(self.old.instance_id, replica, service)
 
-    def retiring(self, wl: Workload, replica: int, service: str) -> str:
-        """The name an old container carries while its replacement starts beside it."""
-        return self.tr.container_name(wl, replica, service) + RETIRING_SUFFIX
+    @property
+    def _network(self) -> str:
+        return self.ctx.names.network(self.old.instance_id)
 
-    async def surge_unit(
-        self,
-        new_wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-        *,
-        advertise: bool = True,
-    ) -> None:
+    # -- start ------------------------------------------------------------------------
+
+    async def start_beside(self, replica: int) -> None:
         """Rename the unit's old containers out of the way (they keep running and
         serving), then create and start the new version under the regular names (inits
-        among ``names`` run first). With ``advertise`` both versions answer to the unit's
-        network aliases until :meth:`retire`; without, the new one gets them at the
-        traffic switch. A ``-retiring`` container left by an earlier, interrupted
-        rollout is removed first (the regular one is the version that runs)."""
-        for name in names:
-            await self.engine.remove_container(self.retiring(new_wl, replica, name))
-            await self.engine.rename_container(
-                self.tr.container_name(new_wl, replica, name),
-                self.retiring(new_wl, replica, name),
+        among ``names`` run first), without the unit's service names: it gets them at
+        :meth:`switch`. A ``-retiring`` container left by an earlier, interrupted rollout
+        is removed first (the regular one is the version that runs)."""
+        client = self.ctx.client
+        for name in self.names:
+            await client.remove_container(self._retiring(replica, name))
+            await client.rename_container(
+                self._current(replica, name), self._retiring(replica, name)
             )
-        runner = UnitRunner(self.engine, self.tr, new_wl, materials, advertise=advertise)
-        inits = [n for n in names if new_wl.service(n).role is ServiceRole.INIT]
-        for wave in init_waves(new_wl.services):
-            async with asyncio.TaskGroup() as tg:
-                for svc in wave:
-                    if svc.name in inits:
-                        tg.create_task(runner.run_init(svc, replica))
-        long_lived = [n for n in names if n not in inits]
+        runner = UnitRunner(self.ctx, self.new, self.new_materials, advertise=False)
+        inits = [n for n in self.names if self.new.is_init(n)]
+        await runner.run_inits(replica, only=inits)
+        long_lived = [n for n in self.names if n not in inits]
         await runner.start_long_lived(replica, create=True, only=long_lived)
 
-    async def retire(
-        self,
-        wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        events: Subscriber | None = None,
-        *,
-        withdrawn: bool = False,
+    async def start_in_place(self, replica: int) -> None:
+        """Stop and remove the unit's containers of ``names``, rerun its inits among
+        them, then create and start the new version of the long-lived ones in order."""
+        await self._replace(self.new, replica, self.new_materials)
+
+    async def _replace(
+        self, wl: Workload, replica: int, materials: Mapping[str, ServiceMaterials]
     ) -> None:
-        """Drain the old version of a surged unit and remove it: its service names stop
-        resolving to it (unless ``withdrawn`` already) while it keeps its address for
-        ``drain_period``, then it is stopped gracefully and removed. On a network without
-        pinned addresses it is cut off the network at once instead."""
-        owner = netns_owner(wl.services).name
-        old_owner = self.retiring(wl, replica, owner)
-        if not withdrawn:
-            if await self.withdraw(wl, old_owner):
-                await asyncio.sleep(_seconds(self.config.drain_period))
-            else:
-                network = self.tr.names.network(wl.instance_id)
-                await self.engine.disconnect_network(network, old_owner)
-        stop = max(int(_seconds(self.config.stop_timeout)), 0)
-        joiners = [n for n in names if n != owner]
+        runner = UnitRunner(self.ctx, wl, materials)
+        long_lived = [n for n in self.names if not wl.is_init(n)]
+        owner_ref = self._current(replica, wl.owner)
+        # with other units serving meanwhile, this one drains first
+        drain = long_lived and wl.replicas > 1
+        if drain and await withdraw(self.ctx, wl, owner_ref):
+            await asyncio.sleep(seconds(self.ctx.config.drain_period))
+        await runner.stop_long_lived(replica, only=long_lived)
+        await runner.remove_services(replica, self.names)
+        await runner.run_inits(replica, only=[n for n in self.names if wl.is_init(n)])
+        await runner.start_long_lived(replica, create=True, only=long_lived)
+        if long_lived and wl.owner not in long_lived:
+            await advertise(self.ctx, wl, replica, owner_ref)  # no-op unless it lost its names
+
+    # -- gate ---------------------------------------------------------------------------
+
+    async def gate(self, replica: int, on_result: OnProbe | None = None) -> GateOutcome | None:
+        """Gate the changed long-lived services of the unit's new version; the first
+        failing outcome, else the last passing one (``None`` when nothing has a check)."""
+        runner = UnitRunner(self.ctx, self.new, {})
+        address = await runner.address(replica)
+        outcome: GateOutcome | None = None
+        for svc in self.new.services:
+            if svc.name not in self.changed or svc.health_check is None:
+                continue
+            if svc.role is ServiceRole.INIT:
+                continue
+            outcome = await runner.gate(svc, replica, address, on_result)
+            if not outcome.passed:
+                break
+        return outcome
+
+    async def observe_round(
+        self, replicas: Sequence[int], on_result: OnProbe | None = None
+    ) -> list[ProbeResult]:
+        """One round of watching canary ``replicas``: each changed long-lived service
+        must still run and pass one probe of its health check (if it has one). Returns
+        the round's probe results; :class:`RolloutFailed` (step ``canary observation``,
+        with the round's results) at the first failure."""
+        step = "canary observation"
+        results: list[ProbeResult] = []
+        checked = [
+            s
+            for s in self.new.services
+            if s.name in self.changed and s.role is not ServiceRole.INIT
+        ]
+        for r in replicas:
+            runner = UnitRunner(self.ctx, self.new, {})
+            address = await runner.address(r)
+            for svc in checked:
+                ref = self._current(r, svc.name)
+                try:
+                    await runner.check_running(ref, f"canary {svc.name} (replica {r})")
+                except RolloutFailed as exc:
+                    reason = f"health gate failed: {exc.step} {exc.reason}"
+                    raise RolloutFailed(step, reason, results) from None
+                if svc.health_check is None:
+                    continue
+                outcome = await gate_service(
+                    self.ctx.client,
+                    svc.health_check.model_copy(update={"retries": 1}),
+                    service=svc.name,
+                    replica=r,
+                    address=address,
+                    container=ref,
+                    on_result=on_result,
+                )
+                results.extend(outcome.results)
+                if not outcome.passed:
+                    reason = f"health gate failed: canary became unhealthy: {outcome.last}"
+                    raise RolloutFailed(step, reason, results)
+        return results
+
+    # -- switch -------------------------------------------------------------------------
+
+    async def switch(self, replica: int) -> None:
+        """Give the unit's new version its service names (keeping the address its gate
+        probed where the network allows it)."""
+        await advertise(self.ctx, self.new, replica, self._current(replica, self.new.owner))
+
+    async def withdraw_old(self, replica: int) -> bool:
+        """Take the service names from the unit's old version (started beside): it keeps
+        its address, so requests on their way still reach it (true); on a network without
+        pinned addresses it is cut off the network at once instead (false)."""
+        old_owner = self._retiring(replica, self.old.owner)
+        if await withdraw(self.ctx, self.old, old_owner):
+            return True
+        await self.ctx.client.disconnect_network(self._network, old_owner)
+        return False
+
+    # -- retire -------------------------------------------------------------------------
+
+    async def retire(self, replica: int, *, withdrawn: bool = False) -> None:
+        """Drain the unit's old version and remove it: its service names stop resolving
+        to it (unless ``withdrawn`` already) while it keeps serving for
+        ``drain_period``, then it is stopped gracefully and removed (``UnitRemoved`` per
+        service)."""
+        if not withdrawn and await self.withdraw_old(replica):
+            await asyncio.sleep(seconds(self.ctx.config.drain_period))
+        owner = self.old.owner
+        stop = self.ctx.render.stop_seconds
+        client = self.ctx.client
+        joiners = [n for n in self.names if n != owner]
         for group in (joiners, [owner]):
-            refs = [self.retiring(wl, replica, n) for n in group if n in names]
-            await asyncio.gather(*(self.engine.stop_container(ref, stop) for ref in refs))
-            await asyncio.gather(*(self.engine.remove_container(ref) for ref in refs))
-        for name in names:
+            refs = [self._retiring(replica, n) for n in group if n in self.names]
+            await asyncio.gather(*(client.stop_container(ref, stop) for ref in refs))
+            await asyncio.gather(*(client.remove_container(ref) for ref in refs))
+        for name in self.names:
             await emit(
-                events,
+                self.events,
                 UnitRemoved(
-                    instance_id=wl.instance_id,
+                    instance_id=self.old.instance_id,
                     service=name,
                     replica=replica,
-                    release_id=wl.release_id,
+                    release_id=self.old.release_id,
                 ),
             )
 
-    async def unsurge(self, wl: Workload, replica: int, names: Sequence[str]) -> bool:
-        """Undo :meth:`surge_unit`: remove the new containers and give the old ones their
-        names back. False if the old version is no longer intact (it must be recreated)."""
-        runner = UnitRunner(self.engine, self.tr, wl, {})
-        await runner.remove_services(replica, names)
-        intact = True
-        for name in names:
-            old = await self.engine.inspect_container(self.retiring(wl, replica, name))
-            if old is None:
-                intact = False
-                continue
-            await self.engine.rename_container(
-                str(old["Id"]), self.tr.container_name(wl, replica, name)
-            )
-            networks = (old.get("NetworkSettings") or {}).get("Networks") or {}
-            running = bool((old.get("State") or {}).get("Running"))
-            if wl.service(name).role is ServiceRole.INIT:
-                continue
-            if not running or (
-                name == netns_owner(wl.services).name
-                and self.tr.names.network(wl.instance_id) not in networks
-            ):
-                intact = False
-        if intact:  # it may have been withdrawn already
-            owner = netns_owner(wl.services).name
-            await self.advertise(wl, replica, self.tr.container_name(wl, replica, owner))
-        return intact
+    # -- undo ---------------------------------------------------------------------------
 
-    def replace_set(self, wl: Workload, changed: set[str]) -> list[str]:
-        """Which services' containers a deploy replaces in each unit."""
-        services = wl.services
-        if any(wl.service(n).role is ServiceRole.INIT for n in changed):
-            return [s.name for s in services]
-        if netns_owner(services).name in changed:
-            return [s.name for s in services if s.role is not ServiceRole.INIT]
-        return [s.name for s in services if s.name in changed]
+    async def undo(self, touched: Sequence[int], beside: Sequence[int]) -> str:
+        """Return ``touched`` units to the old version (those in ``beside`` by giving the
+        old version, still running beside, its place back). Runs to the end even if the
+        caller is cancelled (the cancellation is re-raised afterwards). Returns ``""``
+        on success, else why the previous version is not fully back."""
+        return await finish(self._undo(touched, beside))
 
-    async def replace_unit(
-        self,
-        wl: Workload,
-        replica: int,
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> None:
-        """Stop and remove ``names``' containers of one unit, rerun its inits among
-        them, then create and start the long-lived ones of ``wl`` in order."""
-        runner = UnitRunner(self.engine, self.tr, wl, materials)
-        long_lived = [n for n in names if wl.service(n).role is not ServiceRole.INIT]
-        owner_ref = self.tr.container_name(wl, replica, netns_owner(wl.services).name)
-        withdrawn = False
-        if long_lived and wl.replicas > 1:  # the other units serve meanwhile
-            withdrawn = await self.withdraw(wl, owner_ref)
-            if withdrawn:
-                await asyncio.sleep(_seconds(self.config.drain_period))
-        await runner.stop_long_lived(replica, only=long_lived)
-        await runner.remove_services(replica, names)
-        inits = [n for n in names if wl.service(n).role is ServiceRole.INIT]
-        if inits:
-            for wave in init_waves(wl.services):
-                async with asyncio.TaskGroup() as tg:
-                    for svc in wave:
-                        if svc.name in inits:
-                            tg.create_task(runner.run_init(svc, replica))
-        await runner.start_long_lived(replica, create=True, only=long_lived)
-        if long_lived and netns_owner(wl.services).name not in long_lived:
-            await self.advertise(wl, replica, owner_ref)  # no-op unless it lost its names
-
-    async def restore(
-        self,
-        wl: Workload,
-        replicas: Sequence[int],
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> str:
-        """Put ``wl``'s version of ``names`` back on ``replicas`` (every unit is tried),
-        within ``progress_deadline``. Returns ``""`` when all were restored, else why not
-        (the instance may then be partly updated)."""
-        problems: list[str] = []
-        limit = _seconds(self.config.progress_deadline)
-        try:
-            async with asyncio.timeout(limit):
-                for r in replicas:
-                    try:
-                        await self.replace_unit(wl, r, names, materials)
-                    except (CtrlplaneError, BaseExceptionGroup) as exc:
-                        problems.append(f"unit {r}: {first_error(exc)}")
-        except TimeoutError:
-            problems.append(f"restoring did not finish within {limit:g}s")
-        return "; ".join(problems)
-
-    async def undo(
-        self,
-        wl: Workload,
-        touched: Sequence[int],
-        surged: Sequence[int],
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> str:
-        """Return ``touched`` units to ``wl`` (``surged`` ones by giving the old version,
-        still running beside, its place back). Runs to the end even if cancelled.
-        Returns ``""`` on success, else why the previous version is not fully back."""
-        return await uncancellable_value(self._undo(wl, touched, surged, names, materials))
-
-    async def _undo(
-        self,
-        wl: Workload,
-        touched: Sequence[int],
-        surged: Sequence[int],
-        names: Sequence[str],
-        materials: Mapping[str, ServiceMaterials],
-    ) -> str:
+    async def _undo(self, touched: Sequence[int], beside: Sequence[int]) -> str:
         redo = list(touched)
-        for r in surged:
+        for r in beside:
             try:
-                intact = await self.unsurge(wl, r, names)
+                intact = await self._unsurge(r)
             except CtrlplaneError:
                 intact = False
             if intact and r in redo:
                 redo.remove(r)
             elif not intact:  # the old version is not coming back: it must not linger
-                for name in names:
+                for name in self.names:
                     with contextlib.suppress(CtrlplaneError):
-                        await self.engine.remove_container(self.retiring(wl, r, name))
-        return await self.restore(wl, redo, names, materials)
+                        await self.ctx.client.remove_container(self._retiring(r, name))
+        return await self._restore(redo)
 
-    async def gate(
-        self,
-        wl: Workload,
-        replica: int,
-        changed: set[str],
-        *,
-        on_result: Callable[[ProbeResult], Awaitable[None]] | None = None,
-    ) -> GateOutcome | None:
-        """Gate the changed long-lived services of one new unit; the first failing
-        outcome, else the last passing one (``None`` when nothing has a check)."""
-        address = await UnitRunner(self.engine, self.tr, wl, {}).address(replica)
-        outcome: GateOutcome | None = None
-        for svc in wl.services:
-            if svc.name not in changed or svc.health_check is None:
+    async def _unsurge(self, replica: int) -> bool:
+        """Undo :meth:`start_beside`: remove the new containers and give the old ones
+        their names back. False if the old version is no longer intact (it must be
+        recreated)."""
+        client = self.ctx.client
+        await UnitRunner(self.ctx, self.old, {}).remove_services(replica, self.names)
+        intact = True
+        for name in self.names:
+            old = await client.inspect_container(self._retiring(replica, name))
+            if old is None:
+                intact = False
                 continue
-            if svc.role is ServiceRole.INIT:
+            await client.rename_container(str(old["Id"]), self._current(replica, name))
+            running = bool((old.get("State") or {}).get("Running"))
+            if self.old.is_init(name):
                 continue
-            outcome = await gate_service(
-                self.engine,
-                svc.health_check,
-                service=svc.name,
-                replica=replica,
-                address=address,
-                container=self.tr.container_name(wl, replica, svc.name),
-                start_period=_seconds(self.config.probe_start_period),
-                on_result=on_result,
-            )
-            if not outcome.passed:
-                break
-        return outcome
+            if not running or (name == self.old.owner and not network_endpoint(old, self._network)):
+                intact = False
+        if intact:  # it may have been withdrawn already
+            await advertise(self.ctx, self.old, replica, self._current(replica, self.old.owner))
+        return intact
+
+    async def _restore(self, replicas: Sequence[int]) -> str:
+        """Put the old version of ``names`` back on ``replicas`` in place (every unit is
+        tried), within ``progress_deadline``. Returns ``""`` when all were restored, else
+        why not (the instance may then be partly updated)."""
+        problems: list[str] = []
+
+        async def each() -> None:
+            for r in replicas:
+                try:
+                    await self._replace(self.old, r, self.old_materials)
+                except (CtrlplaneError, RolloutFailed, BaseExceptionGroup) as exc:
+                    problems.append(f"unit {r}: {first_error(exc)}")
+
+        left = await cleanup(each(), self.ctx.config.progress_deadline, "restoring")
+        return "; ".join([*problems, left] if left else problems)
+
+    # -- record -------------------------------------------------------------------------
+
+    async def record(self, release: Release) -> None:
+        """Record ``release`` as the instance's live release (the new version runs)."""
+        await record_release(self.ctx, self.new, release)

@@ -16,14 +16,17 @@ Every object the provider creates carries labels under one prefix (default
 ``<p>.netns``                    ``"owner"``, or the owner's service name for joiners
 ``<p>.created``                  RFC 3339 creation time (network)
 ``<p>.addressing``               ``"fixed"``: the network's subnet was pinned (network)
+``<p>.release-record``           JSON release (the release record volumes only)
 ===============================  ==================================================
 
 The spec label never holds a secret value (only secret references) nor config file
 contents (only a digest); those are delivered into the container as files.
 
-Names: network ``<n>-<instance>``; container ``<n>-<instance>-<replica>-<service>``;
-volume ``<n>-<instance>-<volume>`` (deployment, shared by replicas) or
-``<n>-<instance>-<replica>-<volume>`` (stateful_set, one per replica).
+Names: network ``<n>-<instance>``; container ``<n>-<instance>-<replica>-<service>`` (with
+``-retiring`` appended while its replacement starts beside it); volume
+``<n>-<instance>-<volume>`` (deployment, shared by replicas) or
+``<n>-<instance>-<replica>-<volume>`` (stateful_set, one per replica); release record
+``<n>-<instance>-rel-<release>``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ from dataclasses import dataclass
 
 from ctrlplane.provider.enums import WorkloadKind
 
-__all__ = ["Labels", "Names"]
+__all__ = ["RETIRING_SUFFIX", "Labels", "Names"]
+
+RETIRING_SUFFIX = "-retiring"
+"""Suffix of an old container's name while its replacement starts beside it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,11 @@ class Labels:
     def created(self) -> str:
         return f"{self.prefix}.created"
 
+    @property
+    def release_record(self) -> str:
+        """On release record volumes only: the release, as JSON."""
+        return f"{self.prefix}.release-record"
+
     def instance_filter(self, instance_id: str) -> dict[str, list[str]]:
         """Engine list filter selecting every object of one instance."""
         return {"label": [f"{self.instance}={instance_id}"]}
@@ -104,9 +115,17 @@ class Labels:
         (other objects that merely carry the instance label are left out)."""
         return {"label": [f"{self.instance}={instance_id}", f"{self.managed}=true", self.spec]}
 
-    def managed_filter(self) -> dict[str, list[str]]:
-        """Engine list filter selecting every object this provider manages."""
-        return {"label": [f"{self.managed}=true"]}
+    def managed_filter(self, tenant_id: str | None = None) -> dict[str, list[str]]:
+        """Engine list filter selecting every object this provider manages (of
+        ``tenant_id`` unless ``None``)."""
+        labels = [f"{self.managed}=true"]
+        if tenant_id is not None:
+            labels.append(f"{self.tenant}={tenant_id}")
+        return {"label": labels}
+
+    def record_filter(self, instance_id: str) -> dict[str, list[str]]:
+        """Volume list filter selecting the release records of one instance."""
+        return {"label": [f"{self.instance}={instance_id}", self.release_record]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +139,13 @@ class Names:
 
     def container(self, instance_id: str, replica: int, service: str) -> str:
         return f"{self.prefix}-{instance_id}-{replica}-{service}"
+
+    def retiring(self, instance_id: str, replica: int, service: str) -> str:
+        """The name an old container carries while its replacement starts beside it."""
+        return self.container(instance_id, replica, service) + RETIRING_SUFFIX
+
+    def release_record(self, instance_id: str, release_id: str) -> str:
+        return f"{self.prefix}-{instance_id}-rel-{release_id}"
 
     def volume(self, instance_id: str, volume: str, replica: int, kind: WorkloadKind) -> str:
         if kind is WorkloadKind.STATEFUL_SET:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from ctrlplane.provider.docker.status import parse_time
+from ctrlplane.provider.docker.observe.state import parse_time
 
 __all__ = ["FrameDecoder", "LineSplitter", "split_timestamp"]
 

@@ -1,4 +1,4 @@
-"""Engine container state -> ctrlplane status (pure functions, no I/O).
+"""Container inspects -> ctrlplane status (pure functions, no I/O).
 
 Mapping of one container (``docker inspect`` ``State``):
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from ctrlplane.provider.docker.render.naming import RETIRING_SUFFIX
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
@@ -36,9 +37,6 @@ __all__ = [
 ]
 
 _STOP_SIGNAL_EXITS = frozenset({128 + 15, 128 + 9})
-
-RETIRING_SUFFIX = "-retiring"
-"""Suffix of an old container's name while its replacement starts beside it."""
 
 
 def parse_time(text: str | None) -> datetime | None:

@@ -1,0 +1,555 @@
+"""The client of the Docker Engine API: the only module that imports ``aiodocker`` and
+``aiohttp``, and the only place their errors are translated.
+
+No aiodocker or aiohttp exception leaves this module: engine unreachable (or silent past
+a timeout) -> :class:`BackendUnavailable`, 401/403 -> :class:`PermissionDenied`, anything
+else -> :class:`BackendError` (with the HTTP status). 404s that callers expect come back
+as ``None`` / ``False`` instead; pull failures are classified (:func:`_pull_error`).
+
+Timeouts, from :class:`DockerConfig` on every call: ``connect_timeout`` bounds connecting;
+``request_timeout`` bounds the engine's silence while it answers one request (a stop
+gets its grace period on top). Waits that are not single requests (following logs,
+waiting for a container to exit, an exec's output, a pull's progress) have no read
+timeout: their callers bound them with their own deadlines.
+
+Calls go through aiodocker's public API where it has a method that does what is needed.
+aiodocker has no public request method, so the few other calls are small aiohttp
+requests over the same client session (and connector), in :meth:`DockerClient._request`:
+``_ping`` and container ``update`` (no aiodocker method), the raw log stream (aiodocker's
+``log()`` merges stdout and stderr), exec start (stdin must be ended while the output is
+still read; aiodocker's ``Stream.close()`` drops the response too) and image pulls
+(aiodocker's ``pull()`` refuses credentials for an image without a registry host and
+rewrites their server address).
+
+One :class:`DockerClient` wraps one ``aiodocker.Docker`` (an aiohttp session bound to the
+running event loop); the provider opens one per operation (:func:`open_client`), so a
+provider object can be used from any event loop and holds no connection state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import tarfile
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiodocker
+import aiohttp
+from aiodocker.exceptions import DockerError
+from aiodocker.networks import DockerNetwork
+from aiodocker.volumes import DockerVolume
+
+from ctrlplane.errors import BackendError, BackendUnavailable, CtrlplaneError, PermissionDenied
+from ctrlplane.provider.deadlines import seconds
+from ctrlplane.provider.docker.config import BACKEND, DockerConfig
+from ctrlplane.provider.docker.observe.logframes import FrameDecoder
+from ctrlplane.provider.native import JSON
+from ctrlplane.registry_logins import registry_host
+
+__all__ = ["DockerClient", "ExecOutput", "open_client"]
+
+_T = TypeVar("_T")
+
+_UNREACHABLE_STATUS = 900
+"""aiodocker's status for a connection that could not be made."""
+
+_LIST_FIELDS = ("Id", "Names", "Image", "Labels", "State", "Status", "Created")
+"""The fields of a container list entry the provider reads."""
+
+
+def _answer_error(status: int, text: str, what: str) -> CtrlplaneError:
+    """The error for an engine answer with HTTP ``status`` and message ``text``."""
+    text = text.strip()
+    if status == _UNREACHABLE_STATUS:
+        return BackendUnavailable(
+            f"Docker engine unreachable while trying to {what}: {text}", backend=BACKEND
+        )
+    if status in (401, 403):
+        return PermissionDenied(
+            f"Docker engine refused to {what}: {text}", backend=BACKEND, status=status
+        )
+    return BackendError(
+        f"Docker engine failed to {what}: {text} (HTTP {status})", backend=BACKEND, status=status
+    )
+
+
+def _message(text: str) -> str:
+    """The ``message`` of an engine's JSON error answer (the text itself otherwise)."""
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return text
+    return str(found.get("message", text)) if isinstance(found, dict) else text
+
+
+def _error(exc: BaseException, what: str, config: DockerConfig) -> CtrlplaneError:
+    """The ctrlplane error for an aiodocker / aiohttp / socket error while doing ``what``."""
+    if isinstance(exc, DockerError):
+        return _answer_error(int(exc.status), str(exc.message), what)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        limit = seconds(config.connect_timeout)
+        return BackendUnavailable(
+            f"Docker engine unreachable while trying to {what}: no connection within "
+            f"{limit:g}s (connect_timeout)",
+            backend=BACKEND,
+        )
+    if isinstance(exc, TimeoutError):
+        limit = seconds(config.request_timeout)
+        return BackendUnavailable(
+            f"Docker engine did not answer within {limit:g}s (request_timeout) while trying "
+            f"to {what}",
+            backend=BACKEND,
+        )
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return BackendUnavailable(
+            f"Docker engine unreachable while trying to {what}: {exc}", backend=BACKEND
+        )
+    if isinstance(exc, ValueError):  # aiodocker: no usable DOCKER_HOST
+        return BackendUnavailable(f"no Docker engine configured: {exc}", backend=BACKEND)
+    return BackendError(f"Docker engine failed to {what}: {exc}", backend=BACKEND)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOutput:
+    """Captured output of an exec."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class DockerClient:
+    """The engine calls the provider makes; arguments and answers are the API's JSON."""
+
+    def __init__(self, docker: aiodocker.Docker, config: DockerConfig) -> None:
+        self._docker = docker
+        self._config = config
+        self.engine_version = ""
+        """The engine's version, once :meth:`negotiate` read it."""
+
+    @property
+    def api_version(self) -> str:
+        """The API version spoken (``v1.41``), or ``auto`` before the first call."""
+        return str(self._docker.api_version)
+
+    # -- plumbing -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _translated(self, what: str) -> AsyncIterator[None]:
+        """Translate aiodocker/aiohttp errors raised inside into ctrlplane errors."""
+        try:
+            yield
+        except (DockerError, aiohttp.ClientError, OSError) as exc:
+            raise _error(exc, what, self._config) from None
+
+    async def _unless_absent(
+        self, what: str, work: Awaitable[_T], absent: tuple[int, ...] = (404,)
+    ) -> _T | None:
+        """``work``'s result, or ``None`` when the engine answers one of the ``absent``
+        statuses (the object does not exist: an answer the caller expects)."""
+        try:
+            async with self._translated(what):
+                return await work
+        except BackendError as exc:
+            if exc.status in absent:
+                return None
+            raise
+
+    def _single(self, extra: float = 0.0) -> aiohttp.ClientTimeout:
+        """The timeouts of one request (``extra`` seconds of engine-side waiting on top)."""
+        return aiohttp.ClientTimeout(
+            sock_connect=seconds(self._config.connect_timeout),
+            sock_read=seconds(self._config.request_timeout) + extra,
+        )
+
+    def _waiting(self) -> aiohttp.ClientTimeout:
+        """The timeouts of a wait that is not one request: connecting only."""
+        return aiohttp.ClientTimeout(sock_connect=seconds(self._config.connect_timeout))
+
+    def _container(self, ref: str) -> aiodocker.containers.DockerContainer:
+        return self._docker.containers.container(ref)
+
+    def _network(self, ref: str) -> DockerNetwork:
+        return DockerNetwork(self._docker, ref)  # type: ignore[no-untyped-call]
+
+    @asynccontextmanager
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        body: JSON | None = None,
+        headers: Mapping[str, str] | None = None,
+        limits: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request to ``/<api version>/<path>`` over the client's session, for the
+        endpoints aiodocker has no fitting method for (see the module docstring)."""
+        async with self._translated(what):
+            if self.api_version == "auto":
+                await self.negotiate()
+            url = f"{self._docker.docker_host}/{self.api_version}/{path}"
+            data = json.dumps(body).encode() if body is not None else None
+            sent = {"Content-Type": "application/json", **(headers or {})}
+            async with self._docker.session.request(
+                method, url, params=params, data=data, headers=sent, timeout=limits
+            ) as resp:
+                if resp.status >= 400:
+                    text = _message((await resp.read()).decode("utf-8", "replace"))
+                    raise _answer_error(resp.status, text, what)
+                yield resp
+
+    # -- system ---------------------------------------------------------------------
+
+    async def negotiate(self) -> None:
+        """Settle the API version with the engine (it reads ``/version``) and record the
+        engine's version."""
+        version = await self.version()
+        self.engine_version = str(version.get("Version", ""))
+
+    async def version(self) -> JSON:
+        async with self._translated("read its version"):
+            return await self._docker.version()
+
+    async def ping(self) -> None:
+        async with self._request("GET", "_ping", what="answer a ping", limits=self._single()) as r:
+            await r.read()
+
+    # -- containers -----------------------------------------------------------------
+
+    async def list_containers(self, filters: Mapping[str, list[str]]) -> list[JSON]:
+        """Every container (running or not) matching ``filters``, as list entries."""
+        async with self._translated("list containers"):
+            found = await self._docker.containers.list(all="1", filters=json.dumps(dict(filters)))
+        return [{k: c[k] for k in _LIST_FIELDS if k in c} for c in found]
+
+    async def inspect_container(self, ref: str) -> JSON | None:
+        """``docker inspect`` of a container, or ``None`` if it does not exist."""
+        return await self._unless_absent(f"inspect container {ref}", self._container(ref).show())
+
+    async def create_container(self, name: str, body: JSON) -> str:
+        async with self._translated(f"create container {name}"):
+            created = await self._docker.containers.create(body, name=name)
+        return created.id
+
+    async def start_container(self, ref: str) -> None:
+        async with self._translated(f"start container {ref}"):
+            await self._container(ref).start()
+
+    async def stop_container(self, ref: str, timeout_s: int) -> None:
+        """Stop (SIGTERM, then SIGKILL after ``timeout_s``); a missing container is fine."""
+        stop = self._container(ref).stop(t=timeout_s, timeout=self._single(timeout_s))
+        await self._unless_absent(f"stop container {ref}", stop)
+
+    async def remove_container(self, ref: str) -> None:
+        """Force-remove (kills if running) with its anonymous volumes (named volumes
+        stay); a missing container, or one already being removed (409), is fine."""
+        delete = self._container(ref).delete(force=True, v=True, timeout=self._single())
+        await self._unless_absent(f"remove container {ref}", delete, (404, 409))
+
+    async def wait_container(self, ref: str) -> int:
+        """Wait until the container exits (no read timeout); its exit code."""
+        async with self._translated(f"wait for container {ref}"):
+            result = await self._container(ref).wait(timeout=self._waiting())
+        return int(result.get("StatusCode", -1))
+
+    async def update_container(self, ref: str, body: JSON) -> None:
+        what = f"update container {ref}"
+        path = f"containers/{ref}/update"
+        async with self._request("POST", path, what=what, body=body, limits=self._single()) as r:
+            await r.read()
+
+    async def rename_container(self, ref: str, name: str) -> None:
+        async with self._translated(f"rename container {ref} to {name}"):
+            await self._container(ref).rename(name)
+
+    async def put_archive(self, ref: str, path: str, data: bytes) -> None:
+        """Extract the tar ``data`` at ``path`` in the container."""
+        async with self._translated(f"copy files into container {ref}"):
+            await self._container(ref).put_archive(path, data)  # type: ignore[no-untyped-call]
+
+    async def get_archive(self, ref: str, path: str) -> tarfile.TarFile | None:
+        """The tar of ``path`` in the container, or ``None`` if it does not exist."""
+        archive = self._container(ref).get_archive(path)
+        return await self._unless_absent(f"copy files out of container {ref}", archive)
+
+    @asynccontextmanager
+    async def logs(
+        self, ref: str, params: Mapping[str, str], *, follow: bool
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """The raw log stream of one container (frames as the engine sends them); a
+        followed log has no read timeout."""
+        what = f"read the logs of container {ref}"
+        timeout = self._waiting() if follow else self._single()
+        path = f"containers/{ref}/logs"
+        async with self._request("GET", path, what=what, params=params, limits=timeout) as resp:
+            yield self._chunks(resp, what)
+
+    async def _chunks(self, resp: aiohttp.ClientResponse, what: str) -> AsyncIterator[bytes]:
+        while True:
+            async with self._translated(what):
+                chunk = await resp.content.readany()
+            if not chunk:
+                return
+            yield chunk
+
+    async def stats(self, ref: str) -> JSON | None:
+        """One stats sample (the engine takes about a second); ``None`` if gone."""
+        sample = self._container(ref).stats(stream=False, timeout=self._single())
+        samples = await self._unless_absent(f"read the stats of container {ref}", sample)
+        return samples[0] if samples else None
+
+    async def exec(
+        self, ref: str, argv: list[str], *, stdin: bytes | None, tty: bool
+    ) -> ExecOutput:
+        """Run ``argv`` in a running container; stdin (if given) is written then ended
+        with a half-close of the connection, and the output is read until the engine
+        ends the stream (no read timeout: the command takes what it takes)."""
+        what = f"run a command in container {ref}"
+        async with self._translated(what):
+            execution = await self._container(ref).exec(
+                argv, stdout=True, stderr=True, stdin=stdin is not None, tty=tty
+            )
+        out, err = await self._exec_output(execution.id, stdin, tty, what)
+        info: JSON = {}
+        async with self._translated(what):
+            for _ in range(50):
+                info = await execution.inspect()
+                if not info.get("Running"):
+                    break
+                await asyncio.sleep(0.05)
+        code = info.get("ExitCode")
+        return _normalized(int(code) if code is not None else -1, out, err)
+
+    async def _exec_output(
+        self, exec_id: str, stdin: bytes | None, tty: bool, what: str
+    ) -> tuple[bytes, bytes]:
+        """Start exec ``exec_id`` attached (without a protocol upgrade the engine answers
+        200 and streams the output until the command ends), feed it ``stdin``."""
+        out, err = bytearray(), bytearray()
+        decoder = FrameDecoder(tty=tty)
+        path = f"exec/{exec_id}/start"
+        body: JSON = {"Detach": False, "Tty": tty}
+        async with self._request(
+            "POST", path, what=what, body=body, limits=self._waiting()
+        ) as resp:
+            if stdin is not None:
+                transport = resp.connection.transport if resp.connection else None
+                if transport is None:
+                    raise BackendError(f"{what}: the engine closed the stream", backend=BACKEND)
+                if stdin:
+                    transport.write(stdin)
+                if transport.can_write_eof():
+                    transport.write_eof()
+            async for chunk in self._chunks(resp, what):
+                for stream, payload in decoder.feed(chunk):
+                    (err if stream == "stderr" else out).extend(payload)
+        return bytes(out), bytes(err)
+
+    # -- networks and volumes -------------------------------------------------------
+
+    async def list_networks(self, filters: Mapping[str, list[str]]) -> list[JSON]:
+        async with self._translated("list networks"):
+            return await self._docker.networks.list(filters=dict(filters))
+
+    async def inspect_network(self, ref: str) -> JSON | None:
+        """``docker network inspect``, or ``None`` if the network does not exist."""
+        return await self._unless_absent(f"inspect network {ref}", self._network(ref).show())
+
+    async def create_network(self, body: JSON) -> str:
+        async with self._translated(f"create network {body.get('Name')}"):
+            created = await self._docker.networks.create(body)
+        return str(created.id)
+
+    async def remove_network(self, ref: str) -> None:
+        """Remove a network; a missing one is fine."""
+        await self._unless_absent(f"remove network {ref}", self._network(ref).delete())
+
+    async def connect_network(
+        self, network: str, ref: str, aliases: list[str], *, ipv4: str = ""
+    ) -> None:
+        """Attach a running container to a network under ``aliases``; ``ipv4`` asks for
+        that address (the network needs a subnet given at creation)."""
+        endpoint: JSON = {"Aliases": aliases}
+        if ipv4:
+            endpoint["IPAMConfig"] = {"IPv4Address": ipv4}
+        async with self._translated(f"connect container {ref} to network {network}"):
+            await self._network(network).connect({"Container": ref, "EndpointConfig": endpoint})
+
+    async def disconnect_network(self, network: str, ref: str) -> None:
+        """Detach a container from a network (force); already detached or gone is fine."""
+        try:
+            async with self._translated(f"disconnect container {ref} from network {network}"):
+                await self._network(network).disconnect({"Container": ref, "Force": True})
+        except BackendError as exc:
+            # 404: gone; 403/500 "is not connected": detached already (varies by version)
+            if exc.status != 404 and "not connected" not in str(exc):
+                raise
+
+    async def list_volumes(self, filters: Mapping[str, list[str]]) -> list[JSON]:
+        async with self._translated("list volumes"):
+            found: JSON = await self._docker.volumes.list(  # type: ignore[no-untyped-call]
+                filters=dict(filters)
+            )
+        return list(found.get("Volumes") or [])
+
+    async def create_volume(self, body: JSON) -> str:
+        async with self._translated(f"create volume {body.get('Name')}"):
+            created = await self._docker.volumes.create(body)  # type: ignore[no-untyped-call]
+        return str(created.name)
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove a volume; a missing one is fine."""
+        volume = DockerVolume(self._docker, name)  # type: ignore[no-untyped-call]
+        deletion = volume.delete()  # type: ignore[no-untyped-call]
+        await self._unless_absent(f"remove volume {name}", deletion)
+
+    # -- images ---------------------------------------------------------------------
+
+    async def image_exists(self, ref: str) -> bool:
+        found = await self._unless_absent(f"inspect image {ref}", self._docker.images.inspect(ref))
+        return found is not None
+
+    async def pull(self, ref: str, auth: Mapping[str, str] | None) -> None:
+        """Pull ``ref`` (no read timeout: progress comes as the layers arrive); errors
+        reported inside the progress stream raise too.
+
+        Failures are classified (:func:`_pull_error`): rejected or missing credentials ->
+        :class:`PermissionDenied` saying authentication failed; an image the registry does
+        not have -> :class:`BackendError` with status 404. Every message names ``ref``, and
+        the password of ``auth`` is never part of one.
+        """
+        name, tag = _split_ref(ref)
+        params = {"fromImage": name}
+        if tag:
+            params["tag"] = tag
+        headers = {}
+        if auth:
+            raw = json.dumps(dict(auth)).encode()
+            headers["X-Registry-Auth"] = base64.urlsafe_b64encode(raw).decode()
+        what = f"pull image {ref}"
+        try:
+            async with self._request(
+                "POST",
+                "images/create",
+                what=what,
+                params=params,
+                headers=headers,
+                limits=self._waiting(),
+            ) as resp:
+                body = await resp.read()
+        except BackendUnavailable:
+            raise
+        except BackendError as exc:
+            raise _pull_error(ref, auth, str(exc), exc.status) from None
+        for line in body.decode("utf-8", "replace").splitlines():
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and item.get("error"):
+                raise _pull_error(ref, auth, str(item["error"]), None)
+
+
+_PULL_PREFIX = "Docker engine failed to pull image "
+_AUTH_REJECTED = ("unauthorized", "authentication required", "incorrect username or password")
+_AUTH_MISSING = ("no basic auth credentials",)
+_NOT_FOUND = ("manifest unknown", "not found")
+_UNREACHABLE = ("dial tcp", "connection refused", "no such host", "i/o timeout")
+
+
+def _pull_error(
+    ref: str, auth: Mapping[str, str] | None, text: str, status: int | None
+) -> BackendError:
+    """A typed, explained error for a failed pull of ``ref`` (the engine answers 500 for
+    most registry failures, so the engine's text is classified)."""
+    detail = text.removeprefix(f"{_PULL_PREFIX}{ref}: ").removesuffix(f" (HTTP {status})")
+    password = (auth or {}).get("password", "")
+    if password:
+        detail = detail.replace(password, "<redacted>")
+    host = (auth or {}).get("serveraddress") or registry_host(ref)
+    low = detail.lower()
+    prefix = f"{_PULL_PREFIX}{ref}: "
+    if any(s in low for s in _AUTH_MISSING):
+        return PermissionDenied(
+            f"{prefix}authentication failed: registry {host} requires credentials and none "
+            f"were given (DockerConfig.registry_auth or a registry secret) ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if any(s in low for s in _AUTH_REJECTED):
+        who = f"user {auth['username']!r}" if auth and auth.get("username") else "no user"
+        return PermissionDenied(
+            f"{prefix}authentication failed: registry {host} rejected the credentials "
+            f"({who}) ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if "denied" in low:
+        return PermissionDenied(
+            f"{prefix}access denied by registry {host}: authentication failed or the "
+            f"repository does not exist ({detail})",
+            backend=BACKEND,
+            status=status,
+        )
+    if any(s in low for s in _UNREACHABLE):
+        return BackendError(
+            f"{prefix}registry {host} is unreachable ({detail})", backend=BACKEND, status=status
+        )
+    if status == 404 or any(s in low for s in _NOT_FOUND):
+        return BackendError(
+            f"{prefix}the image is not in registry {host} ({detail})", backend=BACKEND, status=404
+        )
+    return BackendError(f"{prefix}{detail}", backend=BACKEND, status=status)
+
+
+_START_FAILED = b"OCI runtime exec failed"
+
+
+def _normalized(code: int, out: bytes, err: bytes) -> ExecOutput:
+    """A program that could not be started: the engine writes its reason to the output
+    stream and reports 126; report it on stderr, with 127 when the program was not found
+    (as a shell does)."""
+    if code == 126 and out.startswith(_START_FAILED):
+        text = out.lower()
+        if b"not found" in text or b"no such file" in text:
+            code = 127
+        return ExecOutput(code, b"", err + out.replace(b"\r\n", b"\n"))
+    return ExecOutput(code, out, err)
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    """``name[:tag][@digest]`` -> (name or name@digest, tag); tag defaults to latest."""
+    if "@" in ref:
+        return ref, ""
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
+@asynccontextmanager
+async def open_client(config: DockerConfig, api_version: str) -> AsyncIterator[DockerClient]:
+    """A :class:`DockerClient` for one operation, speaking ``api_version`` (``auto``:
+    negotiated first); the connection is closed on exit."""
+    timeout = aiohttp.ClientTimeout(
+        sock_connect=seconds(config.connect_timeout),
+        sock_read=seconds(config.request_timeout),
+    )
+    try:
+        docker = aiodocker.Docker(url=config.docker_host, api_version=api_version, timeout=timeout)
+    except (ValueError, OSError, DockerError) as exc:
+        raise _error(exc, "connect", config) from None
+    try:
+        client = DockerClient(docker, config)
+        if api_version == "auto":
+            await client.negotiate()
+        yield client
+    finally:
+        await asyncio.shield(docker.close())

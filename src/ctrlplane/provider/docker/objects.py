@@ -1,0 +1,101 @@
+"""The instance-wide engine objects: its network (with a pinned subnet), its named
+volumes, and removing everything the instance has (I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from ctrlplane.errors import BackendError
+from ctrlplane.provider.deadlines import Deadline
+from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.observe.workload import address_pools
+from ctrlplane.provider.docker.render.workload import Workload
+
+__all__ = ["create_network", "ensure_volumes", "purge"]
+
+
+async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None:
+    """Create the instance network with a subnet of its own, pinned at creation.
+
+    The engine picks a free subnet for a first, throwaway network; the real one is
+    created with that subnet given explicitly, because only then can a container leave
+    and rejoin the network under the same address (how a unit withdraws its service
+    names without dropping requests, see :mod:`.addressing`). If another network takes
+    the subnet in between, this tries again.
+    """
+    body = ctx.render.network_config(wl, created)
+    for attempt in range(3):
+        ref = await ctx.client.create_network(body)
+        pools = address_pools(await ctx.client.inspect_network(ref) or {})
+        if not pools:  # a driver that assigns no subnet: keep it, addresses float
+            return
+        await ctx.client.remove_network(ref)
+        try:
+            await ctx.client.create_network(ctx.render.pinned_network_config(body, pools))
+            return
+        except BackendError as exc:
+            if attempt == 2 or "overlap" not in str(exc).lower():
+                raise
+
+
+async def ensure_volumes(ctx: DockerContext, wl: Workload, replicas: Sequence[int]) -> None:
+    """Create the named volumes ``replicas`` need that do not exist yet."""
+    have = {
+        v["Name"] for v in await ctx.client.list_volumes(ctx.labels.instance_filter(wl.instance_id))
+    }
+    for r in replicas:
+        for body in ctx.render.volume_configs(wl, r):
+            if body["Name"] not in have:
+                await ctx.client.create_volume(body)
+                have.add(body["Name"])
+
+
+async def purge(
+    ctx: DockerContext, instance_id: str, keep_volumes: set[str], *, linger: float = 0.0
+) -> None:
+    """Remove every container, network and (not kept) volume of the instance.
+
+    Sweeps until a sweep finds nothing, and (failure cleanup) for at least ``linger``
+    seconds: a create request the engine was still processing when the operation was
+    cancelled can land after the first sweep.
+    """
+    filters = ctx.labels.instance_filter(instance_id)
+    lingering = Deadline(linger, "cleanup")
+    for _ in range(100):
+        busy = await _sweep(ctx, filters, keep_volumes)
+        if not busy and lingering.expired():
+            return
+        await asyncio.sleep(0.1 if busy else 0.25)
+    raise BackendError(
+        f"objects of instance {instance_id!r} keep appearing; cleanup gave up", backend=BACKEND
+    )
+
+
+async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[str]) -> bool:
+    """One removal pass; true if it found something to remove (or could not yet)."""
+    client = ctx.client
+    found = await client.list_containers(filters)
+    joiners = [c for c in found if c["Labels"].get(ctx.labels.netns) != "owner"]
+    owners = [c for c in found if c not in joiners]
+    for group in (joiners, owners):
+        await asyncio.gather(*(client.remove_container(c["Id"]) for c in group))
+    busy = bool(found)
+    for vol in await client.list_volumes(filters):
+        if vol["Name"] in keep:
+            continue
+        try:
+            await client.remove_volume(vol["Name"])
+        except BackendError as exc:
+            if exc.status != 409:  # 409: still in use by a just-created container
+                raise
+            busy = True
+    for net in await client.list_networks(filters):
+        try:
+            await client.remove_network(net["Id"])
+        except BackendError as exc:
+            if exc.status != 409:  # 409: a container (just created) is still attached
+                raise
+            busy = True
+    return busy
