@@ -57,12 +57,17 @@ class Deadline:
     def __init__(self, limit: timedelta | float, what: str) -> None:
         self.seconds = seconds(limit)
         self.what = what
-        self._end = time.monotonic() + self.seconds
+        self._start = time.monotonic()
+        self._end = self._start + self.seconds
 
     @property
     def at(self) -> float:
         """The deadline as a :func:`time.monotonic` instant."""
         return self._end
+
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set (a latency, measured on the same clock)."""
+        return time.monotonic() - self._start
 
     def remaining(self) -> float:
         """Seconds left, never negative."""

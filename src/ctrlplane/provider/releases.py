@@ -229,14 +229,14 @@ class ReleasePlan:
     rollback_of: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def release(self) -> Release:
-        """The record of the new release (live)."""
+    def release(self, at: datetime | None = None) -> Release:
+        """The record of the new release (live), made ``at`` (default: when planned)."""
         return new_release(
             self.release_id,
             self.after,
             strategy=str(self.strategy),
             rollback_of=self.rollback_of,
-            created_at=self.created_at,
+            created_at=at or self.created_at,
         )
 
     def service_after(self, name: str) -> ServiceSpec:

@@ -33,7 +33,7 @@ from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.events import StepTracker, Subscriber
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.releases import Release, snapshot
+from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
@@ -138,7 +138,5 @@ async def _provision_steps(
     await steps.enter("check services stay up")
     await runner.settle(range(wl.replicas))
     await steps.enter("record release")
-    first = Release(
-        release_id=wl.release_id, created_at=datetime.now(UTC), services=snapshot(wl.services)
-    )
+    first = new_release(wl.release_id, wl.services)
     await record_release(ctx, wl, first)
