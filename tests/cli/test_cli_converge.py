@@ -123,7 +123,8 @@ def test_up_refuses_what_needs_recreating_and_recreate_applies_it(
     code, out, err = run_cli(capsys, provider, "up", "-f", str(app), "--recreate")
     assert code == 0, err
     assert list(fake.backend.instances) == [iid]  # the same ID, provisioned again
-    assert "re-created: web.ports" in out
+    assert "re-created: web.command" in out
+    assert "web.ports: 8080/tcp (live) -> 9090/tcp" in out
     spec = live(fake).specs[0]  # type: ignore[attr-defined]
     assert [p.container for p in spec.ports] == [9090]
 

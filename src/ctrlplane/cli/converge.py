@@ -103,7 +103,7 @@ class ServiceChange:
     @property
     def deploys(self) -> bool:
         """Whether the service's image, env or health check change."""
-        return self.change == "update" and bool(
+        return self.change in ("update", "unchanged") and bool(
             self.image or self.health_check or any(self.env.values())
         )
 
