@@ -467,7 +467,7 @@ def compose_to_workload(
             why = "ctrlplane runs images and does not build them: build and tag the image, "
             why += "then name it in image:" if "build" in svc else "it is required"
             reader.problem(f"{path}.image", why)
-            continue
+            image = ""
         out: dict[str, Any] = {"name": _dns_name(name), "image": image}
         if out["name"] != name:
             reader.problem(path, f"service name {name!r} must be DNS-safe (a-z, 0-9, '-')")

@@ -159,7 +159,7 @@ def test_deploy_file_refuses_what_a_deploy_cannot_apply(
     assert out == ""
     # Five: the recorded specs show web's depends_on changing too (prepare is gone).
     assert f"deploy -f {changed} cannot apply 5 difference(s)" in err
-    assert "web.depends_on: [\"prepare\"] (live) -> []" in err
+    assert 'web.depends_on: ["prepare"] (live) -> []' in err
     assert "cache: new service: a deploy cannot add a service" in err
     assert "prepare: not in" in err
     assert "cannot remove a service" in err

@@ -80,8 +80,7 @@ def ls_cmd(state: CliState) -> None:
 @global_options()
 @pass_state
 def down_cmd(state: CliState, instance: str, keep_volumes: bool, timeout: float) -> None:
-    """Remove an instance and everything it created (its volumes too, unless
-    --keep-volumes where the provider can keep them).
+    """Remove an instance and everything it created.
 
     Unlike docker compose down, volumes are removed by default: the library removes
     everything an instance created. --keep-volumes keeps them on Kubernetes (its

@@ -107,7 +107,7 @@ def status_cmd(state: CliState, instance: str, watch: bool, interval: float, cou
     With --watch the table is redrawn every --interval seconds until Ctrl-C; with
     --output json each read is one JSON object per line.
 
-    Example: ctrlplane status hello-web --watch --interval 5
+    Example: ctrlplane status hello-web --watch --interval 1s --count 2
     """
     interval = max(interval, 0.1)
     provider = state.provider()
