@@ -17,16 +17,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from ctrlplane.errors import SecretNotFound
+from ctrlplane.errors import InvalidSpec, SecretNotFound
 from ctrlplane.provider.spec import SecretRef
 
 __all__ = [
     "DirectoryResolver",
+    "DotenvResolver",
     "EnvResolver",
     "MappingResolver",
     "SecretBytes",
     "SecretResolver",
     "env_var_name",
+    "parse_dotenv",
     "vault_key",
 ]
 
@@ -140,3 +142,83 @@ class DirectoryResolver:
             if path.is_file():
                 return _as_bytes(path.read_bytes())
         raise SecretNotFound(ref.key, looked_in=str(self._root))
+
+
+class DotenvResolver:
+    """Values from a dotenv file: ``KEY=VALUE`` lines (``#`` comments, blank lines and an
+    ``export`` prefix allowed; values in single quotes are literal, in double quotes
+    ``\\n``, ``\\t``, ``\\"`` and ``\\\\`` are unescaped; an unquoted value ends at `` #``).
+
+    A reference's value is the line named, first match wins: the full vault key
+    (``acme/inst_.../db/password``), the bare key (``db/password``), then their variable
+    forms (:func:`env_var_name` with no prefix: ``ACME_INST_..._DB_PASSWORD``,
+    ``DB_PASSWORD``). The file is read at each resolution (never cached) and values are
+    never logged; a line that is not ``KEY=VALUE`` is an error naming its line number.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"DotenvResolver({str(self._path)!r})"
+
+    def _values(self) -> dict[str, str]:
+        try:
+            text = self._path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SecretNotFound("*", looked_in=f"{self._path}: {exc.strerror or exc}") from None
+        try:
+            return parse_dotenv(text, source=str(self._path))
+        except ValueError as exc:
+            raise InvalidSpec(str(exc), subject="secrets file") from None
+
+    async def resolve(self, ref: SecretRef, *, tenant_id: str, instance_id: str) -> bytes:
+        values = self._values()
+        full = vault_key(tenant_id, instance_id, ref.key)
+        for name in (full, ref.key, env_var_name("", full), env_var_name("", ref.key)):
+            if name in values:
+                return _as_bytes(values[name])
+        raise SecretNotFound(ref.key, looked_in=str(self._path))
+
+
+_DOTENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def parse_dotenv(text: str, *, source: str = "dotenv file") -> dict[str, str]:
+    """``KEY=VALUE`` lines into a mapping (see :class:`DotenvResolver` for the syntax).
+
+    A malformed line raises ``ValueError`` naming ``source`` and the line number, never
+    the line itself (it may hold a secret).
+    """
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key or any(c.isspace() for c in key):
+            raise ValueError(f"{source} line {number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            value = value[1:-1]
+        elif len(value) >= 2 and value[0] == value[-1] == '"':
+            value = _unescape(value[1:-1])
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        out[key] = value
+    return out
+
+
+def _unescape(value: str) -> str:
+    out: list[str] = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            nxt = next(chars, "")
+            out.append(_DOTENV_ESCAPES.get(nxt, "\\" + nxt))
+        else:
+            out.append(char)
+    return "".join(out)

@@ -157,7 +157,9 @@ def test_deploy_file_refuses_what_a_deploy_cannot_apply(
     code, out, err = run_cli(capsys, provider, "deploy", "web-app", "-f", str(changed))
     assert code == 2, err
     assert out == ""
-    assert f"deploy -f {changed} cannot apply 4 difference(s)" in err
+    # Five: the recorded specs show web's depends_on changing too (prepare is gone).
+    assert f"deploy -f {changed} cannot apply 5 difference(s)" in err
+    assert 'web.depends_on: ["prepare"] (live) -> []' in err
     assert "cache: new service: a deploy cannot add a service" in err
     assert "prepare: not in" in err
     assert "cannot remove a service" in err
@@ -184,7 +186,7 @@ def test_plan_marks_differences_a_deploy_cannot_apply(
     assert "  cache: NOT DEPLOYABLE: cache: new service" in out
     assert "  prepare: NOT DEPLOYABLE: prepare: not in" in out
     assert "  web: NOT DEPLOYABLE: web.ports: 8080/tcp (live) -> 9090/tcp" in out
-    assert "cannot apply 4 difference(s)" in err
+    assert "cannot apply 5 difference(s)" in err
     code, out, _ = run_cli(capsys, provider, "-o", "json", "plan", "-f", str(changed), "web-app")
     assert code == 2
     doc = json.loads(out)
@@ -195,7 +197,7 @@ def test_plan_marks_differences_a_deploy_cannot_apply(
     assert [c["deployable"] for c in doc["services"]] == [False, False, False]
 
 
-def test_deploy_file_applies_image_env_and_health_check_and_says_what_it_did_not_compare(
+def test_deploy_file_applies_image_env_and_health_check_compared_with_the_whole_record(
     capsys: pytest.CaptureFixture[str],
     fake: FakeProvider,
     provider: Wrapped,
@@ -215,12 +217,12 @@ def test_deploy_file_applies_image_env_and_health_check_and_says_what_it_did_not
     assert code == 0
     assert "1 service(s) would change: web" in out
     assert "NOT DEPLOYABLE" not in out
-    assert "not compared with the live instance" in out
+    # Releases record whole specs now: everything is compared, nothing is left out.
+    assert "not compared" not in out
     code, out, err = run_cli(capsys, provider, "deploy", "web-app", "-f", str(second))
     assert code == 0, err
     assert "deployed rel_" in out
-    assert "note: not compared with the live instance and not applied by a deploy" in err
-    assert "web: depends_on, command" in err
+    assert "not compared" not in err
     web = next(r for r in history(fake) if r.live).service("web")
     assert web.image == "example/app:2"
     assert web.env == {"GREETING": "hi", "MODE": "prod"}

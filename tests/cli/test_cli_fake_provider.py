@@ -82,9 +82,11 @@ def test_up_failure_shows_the_failed_step(
     code, _, err = run_cli(capsys, fake, "up", "-f", str(bad), "--instance-id", IID)
     assert code == 1
     lines = err.splitlines()
-    assert any(line.startswith("- init: FAILED (") for line in lines), err
+    # The reason is said once, by the error line (the step line says only FAILED).
+    assert "- init: FAILED" in lines, err
     assert lines[-1].startswith("error: ")
     assert "init" in lines[-1]
+    assert err.count("exited with code 3") == 1
 
 
 class OldProvider:

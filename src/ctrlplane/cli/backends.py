@@ -15,6 +15,7 @@ Precedence of each setting, highest first:
 4. the model's defaults.
 
 Other installed types (entry points) are built by their own factory and take no settings.
+Nothing here imports pydantic or a backend until a provider is built.
 """
 
 from __future__ import annotations
@@ -23,13 +24,16 @@ import difflib
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ctrlplane.cli.config import CliConfig, ProviderEntry
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
-from ctrlplane.provider import Provider
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ctrlplane.provider import Provider
+    from ctrlplane.secrets import SecretResolver
 
 __all__ = ["BUILTIN_TYPES", "REDACTED", "BackendType", "build_configured", "redact_settings"]
 
@@ -71,14 +75,23 @@ def redact_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_configured(
-    config: CliConfig, entry: ProviderEntry, environ: Mapping[str, str]
+    config: CliConfig,
+    entry: ProviderEntry,
+    environ: Mapping[str, str],
+    *,
+    secrets: SecretResolver | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Provider:
-    """The provider of a built-in type configured by ``entry``'s settings and ``environ``.
+    """The provider of a built-in type configured by ``entry``'s settings and ``environ``,
+    with ``secrets`` as its secret resolver and ``settings`` (asked for by a command's
+    flags, already named as the backend's fields) over everything else.
 
     Raises :class:`InvalidSpec` naming the file and ``providers.NAME.FIELD`` for an unknown
     or ill-typed setting (or naming the variable, for a bad environment value), and
     :class:`~ctrlplane.errors.MissingExtra` when the backend's extra is not installed.
     """
+    from ctrlplane.provider import Provider
+
     backend = BUILTIN_TYPES[entry.type]
     package = importlib.import_module(backend.package)
     config_cls: type[BaseModel] = getattr(package, backend.config_class)
@@ -90,14 +103,17 @@ def build_configured(
     values = {name: getattr(from_env, name) for name in native}
     values |= {name: getattr(from_file, name) for name in from_file.model_fields_set}
     values |= {name: getattr(from_env, name) for name in own}
+    values |= dict(settings or {})
     merged = config_cls.model_validate(values)
-    provider = getattr(package, backend.provider_class)(merged)
+    provider = getattr(package, backend.provider_class)(merged, secrets=secrets)
     if not isinstance(provider, Provider):  # pragma: no cover - our own backends
         raise CtrlplaneError(f"{backend.provider_class} does not implement Provider")
     return provider
 
 
 def _validate_section(config: CliConfig, entry: ProviderEntry, model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(dict(entry.settings))
     except ValidationError as exc:

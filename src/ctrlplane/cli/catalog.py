@@ -4,16 +4,28 @@ A name is either a ``[providers.NAME]`` section of ``ctrlplane.toml`` or an inst
 provider (``docker``, ``kubernetes``, ``nomad`` and third-party entry points). A section
 named like an installed provider configures that provider. Providers are built on first
 use only, so listing names imports no backend.
+
+A built-in backend (``docker``, ``kubernetes``, ``nomad``, or a section of one of those
+types) is built from its config model with the CLI's secret resolver and the settings a
+command asks for. Another installed provider is built by its own entry point (without
+the CLI's secret resolver: it resolves secrets as its package documents), and refuses
+settings asked for by flags (:class:`~ctrlplane.errors.NotSupported`). Names in
+``factories`` (programs embedding the CLI, tests) are built by calling the factory with
+the secret resolver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ctrlplane.cli.backends import BUILTIN_TYPES, build_configured, redact_settings
-from ctrlplane.cli.config import CliConfig
-from ctrlplane.provider import Provider, Registry
+from ctrlplane.cli.config import CliConfig, ProviderEntry
+from ctrlplane.errors import NotSupported
+
+if TYPE_CHECKING:
+    from ctrlplane.provider import Provider, Registry
+    from ctrlplane.secrets import SecretResolver
 
 __all__ = ["DEFAULT_PROVIDER", "ProviderCatalog"]
 
@@ -25,18 +37,26 @@ names one: the local Docker engine."""
 class ProviderCatalog:
     """Names, types, sources and (lazily built) providers, from a registry and a config."""
 
-    def __init__(self, registry: Registry, config: CliConfig, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        config: CliConfig,
+        environ: Mapping[str, str],
+        *,
+        factories: Mapping[str, Callable[[SecretResolver | None], Provider]] | None = None,
+    ) -> None:
         self.registry = registry
         self.config = config
         self._environ = environ
+        self._factories = dict(factories or {})
         self._built: dict[str, Provider] = {}
 
     def names(self) -> list[str]:
         """Every usable name, sorted."""
-        return sorted({*self.registry.list(), *self.config.providers})
+        return sorted({*self.registry.list(), *self.config.providers, *self._factories})
 
     def __contains__(self, name: object) -> bool:
-        return name in self.config.providers or name in self.registry
+        return name in self.config.providers or name in self.registry or name in self._factories
 
     def type_of(self, name: str) -> str:
         """The backend type of ``name`` (its section's ``type``, else the name itself)."""
@@ -58,21 +78,40 @@ class ProviderCatalog:
         """The file's ``default``, else :data:`DEFAULT_PROVIDER`."""
         return self.config.default or DEFAULT_PROVIDER
 
-    def get(self, name: str) -> Provider:
-        """The provider called ``name``, built on first use.
+    def get(
+        self,
+        name: str,
+        *,
+        secrets: SecretResolver | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Provider:
+        """The provider called ``name``, built on first use with ``secrets`` as its
+        secret resolver and ``settings`` (backend config fields asked for by flags) over
+        its configured ones.
 
         Unknown name: :class:`ProviderNotFound` listing the known ones. A bad section:
-        :class:`~ctrlplane.errors.InvalidSpec` naming the file and the field.
+        :class:`~ctrlplane.errors.InvalidSpec` naming the file and the field. Settings for
+        a provider that is not a built-in backend: :class:`NotSupported`.
         """
-        if name in self._built:
+        if name in self._built and not settings:
             return self._built[name]
         entry = self.config.providers.get(name)
+        if name in self._factories and entry is None:
+            self._refuse_settings(name, settings)
+            provider = self._factories[name](secrets)
+            self._built[name] = provider
+            return provider
         if entry is None:
-            if name == self.config.default and name not in self.registry:
-                raise self.config.problem(
-                    "default", f"names no provider ({name!r}); known: {', '.join(self.names())}"
-                )
-            return self.registry.get(name)
+            if name in BUILTIN_TYPES:
+                entry = ProviderEntry(name=name, type=name)
+            else:
+                if name == self.config.default and name not in self.registry:
+                    raise self.config.problem(
+                        "default",
+                        f"names no provider ({name!r}); known: {', '.join(self.names())}",
+                    )
+                self._refuse_settings(name, settings)
+                return self.registry.get(name)
         where = f"providers.{name}"
         if name in BUILTIN_TYPES and entry.type != name:
             raise self.config.problem(
@@ -81,8 +120,11 @@ class ProviderCatalog:
                 f"section to define a provider of type {entry.type!r}",
             )
         if entry.type in BUILTIN_TYPES:
-            provider = build_configured(self.config, entry, self._environ)
+            provider = build_configured(
+                self.config, entry, self._environ, secrets=secrets, settings=settings
+            )
         elif entry.type in self.registry and entry.type not in self.config.providers:
+            self._refuse_settings(name, settings)
             if entry.settings:
                 raise self.config.problem(
                     where,
@@ -97,3 +139,13 @@ class ProviderCatalog:
             )
         self._built[name] = provider
         return provider
+
+    @staticmethod
+    def _refuse_settings(name: str, settings: Mapping[str, Any] | None) -> None:
+        if settings:
+            raise NotSupported(
+                name,
+                ", ".join(sorted(settings)),
+                detail="only the built-in docker, kubernetes and nomad backends take "
+                "settings from command-line flags",
+            )

@@ -21,6 +21,11 @@ The format::
     kubeconfig = "~/.kube/staging"   # any KubernetesConfig field
     namespace = "apps"
 
+    [secrets]                        # where workload secrets are found (all optional)
+    dotenv = ".env.secrets"          # KEY=VALUE lines; relative to this file
+    dir = "secrets"                  # files secrets/<key>
+    env_prefix = "MYAPP_SECRET_"     # $MYAPP_SECRET_DB_PASSWORD (default CTRLPLANE_SECRET_)
+
 This module checks the file's structure only (top-level keys, provider names, ``type``);
 it imports no backend. The settings of a provider are checked against its backend's
 config model when that provider is built (:mod:`ctrlplane.cli.backends`). Every problem
@@ -54,7 +59,8 @@ FILE_NAME = "ctrlplane.toml"
 CONFIG_ENV = "CTRLPLANE_CONFIG"
 """An explicit config file path (like ``--config``)."""
 
-_TOP_LEVEL = ("default", "providers")
+_TOP_LEVEL = ("default", "providers", "secrets")
+_SECRET_KEYS = ("dotenv", "dir", "env_prefix")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -75,6 +81,9 @@ class CliConfig:
     path: Path | None = None
     default: str = ""
     providers: Mapping[str, ProviderEntry] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """The ``[secrets]`` table (``dotenv``, ``dir``, ``env_prefix``), see
+    :mod:`ctrlplane.cli.secret_sources`."""
 
     def problem(self, where: str, message: str) -> InvalidSpec:
         """An error about field ``where`` of this file."""
@@ -142,7 +151,8 @@ def parse_config(data: Mapping[str, Any], path: Path) -> CliConfig:
     """Check the structure of parsed TOML ``data`` and build a :class:`CliConfig`.
 
     Reports every structural problem at once (unknown top-level keys, a ``default`` or a
-    ``type`` that is not a string, a provider section that is not a table, a bad name).
+    ``type`` that is not a string, a provider section that is not a table, a bad name,
+    an unknown or non-string key of ``[secrets]``).
     """
     problems: list[Problem] = []
     for key in data:
@@ -175,6 +185,17 @@ def parse_config(data: Mapping[str, Any], path: Path) -> CliConfig:
             continue
         settings = {k: v for k, v in section.items() if k != "type"}
         entries[name] = ProviderEntry(name=name, type=kind, settings=settings)
+    secrets = data.get("secrets", {})
+    if not isinstance(secrets, dict):
+        problems.append(Problem("secrets", "must be a table ([secrets])"))
+        secrets = {}
+    for key, value in secrets.items():
+        if key not in _SECRET_KEYS:
+            problems.append(
+                Problem(f"secrets.{key}", f"unknown key; [secrets] takes {', '.join(_SECRET_KEYS)}")
+            )
+        elif not isinstance(value, str) or not value:
+            problems.append(Problem(f"secrets.{key}", "must be a non-empty string"))
     if problems:
         raise InvalidSpec(problems, subject=f"config file {path}")
-    return CliConfig(path=path, default=default, providers=entries)
+    return CliConfig(path=path, default=default, providers=entries, secrets=dict(secrets))

@@ -62,9 +62,10 @@ _DEFAULTS = ServiceSpec(name="defaults", image="defaults")
 
 RECREATE_HINT = (
     "a deploy changes only image, env and health_check of existing services; to apply "
-    "the rest, recreate the instance: ctrlplane down {instance} && ctrlplane up -f {file} "
-    "(a new instance: its release history starts over); for cpu, memory or replicas use "
-    "ctrlplane scale {instance}"
+    "the rest, re-create the instance: ctrlplane up -f {file} --recreate (or ctrlplane "
+    "down {instance} && ctrlplane up -f {file}; its release history starts over); for the "
+    "main service's cpu, memory or replicas use ctrlplane up -f {file} or ctrlplane scale "
+    "{instance}"
 )
 
 
@@ -181,16 +182,23 @@ def unverified_note(fields: Mapping[str, Sequence[str]], instance: str, file: Pa
 
 
 class NotDeployable(InvalidSpec):
-    """``deploy -f`` (or ``plan``) found differences a deploy cannot apply (exit 2)."""
+    """``deploy -f``, ``up -f`` (without ``--recreate``) or ``plan`` found differences a
+    deploy cannot apply (exit 2)."""
 
     def __init__(
-        self, problems: Sequence[Problem], *, file: Path | str, instance: str, release: str
+        self,
+        problems: Sequence[Problem],
+        *,
+        file: Path | str,
+        instance: str,
+        release: str,
+        verb: str = "deploy",
     ) -> None:
-        super().__init__(problems, subject=f"deploy of {file}")
+        super().__init__(problems, subject=f"{verb} of {file}")
         against = f"the live release {release}" if release else "the live instance"
         lines = "\n".join(f"  - {p}" for p in problems)
         self.message = (
-            f"deploy -f {file} cannot apply {len(problems)} difference(s) against {against}:"
+            f"{verb} -f {file} cannot apply {len(problems)} difference(s) against {against}:"
             f"\n{lines}\n{RECREATE_HINT.format(instance=instance, file=file)}"
         )
         self.args = (self.message,)

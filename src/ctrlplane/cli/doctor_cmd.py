@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ctrlplane.cli.context import CliState, pass_state, run
+from ctrlplane.cli.options import global_options
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, MissingExtra
 from ctrlplane.provider import HealthChecker, HealthStatus, Provider
@@ -106,6 +107,7 @@ def _doctor_entry(state: CliState, name: str) -> dict[str, Any]:
 
 
 @click.command("doctor")
+@global_options()
 @pass_state
 def doctor_cmd(state: CliState) -> None:
     """Check every known provider: settings, reachable, latency, version, capabilities.

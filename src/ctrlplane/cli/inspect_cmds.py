@@ -11,31 +11,25 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
+from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
-from ctrlplane.cli.deploy_plan import (
-    NotDeployable,
-    blockers,
-    live_facts,
-    read_live,
-    unverified,
-    unverified_note,
-)
+from ctrlplane.cli.converge import Convergence, LiveInstance, converge, read_live
+from ctrlplane.cli.deploy_plan import NotDeployable, unverified_note
+from ctrlplane.cli.options import global_options
 from ctrlplane.cli.output import emit_json
-from ctrlplane.errors import NotSupported, Problem
+from ctrlplane.cli.workload_input import read_input
+from ctrlplane.errors import InstanceNotFound, NotSupported, Problem
 from ctrlplane.provider import (
     HealthCheckSpec,
-    InstanceStatus,
     Release,
     ReleaseHistory,
     Renderer,
     ServiceSpec,
 )
-from ctrlplane.workload import load_workload, parse_workload, read_workload_data
 
 __all__ = ["plan_changes", "plan_cmd", "render_cmd"]
 
@@ -57,12 +51,13 @@ def _yaml_documents(objects: Sequence[Mapping[str, Any]]) -> str:
     "--file",
     "file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Workload file (YAML or JSON).",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Workload or Compose file (YAML or JSON; - reads standard input).",
 )
 @click.option("--instance-id", default=None, help="Instance ID to render for (default: a new one).")
+@global_options()
 @pass_state
-def render_cmd(state: CliState, file: Path, instance_id: str | None) -> None:
+def render_cmd(state: CliState, file: str, instance_id: str | None) -> None:
     """Print the native objects the provider would create for a workload.
 
     Docker: network, volumes and container create bodies; Kubernetes: manifests as
@@ -71,10 +66,11 @@ def render_cmd(state: CliState, file: Path, instance_id: str | None) -> None:
 
     Example: ctrlplane --provider kubernetes render -f examples/hello-web.yaml
     """
-    data = read_workload_data(file)
-    if state.tenant:
-        data["tenant_id"] = state.tenant
-    req = parse_workload(data, instance_id=instance_id, source=f"workload file {file}")
+    workload = read_input(file)
+    if not state.json:
+        for note in workload.notes():
+            click.echo(note, err=True)
+    req = workload.request(instance_id=instance_id, tenant=state.tenant_id)
     provider = state.provider()
     if not isinstance(provider, Renderer):
         raise NotSupported(state.chosen_provider, "render", detail="the provider cannot render")
@@ -161,7 +157,7 @@ def plan_changes(
 
 
 def _diff_text(
-    live: Release, services: Sequence[ServiceSpec], file: Path, blocked: Sequence[Problem]
+    live: Release, services: Sequence[ServiceSpec], file: str, blocked: Sequence[Problem]
 ) -> str:
     current = {s.name: s for s in live.services}
     listed = {s.name for s in services}
@@ -200,68 +196,93 @@ def _diff_text(
     return "\n".join(chunks)
 
 
+def _plan_text(plan: Convergence, live: Release, services: Sequence[ServiceSpec], file: str) -> str:
+    """The unified diff of image, env and health check per service, then the scale and
+    re-create lines."""
+    blocked = plan.recreate
+    text = _diff_text(live, services, file, blocked)
+    lines = [text] if text else []
+    for change in plan.scale_changes:
+        for key, (before, after) in change.scale.items():
+            lines.append(f"  {change.service}: scale {key} {before} -> {after}")
+    return "\n".join(lines)
+
+
 @click.command("plan")
 @click.option(
     "-f",
     "--file",
     "file",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Workload file deploy -f would roll out.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Workload or Compose file that up -f would apply (- reads standard input).",
 )
-@click.argument("instance")
+@click.argument("instance", required=False, default=None, shell_complete=complete_instances)
+@global_options()
 @pass_state
-def plan_cmd(state: CliState, file: Path, instance: str) -> None:
-    """Show what `deploy INSTANCE -f FILE` would change against the live release.
+def plan_cmd(state: CliState, file: str, instance: str | None) -> None:
+    """Show what `up -f FILE` would change on the live instance.
 
-    Per service: image, env and health check differences, as a unified diff (JSON:
-    structured). Differences a deploy cannot apply (a service added or removed, other
-    ports, a health check removed) are marked NOT DEPLOYABLE: plan then exits 2, as
-    deploy -f would. Fields no provider records per release (command, args, resources,
-    volumes, secrets, ...) cannot be compared and are listed as not compared. Secret
-    values are never shown: secrets are references and are not resolved. Otherwise it
-    exits 0, whether or not something would change.
+    INSTANCE defaults to the instance running the file's workload name. Per service: a
+    unified diff of image, env and health check (deployed), the main service's
+    replicas, cpu and memory (scaled), and every difference only re-creating the
+    instance applies (ports, command, volumes, secrets, services added or removed...),
+    marked NOT DEPLOYABLE: plan then exits 2, as up -f (without --recreate) and
+    deploy -f would. The live release's recorded specs are compared in full; for a
+    release recorded before specs existed, the fields not compared are named. Secret
+    values are never shown (secrets are references). Otherwise it exits 0, whether or
+    not something would change.
 
     Example: ctrlplane plan -f examples/hello-web.yaml hello-web
     """
+    from ctrlplane.cli.up_flow import existing_id
+
+    workload = read_input(file)
     provider = state.provider()
+    if not isinstance(provider, ReleaseHistory):
+        raise NotSupported(state.chosen_provider, "releases", detail="no release history")
 
-    async def go() -> tuple[str, Release, list[ServiceSpec], InstanceStatus]:
-        iid, _ = await resolve_instance(provider, instance, state.tenant)
-        spec = load_workload(file, instance_id=iid)
-        if not isinstance(provider, ReleaseHistory):
-            raise NotSupported(state.chosen_provider, "releases", detail="no release history")
-        live, status = await read_live(provider, iid)
-        assert live is not None  # read_live raises when a history has no release
-        return iid, live, list(spec.services), status
+    async def go() -> tuple[str, LiveInstance, list[ServiceSpec]]:
+        if instance:
+            iid, _ = await resolve_instance(provider, instance, state.tenant_id)
+        else:
+            name = str(workload.data.get("name", ""))
+            found = await existing_id(provider, name, state.tenant_id)
+            if found is None:
+                raise InstanceNotFound(name or file, provider=state.chosen_provider)
+            iid = found
+        spec = workload.request(instance_id=iid, tenant=state.tenant_id)
+        return iid, await read_live(provider, iid), list(spec.services)
 
-    iid, live, services, status = run(go())
-    blocked = blockers(live_facts(live, status), services, file)
-    changes = plan_changes(live, services, blocked)
-    not_compared = unverified(services)
+    iid, live, services = run(go())
+    plan = converge(live, services, file)
+    shown = instance or str(workload.data.get("name", "")) or iid
     if state.json:
-        emit_json(
-            {
-                "instance_id": iid,
-                "live_release": live.release_id,
-                "deployable": not blocked,
-                "services": changes,
-                "not_compared": not_compared,
-            }
-        )
+        doc = plan.to_json()
+        if workload.ignored:
+            doc["not_honoured"] = workload.ignored
+        emit_json(doc)
     else:
-        click.echo(f"plan for {iid} against live release {live.release_id}:")
-        click.echo(_diff_text(live, services, file, blocked))
-        changed = [c["service"] for c in changes if c["change"] == "update" and c["deployable"]]
-        click.echo(
-            f"{len(changed)} service(s) would change: {', '.join(changed)}"
-            if changed
-            else "no changes"
-            if not blocked
-            else "no deployable changes"
+        for note in workload.notes():
+            click.echo(note, err=True)
+        click.echo(f"plan for {iid} against live release {plan.live_release}:")
+        click.echo(_plan_text(plan, live.release, services, file))
+        deployed = [c.service for c in plan.services if c.deploys and c.deployable]
+        scaled = [c.service for c in plan.scale_changes]
+        if plan.unchanged:
+            click.echo("no changes")
+        elif deployed or scaled:
+            what = []
+            if deployed:
+                what.append(f"{len(deployed)} service(s) would change: {', '.join(deployed)}")
+            if scaled:
+                what.append(f"would scale: {', '.join(scaled)}")
+            click.echo("; ".join(what))
+        else:
+            click.echo("no deployable changes")
+        if plan.not_compared:
+            click.echo(unverified_note(plan.not_compared, shown, file))
+    if plan.recreate:
+        raise NotDeployable(
+            plan.recreate, file=file, instance=shown, release=plan.live_release, verb="up"
         )
-        note = unverified_note(not_compared, instance, file)
-        if note:
-            click.echo(note)
-    if blocked:
-        raise NotDeployable(blocked, file=file, instance=instance, release=live.release_id)

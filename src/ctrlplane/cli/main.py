@@ -1,5 +1,9 @@
 """Entry point of the ``ctrlplane`` command: global options, error handling, exit codes.
 
+Start-up is kept short: ``--version`` imports nothing but this module, the click group
+(:mod:`ctrlplane.cli.root`) is loaded by :func:`main`, and each command's module when it
+runs (:mod:`ctrlplane.cli.lazy`).
+
 Exit codes (stable, for scripts):
 
 ====  ==========================================================
@@ -21,45 +25,17 @@ Exit codes (stable, for scripts):
 
 from __future__ import annotations
 
+import os
 import sys
-import traceback
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from ctrlplane import __version__
-from ctrlplane.cli.completion import complete_provider_names, completion_cmd
-from ctrlplane.cli.context import CliState
-from ctrlplane.cli.doctor_cmd import doctor_cmd
-from ctrlplane.cli.inspect_cmds import plan_cmd, render_cmd
-from ctrlplane.cli.lifecycle_cmds import down_cmd, ls_cmd, up_cmd
-from ctrlplane.cli.logs_cmd import logs_cmd
-from ctrlplane.cli.operate_cmds import (
-    deploy_cmd,
-    exec_cmd,
-    releases_cmd,
-    restart_cmd,
-    rollback_cmd,
-    scale_cmd,
-    start_cmd,
-    stop_cmd,
-)
-from ctrlplane.cli.spec_cmds import providers_cmd, validate_cmd
-from ctrlplane.cli.status_cmd import status_cmd
-from ctrlplane.errors import (
-    AmbiguousInstance,
-    BackendUnavailable,
-    CtrlplaneError,
-    DeployFailed,
-    InstanceBusy,
-    InstanceNotFound,
-    InvalidSpec,
-    NotSupported,
-    OperationTimeout,
-    ProviderNotFound,
-    ReleaseNotFound,
-)
 
-__all__ = ["EXIT_CODES", "EXIT_CODE_MEANINGS", "cli", "exit_code_for", "main"]
+if TYPE_CHECKING:
+    from ctrlplane.cli.context import CliState
+    from ctrlplane.errors import CtrlplaneError
+
+__all__ = ["EXIT_CODE_MEANINGS", "exit_code_for", "main"]
 
 EXIT_CODE_MEANINGS: list[tuple[int, str]] = [
     (0, "success"),
@@ -87,124 +63,106 @@ reference say the same; a test keeps them in step)."""
 
 DEPLOY_NOT_RESTORED = 8
 
-EXIT_CODES: list[tuple[type[CtrlplaneError], int]] = [
-    (InvalidSpec, 2),
-    (AmbiguousInstance, 2),
-    (InstanceNotFound, 3),
-    (ReleaseNotFound, 3),
-    (ProviderNotFound, 3),
-    (NotSupported, 4),
-    (BackendUnavailable, 5),
-    (OperationTimeout, 6),
-    (DeployFailed, 7),
-    (InstanceBusy, 9),
-]
+
+def _exit_codes() -> list[tuple[type[CtrlplaneError], int]]:
+    from ctrlplane.errors import (
+        AmbiguousInstance,
+        BackendUnavailable,
+        DeployFailed,
+        InstanceBusy,
+        InstanceNotFound,
+        InvalidSpec,
+        NotSupported,
+        OperationTimeout,
+        ProviderNotFound,
+        ReleaseNotFound,
+    )
+
+    return [
+        (InvalidSpec, 2),
+        (AmbiguousInstance, 2),
+        (InstanceNotFound, 3),
+        (ReleaseNotFound, 3),
+        (ProviderNotFound, 3),
+        (NotSupported, 4),
+        (BackendUnavailable, 5),
+        (OperationTimeout, 6),
+        (DeployFailed, 7),
+        (InstanceBusy, 9),
+    ]
 
 
 def exit_code_for(exc: CtrlplaneError) -> int:
     """The documented exit code of an error (1 when no more specific one applies)."""
+    from ctrlplane.errors import DeployFailed
+
     if isinstance(exc, DeployFailed) and not exc.rolled_back:
         return DEPLOY_NOT_RESTORED
-    for kind, code in EXIT_CODES:
+    for kind, code in _exit_codes():
         if isinstance(exc, kind):
             return code
     return 1
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ctrlplane")
-@click.option(
-    "-p",
-    "--provider",
-    default="",
-    envvar="CTRLPLANE_PROVIDER",
-    shell_complete=complete_provider_names,
-    help="Provider to use: an installed backend or a [providers.NAME] of ctrlplane.toml "
-    "(default: the file's default, else docker, the local engine).",
-)
-@click.option(
-    "--config",
-    "config_path",
-    default=None,
-    envvar="CTRLPLANE_CONFIG",
-    type=click.Path(dir_okay=False),
-    help="Config file to use instead of the ctrlplane.toml found in the project "
-    "or the user config directory.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-@click.option("--tenant", default="", envvar="CTRLPLANE_TENANT", help="Tenant of the instances.")
-@click.option("--debug", is_flag=True, help="Show the traceback of errors.")
-@click.pass_context
-def cli(
-    ctx: click.Context,
-    provider: str,
-    config_path: str | None,
-    output: str,
-    tenant: str,
-    debug: bool,
-) -> None:
-    """Provision, deploy, scale, observe and roll back container workloads.
+def __getattr__(name: str) -> Any:
+    """``cli`` (the click group, :mod:`ctrlplane.cli.root`) and ``EXIT_CODES`` (error type
+    -> exit code) are loaded on first use."""
+    if name == "cli":
+        from ctrlplane.cli.root import cli
 
-    Example: ctrlplane up -f examples/hello-web.yaml && ctrlplane status hello-web
-    """
-    state = ctx.ensure_object(CliState)
-    state.provider_name = provider
-    state.config_path = config_path
-    state.output = output
-    state.tenant = tenant
-    state.debug = debug
-
-
-for command in (
-    validate_cmd,
-    providers_cmd,
-    render_cmd,
-    doctor_cmd,
-    up_cmd,
-    status_cmd,
-    ls_cmd,
-    down_cmd,
-    start_cmd,
-    stop_cmd,
-    restart_cmd,
-    logs_cmd,
-    exec_cmd,
-    scale_cmd,
-    deploy_cmd,
-    plan_cmd,
-    releases_cmd,
-    rollback_cmd,
-    completion_cmd,
-):
-    cli.add_command(command)
+        return cli
+    if name == "EXIT_CODES":
+        return _exit_codes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None, *, state: CliState | None = None) -> None:
     """Run the CLI; ctrlplane errors become one line on stderr and a documented exit code.
 
-    ``state`` presets the shared state (tests pass one whose registry holds a fake).
+    ``state`` presets the shared state (tests pass one whose registry holds a fake). In
+    a detached deploy (:mod:`ctrlplane.cli.detach`) the exit code and the error line are
+    also written to its result file.
     """
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args == ["--version"]:  # the fast path: nothing else to import
+        sys.stdout.write(f"ctrlplane, version {__version__}\n")
+        return
+    import click
+
+    from ctrlplane.cli.context import CliState
+    from ctrlplane.cli.root import cli
+    from ctrlplane.errors import CtrlplaneError
+
+    state = state if state is not None else CliState()
+    state.argv = args
+    code, error = 0, ""
     try:
-        cli.main(args=argv, prog_name="ctrlplane", standalone_mode=False, obj=state)
+        cli.main(args=args, prog_name="ctrlplane", standalone_mode=False, obj=state)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+        code, error = 130, "interrupted"
+        click.echo(error, err=True)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        code, error = exc.exit_code, f"error: {exc.format_message()}"
     except CtrlplaneError as exc:
-        if debug:
+        if "--debug" in args or state.debug:
+            import traceback
+
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exit_code_for(exc))
+        from ctrlplane.cli.failure import error_lines
+
+        error = error_lines(exc)
+        click.echo(error, err=True)
+        code = exit_code_for(exc)
     except KeyboardInterrupt:
-        click.echo("interrupted; cleanup ran", err=True)
-        sys.exit(130)
+        code, error = 130, "interrupted; cleanup ran"
+        click.echo(error, err=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        if os.environ.get("CTRLPLANE_ROLLOUT_RESULT"):
+            from ctrlplane.cli.detach import record_result
+
+            record_result(code, error.splitlines()[0] if error else "")
+    if code:
+        sys.exit(code)

@@ -1,36 +1,102 @@
-"""Rendering for the CLI: plain tables for people, JSON for scripts.
+"""Rendering for the CLI: tables drawn by rich for people, JSON for scripts.
 
-Nothing here does I/O except :func:`emit_json` and :func:`echo_table`, which write to
-standard output. Tables are padded columns with an upper-case header row.
+Tables have an upper-case header row and no borders (like ``docker ps``); on a terminal
+the header is bold and states are coloured, piped output is plain text with trailing
+spaces trimmed, so it greps and diffs well. rich is imported only when a table is drawn.
+
+Endpoints print as ``http://`` when the port speaks HTTP: a port that a health check
+probes over HTTP (``path`` set), or that the backend reports with an ``http`` URL.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Sequence
-from typing import Any
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ctrlplane.provider import Endpoint, InstanceStatus
+if TYPE_CHECKING:
+    from rich.console import Console
 
-__all__ = ["echo_table", "emit_json", "format_table", "status_lines", "yes_no"]
+    from ctrlplane.provider import Endpoint, InstanceStatus
+
+__all__ = [
+    "echo_table",
+    "emit_json",
+    "endpoint_url",
+    "format_table",
+    "status_lines",
+    "stderr_console",
+    "yes_no",
+]
+
+_STATE_STYLES = {
+    "running": "green",
+    "healthy": "green",
+    "starting": "yellow",
+    "pending": "yellow",
+    "stopped": "dim",
+    "failed": "red",
+    "unhealthy": "red",
+    "unknown": "magenta",
+}
 
 
 def yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
+def _console(file: Any, terminal: bool) -> Console:
+    from rich.console import Console
+
+    if terminal:
+        return Console(file=file, highlight=False)
+    return Console(
+        file=file, width=10_000, force_terminal=False, highlight=False, color_system=None
+    )
+
+
+def stderr_console() -> Console:
+    """A rich console on standard error (styled only when it is a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], styled: bool) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold" if styled else "")
+    for header in headers:
+        table.add_column(str(header).upper(), no_wrap=True, overflow="ignore")
+    for row in rows:
+        cells = []
+        for cell in row:
+            text = str(cell)
+            style = _STATE_STYLES.get(text, "") if styled else ""
+            cells.append(Text(text, style=style))
+        table.add_row(*cells)
+    return table
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """Left-aligned columns separated by two spaces; trailing spaces trimmed."""
-    cells = [[str(h).upper() for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
+    """The table as plain text: columns separated by two spaces, trailing spaces trimmed."""
+    buffer = io.StringIO()
+    _console(buffer, terminal=False).print(_table(headers, rows, styled=False))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    click.echo(format_table(headers, rows))
+    """Print a table on standard output (styled on a terminal)."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        _console(sys.stdout, terminal=True).print(_table(headers, rows, styled=True))
+    else:
+        click.echo(format_table(headers, rows))
 
 
 def emit_json(data: Any) -> None:
@@ -38,12 +104,39 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _endpoint_row(ep: Endpoint) -> list[object]:
-    return [ep.service_name or "-", ep.url, ep.protocol, "public" if ep.public else "internal"]
+def http_ports(checks: Iterable[Any]) -> set[int]:
+    """The ports probed over HTTP by these health checks (``HealthCheckSpec`` or None)."""
+    return {hc.port for hc in checks if hc is not None and hc.path and hc.port}
 
 
-def status_lines(instance_id: str, name: str, status: InstanceStatus) -> str:
-    """A human summary of an instance's status: header, services table, endpoints table."""
+def endpoint_url(ep: Endpoint, http: set[int] | frozenset[int] = frozenset()) -> str:
+    """``ep.url``, with ``http://`` for a TCP endpoint whose container port speaks HTTP."""
+    scheme, sep, rest = ep.url.partition("://")
+    if sep and scheme == "tcp" and ep.protocol == "tcp" and ep.port in http:
+        return f"http://{rest}"
+    return ep.url
+
+
+def _endpoint_row(ep: Endpoint, http: set[int] | frozenset[int]) -> list[object]:
+    return [
+        ep.service_name or "-",
+        endpoint_url(ep, http),
+        ep.protocol,
+        "public" if ep.public else "internal",
+    ]
+
+
+def status_lines(
+    instance_id: str,
+    name: str,
+    status: InstanceStatus,
+    http: set[int] | frozenset[int] = frozenset(),
+) -> str:
+    """A human summary of an instance's status: header, services table, endpoints table.
+
+    ``http`` are the container ports that speak HTTP (their endpoints print as
+    ``http://``; see :func:`endpoint_url`).
+    """
     started = status.started_at.isoformat(timespec="seconds") if status.started_at else "-"
     head = (
         f"instance {instance_id}"
@@ -53,6 +146,9 @@ def status_lines(instance_id: str, name: str, status: InstanceStatus) -> str:
     )
     if status.message:
         head += f"\nmessage {status.message}"
+    operation = status.metadata.get("operation")
+    if operation:
+        head += f"\noperation {operation} ({status.metadata.get('operation_state', 'running')})"
     parts = [head]
     if status.services:
         rows = [
@@ -64,9 +160,14 @@ def status_lines(instance_id: str, name: str, status: InstanceStatus) -> str:
         parts.append(
             format_table(
                 ["service", "endpoint", "protocol", "scope"],
-                [_endpoint_row(e) for e in status.endpoints],
+                [_endpoint_row(e, http) for e in status.endpoints],
             )
         )
     else:
         parts.append("no endpoints")
     return "\n\n".join(parts)
+
+
+def kv_line(values: Mapping[str, object]) -> str:
+    """``key=value`` pairs joined by spaces (for one-line summaries)."""
+    return " ".join(f"{k}={v}" for k, v in values.items())

@@ -71,8 +71,9 @@ def _exit_codes() -> list[str]:
 
 
 def reference_markdown(root: click.Group | None = None) -> str:
-    """The whole reference: the global options, every command in name order, then the
-    exit codes."""
+    """The whole reference: the global options (accepted before or after any command),
+    every command in name order (a group's sub-commands after it), then the exit
+    codes."""
     if root is None:
         from ctrlplane.cli.main import cli
 
@@ -83,7 +84,14 @@ def reference_markdown(root: click.Group | None = None) -> str:
         command = root.get_command(top, name)
         if command is None or command.hidden:
             continue
-        lines += _section(command, click.Context(command, info_name=name, parent=top), "##")
+        ctx = click.Context(command, info_name=name, parent=top)
+        lines += _section(command, ctx, "##")
+        if isinstance(command, click.Group):
+            for sub_name in command.list_commands(ctx):
+                sub = command.get_command(ctx, sub_name)
+                if sub is not None and not sub.hidden:
+                    sub_ctx = click.Context(sub, info_name=sub_name, parent=ctx)
+                    lines += _section(sub, sub_ctx, "###")
     lines += _exit_codes()
     return "\n".join(lines).rstrip() + "\n"
 

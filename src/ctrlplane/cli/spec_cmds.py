@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from ctrlplane.cli.context import CliState, pass_state
+from ctrlplane.cli.options import global_options
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.errors import CtrlplaneError, InvalidSpec
-from ctrlplane.workload import load_workload
 
 __all__ = ["providers_cmd", "validate_cmd"]
 
@@ -23,36 +22,54 @@ __all__ = ["providers_cmd", "validate_cmd"]
     "files",
     required=True,
     multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Workload file (YAML or JSON); repeat for several.",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Workload or Compose file (YAML or JSON; - reads standard input); repeat for several.",
 )
+@global_options()
 @pass_state
-def validate_cmd(state: CliState, files: tuple[Path, ...]) -> None:
-    """Check workload files and print every problem with its field path.
+def validate_cmd(state: CliState, files: tuple[str, ...]) -> None:
+    """Check workload or Compose files and print every problem with its path.
 
-    Exits 0 when every file is valid, 2 otherwise.
+    A Compose file is read as one workload (see docs/workload-files.md): the keys it
+    cannot honour are listed as notes, and its main service is named. Exits 0 when
+    every file is valid, 2 otherwise.
 
-    Example: ctrlplane validate -f examples/hello-web.yaml
+    Example: ctrlplane validate -f examples/hello-web.yaml -f examples/compose.yaml
     """
+    from ctrlplane.cli.workload_input import read_input
+
     report = []
     failed = False
     for file in files:
         try:
-            req = load_workload(file)
+            workload = read_input(file)
+            req = workload.request()
         except InvalidSpec as exc:
             failed = True
             problems = [{"path": p.path, "message": p.message} for p in exc.problems]
-            report.append({"file": str(file), "valid": False, "problems": problems})
+            report.append({"file": file, "valid": False, "problems": problems})
             if not state.json:
                 click.echo(f"{file}: {len(problems)} problem(s)", err=True)
                 for p in exc.problems:
                     click.echo(f"  {p.path or '(file)'}: {p.message}", err=True)
             continue
         services = [{"name": s.name, "role": str(s.role), "image": s.image} for s in req.services]
-        report.append({"file": str(file), "valid": True, "name": req.name, "services": services})
+        entry: dict[str, Any] = {
+            "file": file,
+            "valid": True,
+            "compose": workload.compose,
+            "name": req.name,
+            "services": services,
+        }
+        if workload.compose:
+            entry["not_honoured"] = workload.ignored
+        report.append(entry)
         if not state.json:
             summary = ", ".join(f"{s.name} ({s.role})" for s in req.services)
-            click.echo(f"{file}: valid: workload {req.name or '(unnamed)'!s}: {summary}")
+            kind = "Compose file as workload" if workload.compose else "workload"
+            click.echo(f"{file}: valid: {kind} {req.name or '(unnamed)'!s}: {summary}")
+            for note in workload.notes():
+                click.echo(f"  {note}")
     if state.json:
         emit_json(report)
     if failed:
@@ -60,6 +77,7 @@ def validate_cmd(state: CliState, files: tuple[Path, ...]) -> None:
 
 
 @click.command("providers")
+@global_options()
 @pass_state
 def providers_cmd(state: CliState) -> None:
     """List the providers that can be used and what each supports.

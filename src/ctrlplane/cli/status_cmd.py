@@ -20,10 +20,12 @@ from typing import Any
 
 import click
 
+from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.options import DURATION, global_options
 from ctrlplane.cli.output import emit_json, status_lines
-from ctrlplane.errors import BackendUnavailable, OperationTimeout
-from ctrlplane.provider import InstanceStatus, Provider
+from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeout
+from ctrlplane.provider import InstanceStatus, Provider, ReleaseHistory
 
 __all__ = ["status_cmd", "status_document"]
 
@@ -36,7 +38,8 @@ def status_document(instance_id: str, name: str, status: InstanceStatus) -> dict
 async def _watch(
     state: CliState, provider: Provider, instance: str, interval: float, count: int
 ) -> None:
-    iid, name = await resolve_instance(provider, instance, state.tenant)
+    iid, name = await resolve_instance(provider, instance, state.tenant_id)
+    http = await http_ports_of(provider, iid)
     shown = 0
     while not count or shown < count:
         if shown:
@@ -59,18 +62,36 @@ async def _watch(
             click.echo()
         at = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
         click.echo(f"every {interval:g}s: status {instance}   {at}   (Ctrl-C to stop)")
-        click.echo(status_lines(iid, name, status) if status else f"error: {problem}")
+        click.echo(status_lines(iid, name, status, http) if status else f"error: {problem}")
+
+
+async def http_ports_of(provider: Provider, iid: str) -> set[int]:
+    """The container ports the live release probes over HTTP (printed as http://)."""
+    if not isinstance(provider, ReleaseHistory):
+        return set()
+    try:
+        history = await provider.releases(iid)
+    except CtrlplaneError:
+        return set()
+    live = next((r for r in history if r.live), None)
+    if live is None:
+        return set()
+    return {
+        s.health_check.port
+        for s in live.services
+        if s.health_check is not None and s.health_check.path and s.health_check.port
+    }
 
 
 @click.command("status")
-@click.argument("instance")
+@click.argument("instance", shell_complete=complete_instances)
 @click.option("-w", "--watch", is_flag=True, help="Redraw at every interval until Ctrl-C.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
-    default=2.0,
+    type=DURATION,
+    default="2s",
     show_default=True,
-    help="Seconds between redraws with --watch.",
+    help="Time between redraws with --watch (2s, 1m; at least 0.1s).",
 )
 @click.option(
     "--count",
@@ -78,6 +99,7 @@ async def _watch(
     default=0,
     help="With --watch: stop after this many reads (0: until Ctrl-C).",
 )
+@global_options()
 @pass_state
 def status_cmd(state: CliState, instance: str, watch: bool, interval: float, count: int) -> None:
     """Show an instance's state per service and its endpoints.
@@ -85,20 +107,22 @@ def status_cmd(state: CliState, instance: str, watch: bool, interval: float, cou
     With --watch the table is redrawn every --interval seconds until Ctrl-C; with
     --output json each read is one JSON object per line.
 
-    Example: ctrlplane status hello-web --watch --interval 5
+    Example: ctrlplane status hello-web --watch --interval 1s --count 2
     """
+    interval = max(interval, 0.1)
     provider = state.provider()
     if watch:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
             run(_watch(state, provider, instance, interval, count))
         return
 
-    async def once() -> tuple[str, str, InstanceStatus]:
-        iid, name = await resolve_instance(provider, instance, state.tenant)
-        return iid, name, await provider.status(iid)
+    async def once() -> tuple[str, str, InstanceStatus, set[int]]:
+        iid, name = await resolve_instance(provider, instance, state.tenant_id)
+        status = await provider.status(iid)
+        return iid, name, status, await http_ports_of(provider, iid)
 
-    iid, name, status = run(once())
+    iid, name, status, http = run(once())
     if state.json:
         emit_json(status_document(iid, name, status))
     else:
-        click.echo(status_lines(iid, name, status))
+        click.echo(status_lines(iid, name, status, http))
