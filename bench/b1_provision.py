@@ -83,9 +83,11 @@ async def run(run: Run, result: BenchmarkResult) -> None:
         "the first trial (a long-lived caller); default DockerConfig"
     )
 
-    def floor(rep: int) -> Awaitable[Trial]:
+    async def floor(rep: int) -> Trial:
         hand = AiodockerFloor(engine, run.name("b1", "floor", rep), run.labels)
-        return _trial(run, f"B1 floor rep {rep}", hand.up, hand.down)
+        trial = await _trial(run, f"B1 floor rep {rep}", hand.up, hand.down)
+        trial.metrics.update({f"step: {k}": v for k, v in hand.steps.items()})
+        return trial
 
     def cli(rep: int) -> Awaitable[Trial]:
         hand = DockerCliScript(engine, run.name("b1", "cli", rep), run.labels)

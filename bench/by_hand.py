@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,15 +50,29 @@ class AiodockerFloor:
         self.engine = engine
         self.name = name
         self.labels = dict(labels)
+        self.steps: dict[str, float] = {}
+        """Seconds of each group of engine calls of the last :meth:`up`."""
 
     async def up(self) -> int:
-        """Create and start everything; the host port of the main's 8080."""
+        """Create and start everything; the host port of the main's 8080. The seconds
+        of each group of calls go to :attr:`steps`."""
+        self.steps = {}
+        mark = time.monotonic()
+
+        def lap(step: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            self.steps[step] = now - mark
+            mark = now
+
         async with self.engine.client() as docker:
             net = f"{self.name}-net"
             vol = f"{self.name}-www"
             await docker.networks.create({"Name": net, "Driver": "bridge", "Labels": self.labels})
+            lap("create network")
             # aiodocker's volume API has no annotations
             await docker.volumes.create({"Name": vol, "Labels": self.labels})  # type: ignore[no-untyped-call]
+            lap("create volume")
             init = await docker.containers.create(
                 {
                     "Image": IMAGE,
@@ -67,10 +82,13 @@ class AiodockerFloor:
                 },
                 name=f"{self.name}-init",
             )
+            lap("init: create")
             await init.start()
+            lap("init: start")
             status = await init.wait()
             if status.get("StatusCode") != 0:
                 raise RuntimeError(f"the init exited {status}")
+            lap("init: wait for its exit")
             main = await docker.containers.create(
                 {
                     "Image": IMAGE,
@@ -85,7 +103,9 @@ class AiodockerFloor:
                 },
                 name=f"{self.name}-web",
             )
+            lap("main: create")
             await main.start()
+            lap("main: start")
             side = await docker.containers.create(
                 {
                     "Image": IMAGE,
@@ -95,8 +115,11 @@ class AiodockerFloor:
                 },
                 name=f"{self.name}-side",
             )
+            lap("sidecar: create")
             await side.start()
+            lap("sidecar: start")
             info: dict[str, Any] = await main.show()
+            lap("inspect the main")
         return int(info["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
 
     async def down(self) -> None:

@@ -8,15 +8,15 @@
   network with a subnet from the engine's pool, and a default engine's pool holds 31
   (``172.17-31.0.0/16``, ``192.168.x.0/20``, one taken by ``docker0``): 50 workloads (B2)
   or 200 instances (B3) cannot exist on it at once, and filling it would make other
-  users of the shared engine fail. The wide engine has its own socket, data root, exec
-  root and containerd namespace, its own default bridge (``cpbench0``, made before it
-  starts and deleted after it stops: ``--bridge none`` would make dockerd delete the
-  shared engine's ``docker0``) and ``--iptables=false``, so it never touches the shared
-  engine's bridges or firewall rules (published ports go through the userland proxy on
-  127.0.0.1). Without iptables it lacks the NAT and isolation rules a
-  normal engine programs when it creates a network, so its network step is cheaper:
-  B2/B3 compare contenders on the same engine, never across engines. It is stopped (by
-  its process ID) when the run ends; its data root stays, so the image is built once.
+  users of the shared engine fail. The wide engine runs in a network namespace of its
+  own (``ip netns``: its own ``docker0``, bridges, routes and iptables rules, so it is a
+  normal engine inside and can never touch the shared engine's network; a second
+  dockerd in the same namespace deletes the host's ``docker0`` on start, whether with
+  ``--bridge none`` or, from its second start on, with ``--default-address-pool``), with
+  its own socket, data root, exec root and containerd namespace. Its published ports
+  live on that namespace's loopback, which suits B2/B3 (nothing connects to them). It
+  is stopped (by its process ID) and the namespace deleted when the run ends; its data
+  root stays, so the image is built once.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ WIDE_PIDFILE = Path("/run/ctrlplane-bench/dockerd.pid")
 WIDE_DATA_ROOT = Path("/var/lib/ctrlplane-bench-docker")
 WIDE_LOG = Path("/var/log/ctrlplane-bench-dockerd.log")
 WIDE_POOL = "base=10.213.0.0/16,size=24"
-WIDE_BRIDGE = "cpbench0"
-WIDE_BRIDGE_ADDRESS = "10.214.0.1/24"
+WIDE_NETNS = "ctrlplane-bench"
 
 
 class EngineProblem(RuntimeError):
@@ -198,17 +197,16 @@ class WideEngine:
             folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             WIDE_PIDFILE.unlink()  # a stale pid file (its process is gone) blocks dockerd
-        _make_bridge()
+        _make_netns()
         argv = [
+            # only the network namespace: `ip netns exec` would also remount /sys, which
+            # hides the cgroup mounts dockerd needs; nsenter execs dockerd (same PID)
+            "nsenter", f"--net=/run/netns/{WIDE_NETNS}",
             dockerd,
             "--data-root", str(WIDE_DATA_ROOT),
             "--exec-root", str(WIDE_EXEC_ROOT),
             "--pidfile", str(WIDE_PIDFILE),
             "--host", f"unix://{WIDE_SOCKET}",
-            "--bridge", WIDE_BRIDGE,
-            "--iptables=false",
-            "--ip-masq=false",
-            "--ip-forward=false",
             "--containerd-namespace", "ctrlplane-bench",
             "--containerd-plugins-namespace", "ctrlplane-bench-plugins",
             "--default-address-pool", WIDE_POOL,
@@ -221,7 +219,8 @@ class WideEngine:
 
     async def stop(self) -> None:
         """Stop the engine this object started or adopted (SIGTERM, then SIGKILL after
-        60 s), by its process ID. No-op if there is none."""
+        60 s), by its process ID, and delete its network namespace. No-op if there is
+        none."""
         pid, self._pid, self.engine = self._pid, None, None
         if pid is None:
             return
@@ -237,28 +236,28 @@ class WideEngine:
         if self._proc is not None:
             await asyncio.to_thread(self._proc.wait)
             self._proc = None
-        _delete_bridge()
+        _delete_netns()
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
 
 
-def _make_bridge() -> None:
-    """Create the wide engine's default bridge (idempotent)."""
-    if _ip("link", "show", WIDE_BRIDGE).returncode != 0:
-        made = _ip("link", "add", "name", WIDE_BRIDGE, "type", "bridge")
+def _make_netns() -> None:
+    """Create the wide engine's network namespace with its loopback up (idempotent)."""
+    if WIDE_NETNS not in _ip("netns", "list").stdout.split():
+        made = _ip("netns", "add", WIDE_NETNS)
         if made.returncode != 0:
-            raise EngineProblem(f"cannot create the bridge {WIDE_BRIDGE}: {made.stderr.strip()}")
-    if WIDE_BRIDGE_ADDRESS.split("/")[0] not in _ip("addr", "show", WIDE_BRIDGE).stdout:
-        _ip("addr", "add", WIDE_BRIDGE_ADDRESS, "dev", WIDE_BRIDGE)
-    _ip("link", "set", WIDE_BRIDGE, "up")
+            raise EngineProblem(
+                f"cannot create the network namespace {WIDE_NETNS}: {made.stderr.strip()}"
+            )
+    _ip("netns", "exec", WIDE_NETNS, "ip", "link", "set", "lo", "up")
 
 
-def _delete_bridge() -> None:
-    """Delete the wide engine's default bridge, if it exists."""
-    if _ip("link", "show", WIDE_BRIDGE).returncode == 0:
-        _ip("link", "del", WIDE_BRIDGE)
+def _delete_netns() -> None:
+    """Delete the wide engine's network namespace (and every interface in it)."""
+    if WIDE_NETNS in _ip("netns", "list").stdout.split():
+        _ip("netns", "del", WIDE_NETNS)
 
 
 def _running(pid: int, proc: subprocess.Popen[bytes] | None) -> bool:

@@ -3,7 +3,8 @@
 :class:`StepClock` is a progress subscriber (``provision(req, events=clock.record)``):
 it notes when each ``StepStarted``/``StepFinished`` arrives (steps never nest) and
 ``UnitStarted`` events, and sums the seconds per step name, plus the time before the
-first step and after the last one (validation, opening the session, returning).
+first step and after the last one (validation, opening the session, returning). Within a
+step, each unit's start is also timed from the previous unit's (or the step's start).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class StepClock:
         self._last = 0.0
         self._spans: list[tuple[str, float, float, bool]] = []
         self._units: list[tuple[str, float]] = []
+        self._unit_gaps: dict[str, float] = {}
         self._extra: list[tuple[str, float]] = []
 
     def start(self) -> None:
@@ -51,6 +53,10 @@ class StepClock:
             self._last = now
         elif isinstance(event, UnitStarted):
             self._units.append((event.service, now))
+            step_began = self._open[1] if self._open is not None else 0.0
+            since = max([step_began] + [at for _, at in self._units[:-1] if at >= step_began])
+            key = f"unit started: {event.service} (after the previous one)"
+            self._unit_gaps[key] = self._unit_gaps.get(key, 0.0) + (now - since)
 
     def total(self) -> float:
         """Seconds from :meth:`start` to :meth:`stop`."""
@@ -69,6 +75,7 @@ class StepClock:
         out["step: (after the last step)"] = max(self.total() - self._last, 0.0)
         for name, seconds in self._extra:
             out[f"step: {name}"] = seconds
+        out.update(self._unit_gaps)
         return out
 
     def timeline(self) -> list[dict[str, Any]]:
