@@ -1,6 +1,6 @@
 """B7: a gated rolling deploy of 2 replicas against Swarm's native rolling update.
 
-Both run the example image's httpd with 2 replicas and the same probe settings
+Both run the example image's httpd with 2 replicas (``--quick``: 1) and the same probe settings
 (interval = timeout = ``probe_interval``, default 1 s; 3 retries); each deploy changes
 one environment variable, one replica at a time, starting the new one before stopping
 the old one:
@@ -41,7 +41,7 @@ COMMAND = f"{TRAP}httpd -f -p 8080 -h /var/www & wait"
 RETRIES = 3
 
 
-def _request(run: Run, image: str, interval: float) -> ProvisionRequest:
+def _request(run: Run, image: str, interval: float, replicas: int) -> ProvisionRequest:
     return ProvisionRequest.model_validate(
         {
             "instance_id": run.new_instance_id(),
@@ -55,7 +55,7 @@ def _request(run: Run, image: str, interval: float) -> ProvisionRequest:
                     "command": ["sh", "-c", COMMAND],
                     "env": {"V": "0"},
                     "ports": [{"container": 8080}],
-                    "resources": {"replicas": 2},
+                    "resources": {"replicas": replicas},
                     "health_check": {
                         "path": "/",
                         "port": 8080,
@@ -88,14 +88,15 @@ async def run(run: Run, result: BenchmarkResult) -> None:
     engine = run.shared
     result.engine = engine.name
     interval = run.options.sizes.probe_interval
-    result.size = {"replicas": 2, "probe_interval_s": interval, "probe_retries": RETRIES}
+    replicas = run.options.sizes.rolling_replicas
+    result.size = {"replicas": replicas, "probe_interval_s": interval, "probe_retries": RETRIES}
     provider = run.provider(engine)
     async with contextlib.AsyncExitStack() as stack:
         image = await stack.enter_async_context(loopback_tag(run, engine))
-        req = _request(run, image, interval)
+        req = _request(run, image, interval, replicas)
         await stack.enter_async_context(run.instance(provider, req))
         service = SwarmService(
-            run, engine, image=image, replicas=2, interval=interval, retries=RETRIES
+            run, engine, image=image, replicas=replicas, interval=interval, retries=RETRIES
         )
         unavailable = ""
         try:

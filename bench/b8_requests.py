@@ -10,9 +10,10 @@ controllers are faster than real ones, so the waits of provision and deploy poll
 often than they would on a real cluster.
 
 One trial per backend provisions a 3-service workload (an init writing to a volume, an
-HTTP main with a health check, a sidecar) with 1 and with 3 replicas, reads each
-status, rolls out a new environment to the 3-replica one (rolling) and reads its status
-again; the requests of each operation are counted (and listed in the details).
+HTTP main with a health check, a sidecar) with 1 and with 3 replicas (``--quick``: 2),
+reads each status, rolls out a new environment to the last one (rolling) and reads its
+status again; the requests of each operation are counted (and listed in the details of
+the first repetition, instance and allocation IDs replaced by ``<id>``).
 
 Goal (issue 17): ``status`` <= 3 requests whatever the replica count; ``provision`` and
 ``deploy`` counted and reported.
@@ -98,31 +99,32 @@ async def _counted(
     return [_ID.sub("<id>", r) for r in seen]
 
 
-async def _trial(backend: _Backend, rep: int) -> Trial:
+async def _trial(backend: _Backend, replica_counts: tuple[int, ...], rep: int) -> Trial:
     p = backend.provider
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {"rep": rep}
     began = time.monotonic()
-    for replicas in (1, 3):
+    for replicas in replica_counts:
         req = _request(replicas, volume=True)
         iid = req.instance_id
+        n = f"{replicas} replicas"
         try:
-            details[f"provision ({replicas})"] = await _counted(
-                backend, p.provision(req), metrics, f"provision ({replicas} replicas)"
+            details[f"provision ({n})"] = await _counted(
+                backend, p.provision(req), metrics, f"provision ({n})"
             )
-            details[f"status ({replicas})"] = await _counted(
-                backend, p.status(iid), metrics, f"status ({replicas} replicas)"
+            details[f"status ({n})"] = await _counted(
+                backend, p.status(iid), metrics, f"status ({n})"
             )
-            if replicas == 3:
+            if replicas == replica_counts[-1]:
                 deploy = DeployRequest(
                     instance_id=iid,
                     services=[ServiceDeploySpec(name="web", image=APP, env={"MESSAGE": "v1"})],
                 )
-                details["deploy (3)"] = await _counted(
-                    backend, p.deploy(deploy), metrics, "deploy (3 replicas)"
+                details[f"deploy ({n})"] = await _counted(
+                    backend, p.deploy(deploy), metrics, f"deploy ({n})"
                 )
-                details["status after deploy (3)"] = await _counted(
-                    backend, p.status(iid), metrics, "status after deploy (3 replicas)"
+                details[f"status after deploy ({n})"] = await _counted(
+                    backend, p.status(iid), metrics, f"status after deploy ({n})"
                 )
         finally:
             await p.deprovision(iid)
@@ -165,13 +167,15 @@ async def _nomad(run: Run) -> AsyncIterator[_Backend]:
 async def run(run: Run, result: BenchmarkResult) -> None:
     """Measure B8 into ``result`` (see the module docstring)."""
     result.engine = "in-repo fakes"
+    counts = run.options.sizes.fake_replicas
+    result.size = {"replicas": list(counts)}
     async with _kubernetes(run) as kubernetes, _nomad(run) as nomad:
 
         async def k8s(rep: int) -> Trial:
-            return await _trial(kubernetes, rep)
+            return await _trial(kubernetes, counts, rep)
 
         async def nmd(rep: int) -> Trial:
-            return await _trial(nomad, rep)
+            return await _trial(nomad, counts, rep)
 
         await interleave(
             result,
@@ -180,17 +184,17 @@ async def run(run: Run, result: BenchmarkResult) -> None:
         )
     for c in result.contenders:
         backend = c.name.split(" ", 1)[0]
-        for name in (
-            "status (1 replicas)",
-            "status (3 replicas)",
-            "status after deploy (3 replicas)",
-        ):
+        names = [f"status ({r} replicas)" for r in counts]
+        names.append(f"status after deploy ({counts[-1]} replicas)")
+        for name in names:
             summary = c.metric(f"{name} requests")
             if summary is not None:
                 result.checks.append(
                     Check(f"{backend} {name}: requests", summary.max, "requests", Goal("<=", 3))
                 )
-        for name in ("provision (1 replicas)", "provision (3 replicas)", "deploy (3 replicas)"):
+        names = [f"provision ({r} replicas)" for r in counts]
+        names.append(f"deploy ({counts[-1]} replicas)")
+        for name in names:
             summary = c.metric(f"{name} requests")
             if summary is not None:
                 result.checks.append(

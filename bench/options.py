@@ -33,6 +33,10 @@ class Sizes:
     """B4: lines the logging service prints before the readers start."""
     probe_interval: float = 1.0
     """B7: health-check interval (seconds) of both the provider and Swarm."""
+    rolling_replicas: int = 2
+    """B7: replicas rolled one at a time."""
+    fake_replicas: tuple[int, ...] = (1, 3)
+    """B8: replica counts provisioned (and read) on each fake; the last one is deployed."""
 
     def reps_of(self, bench_id: str) -> int:
         """Repetitions of ``bench_id`` (1 when not listed)."""
@@ -40,7 +44,15 @@ class Sizes:
 
 
 FULL = Sizes(reps={"B1": 5, "B2": 3, "B3": 10, "B4": 3, "B5": 20, "B6": 10, "B7": 3, "B8": 3})
-QUICK = Sizes(reps={}, workloads=2, instances=3, log_lines=1000, probe_interval=0.5)
+QUICK = Sizes(
+    reps={},
+    workloads=1,
+    instances=3,
+    log_lines=1000,
+    probe_interval=0.5,
+    rolling_replicas=1,
+    fake_replicas=(2,),
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@
 # (installed with apt when missing; one `apt-get update` at most). Then runs
 # `.venv/bin/python -m bench` with the arguments given, e.g.
 #
-#   bash bench/run.sh                 # full sizes (about 30-40 minutes on 2 cores)
+#   bash bench/run.sh                 # full sizes (45-60 minutes on 2 cores)
 #   bash bench/run.sh --quick         # tiny sizes, once: proves the harness works
 #   bash bench/run.sh --only B1,B6 --json /tmp/bench.json
 set -euo pipefail

@@ -193,6 +193,7 @@ async def _main(opts: Options, argv: list[str]) -> int:
                 status = 130
             document["engines"] = {n: e.describe() for n, e in run.engines_used.items()}
             document["finished_at"] = _now()
+            document["commit_at_end"] = _git_commit()
             document["machine"]["loadavg_at_end"] = list(os.getloadavg())
             document["benchmarks"] = {r.id: r.to_json() for r in results}
             document["memory"] = memory_summary(results)
