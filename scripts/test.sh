@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 
 echo "== ruff check" >&2
-.venv/bin/ruff check src tests
+.venv/bin/ruff check src tests bench
 echo "== ruff format --check" >&2
-.venv/bin/ruff format --check src tests
+.venv/bin/ruff format --check src tests bench
 echo "== mypy --strict src" >&2
 .venv/bin/mypy
 bash scripts/docker-engine.sh  # real Docker engine + local test images for tests/docker
