@@ -145,6 +145,7 @@ class WireModel(BaseModel):
         ser_json_bytes="base64",
         val_json_bytes="base64",
         validate_default=False,
+        defer_build=True,
     )
 
     __omitempty__: ClassVar[frozenset[str]] = frozenset()
