@@ -10,7 +10,7 @@ import pytest
 
 from ctrlplane.errors import InstanceBusy
 from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted
-from ctrlplane.provider.leases import InstanceLocks, Lease, LeaseLost
+from ctrlplane.provider.leases import InstanceLocks, Lease, LeaseLost, LeaseRecord
 from ctrlplane.provider.operations import Operations
 from ctrlplane.testing.leases import MemoryLeaseStore
 
@@ -111,3 +111,18 @@ async def test_an_operation_reports_its_wait_as_a_step() -> None:
     assert isinstance(seen[0], StepStarted)
     assert seen[0].step == "wait-for-lease"
     assert "deploy by" in seen[0].detail
+
+
+async def test_a_caller_cancelled_while_taking_the_lease_leaves_no_record() -> None:
+    class SlowStore(MemoryLeaseStore):
+        async def create(self, instance_id: str, lease: Lease) -> LeaseRecord | None:
+            await asyncio.sleep(0.1)
+            return await super().create(instance_id, lease)
+
+    store = SlowStore()
+    task = asyncio.create_task(_locks(store).acquire("inst_a", "deploy"))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.records == {}

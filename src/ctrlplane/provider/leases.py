@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from ctrlplane.errors import BackendError, CtrlplaneError, InstanceBusy
-from ctrlplane.provider.deadlines import Deadline, cleanup
+from ctrlplane.provider.deadlines import Deadline, cleanup, run_to_end
 from ctrlplane.provider.liblog import library_logger
 
 __all__ = [
@@ -241,12 +241,14 @@ class InstanceLocks:
                 mine = Lease(new_holder(), operation, now, now, self.ttl, dict(intent or {}))
                 current = await self.store.read(instance_id)
                 if current is None:
-                    stored = await self.store.create(instance_id, mine)
+                    stored = await self._write(instance_id, self.store.create(instance_id, mine))
                     if stored is not None:
                         return Held(self, instance_id, stored)
                     continue  # someone created it first: look again at once
                 if current.lease.expired(now):
-                    stored = await self.store.replace(instance_id, current, mine)
+                    stored = await self._write(
+                        instance_id, self.store.replace(instance_id, current, mine)
+                    )
                     if stored is not None:
                         held = Held(self, instance_id, stored)
                         held.previous = current.lease
@@ -275,6 +277,23 @@ class InstanceLocks:
         finally:
             if waiting is not None and on_wait is not None:
                 await on_wait(None)
+
+    async def _write(
+        self, instance_id: str, write: Awaitable[LeaseRecord | None]
+    ) -> LeaseRecord | None:
+        """Run a write that may take the lease to its end: if the caller is cancelled
+        meanwhile and the write took it, the record is deleted again (nobody would hold
+        it) before the cancellation goes on."""
+        stored, interrupted = await run_to_end(write)
+        if interrupted:
+            if stored is not None:
+                await cleanup(
+                    self.store.delete(instance_id, stored),
+                    self.ttl,
+                    f"release the operation lease of {instance_id}",
+                )
+            raise asyncio.CancelledError
+        return stored
 
     async def release(self, held: Held) -> None:
         """Delete the lease record (bounded; failures are logged: it then expires)."""

@@ -18,7 +18,7 @@ an :class:`Operation` and hands it to the backend's operation function:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -74,6 +74,11 @@ class Operation:
         """The lease of an earlier operation whose holder died mid-way (to repair first)."""
         return self.held.previous if self.held is not None else None
 
+    def learn(self, values: Iterable[bytes | str]) -> None:
+        """Teach the redactor secret values the backend read back itself (values already
+        stored for the instance), so what the operation returns is scrubbed of them."""
+        self.redactor.add(values)
+
     def redact(self, text: str) -> str:
         """``text`` scrubbed of every secret value this operation knows."""
         return self.redactor.text(text)
@@ -104,12 +109,14 @@ def lease_metadata(lease: Lease | None, now: datetime | None = None) -> dict[str
     return out
 
 
-def interrupted_message(lease: Lease) -> str:
-    """The status message of an instance whose last operation was interrupted."""
+def interrupted_message(lease: Lease, next_step: str = "") -> str:
+    """The status message of an instance whose last operation was interrupted;
+    ``next_step`` says what the repair will do (``"it removes the new set"``)."""
+    repair = f": {next_step}" if next_step else ""
     return (
         f"{lease.operation} interrupted (its holder {lease.holder} stopped renewing its lease "
         f"at {lease.renewed_at.isoformat(timespec='seconds')}); the next mutating call "
-        "repairs it first"
+        f"repairs it first{repair}"
     )
 
 
