@@ -3,13 +3,17 @@
 Images are :class:`~ctrlplane.testing.FakeImage` behaviours (those of
 :class:`~ctrlplane.testing.conformance.fake_harness.FakeHarness`): the fake agent runs
 each task as a fake container and serves its ports on 127.0.0.1, so endpoints, logs and
-exec go through real HTTP and websocket connections.
+exec go through real HTTP and websocket connections. The agent impersonates a Nomad
+``version`` (the current one by default, or the oldest supported, ``1.1.2``) with or
+without Consul. After each test the harness fails it if the provider sent a field the
+agent ignored (a real agent accepts unknown fields silently).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +30,8 @@ from .fake_agent import FakeNomadAgent
 NAMESPACE = "ctrlplane-test"
 TOKEN = "nomad-test-token-5d1f"
 TIME_SCALE = 0.1
+CURRENT = "1.7.7"
+OLDEST = "1.1.2"
 HOST_VOLUMES = ("data",)
 """Host volumes of the fake client node: the suite's volume test mounts ``data``, which
 the provider maps (by default) to the host volume of the same name."""
@@ -40,17 +46,28 @@ class NomadHarness(FakeHarness):
 
     timeout = 15.0
     poll_interval = 0.02
-    probe_interval = 1.0  # Nomad's minimum check interval; the agent runs it 10x faster
+    probe_interval = 0.1  # Nomad raises it to its 1 s minimum, run 10x faster by the agent
     probe_retries = 2
     log_tick = 0.1
-    crash_delay = 0.2
+    crash_delay = 0.6
+    canary_observation = 0.7
     history_depth = 6
+    black_hole_limit = 5.0
 
-    def __init__(self, capabilities: Iterable[Capability] | None = None, **config: Any) -> None:
+    def __init__(
+        self,
+        capabilities: Iterable[Capability] | None = None,
+        *,
+        version: str = CURRENT,
+        consul: bool = False,
+        **config: Any,
+    ) -> None:
         super().__init__(capabilities)
         self.agent = FakeNomadAgent(
             self.backend,
             token=TOKEN,
+            version=version,
+            consul=consul,
             time_scale=TIME_SCALE,
             namespaces=("default", NAMESPACE),
             host_volumes=HOST_VOLUMES,
@@ -62,6 +79,8 @@ class NomadHarness(FakeHarness):
 
     async def teardown(self) -> None:
         await self.agent.close()
+        ignored = self.agent.unknown_fields + self.agent.lenient
+        assert not ignored, f"the provider sent what the agent ignores: {ignored}"
 
     def config(self) -> NomadConfig:
         values: dict[str, Any] = {
@@ -76,13 +95,28 @@ class NomadHarness(FakeHarness):
             "provision_timeout": "12s",
             "deploy_timeout": "12s",
             "release_history": self.history_depth,
-            "canary_observation": "0.2s",
+            "canary_observation": f"{self.canary_observation}s",
+            "stability_window": "0.2s",
+            "lease_ttl": "3s",
+            "lock_wait": "30s",
         }
         values.update(self.overrides)
         return NomadConfig.model_validate(values)
 
     def make_provider(self, *, secrets: SecretResolver | None = None) -> NomadProvider:  # type: ignore[override]
         return NomadProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
+
+    def black_hole_provider(self, address: str) -> NomadProvider:
+        """A provider of ``address`` with half-second connect and request timeouts."""
+        cfg = self.config().model_copy(
+            update={
+                "address": f"http://{address}",
+                "connect_timeout": timedelta(seconds=0.5),
+                "request_timeout": timedelta(seconds=0.5),
+                "exec_timeout": timedelta(seconds=2),
+            }
+        )
+        return NomadProvider(cfg, capabilities=self.capabilities)
 
     async def http_get(self, endpoints: Sequence[Endpoint], path: str = "/") -> tuple[int, bytes]:
         public = [e for e in endpoints if e.public]
