@@ -29,7 +29,7 @@ from .fake_agent import FakeNomadAgent
 
 NAMESPACE = "ctrlplane-test"
 TOKEN = "nomad-test-token-5d1f"
-TIME_SCALE = 0.1
+TIME_SCALE = 0.05
 CURRENT = "1.7.7"
 OLDEST = "1.1.2"
 HOST_VOLUMES = ("data",)
@@ -46,11 +46,11 @@ class NomadHarness(FakeHarness):
 
     timeout = 15.0
     poll_interval = 0.02
-    probe_interval = 0.1  # Nomad raises it to its 1 s minimum, run 10x faster by the agent
+    probe_interval = 0.05  # Nomad raises it to its 1 s minimum, run 20x faster by the agent
     probe_retries = 2
     log_tick = 0.1
-    crash_delay = 0.6
-    canary_observation = 0.7
+    crash_delay = 0.4  # a crashing sidecar outlives provision (its stability window: 0.1 s)
+    canary_observation = 0.5
     history_depth = 6
     black_hole_limit = 5.0
 
@@ -73,6 +73,10 @@ class NomadHarness(FakeHarness):
             host_volumes=HOST_VOLUMES,
         )
         self.overrides = config
+        if not self.agent.features.native_checks:
+            # No native checks: ctrlplane's own probes make real HTTP requests, so give
+            # them time on a busy machine (a probe's timeout is its interval).
+            self.probe_interval = 0.25
 
     async def setup(self) -> None:
         await self.agent.start()
@@ -96,7 +100,7 @@ class NomadHarness(FakeHarness):
             "deploy_timeout": "12s",
             "release_history": self.history_depth,
             "canary_observation": f"{self.canary_observation}s",
-            "stability_window": "0.2s",
+            "stability_window": "0.1s",
             "lease_ttl": "3s",
             "lock_wait": "30s",
         }
@@ -107,12 +111,12 @@ class NomadHarness(FakeHarness):
         return NomadProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
     def black_hole_provider(self, address: str) -> NomadProvider:
-        """A provider of ``address`` with half-second connect and request timeouts."""
+        """A provider of ``address`` with quarter-second connect and request timeouts."""
         cfg = self.config().model_copy(
             update={
                 "address": f"http://{address}",
-                "connect_timeout": timedelta(seconds=0.5),
-                "request_timeout": timedelta(seconds=0.5),
+                "connect_timeout": timedelta(seconds=0.25),
+                "request_timeout": timedelta(seconds=0.25),
                 "exec_timeout": timedelta(seconds=2),
             }
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -199,10 +200,27 @@ class Alloc:
         self._on_change()
 
     def _port_owners(self) -> dict[str, str]:
+        """Port label -> the task that serves it: the task a service of that port names,
+        else the task whose command starts an HTTP server on the port's container port
+        (``httpd ... -p <port>``, as the conformance suite's busybox scripts do). The
+        tasks of a group share its network, so on a real node whichever process binds
+        the port serves it."""
         owners: dict[str, str] = {}
         for svc in self.group.get("Services") or []:
             if svc.get("PortLabel") and svc.get("TaskName"):
                 owners[svc["PortLabel"]] = svc["TaskName"]
+        for net in self.group.get("Networks") or []:
+            for port in (net.get("DynamicPorts") or []) + (net.get("ReservedPorts") or []):
+                label = str(port.get("Label"))
+                number = str(port.get("To") or port.get("Value") or "")
+                if label in owners or not number:
+                    continue
+                for task in self.group.get("Tasks") or []:
+                    cfg = task.get("Config") or {}
+                    line = " ".join([*(cfg.get("entrypoint") or []), str(cfg.get("command", ""))])
+                    line += " " + " ".join(cfg.get("args") or [])
+                    if re.search(rf"httpd\b[^;&|]*-p\s+{number}\b", line):
+                        owners[label] = str(task["Name"])
         return owners
 
     def _port_to(self, label: str) -> int:
@@ -695,7 +713,9 @@ class Alloc:
             "TaskGroup": self.group["Name"],
             "AllocatedResources": None,
             "DesiredStatus": self.desired_status,
-            "DesiredDescription": "" if self.desired_status == "run" else "alloc not needed",
+            "DesiredDescription": (
+                "" if self.desired_status == "run" else "alloc not needed due to job update"
+            ),
             "DesiredTransition": {"Migrate": None, "Reschedule": None, "ForceReschedule": None},
             "ClientStatus": self.client_status,
             "ClientDescription": _DESCRIPTIONS.get(self.client_status, ""),

@@ -72,6 +72,7 @@ _DEFAULTS: JSON = {
     "ConsulNamespace": "",
     "ConsulToken": "",
     "Dispatched": False,
+    "Meta": None,
     "Multiregion": None,
     "NomadTokenID": "",
     "ParameterizedJob": None,

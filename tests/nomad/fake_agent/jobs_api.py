@@ -203,13 +203,13 @@ class JobsApi:
         state = self.state.job(ns, job_id)
         if request.query.get("purge") == "true":
             await self.state.purge(ns, job_id)
-            return eval_reply(self.state.tick())
+            return eval_reply(self.state.tick(), deregister=True)
         if state is None:
-            return eval_reply(self.state.tick())
+            return eval_reply(self.state.tick(), deregister=True)
         job = dict(state.current)
         job["Stop"] = True
         stored, _ = self.state.register(ns, job)
-        return eval_reply(stored["JobModifyIndex"])
+        return eval_reply(stored["JobModifyIndex"], deregister=True)
 
     async def job_allocs(self, request: web.Request) -> web.Response:
         allocs = self.state.job_allocs(_ns(request), request.match_info["id"])

@@ -28,16 +28,22 @@ def unknown_alloc(alloc_id: str) -> web.Response:
 
 
 def eval_reply(
-    index: int, job_modify_index: int | None = None, *, evaluated: bool = True
+    index: int,
+    job_modify_index: int | None = None,
+    *,
+    evaluated: bool = True,
+    deregister: bool = False,
 ) -> web.Response:
-    """The answer to a job write (register, stop, purge): the evaluation it created."""
+    """The answer to a job write (register; with ``deregister`` a stop or purge): the
+    evaluation it created, in the keys a 1.1.2 agent sent."""
     body: dict[str, Any] = {
         "EvalID": str(uuid.uuid4()) if evaluated else "",
         "EvalCreateIndex": index if evaluated else 0,
         "JobModifyIndex": index if job_modify_index is None else job_modify_index,
-        "Warnings": "",
-        "Index": index,
-        "LastContact": 0,
-        "KnownLeader": False,
     }
+    if deregister:
+        body.update({"VolumeEvalID": "", "VolumeEvalIndex": 0})
+    else:
+        body["Warnings"] = ""
+    body.update({"Index": index, "LastContact": 0, "KnownLeader": False})
     return web.json_response(body)

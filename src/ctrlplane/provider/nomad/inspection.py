@@ -31,17 +31,23 @@ from ctrlplane.provider.nomad.observe.status import instance_status as status_of
 from ctrlplane.provider.nomad.observe.status import resource_usage
 from ctrlplane.provider.nomad.probes import probe_once
 from ctrlplane.provider.nomad.waits import probed
+from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import HealthStatus, InstanceStatus, InstanceSummary, ResourceUsage
 
 __all__ = ["health", "instance_status", "list_instances", "releases", "resources"]
 
 
-async def instance_status(ctx: NomadContext, iid: str) -> InstanceStatus:
+async def instance_status(
+    ctx: NomadContext, iid: str, redactor: Redactor | None = None
+) -> InstanceStatus:
     """From the allocations of the current job version only, with the check results and
-    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`)."""
+    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`).
+    ``redactor`` learns the instance's secret values (when its spec has secrets)."""
     job = await jobs.read_job(ctx, iid)
     req = request_from_job(job)
+    if redactor is not None and any(s.secrets for s in req.services):
+        redactor.add(await jobs.secret_values(ctx, iid))
     allocs = await jobs.allocations(ctx, iid)
     checks: dict[str, JSON] = {}
     full: list[JSON] = []

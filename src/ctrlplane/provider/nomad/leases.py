@@ -16,16 +16,20 @@
   purge is done. Its ID is no instance ID, so ``list_instances`` never shows it.
 
 Each method is a few requests, each bounded by ``connect_timeout``/``request_timeout``,
-over a client of its own (the store is shared by every operation of a provider).
+over a client of its own (the store is shared by every operation of a provider). A
+create whose caller is cancelled meanwhile deletes the record it made (the caller will
+never hold, nor release, it).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ctrlplane.errors import BackendError
+from ctrlplane.provider.deadlines import cleanup, run_to_end, seconds
 from ctrlplane.provider.leases import Lease, LeaseRecord
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad.client import NomadClient
@@ -79,17 +83,35 @@ class NomadLeaseStore:
 
     async def read(self, instance_id: str) -> LeaseRecord | None:
         async with NomadClient(self.config) as api:
-            if await self._variables(api):
-                var = await api.get(f"/v1/var/{self._path(instance_id)}", missing_ok=True)
-                if var is None:
-                    return None
-                return LeaseRecord(
-                    _lease((var.get("Items") or {}).get(LEASE_ITEM)), str(var["ModifyIndex"])
-                )
-            job = await api.get(f"/v1/job/{lease_job_id(instance_id)}", missing_ok=True)
-            return _job_record(job)
+            return await self.read_on(api, instance_id)
+
+    async def read_on(self, api: NomadClient, instance_id: str) -> LeaseRecord | None:
+        """:meth:`read` over an open client (an operation's own)."""
+        if await self._variables(api):
+            var = await api.get(f"/v1/var/{self._path(instance_id)}", missing_ok=True)
+            if var is None:
+                return None
+            return LeaseRecord(
+                _lease((var.get("Items") or {}).get(LEASE_ITEM)), str(var["ModifyIndex"])
+            )
+        job = await api.get(f"/v1/job/{lease_job_id(instance_id)}", missing_ok=True)
+        return _job_record(job)
 
     async def create(self, instance_id: str, lease: Lease) -> LeaseRecord | None:
+        """Create the record; a caller cancelled meanwhile never holds it, so a record
+        created for it is deleted again before the cancellation goes on."""
+        record, interrupted = await run_to_end(self._create(instance_id, lease))
+        if interrupted:
+            if record is not None:
+                await cleanup(
+                    self.delete(instance_id, record),
+                    3 * seconds(self.config.request_timeout),
+                    f"delete the lease record of {instance_id}",
+                )
+            raise asyncio.CancelledError
+        return record
+
+    async def _create(self, instance_id: str, lease: Lease) -> LeaseRecord | None:
         async with NomadClient(self.config) as api:
             if await self._variables(api):
                 return await self._write_var(api, instance_id, lease, "0")

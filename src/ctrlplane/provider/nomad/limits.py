@@ -240,10 +240,13 @@ def version_refusals(
     if parsed is None:
         return []
     out: list[Refusal] = []
-    if parsed < VARIABLES and any(s.secrets for s in req.services):
+    keys = [ref.key for s in req.services for ref in s.secrets]
+    if parsed < VARIABLES and keys:
+        named = ", ".join(repr(k) for k in keys)
         out.append(
-            _needs(
-                "secrets (Nomad Variables; ctrlplane does not write Vault secrets)", "1.4", version
+            _refusal(
+                f"secrets ({named}) are written to Nomad Variables, which need Nomad 1.4 or "
+                f"newer (ctrlplane does not write Vault secrets); the agent runs {version}"
             )
         )
     registered = any(s.ports or s.health_check for s in req.services)

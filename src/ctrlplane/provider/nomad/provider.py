@@ -101,8 +101,9 @@ class NomadProvider:
         self.config = config if config is not None else NomadConfig.from_env()
         self._preflight = preflight(self.config, capabilities)
         self._facts = AgentFacts()
+        self._store = NomadLeaseStore(self.config, self._facts)
         locks = InstanceLocks(
-            NomadLeaseStore(self.config, self._facts),
+            self._store,
             provider=BACKEND,
             ttl=seconds(self.config.lease_ttl),
             wait=seconds(self.config.lock_wait),
@@ -131,9 +132,8 @@ class NomadProvider:
 
     @asynccontextmanager
     async def _reading(self, iid: str, name: str) -> AsyncIterator[tuple[NomadContext, Operation]]:
-        """A read-only operation on ``iid`` (errors scrubbed of its secret values)."""
+        """A read-only operation on ``iid`` (its errors scrubbed by its redactor)."""
         async with self._ops.reading(iid, name) as op, self._open() as ctx:
-            op.redactor.add(await jobs.secret_values(ctx, iid))
             yield ctx, op
 
     # -- metadata ------------------------------------------------------------------------
@@ -216,8 +216,9 @@ class NomadProvider:
         runs on the instance (or was interrupted, and what the next call will do about
         it); messages scrubbed of the instance's secret values."""
         async with self._reading(instance_id, "status") as (ctx, op):
-            status = await inspection.instance_status(ctx, instance_id)
-            lease = await self._ops.current_lease(instance_id)
+            status = await inspection.instance_status(ctx, instance_id, op.redactor)
+            record = await self._store.read_on(ctx.api, instance_id)
+            lease = record.lease if record is not None else None
             if lease is not None:
                 metadata = {**status.metadata, **lease_metadata(lease)}
                 update: dict[str, object] = {"metadata": metadata}
