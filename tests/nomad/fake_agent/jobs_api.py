@@ -67,6 +67,8 @@ class JobsApi:
         r.add_route("PUT", "/v1/job/{id}", self.register)
         r.add_delete("/v1/job/{id}", self.deregister)
         r.add_get("/v1/job/{id}/versions", self.versions)
+        r.add_route("POST", "/v1/job/{id}/stable", self.stable)
+        r.add_route("PUT", "/v1/job/{id}/stable", self.stable)
         r.add_route("POST", "/v1/job/{id}/revert", self.revert)
         r.add_route("PUT", "/v1/job/{id}/revert", self.revert)
         r.add_get("/v1/job/{id}/allocations", self.job_allocs)
@@ -184,6 +186,24 @@ class JobsApi:
         if state is None:
             return text(404, "job versions not found")
         return web.json_response({"Versions": list(reversed(state.versions)), "Diffs": None})
+
+    async def stable(self, request: web.Request) -> web.Response:
+        """Mark a job version stable or not (``Stable``); Nomad reverts only to stable
+        versions."""
+        body = await request.json()
+        self.agent.note_unknown("stability request", set(body) - {"JobID", "JobVersion", "Stable"})
+        state = self.state.job(_ns(request), request.match_info["id"])
+        if state is None:
+            return text(404, "job not found")
+        wanted = next((v for v in state.versions if v["Version"] == body.get("JobVersion")), None)
+        if wanted is None:
+            return text(
+                500,
+                f"job {request.match_info['id']!r} at version {body.get('JobVersion')} not found",
+            )
+        wanted["Stable"] = bool(body.get("Stable"))
+        index = self.state.tick()
+        return web.json_response({"JobModifyIndex": index, "Index": index})
 
     async def revert(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -25,6 +25,7 @@ fail a provider that sends them. Every request is recorded in
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,9 @@ class FakeNomadAgent:
         """Exec sessions the agent is serving now."""
         self.exec_without_result = False
         """Fault hook: end exec sessions with an ``exited`` frame that has no ``result``."""
+        self.stalled: set[tuple[str, str]] = set()
+        """Fault hook: requests whose (method, path prefix) is here get no answer while
+        it is there."""
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -157,10 +161,17 @@ class FakeNomadAgent:
 
     async def close(self) -> None:
         """Stop every allocation and the server."""
+        self.stalled.clear()
         for key in list(self.state.jobs):
             await self.state.purge(*key)
+        await self.go_away()
+
+    async def go_away(self) -> None:
+        """Stop serving (the agent is lost: connections are refused); allocations keep
+        running, as on a client node whose server went away."""
         if self._runner is not None:
-            await self._runner.cleanup()
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -178,6 +189,8 @@ class FakeNomadAgent:
                 tuple(request.query.items()),
             )
         )
+        while any(request.method == m and request.path.startswith(p) for m, p in self.stalled):  # noqa: ASYNC110 - tests clear the set, no event
+            await asyncio.sleep(0.05)  # no answer while stalled (the client gives up first)
         if self.token is not None and token != self.token:
             return text(403, "Permission denied")
         region = request.query.get("region")

@@ -48,6 +48,7 @@ __all__ = [
     "restart_task",
     "secret_values",
     "set_health",
+    "set_stable",
     "stop_job",
     "versions",
     "write_variable",
@@ -156,6 +157,13 @@ async def register(ctx: NomadContext, job: JSON) -> None:
 async def list_jobs(ctx: NomadContext, **params: str) -> list[JSON]:
     """The namespace's job stubs (``meta``/``filter`` honoured from Nomad 1.4)."""
     return list(await ctx.api.request("GET", "/v1/jobs", params=params) or [])
+
+
+async def set_stable(ctx: NomadContext, iid: str, version: int, stable: bool) -> None:
+    """Mark job ``version`` stable or not (Nomad reverts only to stable versions, and the
+    history lists only releases that ran stable)."""
+    body = {"JobID": job_id(iid), "JobVersion": version, "Stable": stable}
+    await ctx.api.put(f"/v1/job/{job_id(iid)}/stable", body)
 
 
 async def stop_job(ctx: NomadContext, iid: str) -> None:

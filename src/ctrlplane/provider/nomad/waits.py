@@ -214,7 +214,8 @@ async def stay_up(
 ) -> None:
     """The current allocations of ``job`` keep running through ``stability_window`` with
     their restart counts unchanged since ``base``; :class:`RolloutFailed` at ``step``
-    naming the crash otherwise."""
+    naming the crash otherwise (the version, which Nomad marked stable, is marked
+    unstable again: Nomad must never revert to it, and it is no release to list)."""
     window = seconds(ctx.config.stability_window)
     poll = seconds(ctx.config.poll_interval)
     req = request_from_job(job)
@@ -226,6 +227,7 @@ async def stay_up(
         if failed:
             crash = task_failure(failed) or "an allocation failed"
         if crash:
+            await jobs.set_stable(ctx, iid, int(job.get("Version", 0)), False)
             raise RolloutFailed(step, f"did not stay up for {window:g}s: {crash}")
         if time.monotonic() >= end:
             return
