@@ -18,9 +18,12 @@ from typing import Any
 
 import httpx
 
+from ctrlplane.ids import INSTANCE_PREFIX, new_id
 from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.nomad import NomadConfig, NomadProvider
 from ctrlplane.provider.results import Endpoint
+from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing.conformance.fake_harness import FakeHarness
 from ctrlplane.testing.conformance.harness import RunningUnit
@@ -35,6 +38,13 @@ OLDEST = "1.1.2"
 HOST_VOLUMES = ("data",)
 """Host volumes of the fake client node: the suite's volume test mounts ``data``, which
 the provider maps (by default) to the host volume of the same name."""
+
+
+def request_of(*services: ServiceSpec, tenant: str = "t", name: str = "n") -> ProvisionRequest:
+    """A provision request of ``services`` with a new instance ID."""
+    return ProvisionRequest(
+        instance_id=new_id(INSTANCE_PREFIX), tenant_id=tenant, name=name, services=list(services)
+    )
 
 
 class NomadHarness(FakeHarness):
@@ -109,6 +119,11 @@ class NomadHarness(FakeHarness):
 
     def make_provider(self, *, secrets: SecretResolver | None = None) -> NomadProvider:  # type: ignore[override]
         return NomadProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
+
+    def slow_init(self, name: str = "setup") -> ServiceSpec:
+        """An init that runs longer than any test waits (a provision that stays busy)."""
+        init = self.exit_service(name, code=0, delay=self.timeout)
+        return init.model_copy(update={"role": ServiceRole.INIT})
 
     def black_hole_provider(self, address: str) -> NomadProvider:
         """A provider of ``address`` with quarter-second connect and request timeouts."""

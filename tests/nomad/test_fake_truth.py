@@ -25,7 +25,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from .harness import CURRENT, NAMESPACE, OLDEST, TOKEN, NomadHarness
+from .harness import CURRENT, NAMESPACE, TOKEN, NomadHarness
 
 RECORDED = json.loads(
     (Path(__file__).parent / "recorded" / "nomad-1.1.2.json").read_text(encoding="utf-8")
@@ -93,19 +93,8 @@ def task(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest_asyncio.fixture
-async def old() -> AsyncIterator[NomadHarness]:
-    h = NomadHarness(version=OLDEST)
-    await h.setup()
-    try:
-        yield h
-    finally:
-        h.agent.unknown_fields.clear()  # these tests send unknown fields on purpose
-        h.agent.lenient.clear()
-        await h.teardown()
-
-
-@pytest_asyncio.fixture
 async def api(old: NomadHarness) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the 1.1.2 agent; these tests send unknown fields on purpose."""
     async with httpx.AsyncClient(
         base_url=old.agent.address,
         headers={"X-Nomad-Token": TOKEN},
@@ -113,6 +102,8 @@ async def api(old: NomadHarness) -> AsyncIterator[httpx.AsyncClient]:
         timeout=10,
     ) as client:
         yield client
+    old.agent.unknown_fields.clear()
+    old.agent.lenient.clear()
 
 
 async def _running(api: httpx.AsyncClient) -> dict[str, Any]:

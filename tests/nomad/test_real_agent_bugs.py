@@ -10,14 +10,11 @@ import os
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from ctrlplane.errors import BackendError, DeployFailed, ProvisionFailed
-from ctrlplane.ids import INSTANCE_PREFIX, new_id
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.nomad import jobs
@@ -28,52 +25,24 @@ from ctrlplane.provider.nomad.strategies import promote
 from ctrlplane.provider.spec import (
     DeployRequest,
     LogOptions,
-    ProvisionRequest,
     ResourceSpec,
     ServiceDeploySpec,
-    ServiceSpec,
 )
 
-from .harness import NAMESPACE, OLDEST, TOKEN, NomadHarness
-
-
-def _request(*services: ServiceSpec, tenant: str = "t", name: str = "n") -> ProvisionRequest:
-    return ProvisionRequest(
-        instance_id=new_id(INSTANCE_PREFIX), tenant_id=tenant, name=name, services=list(services)
-    )
-
-
-@pytest_asyncio.fixture
-async def old() -> AsyncIterator[NomadHarness]:
-    h = NomadHarness(version=OLDEST)
-    await h.setup()
-    try:
-        yield h
-    finally:
-        await h.teardown()
-
-
-@pytest_asyncio.fixture
-async def new() -> AsyncIterator[NomadHarness]:
-    h = NomadHarness()
-    await h.setup()
-    try:
-        yield h
-    finally:
-        await h.teardown()
+from .harness import NAMESPACE, OLDEST, TOKEN, NomadHarness, request_of
 
 
 async def test_deprovision_on_1_1_never_asks_for_variables_and_leaves_nothing(
     old: NomadHarness,
 ) -> None:
     provider = old.make_provider()
-    req = _request(old.http_service("web", port=8080))
+    req = request_of(old.http_service("web", port=8080))
     await provider.provision(req)
     await provider.deprovision(req.instance_id)
     await provider.deprovision(req.instance_id)  # twice is fine
     assert not [r for r in old.agent.requests if r.path.startswith("/v1/var")]
     assert await old.leftovers(req.instance_id) == []
-    failing = _request(old.exit_service("app", code=3))
+    failing = request_of(old.exit_service("app", code=3))
     with pytest.raises(ProvisionFailed):
         await provider.provision(failing)  # its cleanup purges without Variables too
     assert await old.leftovers(failing.instance_id) == []
@@ -87,7 +56,7 @@ async def test_tail_reads_every_line_and_follow_resumes_where_history_ended(
     from the end of the history (no line twice, none lost)."""
     provider = old.make_provider()
     lines = [f"line {i}" for i in range(5)]
-    quiet = _request(old.log_service("app", lines=lines))
+    quiet = request_of(old.log_service("app", lines=lines))
     await provider.provision(quiet)
     tail = await provider.logs(quiet.instance_id, LogOptions(tail=3)).collect()
     assert [r.line for r in tail] == lines[-3:]
@@ -96,7 +65,7 @@ async def test_tail_reads_every_line_and_follow_resumes_where_history_ended(
     assert [r.line for r in everything] == lines
     reads = [r for r in old.agent.requests[before:] if r.path.startswith("/v1/client/fs/logs")]
     assert len(reads) == 2  # stdout and stderr, once each: no loop on a short file
-    req = _request(old.log_service("app", lines=lines, tick=True))
+    req = request_of(old.log_service("app", lines=lines, tick=True))
     await provider.provision(req)
     seen: list[str] = []
     async with provider.logs(req.instance_id, LogOptions(follow=True)) as stream:
@@ -113,7 +82,7 @@ async def test_a_followed_log_ends_when_the_task_is_dead(old: NomadHarness) -> N
     """The agent keeps a followed stream open after the task died; the provider ends it
     (with the lines written before)."""
     provider = old.make_provider()
-    req = _request(old.log_service("app", lines=["first"], tick=True))
+    req = request_of(old.log_service("app", lines=["first"], tick=True))
     await provider.provision(req)
     seen: list[str] = []
     ticking = asyncio.Event()
@@ -140,7 +109,7 @@ async def test_restart_with_a_finished_init_restarts_the_running_tasks(
     """An empty restart request is a 500 ``Task not running`` when an init finished;
     the provider restarts each running task by name."""
     init = old.exit_service("setup", code=0).model_copy(update={"role": ServiceRole.INIT})
-    req = _request(old.http_service("web", port=8080), init)
+    req = request_of(old.http_service("web", port=8080), init)
     provider = old.make_provider()
     await provider.provision(req)
     await provider.restart(req.instance_id)
@@ -153,8 +122,8 @@ async def test_restart_with_a_finished_init_restarts_the_running_tasks(
 
 async def test_list_instances_on_1_1_reads_the_jobs_itself(old: NomadHarness) -> None:
     provider = old.make_provider()
-    a = _request(old.idle_service("app"), tenant="acme", name="first")
-    b = _request(old.idle_service("app"), tenant="other", name="second")
+    a = request_of(old.idle_service("app"), tenant="acme", name="first")
+    b = request_of(old.idle_service("app"), tenant="other", name="second")
     await provider.provision(a)
     await provider.provision(b)
     listed = await old.make_provider().list_instances()
@@ -237,7 +206,7 @@ def test_a_failure_reason_keeps_its_cause_before_the_agents_aftermath() -> None:
 async def test_a_provision_failure_names_the_cause(old: NomadHarness) -> None:
     app = old.idle_service("app").model_copy(update={"image": old.missing_image})
     with pytest.raises(ProvisionFailed) as caught:
-        await old.make_provider().provision(_request(app))
+        await old.make_provider().provision(request_of(app))
     assert "Driver Failure: Failed to pull" in caught.value.reason
 
 
@@ -253,7 +222,7 @@ async def test_host_mode_port_collisions_fail_fast_and_a_failed_scale_restores()
     try:
         port = _free_port()
         provider = h.make_provider()
-        req = _request(h.http_service("web", port=port, env={"MESSAGE": "v1"}))
+        req = request_of(h.http_service("web", port=port, env={"MESSAGE": "v1"}))
         await provider.provision(req)
         iid = req.instance_id
         started = time.monotonic()
@@ -281,13 +250,13 @@ async def test_host_mode_port_collisions_fail_fast_and_a_failed_scale_restores()
 
 
 async def test_failing_a_deployment_that_ended_is_fine_and_promoting_it_is_a_failure(
-    new: NomadHarness,
+    harness: NomadHarness,
 ) -> None:
     """Nomad answers 500 to promote or fail a deployment that ended (or is unknown)."""
-    provider = new.make_provider()
-    req = _request(new.idle_service("app"))
+    provider = harness.make_provider()
+    req = request_of(harness.idle_service("app"))
     await provider.provision(req)
-    async with open_context(new.config(), preflight(new.config())) as ctx:
+    async with open_context(harness.config(), preflight(harness.config())) as ctx:
         dep = await jobs.deployment(ctx, req.instance_id)
         assert dep is not None
         assert dep["Status"] == "successful"
@@ -304,7 +273,7 @@ async def test_an_agent_without_registration_still_publishes_ports_in_host_mode(
     try:
         port = _free_port()
         provider = h.make_provider()
-        req = _request(h.http_service("web", port=port, env={"MESSAGE": "hello"}))
+        req = request_of(h.http_service("web", port=port, env={"MESSAGE": "hello"}))
         await provider.provision(req)
         state = h.agent.state.job(NAMESPACE, req.instance_id)
         assert state is not None

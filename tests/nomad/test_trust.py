@@ -7,15 +7,13 @@ that is never hidden by the restart policy."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import pytest_asyncio
 
 from ctrlplane.errors import BackendUnavailable, DeployFailed, InstanceBusy, ProvisionFailed
 from ctrlplane.ids import INSTANCE_PREFIX, RELEASE_PREFIX, new_id
-from ctrlplane.provider.enums import InstanceState, ServiceRole
+from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.nomad import jobs
 from ctrlplane.provider.nomad.context import AgentFacts, open_context, shape_for
@@ -26,34 +24,16 @@ from ctrlplane.provider.nomad.render import ReleaseMeta, translate
 from ctrlplane.provider.spec import (
     DeployRequest,
     HealthCheckSpec,
-    ProvisionRequest,
     ResourceSpec,
     ServiceDeploySpec,
-    ServiceSpec,
 )
 
-from .harness import CURRENT, NAMESPACE, OLDEST, NomadHarness
-
-
-def _request(*services: ServiceSpec) -> ProvisionRequest:
-    return ProvisionRequest(
-        instance_id=new_id(INSTANCE_PREFIX), tenant_id="t", name="n", services=list(services)
-    )
+from .harness import CURRENT, NAMESPACE, OLDEST, NomadHarness, request_of
 
 
 def _lease(operation: str, *, age: float = 0.0, ttl: float = 30.0, **intent: str) -> Lease:
     at = datetime.now(UTC) - timedelta(seconds=age)
     return Lease("other-host/4242/abcd", operation, at, at, ttl, intent)
-
-
-@pytest_asyncio.fixture
-async def harness(request: pytest.FixtureRequest) -> AsyncIterator[NomadHarness]:
-    h = NomadHarness(version=getattr(request, "param", CURRENT))
-    await h.setup()
-    try:
-        yield h
-    finally:
-        await h.teardown()
 
 
 def _store(h: NomadHarness) -> NomadLeaseStore:
@@ -89,31 +69,28 @@ async def test_the_lease_record_is_one_atomic_check_and_set_record(
     await store.delete(iid, again)
 
 
-async def test_before_1_4_the_lease_is_a_parameterized_job_that_never_runs() -> None:
-    h = NomadHarness(version=OLDEST)
-    await h.setup()
-    try:
-        provider = h.make_provider()
-        req = _request(h.idle_service("app"))
-        await provider.provision(req)
-        lease = h.agent.state.job(NAMESPACE, lease_job_id(req.instance_id))
-        assert lease is not None  # released: a version without a lease, kept
-        assert lease.current["Type"] == "batch"
-        assert lease.current["ParameterizedJob"]
-        assert lease.allocs == []
-        assert lease.current["Meta"]["ctrlplane_lease"] == ""
-        assert [s.instance_id for s in await provider.list_instances()] == [req.instance_id]
-        await provider.deprovision(req.instance_id)
-        assert h.agent.state.job(NAMESPACE, lease_job_id(req.instance_id)) is None
-        assert not [r for r in h.agent.requests if r.path.startswith("/v1/var")]
-    finally:
-        await h.teardown()
+async def test_before_1_4_the_lease_is_a_parameterized_job_that_never_runs(
+    old: NomadHarness,
+) -> None:
+    provider = old.make_provider()
+    req = request_of(old.idle_service("app"))
+    await provider.provision(req)
+    lease = old.agent.state.job(NAMESPACE, lease_job_id(req.instance_id))
+    assert lease is not None  # released: a version without a lease, kept
+    assert lease.current["Type"] == "batch"
+    assert lease.current["ParameterizedJob"]
+    assert lease.allocs == []
+    assert lease.current["Meta"]["ctrlplane_lease"] == ""
+    assert [s.instance_id for s in await provider.list_instances()] == [req.instance_id]
+    await provider.deprovision(req.instance_id)
+    assert old.agent.state.job(NAMESPACE, lease_job_id(req.instance_id)) is None
+    assert not [r for r in old.agent.requests if r.path.startswith("/v1/var")]
 
 
 @pytest.mark.parametrize("harness", [CURRENT, OLDEST], indirect=True)
 async def test_a_mutation_waits_for_the_holder_then_is_busy(harness: NomadHarness) -> None:
     provider = harness.make_provider()
-    req = _request(harness.idle_service("app"))
+    req = request_of(harness.idle_service("app"))
     await provider.provision(req)
     iid = req.instance_id
     store = _store(harness)
@@ -151,7 +128,7 @@ async def test_an_interrupted_blue_green_deploy_is_undone_by_the_next_call(
     web = h.http_service("web", port=8080, env={"MESSAGE": "v1"}).model_copy(
         update={"resources": ResourceSpec(replicas=2)}
     )
-    req = _request(web)
+    req = request_of(web)
     await provider.provision(req)
     iid = req.instance_id
     async with open_context(h.config(), preflight(h.config())) as ctx:
@@ -206,10 +183,7 @@ async def test_an_interrupted_provision_is_purged_before_the_next_one(
 ) -> None:
     h = harness
     provider = h.make_provider()
-    slow = h.exit_service("setup", code=0, delay=h.timeout).model_copy(
-        update={"role": ServiceRole.INIT}
-    )
-    partial = _request(h.idle_service("app"), slow)
+    partial = request_of(h.idle_service("app"), h.slow_init())
     iid = partial.instance_id
     async with open_context(h.config(), preflight(h.config())) as ctx:
         job = translate(partial, ReleaseMeta(new_id(RELEASE_PREFIX), datetime.now(UTC)), h.config())
@@ -235,7 +209,7 @@ async def test_cleanup_after_a_failure_is_bounded_and_names_what_it_left(
     h = harness
     provider = type(h.make_provider())(h.config().model_copy(update={"cleanup_timeout": 0.5}))
     app = h.idle_service("app").model_copy(update={"image": h.missing_image})
-    req = _request(app)
+    req = request_of(app)
     h.agent.stalled.add(("DELETE", f"/v1/job/{req.instance_id}"))
     with pytest.raises(ProvisionFailed) as caught:
         async with asyncio.timeout(10):
@@ -253,10 +227,7 @@ async def test_an_agent_lost_mid_provision_is_unavailable_not_a_failed_provision
 ) -> None:
     h = harness
     provider = h.make_provider()
-    slow = h.exit_service("setup", code=0, delay=h.timeout).model_copy(
-        update={"role": ServiceRole.INIT}
-    )
-    req = _request(h.idle_service("app"), slow)
+    req = request_of(h.idle_service("app"), h.slow_init())
     task = asyncio.create_task(provider.provision(req))
     while not h.agent.state.job(NAMESPACE, req.instance_id):  # noqa: ASYNC110
         await asyncio.sleep(0.02)
@@ -279,7 +250,7 @@ async def test_a_release_that_crashes_after_it_became_healthy_fails_the_deploy(
     web = h.http_service("web", port=8080, env={"MESSAGE": "v1"}).model_copy(
         update={"health_check": check}
     )
-    req = _request(web)
+    req = request_of(web)
     await provider.provision(req)
     crashing = DeployRequest(
         instance_id=req.instance_id,
