@@ -126,12 +126,12 @@ class NomadHarness(FakeHarness):
         return init.model_copy(update={"role": ServiceRole.INIT})
 
     def black_hole_provider(self, address: str) -> NomadProvider:
-        """A provider of ``address`` with quarter-second connect and request timeouts."""
+        """A provider of ``address`` with 0.1 s connect and request timeouts."""
         cfg = self.config().model_copy(
             update={
                 "address": f"http://{address}",
-                "connect_timeout": timedelta(seconds=0.25),
-                "request_timeout": timedelta(seconds=0.25),
+                "connect_timeout": timedelta(seconds=0.1),
+                "request_timeout": timedelta(seconds=0.1),
                 "exec_timeout": timedelta(seconds=2),
             }
         )

@@ -5,7 +5,9 @@ check-and-set, ``0`` meaning "only if it does not exist"), read, list (``prefix`
 ``meta``/``filter`` from 1.4), versions, stability (``/v1/job/:id/stable``), revert, stop
 and purge (``DELETE``; an unknown job answers 200 with an evaluation, as a real agent
 does), allocations, evaluations, deployments (in no particular order, as a real agent
-lists them), promote, fail and allocation health (``health_check = "manual"``). Answers follow what a 1.1.2 agent sent (see ``docs/nomad.md`` and
+lists them), promote, fail and allocation health (``health_check = "manual"``).
+
+Answers follow what a 1.1.2 agent sent (see ``docs/nomad.md`` and
 ``tests/nomad/test_fake_truth.py``): validation errors are 500 with Nomad's nested
 multierror text, unknown fields are accepted (and recorded), promote or fail of an
 unknown or terminal deployment is 500.

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import seconds
+from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.nomad import jobs
+from ctrlplane.provider.nomad import jobs, repair
 from ctrlplane.provider.nomad.context import NomadContext, agent_version
 from ctrlplane.provider.nomad.observe.allocations import current_allocs, running
 from ctrlplane.provider.nomad.observe.history import request_from_job
@@ -31,11 +32,19 @@ from ctrlplane.provider.nomad.observe.status import instance_status as status_of
 from ctrlplane.provider.nomad.observe.status import resource_usage
 from ctrlplane.provider.nomad.probes import probe_once
 from ctrlplane.provider.nomad.waits import probed
+from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import HealthStatus, InstanceStatus, InstanceSummary, ResourceUsage
 
-__all__ = ["health", "instance_status", "list_instances", "releases", "resources"]
+__all__ = [
+    "health",
+    "instance_status",
+    "list_instances",
+    "releases",
+    "resources",
+    "with_operation",
+]
 
 
 async def instance_status(
@@ -61,6 +70,20 @@ async def instance_status(
             else:
                 checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
     return status_of(req, job, allocs, checks, full)
+
+
+async def with_operation(
+    ctx: NomadContext, iid: str, status: InstanceStatus, lease: Lease
+) -> InstanceStatus:
+    """``status`` with the operation ``lease`` records: its metadata, and for one whose
+    holder died (interrupted) the message and what the next mutating call will do."""
+    metadata = {**status.metadata, **lease_metadata(lease)}
+    update: dict[str, object] = {"metadata": metadata}
+    if lease.expired():
+        plan = await repair.planned(ctx, iid, lease)
+        metadata["operation_repair"] = plan.description
+        update["message"] = f"{interrupted_message(lease)}: {plan.description}"
+    return status.model_copy(update=update)
 
 
 async def list_instances(ctx: NomadContext, tenant_id: str | None) -> list[InstanceSummary]:

@@ -23,7 +23,12 @@ from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad import jobs
 from ctrlplane.provider.nomad.config import BACKEND
 from ctrlplane.provider.nomad.context import NomadContext, shape_for
-from ctrlplane.provider.nomad.observe.allocations import restart_counts, running, task_failure
+from ctrlplane.provider.nomad.observe.allocations import (
+    cause,
+    restart_counts,
+    running,
+    task_failure,
+)
 from ctrlplane.provider.nomad.observe.deployments import failed_allocs
 from ctrlplane.provider.nomad.observe.history import created_at, release_meta, request_from_job
 from ctrlplane.provider.nomad.render import started, translate
@@ -77,11 +82,18 @@ def _restarted(allocs: list[JSON], names: set[str], before: dict[tuple[str, str]
 
 
 def _crashed_again(allocs: list[JSON], again: dict[tuple[str, str], int]) -> str:
-    """A task restarted more often than once (by us) since the restart began."""
-    now = restart_counts(allocs)
-    for (alloc_id, name), wanted in again.items():
-        if now.get((alloc_id, name), 0) > wanted:
-            return f"task {name!r} crashed after the restart ({now[(alloc_id, name)]} restarts)"
+    """A task restarted more often than once (by us) since the restart began, with the
+    cause from its events."""
+    states = {
+        (str(a["ID"]), name): task or {}
+        for a in allocs
+        for name, task in (a.get("TaskStates") or {}).items()
+    }
+    for key, wanted in again.items():
+        task = states.get(key, {})
+        restarts = int(task.get("Restarts") or 0)
+        if restarts > wanted:
+            return f"task {key[1]!r} crashed after the restart ({restarts} restarts): {cause(task)}"
     return ""
 
 

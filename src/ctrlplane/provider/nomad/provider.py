@@ -49,12 +49,7 @@ from ctrlplane.provider.nomad.context import AgentFacts, NomadContext, open_cont
 from ctrlplane.provider.nomad.leases import NomadLeaseStore
 from ctrlplane.provider.nomad.limits import preflight
 from ctrlplane.provider.nomad.render import ReleaseMeta, translate
-from ctrlplane.provider.operations import (
-    Operation,
-    Operations,
-    interrupted_message,
-    lease_metadata,
-)
+from ctrlplane.provider.operations import Operation, Operations
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     DeployResult,
@@ -170,14 +165,16 @@ class NomadProvider:
         self._preflight.provision(req)
         async with self._open() as ctx:
             await provisioning.refuse_unsupported(ctx, req)
+        entered = False
         try:
             async with self._mutating(req.instance_id, "provision", events) as (ctx, op):
+                entered = True
                 return await provisioning.provision(ctx, op, req)
         except BackendError as exc:
-            if isinstance(exc, BackendUnavailable):
+            if entered or isinstance(exc, BackendUnavailable):
                 raise
             # The agent refused the lease or the repair: nothing of this call exists.
-            raise ProvisionFailed(req.instance_id, "operation lease", str(exc)) from exc
+            raise ProvisionFailed(req.instance_id, "lease and repair", str(exc)) from exc
 
     async def deprovision(self, instance_id: str) -> None:
         """Purge the job and delete its Variables. Idempotent."""
@@ -218,15 +215,8 @@ class NomadProvider:
         async with self._reading(instance_id, "status") as (ctx, op):
             status = await inspection.instance_status(ctx, instance_id, op.redactor)
             record = await self._store.read_on(ctx.api, instance_id)
-            lease = record.lease if record is not None else None
-            if lease is not None:
-                metadata = {**status.metadata, **lease_metadata(lease)}
-                update: dict[str, object] = {"metadata": metadata}
-                if lease.expired():
-                    plan = await repair.planned(ctx, instance_id, lease)
-                    metadata["operation_repair"] = plan.description
-                    update["message"] = f"{interrupted_message(lease)}: {plan.description}"
-                status = status.model_copy(update=update)
+            if record is not None:
+                status = await inspection.with_operation(ctx, instance_id, status, record.lease)
             return op.redactor.status(status)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:

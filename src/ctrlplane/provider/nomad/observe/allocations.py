@@ -23,6 +23,7 @@ from ctrlplane.provider.native import JSON
 __all__ = [
     "AFTERMATH",
     "alloc_replica",
+    "cause",
     "crashes",
     "current_allocs",
     "first_start",
@@ -113,7 +114,7 @@ AFTERMATH = frozenset(
 """Task events that say what happened around a failure, not why."""
 
 
-def _cause(task: Mapping[str, Any]) -> str:
+def cause(task: Mapping[str, Any]) -> str:
     """The events that say why a task failed (the newest two, oldest first), then the
     agent's verdict (``Not Restarting``)."""
     events = [e for e in task.get("Events") or [] if e.get("DisplayMessage")]
@@ -130,7 +131,7 @@ def task_failure(allocs: Sequence[Mapping[str, Any]]) -> str:
     for alloc in allocs:
         for name, task in sorted((alloc.get("TaskStates") or {}).items()):
             if task.get("Failed"):
-                return f"task {name!r} failed: {_cause(task)}"
+                return f"task {name!r} failed: {cause(task)}"
     return ""
 
 
@@ -164,7 +165,7 @@ def crashes(
                 return (
                     f"task {name!r} of replica {alloc_replica(alloc)} crashed "
                     f"(restarts {before} -> {restarts}, state {task.get('State')}): "
-                    f"{_cause(task)}"
+                    f"{cause(task)}"
                 )
     return ""
 
