@@ -1,5 +1,6 @@
-"""Exec health checks through Consul, and ``depends_on`` a health-checked service
-(Nomad orders tasks only until a dependency *started*)."""
+"""Exec health checks through Consul or ctrlplane's own probes, and ``depends_on`` a
+health-checked service (Nomad orders tasks only until a dependency *started*: accepted
+by default, refused when configured so)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def _checked_web_and_shipper(h: NomadHarness) -> ProvisionRequest:
     return _request(web, shipper)
 
 
-async def test_depends_on_a_health_checked_service_is_refused_by_default() -> None:
-    h = NomadHarness()
+async def test_depends_on_a_health_checked_service_is_refused_when_configured() -> None:
+    h = NomadHarness(dependency_health="refuse")
     await h.setup()
     try:
         with pytest.raises(NotSupported) as caught:
@@ -44,8 +45,8 @@ async def test_depends_on_a_health_checked_service_is_refused_by_default() -> No
         await h.teardown()
 
 
-async def test_started_only_ordering_is_accepted_when_configured() -> None:
-    h = NomadHarness(dependency_health="started")
+async def test_started_only_ordering_is_accepted_by_default() -> None:
+    h = NomadHarness()
     await h.setup()
     try:
         provider = h.make_provider()
@@ -61,7 +62,7 @@ async def test_started_only_ordering_is_accepted_when_configured() -> None:
 
 
 async def test_exec_checks_run_as_consul_script_checks() -> None:
-    h = NomadHarness(service_provider="consul")
+    h = NomadHarness(consul=True)  # service_provider "auto" finds Consul on the node
     await h.setup()
     try:
         provider = h.make_provider()

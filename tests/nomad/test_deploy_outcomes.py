@@ -114,8 +114,11 @@ async def test_a_reused_release_id_is_refused_before_anything_changes(
     with pytest.raises(InvalidSpec, match=rel) as caught:
         await provider.deploy(_to(harness, iid, 3, release_id=rel))
     assert "new release ID" in str(caught.value)
+    # The deploy took the instance's operation lease (a Variable, created then deleted)
+    # and wrote nothing else.
+    lease = f"/v1/var/ctrlplane/leases/{iid}"
     writes = [r for r in harness.agent.requests[before[0] :] if r.method != "GET"]
-    assert writes == []
+    assert [(r.method, r.path) for r in writes] == [("PUT", lease), ("DELETE", lease)]
     assert state.current["Version"] == before[1]
 
 

@@ -19,7 +19,7 @@ from ctrlplane.provider.nomad.observe.history import (
     request_from_job,
 )
 from ctrlplane.provider.nomad.observe.listing import list_filter
-from ctrlplane.provider.nomad.observe.placement import volume_hint, volume_placement_failure
+from ctrlplane.provider.nomad.observe.placement import placement_failure, volume_hint
 from ctrlplane.provider.nomad.render import (
     ReleaseMeta,
     cpu_mhz,
@@ -28,6 +28,7 @@ from ctrlplane.provider.nomad.render import (
     variable_path,
 )
 from ctrlplane.provider.nomad.render.hooks import Phase, phases
+from ctrlplane.provider.nomad.render.shape import job_shape
 from ctrlplane.provider.spec import (
     ConfigFile,
     HealthCheckSpec,
@@ -57,8 +58,9 @@ REL = ReleaseMeta("rel_01h455vb4pex5vsknk084sn02r", datetime(2026, 1, 2, 3, 4, 5
 CFG = NomadConfig(
     namespace="team-a", region="eu", datacenters=["dc1", "dc2"], dependency_health="started"
 )
-"""``FULL`` depends on health-checked services, so these tests accept started-only
-ordering; the default refusal is tested in ``test_depends_on_a_health_checked_service``."""
+"""``FULL`` depends on health-checked services: these tests accept started-only ordering
+(the default; the configured refusal is tested in ``test_checks_and_ordering.py``)."""
+NATIVE = CFG.model_copy(update={"service_provider": "nomad"})
 
 
 def _svc(name: str, role: ServiceRole = ServiceRole.MAIN, **kw: object) -> ServiceSpec:
@@ -265,16 +267,60 @@ def test_health_check_port_without_a_declared_port_gets_one() -> None:
     assert net["DynamicPorts"] == [{"Label": "web_7000", "To": 7000}]
 
 
-def test_exec_checks_need_consul() -> None:
+def test_exec_checks_are_consul_script_checks_or_the_providers_own_probes() -> None:
     req = _req(_svc("web", health_check={"command": ["pg_isready"]}))
-    with pytest.raises(NotSupported, match="script checks"):
-        check_supported(req, CFG)
+    native = _job(req)  # no Consul: Nomad's native checks have no script checks
+    assert native["Update"]["HealthCheck"] == "manual"  # type: ignore[index]
+    assert _group(native)["Services"] == []  # no port to register, the check is ours
     job = _job(req, CFG.model_copy(update={"service_provider": "consul"}))
+    assert job["Update"]["HealthCheck"] == "checks"  # type: ignore[index]
     service = _group(job)["Services"][0]  # type: ignore[index]
     assert service["Provider"] == "consul"
     assert service["Checks"][0]["Type"] == "script"
     assert service["Checks"][0]["Command"] == "pg_isready"
     assert service["Checks"][0]["TaskName"] == "web"
+
+
+@pytest.mark.parametrize(
+    ("version", "consul", "registration", "health"),
+    [
+        ("1.7.7", False, "nomad", "checks"),
+        ("1.7.7", True, "consul", "checks"),
+        ("1.3.5", False, "nomad", "manual"),
+        ("1.1.2", False, "none", "manual"),
+        ("1.1.2", True, "consul", "checks"),
+        ("", None, "nomad", "checks"),
+    ],
+)
+def test_job_shape_follows_the_agent(
+    version: str, consul: bool | None, registration: str, health: str
+) -> None:
+    web = _svc("web", ports=[{"container": 80}], health_check={"path": "/", "port": 80})
+    req = _req(web)
+    shape = job_shape(req, CFG, version=version, consul=consul, datacenters=("dc9",))
+    assert (shape.registration, shape.health) == (registration, health)
+    job = translate(req, REL, CFG, shape=shape)
+    assert job["Update"]["HealthCheck"] == health
+    services = _group(job).get("Services")  # type: ignore[union-attr]
+    if registration == "none":
+        assert services == []
+        assert _group(job)["Networks"][0]["DynamicPorts"] == [{"Label": "web_80", "To": 80}]  # type: ignore[index]
+    else:
+        assert services[0]["Provider"] == registration  # type: ignore[index]
+        assert ("Checks" in services[0]) == (health == "checks")  # type: ignore[index]
+    idle = _req(_svc("app"))
+    assert job_shape(idle, CFG, version=version).health == "task_states"
+
+
+def test_the_star_datacenter_becomes_the_nodes_datacenters_before_1_5() -> None:
+    req = _req(_svc("app"))
+    cfg = NomadConfig()
+    assert job_shape(req, cfg, version="1.4.2", datacenters=("dc1", "dc2")).datacenters == (
+        "dc1",
+        "dc2",
+    )
+    assert job_shape(req, cfg, version="1.5.0", datacenters=("dc1",)).datacenters == ("*",)
+    assert job_shape(req, CFG, version="1.1.2", datacenters=("x",)).datacenters == ("dc1", "dc2")
 
 
 def test_config_files_are_literal_templates_mounted_at_their_path() -> None:
@@ -417,8 +463,11 @@ def test_config_from_env() -> None:
     ("version", "service", "cfg", "refused"),
     [
         ("1.3.9", _svc("app", secrets=[{"key": "k"}]), CFG, "Variables"),
-        ("1.2.0", _svc("app", ports=[{"container": 80}]), CFG, "service discovery"),
-        ("1.3.0", _svc("app", health_check={"port": 80}), CFG, "service checks"),
+        ("1.2.0", _svc("app", ports=[{"container": 80}]), NATIVE, "service discovery"),
+        ("1.2.0", _svc("app", ports=[{"container": 80}]), CFG, ""),
+        ("1.3.0", _svc("app", health_check={"port": 80}), CFG, ""),
+        ("1.1.2", _svc("app", health_check={"command": ["true"]}), NATIVE, "service discovery"),
+        ("1.1.2", _svc("app", health_check={"command": ["true"]}), CFG, ""),
         ("1.4.2", _svc("app"), NomadConfig(), "datacenter"),
         ("1.4.2", _svc("app", secrets=[{"key": "k"}]), CFG, ""),
         ("1.7.7+ent", _svc("app", health_check={"port": 80}), NomadConfig(), ""),
@@ -651,14 +700,14 @@ def test_placement_failures_for_volumes_say_what_to_create() -> None:
             }
         },
     }
-    why = volume_placement_failure([failed], job)
+    why = placement_failure([failed], job)
     assert why == (
         "Nomad could not place 2 allocations of group 'unit': "
         "constraint 'missing compatible host volumes' filtered 1 node"
     )
-    assert volume_placement_failure([{**failed, "JobModifyIndex": 6}], job) == ""
+    assert placement_failure([{**failed, "JobModifyIndex": 6}], job) == ""
     exhausted = {"JobModifyIndex": 7, "FailedTGAllocs": {"unit": {"NodesExhausted": 1}}}
-    assert volume_placement_failure([exhausted], job) == ""  # may clear: left to the deadline
+    assert placement_failure([exhausted], job) == ""  # may clear: left to the deadline
     stateful = _req(_svc("db", volumes=[_data()], resources={"replicas": 2}), kind="stateful_set")
     hint = volume_hint(stateful, CFG)
     assert "host volume 'data[0]', 'data[1]'" in hint

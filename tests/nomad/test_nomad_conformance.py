@@ -1,4 +1,9 @@
-"""The conformance suite against the Nomad backend on the in-repo fake agent.
+"""The conformance suite against the Nomad backend on the in-repo fake agent, at both ends
+of the supported range: the current Nomad (``TestNomadConformance``: Variables, native
+service discovery and checks) and the oldest supported one, 1.1.2 without Consul
+(``TestNomad11Conformance``: no Variables, so the operation lease is a parameterized
+job and secrets are refused; no service registration, so health checks run on
+ctrlplane's own probes; the ``*`` datacenter resolved to the node's).
 
 Two tests fail by Nomad's design and are marked ``xfail(strict=True)`` (an unexpected
 pass fails the run, so the marks cannot go stale):
@@ -32,7 +37,12 @@ from ctrlplane.testing.conformance import (
     SuiteFixture,
 )
 
-from .harness import NomadHarness
+from .harness import OLDEST, NomadHarness
+
+NO_VARIABLES = (
+    "Nomad 1.1 has no Variables, where ctrlplane keeps secrets (it does not write Vault "
+    "secrets): specs with secrets are refused with NotSupported (docs/nomad.md)"
+)
 
 
 class TestNomadConformance(ProviderConformance):
@@ -54,6 +64,39 @@ class TestNomadConformance(ProviderConformance):
     )
     async def test_logs_since(self, suite: SuiteContext) -> None:
         await super().test_logs_since(suite)
+
+
+class TestNomad11Conformance(TestNomadConformance):
+    """The whole suite against a Nomad 1.1.2 agent without Consul."""
+
+    def make_harness(self) -> NomadHarness:
+        return NomadHarness(version=OLDEST)
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_secrets_reach_only_the_service(self, suite: SuiteContext) -> None:
+        raise AssertionError("skipped")
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_failing_init_error_does_not_show_secret_output(
+        self, suite: SuiteContext
+    ) -> None:
+        raise AssertionError("skipped")
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_exec_probe_output_never_shows_a_secret(self, suite: SuiteContext) -> None:
+        raise AssertionError("skipped")
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_a_canary_crashing_with_a_secret_never_shows_it(
+        self, suite: SuiteContext
+    ) -> None:
+        raise AssertionError("skipped")
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_a_restart_whose_main_crashes_with_a_secret_fails_without_showing_it(
+        self, suite: SuiteContext
+    ) -> None:
+        raise AssertionError("skipped")
 
 
 class TestNarrowedNomadBasics(SuiteFixture, BasicsContract):

@@ -182,14 +182,21 @@ async def test_stop_and_start_are_job_versions(harness: NomadHarness) -> None:
     await provider.deprovision(req.instance_id)
 
 
-async def test_fake_agent_rejects_unknown_fields_and_missing_token(harness: NomadHarness) -> None:
-    job = {"ID": "x", "Datacenters": ["*"], "TaskGroups": [], "Bogus": 1}
+async def test_fake_agent_accepts_unknown_fields_and_records_them(harness: NomadHarness) -> None:
+    """A real agent ignores unknown job fields (1.1.2 answered 200 to a job with
+    ``Bogus``); the fake does too, records them, and the harness fails a test whose
+    provider sent one."""
+    job = {"ID": "x", "Datacenters": ["dc1"], "TaskGroups": [], "Bogus": 1}
     async with httpx.AsyncClient(base_url=harness.agent.address) as client:
         denied = await client.put("/v1/jobs", json={"Job": job})
         assert denied.status_code == 403
         bad = await client.put("/v1/jobs", json={"Job": job}, headers={"X-Nomad-Token": TOKEN})
-        assert bad.status_code == 400
-        assert 'unknown field "Bogus"' in bad.text
+    assert bad.status_code == 500
+    assert "Missing job task groups" in bad.text  # validated; the unknown field is not
+    assert harness.agent.unknown_fields == ['Job: json: unknown field "Bogus"']
+    with pytest.raises(AssertionError, match="Bogus"):
+        await harness.teardown()
+    harness.agent.unknown_fields.clear()
 
 
 def test_missing_httpx_raises_missing_extra() -> None:

@@ -4,8 +4,18 @@ An :class:`Alloc` runs one job version's task group: it renders templates (Varia
 creates one :class:`~ctrlplane.testing.records.FakeContainer` per task (image behaviour
 from the agent's :class:`~ctrlplane.testing.FakeBackend`), runs prestart tasks (inits to
 completion, sidecars started), then main tasks, then poststart sidecars; restarts crashed
-long-lived tasks per their restart policy; runs the group's service checks; listens on
-127.0.0.1 for each network port and answers HTTP through the owning task's image.
+long-lived tasks per their restart policy (``pending`` while it waits to restart); runs
+the group's service checks that can run (Consul ones only when the agent has Consul,
+native ones from 1.4); listens on 127.0.0.1 for each network port and answers HTTP
+through the owning task's image.
+
+Health for a deployment (``Update.HealthCheck``): ``checks`` (every check passing and
+every long-lived task running for ``MinHealthyTime``, unhealthy at ``HealthyDeadline``),
+``task_states`` (the tasks only), ``manual`` (set through the deployment's
+allocation-health endpoint). Task events are the real agent's: ``Received``, ``Task
+Setup``, ``Started``...; after a task failed its events end with ``Not Restarting``,
+``Killing`` and ``Alloc Unhealthy`` (so the cause comes before them). A docker
+``config`` key the driver does not know fails the task with ``Failed Validation``.
 
 Volumes: each task ``VolumeMounts`` entry mounts the store of its group volume (the
 node's, shared with every allocation mounting the same source; a task whose volume is
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,12 +44,21 @@ from ctrlplane.testing.probes import probe_outcome
 from ctrlplane.testing.records import ContainerFiles, FakeContainer
 from ctrlplane.testing.runtime import start_container, stop_container
 
+from .schema import FIELDS, go_duration
 from .templates import TemplateError, allowed_paths, interpolate, render
 
-__all__ = ["Alloc", "TaskRun"]
+__all__ = ["NODE_ID", "NODE_NAME", "Alloc", "TaskRun"]
 
 JSON = dict[str, Any]
 _S = 1e9
+NODE_ID = "0f399e4f-e5d1-25fb-9224-c7cf8b4ce68c"
+NODE_NAME = "fake-node"
+_DESCRIPTIONS = {
+    "pending": "No tasks have started",
+    "running": "Tasks are running",
+    "complete": "All tasks have completed",
+    "failed": "Failed tasks",
+}
 
 
 def _ns(at: datetime | None) -> int:
@@ -86,16 +106,23 @@ class TaskRun:
             }
         )
 
+    last_restart: datetime | None = None
+
     def as_json(self) -> JSON:
         return {
             "State": self.state,
             "Failed": self.failed,
             "Restarts": self.restarts,
-            "LastRestart": None,
+            "LastRestart": _iso(self.last_restart),
             "StartedAt": _iso(self.started_at),
             "FinishedAt": _iso(self.finished_at),
             "Events": list(self.events),
+            "TaskHandle": None,
         }
+
+
+def _order(run: TaskRun) -> int:
+    return run.phase
 
 
 def _phase(task: Mapping[str, Any]) -> int:
@@ -122,6 +149,7 @@ class Alloc:
         on_change: Callable[[], None],
         registry_auth: Callable[[str], tuple[str, str] | None] = lambda ref: None,
         volume_store: Callable[[JSON, int], dict[str, bytes] | None] = lambda req, i: None,
+        runs_check: Callable[[JSON], bool] = lambda svc: True,
     ) -> None:
         self.backend = backend
         self.job = job
@@ -143,6 +171,10 @@ class Alloc:
         self._variables = variables
         self._registry_auth = registry_auth
         self._volume_store = volume_store
+        self._runs_check = runs_check
+        self.create_index = 0
+        self.eval_id = ""
+        self.healthy_set_by: str = ""
         self._scale = time_scale
         self._born, self._born_mono = time.time(), time.monotonic()
         self._on_change = on_change
@@ -168,10 +200,27 @@ class Alloc:
         self._on_change()
 
     def _port_owners(self) -> dict[str, str]:
+        """Port label -> the task that serves it: the task a service of that port names,
+        else the task whose command starts an HTTP server on the port's container port
+        (``httpd ... -p <port>``, as the conformance suite's busybox scripts do). The
+        tasks of a group share its network, so on a real node whichever process binds
+        the port serves it."""
         owners: dict[str, str] = {}
         for svc in self.group.get("Services") or []:
             if svc.get("PortLabel") and svc.get("TaskName"):
                 owners[svc["PortLabel"]] = svc["TaskName"]
+        for net in self.group.get("Networks") or []:
+            for port in (net.get("DynamicPorts") or []) + (net.get("ReservedPorts") or []):
+                label = str(port.get("Label"))
+                number = str(port.get("To") or port.get("Value") or "")
+                if label in owners or not number:
+                    continue
+                for task in self.group.get("Tasks") or []:
+                    cfg = task.get("Config") or {}
+                    line = " ".join([*(cfg.get("entrypoint") or []), str(cfg.get("command", ""))])
+                    line += " " + " ".join(cfg.get("args") or [])
+                    if re.search(rf"httpd\b[^;&|]*-p\s+{number}\b", line):
+                        owners[label] = str(task["Name"])
         return owners
 
     def _port_to(self, label: str) -> int:
@@ -252,6 +301,18 @@ class Alloc:
         """Render templates and create the container; ``None`` (task failed) on error."""
         cfg = run.task.get("Config") or {}
         run.event("Received", "Task received by client")
+        run.event("Task Setup", "Building Task Directory")
+        unknown = [k for k in cfg if k not in FIELDS["DockerConfig"]]
+        if run.task.get("Driver") == "docker" and unknown:
+            labels = "\n".join(
+                f'\t* Invalid label "{k}": No argument or block type is named "{k}".'
+                for k in unknown
+            )
+            run.event(
+                "Failed Validation",
+                f"{len(unknown) + 1} errors occurred:\n\t* failed to parse config: \n{labels}",
+            )
+            return None
         image = self.backend.image(str(cfg.get("image", "")))
         if image is None:
             run.event(
@@ -349,7 +410,6 @@ class Alloc:
         c = run.container
         assert c is not None
         spec = self._spec(run)
-        run.event("Driver", "Downloading image")
         await start_container(self.backend, c, spec)
         run.state = "running"
         run.started_at = c.started_at or datetime.now(UTC)
@@ -370,6 +430,7 @@ class Alloc:
         policy = run.task.get("RestartPolicy") or {}
         attempts = int(policy.get("Attempts", 2))
         delay = float(policy.get("Delay", 0)) / _S * self._scale
+        interval = go_duration(int(policy.get("Interval", 0)))
         while True:
             c = run.container
             assert c is not None
@@ -382,26 +443,45 @@ class Alloc:
             if run.restarts >= attempts:
                 run.state, run.failed = "dead", True
                 run.finished_at = datetime.now(UTC)
-                run.event("Not Restarting", "Exceeded allowed attempts")
+                mode = policy.get("Mode", "fail")
+                run.event(
+                    "Not Restarting",
+                    f"Exceeded allowed attempts {attempts} in interval {interval} and mode "
+                    f'is "{mode}"',
+                )
                 self._changed()
-                await self._fail(f"task {run.name!r} failed")
+                await self._fail(run)
                 return
-            run.event("Restarting", f"Task restarting in {delay:g}s")
+            run.state = "pending"
+            run.event("Restarting", f"Task restarting in {go_duration(int(delay * _S))}")
+            self._changed()
             await asyncio.sleep(delay)
             if self.desired_status != "run":
                 return
             run.restarts += 1
+            run.last_restart = datetime.now(UTC)
             c.restarts = run.restarts
             run.recreate()
             await start_container(self.backend, c, spec)
+            run.state = "running"
             run.started_at = c.started_at
             run.event("Started", "Task started by client")
             self._changed()
 
-    async def _fail(self, why: str) -> None:
+    async def _fail(self, failed: TaskRun | None) -> None:
+        """The allocation failed because ``failed`` did: its siblings are killed, and the
+        events of the failed task end with ``Killing`` and ``Alloc Unhealthy``."""
         self.client_status = "failed"
         self.healthy = False
+        for run in self.tasks.values():
+            if failed is not None and run is not failed and run.state != "dead":
+                run.event("Sibling Task Failed", f"Task's sibling {failed.name!r} failed")
+        if failed is not None:
+            failed.event("Killing", "Sent interrupt. Waiting 5s before force killing")
         await self._kill(keep_status=True)
+        if self.deployment_id:
+            for run in self.tasks.values():
+                run.event("Alloc Unhealthy", "Unhealthy because of failed task")
         self._changed()
 
     async def _run(self) -> None:
@@ -412,18 +492,17 @@ class Alloc:
             if run.container is None:
                 run.state, run.failed = "dead", True
                 run.finished_at = datetime.now(UTC)
-                await self._fail(f"task {run.name!r} could not start")
+                run.event("Not Restarting", "Error was unrecoverable")
+                await self._fail(run)
                 return
         self.client_status = "running"
         self._changed()
         for phases in ((0, 1), (2,), (3,)):
             batch = [r for r in runs if r.phase in phases]
             await asyncio.gather(*(self._start_task(r) for r in batch))
-            if any(r.failed for r in batch):
-                for r in batch:
-                    if r.failed:
-                        self.healthy = False
-                await self._fail("a prestart task failed")
+            failed = [r for r in batch if r.failed]
+            if failed:
+                await self._fail(failed[0])
                 return
             if self.desired_status != "run":
                 return
@@ -432,11 +511,17 @@ class Alloc:
     # -- checks and health --------------------------------------------------------------
 
     def _check_list(self) -> list[tuple[JSON, JSON]]:
+        """The group's checks that something runs: Consul's when the agent has Consul,
+        native ones on versions that have native checks."""
         return [
             (svc, check)
             for svc in self.group.get("Services") or []
+            if self._runs_check(svc)
             for check in svc.get("Checks") or []
         ]
+
+    def _declared_checks(self) -> int:
+        return sum(len(svc.get("Checks") or []) for svc in self.group.get("Services") or [])
 
     async def _probe(self, svc: JSON, check: JSON) -> JSON:
         task = check.get("TaskName") or svc.get("TaskName") or ""
@@ -484,6 +569,7 @@ class Alloc:
 
     async def _check_loop(self) -> None:
         update = self.job.get("Update") or {}
+        mode = update.get("HealthCheck", "checks")
         min_healthy = float(update.get("MinHealthyTime", 0)) / _S * self._scale
         deadline = time.monotonic() + float(update.get("HealthyDeadline", 300 * _S)) / _S * (
             self._scale
@@ -496,10 +582,14 @@ class Alloc:
             for svc, check in checks:
                 result = await self._probe(svc, check)
                 self.checks[result["ID"]] = result
-            passing = all(r["Status"] == "success" for r in self.checks.values())
+            passing = len(self.checks) == self._declared_checks() and all(
+                r["Status"] == "success" for r in self.checks.values()
+            )
+            if mode == "task_states":
+                passing = True
             running = all(r.state == "running" for r in self.tasks.values() if r.long_lived)
             now = time.monotonic()
-            if self.healthy is None:
+            if self.healthy is None and mode != "manual":
                 if passing and running:
                     healthy_since = healthy_since or now
                     if now - healthy_since >= min_healthy:
@@ -512,25 +602,50 @@ class Alloc:
                         self._changed()
             await asyncio.sleep(tick)
 
+    def set_health(self, healthy: bool) -> None:
+        """Health reported through the deployment (``HealthCheck = "manual"``)."""
+        self.healthy = healthy
+        if not healthy:
+            for run in self.tasks.values():
+                run.event("Alloc Unhealthy", "Unhealthy because of manual health set")
+        self._changed()
+
     # -- operations -----------------------------------------------------------------------
 
-    async def restart(self) -> None:
-        """Restart every running long-lived task (``AllTasks``)."""
-        for run in sorted(self.tasks.values(), key=lambda r: r.phase):
-            c = run.container
-            if not run.long_lived or c is None or run.state != "running":
+    async def restart(self, task: str | None = None) -> list[str]:
+        """Restart ``task`` (or every task, as ``{}`` asks) in place; the errors of the
+        tasks that are not running (a finished init, a dead task): ``Task not running``."""
+        names = [task] if task else [r.name for r in sorted(self.tasks.values(), key=_order)]
+        errors: list[str] = []
+        for name in names:
+            run = self.tasks.get(name)
+            c = run.container if run is not None else None
+            if run is None:
+                errors.append(f'task "{name}" not found')
                 continue
-            run.state = "restarting"
-            stop_container(self.backend, c)
+            if c is None or run.state != "running" or not c.running or self.terminal:
+                errors.append("Task not running")
+                continue
+            if run.watcher is not None:
+                run.watcher.cancel()
+            run.state = "pending"
             run.event("Restart Signaled", "User requested running tasks to restart")
+            stop_container(self.backend, c)
+            run.event("Terminated", "Exit Code: 0", exit_code=0)
+            run.event("Restarting", "Task restarting in 0s")
             run.restarts += 1
+            run.last_restart = datetime.now(UTC)
             c.restarts = run.restarts
             run.recreate()
-            await start_container(self.backend, c, self._spec(run))
+            spec = self._spec(run)
+            await start_container(self.backend, c, spec)
             run.started_at = c.started_at
             run.state = "running"
             run.event("Started", "Task started by client")
+            if run.long_lived:
+                run.watcher = asyncio.create_task(self._watch(run, spec))
         self._changed()
+        return errors
 
     async def _kill(self, *, keep_status: bool = False) -> None:
         for task in (self._checker,):
@@ -572,36 +687,80 @@ class Alloc:
 
     # -- API shapes ---------------------------------------------------------------------
 
+    def _deployment_status(self) -> JSON | None:
+        """``null`` until the allocation's health is known (a canary is marked at once)."""
+        if self.healthy is None and not self.canary:
+            return None
+        return {
+            "Healthy": self.healthy,
+            "Canary": self.canary,
+            "Timestamp": _iso(datetime.fromtimestamp(self.modify_time / _S, UTC)),
+            "ModifyIndex": self.create_index,
+        }
+
     def stub(self) -> JSON:
-        """``AllocListStub``."""
+        """``AllocListStub`` (the keys a 1.1.2 agent sends)."""
         return {
             "ID": self.id,
-            "EvalID": "",
+            "EvalID": self.eval_id,
             "Name": self.name,
             "Namespace": self.namespace,
-            "NodeID": "fake-node",
-            "NodeName": "fake-node",
+            "NodeID": NODE_ID,
+            "NodeName": NODE_NAME,
             "JobID": self.job["ID"],
+            "JobType": self.job.get("Type", "service"),
             "JobVersion": self.version,
             "TaskGroup": self.group["Name"],
+            "AllocatedResources": None,
             "DesiredStatus": self.desired_status,
+            "DesiredDescription": (
+                "" if self.desired_status == "run" else "alloc not needed due to job update"
+            ),
+            "DesiredTransition": {"Migrate": None, "Reschedule": None, "ForceReschedule": None},
             "ClientStatus": self.client_status,
-            "ClientDescription": "",
-            "DeploymentStatus": {"Healthy": self.healthy, "Canary": self.canary},
+            "ClientDescription": _DESCRIPTIONS.get(self.client_status, ""),
+            "DeploymentStatus": self._deployment_status(),
             "TaskStates": {name: run.as_json() for name, run in self.tasks.items()},
+            "FollowupEvalID": "",
+            "RescheduleTracker": None,
+            "PreemptedAllocations": None,
+            "PreemptedByAllocation": "",
+            "CreateIndex": self.create_index,
+            "ModifyIndex": self.create_index,
             "CreateTime": self.create_time,
             "ModifyTime": self.modify_time,
         }
+
+    def reserved_ports(self) -> list[tuple[str, int]]:
+        """(label, host port) of every port the allocation reserves on the node."""
+        return [
+            (str(port["Label"]), int(port.get("Value") or 0))
+            for net in self.group.get("Networks") or []
+            for port in net.get("ReservedPorts") or []
+        ]
 
     def full(self) -> JSON:
         """``Allocation`` (with the job version it runs and its allocated ports)."""
         out = self.stub()
         out["Job"] = self.job
         out["DeploymentID"] = self.deployment_id
+        mode = (self.group.get("Networks") or [{}])[0].get("Mode", "host")
         out["AllocatedResources"] = {
             "Shared": {
-                "Ports": list(self.ports),
-                "Networks": [{"Mode": (self.group.get("Networks") or [{}])[0].get("Mode", "")}],
+                "Networks": [
+                    {
+                        "Mode": mode,
+                        "Device": "",
+                        "CIDR": "",
+                        "IP": "127.0.0.1",
+                        "MBits": 0,
+                        "DNS": None,
+                        "ReservedPorts": None,
+                        "DynamicPorts": None,
+                    }
+                ],
+                "DiskMB": int((self.group.get("EphemeralDisk") or {}).get("SizeMB", 300)),
+                "Ports": list(self.ports) or None,
             },
             "Tasks": {
                 name: {

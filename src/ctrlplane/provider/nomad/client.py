@@ -2,13 +2,17 @@
 ``httpx-ws`` (exec), and the only place their errors are translated.
 
 Every request carries the configured namespace and region (query parameters), the ACL
-token (``X-Nomad-Token``) and its timeouts: ``request_timeout`` bounds connecting and
-reading each answer (a stream's reads are unbounded; an exec session is bounded by
-``exec_timeout``). Errors are translated here, so nothing from httpx escapes:
-connection, TLS and timeout failures -> :class:`~ctrlplane.errors.BackendUnavailable`;
-403 -> :class:`~ctrlplane.errors.PermissionDenied`; any other non-2xx ->
+token (``X-Nomad-Token``) and its timeouts: ``connect_timeout`` bounds opening the
+connection, ``request_timeout`` sending the request and each read of the answer (also of
+a stream: a followed log's agent sends a heartbeat every second); an exec session is
+bounded by ``exec_timeout``. So no call waits forever on an agent that accepts
+connections and never answers. Errors are translated here, so nothing from httpx
+escapes: connection, TLS and timeout failures ->
+:class:`~ctrlplane.errors.BackendUnavailable`; 403 ->
+:class:`~ctrlplane.errors.PermissionDenied`; any other non-2xx ->
 :class:`~ctrlplane.errors.BackendError` carrying the status and the agent's message,
-except a 404 asked for with ``missing_ok`` (the object is absent: ``None``).
+except a 404 asked for with ``missing_ok`` (the object is absent: ``None``) and the
+statuses :meth:`NomadClient.answer` hands back (a check-and-set conflict).
 
 Importing this module without ``httpx`` or ``httpx-ws`` raises
 :class:`~ctrlplane.errors.MissingExtra` naming ``pip install 'ctrlplane[nomad]'``.
@@ -17,6 +21,7 @@ Importing this module without ``httpx`` or ``httpx-ws`` raises
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import ssl
 from collections.abc import AsyncGenerator
@@ -53,13 +58,18 @@ _STDIN_CHUNK = 32 * 1024
 _MISSING = 404
 
 
-def _verify(cfg: NomadConfig) -> ssl.SSLContext | bool:
-    if not cfg.address.startswith("https") or not (cfg.ca_cert or cfg.client_cert):
-        return True
-    ctx = ssl.create_default_context(cafile=cfg.ca_cert)
-    if cfg.client_cert:
-        ctx.load_cert_chain(cfg.client_cert, cfg.client_key)
+@functools.lru_cache(maxsize=16)
+def _tls(ca_cert: str | None, client_cert: str | None, client_key: str | None) -> ssl.SSLContext:
+    """The TLS context of one set of settings, built once (loading the CA bundle takes
+    tens of milliseconds, and every operation opens a client)."""
+    ctx = ssl.create_default_context(cafile=ca_cert)
+    if client_cert:
+        ctx.load_cert_chain(client_cert, client_key)
     return ctx
+
+
+def _verify(cfg: NomadConfig) -> ssl.SSLContext:
+    return _tls(cfg.ca_cert, cfg.client_cert, cfg.client_key)
 
 
 class NomadClient:
@@ -77,11 +87,11 @@ class NomadClient:
             base_url=cfg.address.rstrip("/"), headers=headers, verify=_verify(cfg)
         )
 
-    def _timeout(self, *, stream: bool = False) -> httpx.Timeout:
-        """``request_timeout`` for connecting, writing and reading one answer; a stream's
-        reads are unbounded (a followed log waits for lines)."""
+    def _timeout(self) -> httpx.Timeout:
+        """``connect_timeout`` to connect; ``request_timeout`` to write, to wait for a
+        pooled connection and for each read."""
         limit = seconds(self.cfg.request_timeout)
-        return httpx.Timeout(limit, read=None) if stream else httpx.Timeout(limit)
+        return httpx.Timeout(limit, connect=seconds(self.cfg.connect_timeout))
 
     async def __aenter__(self) -> NomadClient:
         return self
@@ -103,6 +113,32 @@ class NomadClient:
             raise PermissionDenied(message, backend=BACKEND, status=status)
         raise BackendError(message, backend=BACKEND, status=status)
 
+    async def _send(
+        self, method: str, path: str, body: object, params: dict[str, str] | None
+    ) -> httpx.Response:
+        try:
+            return await self.http.request(
+                method,
+                path,
+                params={**self.params, **(params or {})},
+                content=None if body is None else json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                timeout=self._timeout(),
+            )
+        except httpx.HTTPError as exc:
+            raise self._unavailable(exc) from None
+
+    @staticmethod
+    def _decode(method: str, path: str, resp: httpx.Response) -> Any:
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise BackendError(
+                f"Nomad {method} {path}: answer is not JSON: {exc}", backend=BACKEND
+            ) from None
+
     async def request(
         self,
         method: str,
@@ -114,28 +150,31 @@ class NomadClient:
     ) -> Any:
         """One API call; the decoded JSON answer (``None`` for an empty body, and with
         ``missing_ok`` for a 404)."""
-        try:
-            resp = await self.http.request(
-                method,
-                path,
-                params={**self.params, **(params or {})},
-                content=None if body is None else json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"} if body is not None else None,
-                timeout=self._timeout(),
-            )
-        except httpx.HTTPError as exc:
-            raise self._unavailable(exc) from None
+        resp = await self._send(method, path, body, params)
         if missing_ok and resp.status_code == _MISSING:
             return None
         self._raise_for(method, path, resp.status_code, resp.text)
-        if not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError as exc:
-            raise BackendError(
-                f"Nomad {method} {path}: answer is not JSON: {exc}", backend=BACKEND
-            ) from None
+        return self._decode(method, path, resp)
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: object = None,
+        params: dict[str, str] | None = None,
+        expected: frozenset[int] = frozenset(),
+    ) -> tuple[int, Any]:
+        """One API call whose ``expected`` error statuses are answers, not errors (a 409
+        check-and-set conflict): ``(status, decoded JSON or None)``."""
+        resp = await self._send(method, path, body, params)
+        if resp.status_code in expected:
+            try:
+                return resp.status_code, resp.json() if resp.content else None
+            except ValueError:
+                return resp.status_code, None
+        self._raise_for(method, path, resp.status_code, resp.text)
+        return resp.status_code, self._decode(method, path, resp)
 
     async def get(self, path: str, *, missing_ok: bool = False, **params: str) -> Any:
         """``GET``; with ``missing_ok`` an absent object (404) is ``None``."""
@@ -154,11 +193,12 @@ class NomadClient:
         return await self.request("DELETE", path, params=params, missing_ok=missing_ok)
 
     async def stream(self, path: str, **params: str) -> AsyncGenerator[bytes, None]:
-        """The body of a streaming GET, chunk by chunk (reads unbounded), status checked
-        first. Close it (``contextlib.aclosing``) when stopping early."""
+        """The body of a streaming GET, chunk by chunk (each read bounded by
+        ``request_timeout``), status checked first. Close it (``contextlib.aclosing``) when
+        stopping early."""
         try:
             async with self.http.stream(
-                "GET", path, params={**self.params, **params}, timeout=self._timeout(stream=True)
+                "GET", path, params={**self.params, **params}, timeout=self._timeout()
             ) as resp:
                 if resp.status_code >= 300:
                     text = (await resp.aread()).decode(errors="replace")

@@ -63,20 +63,28 @@ class NetworkMode(StrEnum):
 
 
 class ServiceProvider(StrEnum):
-    """Where services and checks are registered. Script (exec) checks need ``consul``."""
+    """Where services (and their checks) are registered.
 
+    ``auto`` (default): Consul when the agent's client nodes have it, Nomad's own
+    service discovery from 1.3, otherwise no registration (ports still work). ``nomad``,
+    ``consul`` and ``none`` choose one. Health checks that the chosen provider cannot
+    run (exec checks without Consul, any check without Consul before 1.4, or without
+    registration) are run by the provider's own probe engine instead."""
+
+    AUTO = "auto"
     NOMAD = "nomad"
     CONSUL = "consul"
+    NONE = "none"
 
 
 class DependencyHealth(StrEnum):
     """What to do with ``depends_on`` naming a service that has a health check. Nomad's
-    lifecycle hooks start a task once its dependency *started*, never once it is
-    healthy: ``refuse`` such a spec with ``NotSupported`` (default), or accept the
-    weaker ``started`` ordering."""
+    lifecycle hooks start a task once its dependency *started* (the spec's "must reach
+    Running"), never once it is healthy: accept that ``started`` ordering (default), or
+    ``refuse`` such a spec with ``NotSupported``."""
 
-    REFUSE = "refuse"
     STARTED = "started"
+    REFUSE = "refuse"
 
 
 class VolumeSourceType(StrEnum):
@@ -190,15 +198,20 @@ class NomadConfig(BaseModel):
     )
 
     service_provider: ServiceProvider = Field(
-        default=ServiceProvider.NOMAD,
-        description="Service registration and checks: native ``nomad`` (1.4+) or ``consul``.",
+        default=ServiceProvider.AUTO,
+        description=(
+            "Service registration: ``auto`` (Consul when the nodes have it, Nomad's own from "
+            "1.3, else none), ``nomad``, ``consul`` or ``none``. Checks the provider cannot run "
+            "are run by ctrlplane's own probes."
+        ),
     )
 
     dependency_health: DependencyHealth = Field(
-        default=DependencyHealth.REFUSE,
+        default=DependencyHealth.STARTED,
         description=(
-            "``depends_on`` a service with a health check: ``refuse`` (``NotSupported``, since "
-            "Nomad waits only until the dependency started) or ``started`` (accept that)."
+            "``depends_on`` a service with a health check: ``started`` (default: the dependant "
+            "starts once the dependency's task started, Nomad's only ordering) or ``refuse`` "
+            "(``NotSupported``)."
         ),
     )
 
@@ -302,9 +315,57 @@ class NomadConfig(BaseModel):
         default=timedelta(milliseconds=500), description="How often waits poll the agent."
     )
 
+    connect_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        description="Timeout of opening a connection to the agent, on every request.",
+    )
+
     request_timeout: Seconds = Field(
         default=timedelta(seconds=30),
-        description="Timeout of one HTTP request (streams are not bounded by it).",
+        description=(
+            "Timeout of one HTTP request (sending it, and each read of the answer; a followed "
+            "log stream's agent sends a heartbeat every second, so it is bounded too)."
+        ),
+    )
+
+    cleanup_timeout: Seconds = Field(
+        default=timedelta(minutes=1),
+        description=(
+            "Deadline of the cleanup after a failed provision (purging the job and its "
+            "Variables); what is left past it is named in the error."
+        ),
+    )
+
+    stability_window: Seconds = Field(
+        default=timedelta(seconds=2),
+        description=(
+            "After provision, deploy, start, scale and restart are healthy, their allocations "
+            "must keep running this long with restart counts unchanged: a crash is a failure."
+        ),
+    )
+
+    lease_ttl: Seconds = Field(
+        default=timedelta(seconds=30),
+        description=(
+            "Duration of an instance's operation lease (renewed every third of it while an "
+            "operation works); a holder that died loses it after this long."
+        ),
+    )
+
+    lock_wait: Seconds = Field(
+        default=timedelta(seconds=30),
+        description=(
+            "How long a mutating call waits for another operation on the same instance "
+            "before ``InstanceBusy``."
+        ),
+    )
+
+    lease_prefix: str = Field(
+        default="ctrlplane/leases",
+        description=(
+            "Nomad 1.4+: operation leases are Variables at ``<prefix>/<instance>``; older "
+            "agents hold them in a parameterized job ``ctrlplane-lease-<instance>``."
+        ),
     )
 
     exec_timeout: Seconds = Field(

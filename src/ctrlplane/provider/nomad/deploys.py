@@ -13,12 +13,12 @@ version is no longer retained is :class:`~ctrlplane.errors.ReleaseNotFound`.
 from __future__ import annotations
 
 from ctrlplane.errors import ReleaseNotFound
-from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.nomad import jobs
 from ctrlplane.provider.nomad.context import NomadContext
 from ctrlplane.provider.nomad.observe.history import release_ids, request_from_job
 from ctrlplane.provider.nomad.render import ReleaseMeta, job_id
 from ctrlplane.provider.nomad.strategies import roll_out
+from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import DEPLOYED, plan_deploy, plan_rollback
 from ctrlplane.provider.results import DeployResult
 from ctrlplane.provider.spec import DeployRequest
@@ -26,9 +26,7 @@ from ctrlplane.provider.spec import DeployRequest
 __all__ = ["deploy", "rollback"]
 
 
-async def deploy(
-    ctx: NomadContext, req: DeployRequest, events: Subscriber | None = None
-) -> DeployResult:
+async def deploy(ctx: NomadContext, op: Operation, req: DeployRequest) -> DeployResult:
     """Roll the listed services out (the preflight already ran); ``status`` is
     :data:`~ctrlplane.provider.releases.DEPLOYED` once the new version is healthy."""
     iid = req.instance_id
@@ -38,13 +36,11 @@ async def deploy(
     new = live.model_copy(update={"services": plan.after})
     ctx.preflight.refuse(ctx.preflight.limits.provision(new), subject="deploy request")
     release = ReleaseMeta(plan.release_id, plan.created_at, str(plan.strategy))
-    await roll_out(ctx, job, new, release, plan.strategy, events)
+    await roll_out(ctx, op, job, new, release, plan.strategy)
     return DeployResult(provider_ref=job_id(iid), status=DEPLOYED, release_id=plan.release_id)
 
 
-async def rollback(
-    ctx: NomadContext, iid: str, release_id: str, events: Subscriber | None = None
-) -> None:
+async def rollback(ctx: NomadContext, op: Operation, iid: str, release_id: str) -> None:
     """Register the retained job version that carries ``release_id`` again, as a new
     release (``rollback_of``); unknown or pruned: :class:`ReleaseNotFound`."""
     job = await jobs.read_job(ctx, iid)
@@ -58,4 +54,4 @@ async def rollback(
     release = ReleaseMeta(
         plan.release_id, plan.created_at, str(plan.strategy), rollback_of=plan.rollback_of
     )
-    await roll_out(ctx, job, request_from_job(source), release, plan.strategy, events)
+    await roll_out(ctx, op, job, request_from_job(source), release, plan.strategy)

@@ -1,48 +1,101 @@
 """Reading an instance and the agent (I/O): status, the instance list, resource usage,
 releases, and the agent's health. What the answers mean is
 :mod:`~ctrlplane.provider.nomad.observe`'s.
+
+Readiness comes from the checks that decide the job's health: Nomad's native check
+results, or, for jobs health-checked by ctrlplane's probes, one probe of each check
+(:func:`~ctrlplane.provider.nomad.probes.probe_once`). Consul's check results are not in
+Nomad's API, so with Consul a running task counts as ready.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 from ctrlplane.errors import CtrlplaneError
+from ctrlplane.provider.deadlines import seconds
+from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.nomad import jobs
+from ctrlplane.provider.nomad import jobs, repair
 from ctrlplane.provider.nomad.context import NomadContext, agent_version
 from ctrlplane.provider.nomad.observe.allocations import current_allocs, running
 from ctrlplane.provider.nomad.observe.history import request_from_job
-from ctrlplane.provider.nomad.observe.listing import list_filter, summaries
+from ctrlplane.provider.nomad.observe.listing import (
+    candidates,
+    lacks_meta,
+    list_filter,
+    summaries,
+)
 from ctrlplane.provider.nomad.observe.status import instance_status as status_of
 from ctrlplane.provider.nomad.observe.status import resource_usage
+from ctrlplane.provider.nomad.probes import probe_once
+from ctrlplane.provider.nomad.waits import probed
+from ctrlplane.provider.operations import interrupted_message, lease_metadata
+from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import HealthStatus, InstanceStatus, InstanceSummary, ResourceUsage
 
-__all__ = ["health", "instance_status", "list_instances", "releases", "resources"]
+__all__ = [
+    "health",
+    "instance_status",
+    "list_instances",
+    "releases",
+    "resources",
+    "with_operation",
+]
 
 
-async def instance_status(ctx: NomadContext, iid: str) -> InstanceStatus:
+async def instance_status(
+    ctx: NomadContext, iid: str, redactor: Redactor | None = None
+) -> InstanceStatus:
     """From the allocations of the current job version only, with the check results and
-    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`)."""
+    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`).
+    ``redactor`` learns the instance's secret values (when its spec has secrets)."""
     job = await jobs.read_job(ctx, iid)
     req = request_from_job(job)
+    if redactor is not None and any(s.secrets for s in req.services):
+        redactor.add(await jobs.secret_values(ctx, iid))
     allocs = await jobs.allocations(ctx, iid)
     checks: dict[str, JSON] = {}
     full: list[JSON] = []
+    own_probes = probed(job)
     if not job.get("Stop"):
         for alloc in running(current_allocs(job, allocs)):
-            checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
-            full.append(await jobs.allocation(ctx, str(alloc["ID"])))
+            found = await jobs.allocation(ctx, str(alloc["ID"]))
+            full.append(found)
+            if own_probes:
+                checks[str(alloc["ID"])] = await probe_once(ctx, req, found)
+            else:
+                checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
     return status_of(req, job, allocs, checks, full)
+
+
+async def with_operation(
+    ctx: NomadContext, iid: str, status: InstanceStatus, lease: Lease
+) -> InstanceStatus:
+    """``status`` with the operation ``lease`` records: its metadata, and for one whose
+    holder died (interrupted) the message and what the next mutating call will do."""
+    metadata = {**status.metadata, **lease_metadata(lease)}
+    update: dict[str, object] = {"metadata": metadata}
+    if lease.expired():
+        plan = await repair.planned(ctx, iid, lease)
+        metadata["operation_repair"] = plan.description
+        update["message"] = f"{interrupted_message(lease)}: {plan.description}"
+    return status.model_copy(update=update)
 
 
 async def list_instances(ctx: NomadContext, tenant_id: str | None) -> list[InstanceSummary]:
     """Every instance in the namespace (of ``tenant_id``, if given), oldest first: one
-    ``/v1/jobs`` call that the agent filters on the jobs' meta (Nomad 1.4+)."""
-    stubs = await ctx.api.get("/v1/jobs", meta="true", filter=list_filter(tenant_id))
-    return summaries(stubs or [])
+    ``/v1/jobs`` call that the agent filters on the jobs' meta (Nomad 1.4+). An agent
+    that ignores ``meta`` and ``filter`` (before 1.4: stubs without ``Meta``) gets the
+    jobs whose ID can be an instance ID read in full instead."""
+    stubs = await jobs.list_jobs(ctx, meta="true", filter=list_filter(tenant_id))
+    if lacks_meta(stubs):
+        found = [await jobs.find_job(ctx, jid) for jid in candidates(stubs)]
+        stubs = [job for job in found if job is not None]
+    return summaries(stubs, tenant_id)
 
 
 async def resources(ctx: NomadContext, iid: str) -> ResourceUsage:
@@ -61,17 +114,21 @@ async def releases(ctx: NomadContext, iid: str) -> list[Release]:
 
 
 async def health(ctx: NomadContext) -> HealthStatus:
-    """``/v1/agent/health`` and the version from ``/v1/agent/self``; never raises for
-    the agent's errors (unhealthy, with the reason)."""
+    """``/v1/agent/health`` and the version from ``/v1/agent/self``, within
+    ``request_timeout`` for both; never raises for the agent's errors (unhealthy, with
+    the reason)."""
     started = time.monotonic()
+    limit = seconds(ctx.config.request_timeout)
     try:
-        answer = await ctx.api.get("/v1/agent/health")
-        latency = time.monotonic() - started
-        version = await agent_version(ctx, refresh=True)
-    except CtrlplaneError as exc:
+        async with asyncio.timeout(limit):
+            answer = await ctx.api.get("/v1/agent/health")
+            latency = time.monotonic() - started
+            version = await agent_version(ctx, refresh=True)
+    except (CtrlplaneError, TimeoutError) as exc:
+        why = str(exc) if isinstance(exc, CtrlplaneError) else f"no answer within {limit:g}s"
         return HealthStatus(
             healthy=False,
-            message=str(exc),
+            message=f"Nomad agent at {ctx.config.address}: {why}",
             latency=timedelta(seconds=time.monotonic() - started),
             checked_at=datetime.now(UTC),
         )

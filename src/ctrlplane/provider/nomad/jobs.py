@@ -4,17 +4,19 @@ from (I/O through the context's client; what the answers mean is
 
 A job the agent does not have, or one ctrlplane did not register, is
 :class:`~ctrlplane.errors.InstanceNotFound`; an allocation's checks that the client no
-longer knows are none.
+longer knows (or an agent before 1.4, which has no checks endpoint) are none. Nomad
+answers promote, fail and allocation health of a deployment that already ended (or that
+it does not know) with a 500; :func:`deployment_ended` recognises that answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ctrlplane.errors import BackendError, InstanceNotFound
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad.config import BACKEND
-from ctrlplane.provider.nomad.context import NomadContext
+from ctrlplane.provider.nomad.context import NomadContext, has_variables
 from ctrlplane.provider.nomad.observe.allocations import current_allocs
 from ctrlplane.provider.nomad.observe.history import (
     is_ours,
@@ -25,26 +27,43 @@ from ctrlplane.provider.nomad.render.names import job_id
 from ctrlplane.provider.releases import Release
 
 __all__ = [
+    "ENDED_ANSWERS",
     "allocation",
     "allocation_stats",
     "allocations",
     "checks",
     "current",
     "deployment",
+    "deployment_ended",
     "deployments",
     "evaluations",
     "fail_deployment",
     "find_job",
     "history",
+    "list_jobs",
     "promote",
     "purge",
     "read_job",
     "register",
-    "restart_allocation",
+    "restart_task",
+    "secret_values",
+    "set_health",
+    "set_stable",
     "stop_job",
     "versions",
     "write_variable",
 ]
+
+
+ENDED_ANSWERS = ("terminal deployment", "deployment not found")
+"""What Nomad says (500) when asked to promote, fail or set the health of a deployment
+that ended or that it does not know."""
+
+
+def deployment_ended(exc: BackendError) -> bool:
+    """Whether ``exc`` is Nomad's answer for a deployment that already ended (or that it
+    does not know): 500 on 1.1 (a 400 on some versions)."""
+    return exc.status in (400, 500) and any(a in str(exc) for a in ENDED_ANSWERS)
 
 
 async def find_job(ctx: NomadContext, iid: str) -> JSON | None:
@@ -83,13 +102,17 @@ async def allocation_stats(ctx: NomadContext, alloc_id: str) -> JSON:
     return dict(await ctx.api.get(f"/v1/client/allocation/{alloc_id}/stats") or {})
 
 
-async def restart_allocation(ctx: NomadContext, alloc_id: str) -> None:
-    """Restart the running tasks of an allocation in place."""
-    await ctx.api.put(f"/v1/client/allocation/{alloc_id}/restart", {})
+async def restart_task(ctx: NomadContext, alloc_id: str, task: str) -> None:
+    """Restart one running task of an allocation in place (by name: an empty body asks
+    for every task, and Nomad answers 500 ``Task not running`` when one finished)."""
+    await ctx.api.put(f"/v1/client/allocation/{alloc_id}/restart", {"TaskName": task})
 
 
 async def checks(ctx: NomadContext, alloc_id: str) -> JSON:
-    """The latest result of each check of an allocation (empty once it is gone)."""
+    """The latest result of each native check of an allocation (empty once it is gone,
+    and on agents before 1.4, which have no checks endpoint)."""
+    if not await has_variables(ctx):
+        return {}
     found = await ctx.api.get(f"/v1/client/allocation/{alloc_id}/checks", missing_ok=True)
     return dict(found or {})
 
@@ -115,8 +138,10 @@ async def deployment(ctx: NomadContext, iid: str) -> JSON | None:
 
 
 async def deployments(ctx: NomadContext, iid: str) -> list[JSON]:
-    """Every deployment of the job the server retains."""
-    return list(await ctx.api.get(f"/v1/job/{job_id(iid)}/deployments") or [])
+    """Every deployment of the job the server retains, newest first (Nomad lists them
+    in no particular order)."""
+    found = list(await ctx.api.get(f"/v1/job/{job_id(iid)}/deployments") or [])
+    return sorted(found, key=lambda d: int(d.get("CreateIndex") or 0), reverse=True)
 
 
 async def evaluations(ctx: NomadContext, iid: str) -> list[JSON]:
@@ -127,6 +152,18 @@ async def evaluations(ctx: NomadContext, iid: str) -> list[JSON]:
 async def register(ctx: NomadContext, job: JSON) -> None:
     """Register ``job`` (a new job version)."""
     await ctx.api.put("/v1/jobs", {"Job": job})
+
+
+async def list_jobs(ctx: NomadContext, **params: str) -> list[JSON]:
+    """The namespace's job stubs (``meta``/``filter`` honoured from Nomad 1.4)."""
+    return list(await ctx.api.request("GET", "/v1/jobs", params=params) or [])
+
+
+async def set_stable(ctx: NomadContext, iid: str, version: int, stable: bool) -> None:
+    """Mark job ``version`` stable or not (Nomad reverts only to stable versions, and the
+    history lists only releases that ran stable)."""
+    body = {"JobID": job_id(iid), "JobVersion": version, "Stable": stable}
+    await ctx.api.put(f"/v1/job/{job_id(iid)}/stable", body)
 
 
 async def stop_job(ctx: NomadContext, iid: str) -> None:
@@ -141,12 +178,27 @@ async def write_variable(ctx: NomadContext, path: str, items: Mapping[str, str])
 
 
 async def purge(ctx: NomadContext, iid: str) -> None:
-    """Purge the job (its allocations stop, its versions go) and delete its Variables.
-    Nothing there is fine."""
+    """Purge the job (its allocations stop, its versions go) and delete its Variables
+    (on agents that have Variables: 1.4+). Nothing there is fine."""
     await ctx.api.delete(f"/v1/job/{job_id(iid)}", missing_ok=True, purge="true")
+    if not await has_variables(ctx):
+        return
     prefix = f"{ctx.config.variables_prefix}/{job_id(iid)}/"
-    for var in await ctx.api.get("/v1/vars", prefix=prefix) or []:
-        await ctx.api.delete(f"/v1/var/{var['Path']}")
+    for var in await ctx.api.get("/v1/vars", missing_ok=True, prefix=prefix) or []:
+        await ctx.api.delete(f"/v1/var/{var['Path']}", missing_ok=True)
+
+
+async def secret_values(ctx: NomadContext, iid: str) -> list[str]:
+    """The secret values the instance's Variables hold (to teach a redactor; never
+    logged). None on agents without Variables."""
+    if not await has_variables(ctx):
+        return []
+    prefix = f"{ctx.config.variables_prefix}/{job_id(iid)}/"
+    values: list[str] = []
+    for var in await ctx.api.get("/v1/vars", missing_ok=True, prefix=prefix) or []:
+        found = await ctx.api.get(f"/v1/var/{var['Path']}", missing_ok=True) or {}
+        values += [str(v) for v in (found.get("Items") or {}).values()]
+    return values
 
 
 async def promote(ctx: NomadContext, dep: str) -> None:
@@ -159,5 +211,26 @@ async def fail_deployment(ctx: NomadContext, dep: str) -> None:
     try:
         await ctx.api.post(f"/v1/deployment/fail/{dep}", {"DeploymentID": dep})
     except BackendError as exc:
-        if exc.status != 400:
+        if not deployment_ended(exc):
+            raise
+
+
+async def set_health(
+    ctx: NomadContext,
+    dep: str,
+    *,
+    healthy: Sequence[str] = (),
+    unhealthy: Sequence[str] = (),
+) -> None:
+    """Report allocations of deployment ``dep`` healthy or unhealthy (health checked
+    by ctrlplane's probes: ``health_check = "manual"``); an ended deployment is fine."""
+    body = {
+        "DeploymentID": dep,
+        "HealthyAllocationIDs": list(healthy),
+        "UnhealthyAllocationIDs": list(unhealthy),
+    }
+    try:
+        await ctx.api.post(f"/v1/deployment/allocation-health/{dep}", body)
+    except BackendError as exc:
+        if not deployment_ended(exc):
             raise

@@ -6,9 +6,8 @@ them, before anything is registered).
 - :data:`CAPABILITIES`: the capability table (what works and is tested);
 - :class:`NomadLimits`: the spec-dependent refusals the preflight runs for every request
   (:func:`spec_refusals`): ``depends_on`` the lifecycle hooks cannot order, ``depends_on``
-  a health-checked service (unless ``dependency_health = "started"``), volumes Nomad
-  cannot mount, registry secrets it cannot pass, exec checks on the native service
-  provider, fixed host ports it cannot reserve;
+  a health-checked service (only with ``dependency_health = "refuse"``), volumes Nomad
+  cannot mount, registry secrets it cannot pass, fixed host ports it cannot reserve;
 - refusals that need a fact first, computed by the same kind of pure function once the
   fact is read: the agent's version (:func:`version_refusals`, the version read once per
   provider object), canaries of the live instance (:func:`canary_refusals`), a log
@@ -17,7 +16,6 @@ them, before anything is registered).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -35,16 +33,24 @@ from ctrlplane.provider.nomad.config import (
 )
 from ctrlplane.provider.nomad.observe.allocations import first_start
 from ctrlplane.provider.nomad.render.hooks import unorderable
+from ctrlplane.provider.nomad.render.shape import JobShape
 from ctrlplane.provider.nomad.render.volumes import (
     canary_conflict,
     per_alloc,
     persistent_names,
     source_of,
 )
+from ctrlplane.provider.nomad.versions import (
+    DATACENTER_GLOB,
+    NATIVE_SERVICES,
+    PER_ALLOC_CSI,
+    PER_ALLOC_HOST,
+    VARIABLES,
+    parse_version,
+)
 from ctrlplane.provider.preflight import Preflight, Refusal
 from ctrlplane.provider.spec import (
     DeployRequest,
-    HealthCheckSpec,
     ProvisionRequest,
     ResourceSpec,
     ServiceSpec,
@@ -86,15 +92,9 @@ class NomadLimits:
         return spec_refusals(req, self.cfg)
 
     def deploy(self, req: DeployRequest) -> list[Refusal]:
-        """What a deploy request asks that can be refused before the live instance is
-        read: exec checks on the native service provider. The merged spec gets
-        :func:`spec_refusals` once read."""
-        return [
-            refusal
-            for change in req.services
-            if change.health_check is not None
-            for refusal in _exec_check(change.name, change.health_check, self.cfg)
-        ]
+        """Nothing before the live instance is read: the merged spec gets
+        :func:`spec_refusals` then."""
+        return []
 
     def scale(self, spec: ResourceSpec) -> list[Refusal]:
         """Nothing beyond the capability table; the scaled spec gets
@@ -111,22 +111,11 @@ def _refusal(detail: str, capability: Capability = Capability.PROVISION) -> Refu
     return Refusal(capability, detail)
 
 
-def _exec_check(service: str, hc: HealthCheckSpec, cfg: NomadConfig) -> list[Refusal]:
-    if hc.command and cfg.service_provider == ServiceProvider.NOMAD:
-        return [
-            _refusal(
-                f"exec health check of {service!r}: Nomad's native service provider has no "
-                "script checks (set service_provider = consul)"
-            )
-        ]
-    return []
-
-
 def _unawaited_health(services: Sequence[ServiceSpec], cfg: NomadConfig) -> list[Refusal]:
-    """``depends_on`` a health-checked service, unless started-only ordering is accepted:
-    the contract says the dependant starts once that check passes, and Nomad can only
-    start it once the dependency's task started."""
-    if cfg.dependency_health == DependencyHealth.STARTED:
+    """``depends_on`` a health-checked service when the configuration refuses the
+    started-only ordering (``dependency_health = "refuse"``): Nomad can only start the
+    dependant once the dependency's task started, not once its check passes."""
+    if cfg.dependency_health != DependencyHealth.REFUSE:
         return []
     checked = {s.name for s in services if s.health_check is not None}
     pairs = [
@@ -139,7 +128,7 @@ def _unawaited_health(services: Sequence[ServiceSpec], cfg: NomadConfig) -> list
             f"depends_on {', '.join(pairs)}: the dependency has a health check, and "
             "Nomad's lifecycle hooks wait only until a dependency started, never until it "
             "is healthy. Drop the depends_on (let the service retry), or accept the "
-            'started-only ordering with NomadConfig(dependency_health="started") '
+            'started-only ordering (the default) with NomadConfig(dependency_health="started") '
             "(CTRLPLANE_NOMAD_DEPENDENCY_HEALTH=started)"
         )
     ]
@@ -179,7 +168,7 @@ def _volumes(req: ProvisionRequest, cfg: NomadConfig) -> list[Refusal]:
 
 
 def _service(svc: ServiceSpec, replicas: int, cfg: NomadConfig) -> list[Refusal]:
-    """Registry secrets, exec checks and ports of one service."""
+    """Registry secrets and ports of one service."""
     out: list[Refusal] = []
     registry = [ref for ref in svc.secrets if ref.type is SecretType.REGISTRY]
     if registry and cfg.driver != "docker":
@@ -196,8 +185,6 @@ def _service(svc: ServiceSpec, replicas: int, cfg: NomadConfig) -> list[Refusal]
                 "driver takes one auth block per task (keep the one for its image's registry)"
             )
         )
-    if svc.health_check is not None:
-        out += _exec_check(svc.name, svc.health_check, cfg)
     for port in svc.ports:
         if port.host and replicas > 1:
             out.append(
@@ -232,46 +219,56 @@ def canary_refusals(req: ProvisionRequest, canaries: int) -> list[Refusal]:
     return [_refusal(conflict, Capability.DEPLOY)] if conflict else []
 
 
-def parse_version(text: str) -> tuple[int, int, int] | None:
-    """``"1.7.7"`` (or ``"1.7.7+ent"``, ``"v1.4.0-beta.1"``) as a tuple; ``None`` if unknown."""
-    match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
-
 def _needs(feature: str, needs: str, version: str) -> Refusal:
     return _refusal(f"{feature} needs Nomad {needs} or newer; the agent runs {version}")
 
 
-def version_refusals(req: ProvisionRequest, cfg: NomadConfig, version: str) -> list[Refusal]:
-    """What ``req`` (with ``cfg``) needs that the agent's ``version`` lacks; an unknown
-    version (``""``) refuses nothing.
+def version_refusals(
+    req: ProvisionRequest, cfg: NomadConfig, version: str, shape: JobShape | None = None
+) -> list[Refusal]:
+    """What ``req`` (with ``cfg``, shaped as ``shape`` for this agent) needs that the
+    agent's ``version`` truly lacks; an unknown version (``""``) refuses nothing.
 
-    Variables (secrets) and native service checks need Nomad 1.4; native service
-    discovery 1.3; the ``*`` datacenter 1.5; ``per_alloc`` volumes (``stateful_set`` with
-    persistent volumes) 1.1 for CSI and 1.5 for host volumes (hashicorp/nomad#15780).
+    Secrets need Nomad Variables (1.4; ctrlplane does not use Vault); services
+    registered with Nomad (``service_provider = "nomad"``) need 1.3; the ``*``
+    datacenter 1.5 (``auto`` resolves it to the nodes' datacenters on older agents);
+    ``per_alloc`` volumes (``stateful_set`` with persistent volumes) 1.1 for CSI and 1.5
+    for host volumes (hashicorp/nomad#15780). Without Consul or native checks, health
+    checks run on ctrlplane's own probes, so they are never refused.
     """
     parsed = parse_version(version)
     if parsed is None:
         return []
     out: list[Refusal] = []
-    if parsed < (1, 4, 0) and any(s.secrets for s in req.services):
-        out.append(_needs("secrets (Nomad Variables)", "1.4", version))
-    native = cfg.service_provider == ServiceProvider.NOMAD
-    if native and parsed < (1, 3, 0) and any(s.ports or s.health_check for s in req.services):
-        out.append(_needs("native service discovery", "1.3", version))
-    if native and parsed < (1, 4, 0) and any(s.health_check for s in req.services):
-        out.append(_needs("native service checks", "1.4", version))
-    if parsed < (1, 5, 0) and "*" in cfg.datacenters:
+    keys = [ref.key for s in req.services for ref in s.secrets]
+    if parsed < VARIABLES and keys:
+        named = ", ".join(repr(k) for k in keys)
+        out.append(
+            _refusal(
+                f"secrets ({named}) are written to Nomad Variables, which need Nomad 1.4 or "
+                f"newer (ctrlplane does not write Vault secrets); the agent runs {version}"
+            )
+        )
+    registered = any(s.ports or s.health_check for s in req.services)
+    if cfg.service_provider == ServiceProvider.NOMAD and parsed < NATIVE_SERVICES and registered:
+        out.append(
+            _needs(
+                'native service discovery (service_provider "nomad"; "auto" registers '
+                "nothing before 1.3)",
+                "1.3",
+                version,
+            )
+        )
+    datacenters = shape.datacenters if shape is not None else tuple(cfg.datacenters)
+    if parsed < DATACENTER_GLOB and "*" in datacenters:
         out.append(_needs('the "*" datacenter (set datacenters explicitly)', "1.5", version))
     if per_alloc(req):
         kinds = {source_of(cfg, name).type for name in persistent_names(req)}
-        if parsed < (1, 5, 0) and VolumeSourceType.HOST in kinds:
+        if parsed < PER_ALLOC_HOST and VolumeSourceType.HOST in kinds:
             out.append(
                 _needs("per-replica host volumes (per_alloc) of a stateful_set", "1.5", version)
             )
-        if parsed < (1, 1, 0):
+        if parsed < PER_ALLOC_CSI:
             out.append(
                 _needs("per-replica CSI volumes (per_alloc) of a stateful_set", "1.1", version)
             )

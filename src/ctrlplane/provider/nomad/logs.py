@@ -3,9 +3,12 @@
 :func:`select` picks the allocations and the service (and refuses a ``since`` the files
 cannot answer exactly: :func:`~ctrlplane.provider.nomad.limits.since_refusals`); the
 stream is :func:`read`, with a client of its own that lives as long as the stream.
-Frames, lines and their times: :mod:`~ctrlplane.provider.nomad.observe.logframes`. A
-line read from a file's history carries its task's first start in that allocation (a
-lower bound; the files have no timestamps), a followed line the time it arrived.
+Frames, lines and their times: :mod:`~ctrlplane.provider.nomad.observe.logframes` (a
+frame's ``Offset`` is where its data *ends* in the file). A line read from a file's
+history carries its task's first start in that allocation (a lower bound; the files
+have no timestamps), a followed line the time it arrived. A followed stream ends once
+the task is dead (the agent itself keeps the stream open long after; the provider
+looks at the allocation every ``poll_interval`` and then reads what is left).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
+from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad import jobs
 from ctrlplane.provider.nomad.client import NomadClient
@@ -70,32 +74,46 @@ def _record(alloc: JSON, service: str, stream: str, line: str, at: datetime) -> 
     )
 
 
+async def _read(
+    api: NomadClient,
+    alloc_id: str,
+    task: str,
+    stream: str,
+    params: dict[str, str],
+    splitter: LineSplitter | None = None,
+) -> tuple[list[str], int | None, int]:
+    """One non-following read: the lines, where the data read starts in the file
+    (``None``: nothing was read) and where it ends. With ``splitter`` (a follower's),
+    the data continues its partial line, and a partial last line stays in it."""
+    decoder = FrameDecoder()
+    own = splitter is None
+    splitter = splitter or LineSplitter()
+    lines: list[str] = []
+    start: int | None = None
+    end = 0
+    query = {"task": task, "type": stream, "follow": "false", **params}
+    async with aclosing(api.stream(f"/v1/client/fs/logs/{alloc_id}", **query)) as chunks:
+        async for chunk in chunks:
+            for frame in decoder.feed(chunk):
+                if start is None:
+                    start = frame.start
+                lines += splitter.feed(frame.data)
+                end = frame.offset
+    return (lines + splitter.flush() if own else lines), start, end
+
+
 async def _history(
     api: NomadClient, alloc_id: str, task: str, stream: str, tail: int
 ) -> tuple[list[str], int]:
     """Lines of one log file (the last ``tail``, if set) and the offset they end at."""
+    if not tail:
+        lines, _, end = await _read(api, alloc_id, task, stream, {"origin": "start", "offset": "0"})
+        return lines, end
     offset = 4096
     while True:
-        params = {"task": task, "type": stream, "follow": "false"}
-        if tail:
-            params.update({"origin": "end", "offset": str(offset)})
-        else:
-            params.update({"origin": "start", "offset": "0"})
-        decoder, splitter = FrameDecoder(), LineSplitter()
-        lines: list[str] = []
-        start: int | None = None
-        end = 0
-        async with aclosing(api.stream(f"/v1/client/fs/logs/{alloc_id}", **params)) as chunks:
-            async for chunk in chunks:
-                for frame in decoder.feed(chunk):
-                    if start is None:
-                        start = frame.offset
-                    lines += splitter.feed(frame.data)
-                    end = frame.offset + len(frame.data)
-        lines += splitter.flush()
-        if not tail:
-            return lines, end
-        from_start = start in (None, 0)
+        params = {"origin": "end", "offset": str(offset)}
+        lines, start, end = await _read(api, alloc_id, task, stream, params)
+        from_start = start in (None, 0) or offset >= end
         if not from_start and lines:
             lines = lines[1:]  # the first line may be cut
         if len(lines) >= tail or from_start:
@@ -103,35 +121,65 @@ async def _history(
         offset *= 4
 
 
+async def _task_dead(api: NomadClient, alloc_id: str, task: str) -> bool:
+    """Whether ``task`` of the allocation will write no more (dead, or gone)."""
+    alloc = await api.get(f"/v1/allocation/{alloc_id}", missing_ok=True)
+    if alloc is None or alloc.get("ClientStatus") in ("complete", "failed", "lost"):
+        return True
+    return ((alloc.get("TaskStates") or {}).get(task) or {}).get("State") == "dead"
+
+
 async def _follow(
     api: NomadClient,
+    config: NomadConfig,
     alloc: JSON,
     service: str,
     stream: str,
     offset: int,
     queue: asyncio.Queue[LogRecord | None],
 ) -> None:
-    """Put the lines written to one log file from ``offset`` on ``queue`` until the
-    stream ends; then ``None``."""
-    params = {
-        "task": service,
-        "type": stream,
-        "follow": "true",
-        "origin": "start",
-        "offset": str(offset),
-    }
-    try:
-        decoder, splitter = FrameDecoder(), LineSplitter()
-        async with aclosing(api.stream(f"/v1/client/fs/logs/{alloc['ID']}", **params)) as chunks:
+    """Put the lines written to one log file from ``offset`` on ``queue`` until the task
+    is dead (then what is left is read) or the stream ends; then ``None``."""
+    alloc_id = str(alloc["ID"])
+    params = {"task": service, "type": stream, "follow": "true", "origin": "start"}
+    splitter = LineSplitter()
+    pos = offset
+
+    async def put(lines: list[str]) -> None:
+        for line in lines:
+            await queue.put(_record(alloc, service, stream, line, datetime.now(UTC)))
+
+    async def pump() -> None:
+        nonlocal pos
+        decoder = FrameDecoder()
+        path = f"/v1/client/fs/logs/{alloc_id}"
+        async with aclosing(api.stream(path, **params, offset=str(pos))) as chunks:
             async for chunk in chunks:
                 for frame in decoder.feed(chunk):
-                    for line in splitter.feed(frame.data):
-                        await queue.put(_record(alloc, service, stream, line, datetime.now(UTC)))
+                    pos = frame.offset
+                    await put(splitter.feed(frame.data))
+
+    pumping = asyncio.create_task(pump())
+    poll = seconds(config.poll_interval)
+    try:
+        while not pumping.done():
+            await asyncio.wait({pumping}, timeout=poll)
+            if not pumping.done() and await _task_dead(api, alloc_id, service):
+                pumping.cancel()
+                await asyncio.gather(pumping, return_exceptions=True)
+                after = {"origin": "start", "offset": str(pos)}
+                rest, _, _ = await _read(api, alloc_id, service, stream, after, splitter)
+                await put(rest)
+                break
+        if pumping.done() and not pumping.cancelled():
+            pumping.result()  # the stream's own error, if it ended with one
+        await put(splitter.flush())
     except CtrlplaneError as exc:
         # The allocation went away or the agent dropped the stream: this follower ends
         # and the merged stream ends once every follower has.
-        log.debug("log follower of %s/%s ended: %s", alloc.get("ID"), service, exc)
+        log.debug("log follower of %s/%s ended: %s", alloc_id, service, exc)
     finally:
+        pumping.cancel()
         queue.put_nowait(None)
 
 
@@ -159,7 +207,9 @@ async def read(
         queue: asyncio.Queue[LogRecord | None] = asyncio.Queue()
         followers = [
             asyncio.create_task(
-                _follow(api, alloc, service, stream, ends[(str(alloc["ID"]), stream)], queue)
+                _follow(
+                    api, config, alloc, service, stream, ends[(str(alloc["ID"]), stream)], queue
+                )
             )
             for alloc in allocs
             for stream in _STREAMS

@@ -4,6 +4,12 @@ Only the allocations of the job's current version that are meant to run count
 (:func:`current_allocs`); the replica of an allocation is its index in
 ``<job>.<group>[<index>]``. Times from the API are RFC 3339 with nanoseconds
 (:func:`parse_time`) or, in task events, integer nanoseconds.
+
+Why a task failed is in its events, but not last: after the cause (``Driver Failure``,
+``Terminated``, ``Task hook failed``...) a real agent appends ``Not Restarting``,
+``Killing`` and ``Alloc Unhealthy``. :func:`task_failure` reports the cause first.
+A crash is a long-lived task that restarted, or stopped running, since a baseline
+(:func:`restart_counts`, :func:`crashes`).
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from typing import Any
 from ctrlplane.provider.native import JSON
 
 __all__ = [
+    "AFTERMATH",
     "alloc_replica",
+    "cause",
+    "crashes",
     "current_allocs",
     "first_start",
     "newest_per_replica",
     "parse_time",
+    "restart_counts",
     "running",
     "started_units",
     "task_failure",
@@ -86,18 +96,77 @@ def first_start(alloc: Mapping[str, Any], task: str) -> datetime:
     return parse_time(state.get("StartedAt")) or datetime.now(UTC)
 
 
+AFTERMATH = frozenset(
+    {
+        "Received",
+        "Task Setup",
+        "Driver",
+        "Started",
+        "Restarting",
+        "Restart Signaled",
+        "Not Restarting",
+        "Killing",
+        "Killed",
+        "Alloc Unhealthy",
+        "Sibling Task Failed",
+    }
+)
+"""Task events that say what happened around a failure, not why."""
+
+
+def cause(task: Mapping[str, Any]) -> str:
+    """The events that say why a task failed (the newest two, oldest first), then the
+    agent's verdict (``Not Restarting``)."""
+    events = [e for e in task.get("Events") or [] if e.get("DisplayMessage")]
+    causes = [e for e in events if e.get("Type") not in AFTERMATH][-2:]
+    verdict = [e for e in events if e.get("Type") == "Not Restarting"][-1:]
+    shown = causes + verdict or events[-3:]
+    return "; ".join(f"{e.get('Type')}: {e.get('DisplayMessage')}" for e in shown)
+
+
 def task_failure(allocs: Sequence[Mapping[str, Any]]) -> str:
-    """The first failed task of ``allocs`` with its newest events, e.g.
-    ``task 'migrate' failed: Terminated: Exit Code: 3``; empty when none failed."""
+    """The first failed task of ``allocs`` with the cause from its events, e.g.
+    ``task 'migrate' failed: Terminated: Exit Code: 3; Not Restarting: Error was
+    unrecoverable``; empty when none failed."""
     for alloc in allocs:
         for name, task in sorted((alloc.get("TaskStates") or {}).items()):
             if task.get("Failed"):
-                events = [
-                    f"{e.get('Type')}: {e.get('DisplayMessage')}"
-                    for e in (task.get("Events") or [])[-3:]
-                    if e.get("DisplayMessage")
-                ]
-                return f"task {name!r} failed: " + "; ".join(events)
+                return f"task {name!r} failed: {cause(task)}"
+    return ""
+
+
+def restart_counts(allocs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """``(alloc ID, task) -> Restarts`` of every task of ``allocs`` (a crash baseline)."""
+    return {
+        (str(alloc.get("ID", "")), name): int((task or {}).get("Restarts") or 0)
+        for alloc in allocs
+        for name, task in (alloc.get("TaskStates") or {}).items()
+    }
+
+
+def crashes(
+    allocs: Iterable[Mapping[str, Any]],
+    long_lived: Iterable[str],
+    baseline: Mapping[tuple[str, str], int],
+) -> str:
+    """How a long-lived task of ``allocs`` crashed since ``baseline`` (its restart count
+    grew, or it no longer runs, or its allocation failed), with the cause; empty when
+    every one kept running. Allocations not in the baseline start from 0 restarts."""
+    wanted = set(long_lived)
+    for alloc in allocs:
+        alloc_id = str(alloc.get("ID", ""))
+        for name, task in sorted((alloc.get("TaskStates") or {}).items()):
+            if name not in wanted or not task:
+                continue
+            before = baseline.get((alloc_id, name), 0)
+            restarts = int(task.get("Restarts") or 0)
+            failed = alloc.get("ClientStatus") == "failed"
+            if restarts > before or task.get("State") != "running" or failed:
+                return (
+                    f"task {name!r} of replica {alloc_replica(alloc)} crashed "
+                    f"(restarts {before} -> {restarts}, state {task.get('State')}): "
+                    f"{cause(task)}"
+                )
     return ""
 
 

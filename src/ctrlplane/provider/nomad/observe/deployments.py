@@ -40,9 +40,11 @@ def deployment_of(dep: JSON | None, version: object) -> JSON | None:
 
 
 def revert_reason(deployments: Iterable[Mapping[str, Any]]) -> str:
-    """Why Nomad reverted a job: the description of its failed deployment."""
+    """Why Nomad reverted a job: the description of its newest failed deployment (Nomad
+    lists deployments in no particular order)."""
+    newest = sorted(deployments, key=lambda d: int(d.get("CreateIndex") or 0), reverse=True)
     return next(
-        (str(d.get("StatusDescription", "")) for d in deployments if d.get("Status") == "failed"),
+        (str(d.get("StatusDescription", "")) for d in newest if d.get("Status") == "failed"),
         "the deployment failed",
     )
 

@@ -34,6 +34,7 @@ __all__ = [
     "release_meta",
     "releases_from_versions",
     "request_from_job",
+    "succeeded",
 ]
 
 
@@ -45,6 +46,12 @@ def _meta(job: Mapping[str, Any]) -> Mapping[str, str]:
             backend=BACKEND,
         )
     return meta
+
+
+def succeeded(version: Mapping[str, Any]) -> bool:
+    """Whether a job version's deployment succeeded: ``Stable`` and not a stop (Nomad
+    marks the version that stops a job stable too)."""
+    return bool(version.get("Stable")) and not version.get("Stop")
 
 
 def is_ours(job: object) -> bool:
@@ -94,8 +101,8 @@ def releases_from_versions(
     the newest job version that carries it. The ``live`` release is marked ``live``.
 
     Versions registered by ``stop``/``start``/``scale`` repeat the release they run, so a
-    release is listed once. A release whose versions never became ``Stable`` (its
-    deployment failed and was reverted) is not listed, unless it is the live one.
+    release is listed once. A release none of whose running versions became ``Stable``
+    (its deployment failed and was reverted) is not listed, unless it is the live one.
     """
     seen: dict[str, tuple[Release, int]] = {}
     ordered = sorted(versions, key=lambda v: int(v.get("Version", 0)), reverse=True)
@@ -103,7 +110,7 @@ def releases_from_versions(
         meta = release_meta(job)
         if not meta.release_id or meta.release_id in seen:
             continue
-        if not job.get("Stable") and meta.release_id != live:
+        if not succeeded(job) and meta.release_id != live:
             continue
         release = Release(
             release_id=meta.release_id,

@@ -1,10 +1,13 @@
 """Listing instances from Nomad's job list (pure; no I/O).
 
 ``GET /v1/jobs?meta=true&filter=<expr>`` answers the job stubs that pass the filter, with
-their ``Meta`` (``meta=true`` needs Nomad 1.4). The filter (:func:`list_filter`) keeps
-only jobs ctrlplane registered (their ``Meta`` has the instance key) and, if asked, of
-one tenant, so the agent does the selection: one call, no scan of unrelated jobs.
-:func:`summaries` turns the stubs into ``InstanceSummary`` records, oldest first.
+their ``Meta`` (Nomad 1.4+). The filter (:func:`list_filter`) keeps only jobs ctrlplane
+registered (their ``Meta`` has the instance key) and, if asked, of one tenant, so the
+agent does the selection: one call, no scan of unrelated jobs. Agents before 1.4 ignore
+both parameters and answer every job without ``Meta`` (:func:`lacks_meta`): the
+provider then reads the jobs whose ID can be an instance ID (:func:`candidates`) in
+full. :func:`summaries` turns stubs (or full jobs) into ``InstanceSummary`` records,
+oldest first, keeping only ctrlplane's jobs (of the tenant, if asked).
 
 State from the stub: a stopped job (``Stop``) is ``stopped``; ``running`` is
 ``running``; ``pending`` is ``starting``; a ``dead`` job that was not stopped (every
@@ -16,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ctrlplane.ids import is_id
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.nomad.observe.history import created_at
 from ctrlplane.provider.nomad.render.meta import INSTANCE, NAME, RELEASE, TENANT
 from ctrlplane.provider.results import InstanceSummary
 
-__all__ = ["list_filter", "quote", "summaries"]
+__all__ = ["candidates", "lacks_meta", "list_filter", "quote", "summaries"]
 
 
 def quote(text: str) -> str:
@@ -37,6 +41,16 @@ def list_filter(tenant_id: str | None) -> str:
     return expr
 
 
+def lacks_meta(stubs: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the agent ignored ``meta=true`` (stubs without ``Meta``: before 1.4)."""
+    return any("Meta" not in stub for stub in stubs)
+
+
+def candidates(stubs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The IDs of the stubs that can be instances (an instance's job ID is its TypeID)."""
+    return [str(s["ID"]) for s in stubs if is_id(str(s.get("ID", "")))]
+
+
 def _state(stub: Mapping[str, Any]) -> InstanceState:
     if stub.get("Stop"):
         return InstanceState.STOPPED
@@ -48,14 +62,16 @@ def _state(stub: Mapping[str, Any]) -> InstanceState:
     return InstanceState.STARTING
 
 
-def summaries(stubs: Iterable[Mapping[str, Any]]) -> list[InstanceSummary]:
-    """One summary per job stub that carries ctrlplane's meta, oldest first (by the
-    job's ``CreateIndex``)."""
+def summaries(
+    stubs: Iterable[Mapping[str, Any]], tenant_id: str | None = None
+) -> list[InstanceSummary]:
+    """One summary per job stub that carries ctrlplane's meta (of ``tenant_id``, if
+    given), oldest first (by the job's ``CreateIndex``)."""
     found: list[tuple[int, InstanceSummary]] = []
     for stub in stubs:
         meta = stub.get("Meta") or {}
         iid = meta.get(INSTANCE)
-        if not iid:
+        if not iid or (tenant_id is not None and meta.get(TENANT) != tenant_id):
             continue
         summary = InstanceSummary(
             instance_id=str(iid),

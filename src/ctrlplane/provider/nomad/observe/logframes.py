@@ -1,8 +1,10 @@
 """Nomad's fs logs frames as lines (pure; no I/O).
 
-``/v1/client/fs/logs/:alloc`` answers a stream of JSON objects, each a ``StreamFrame``:
-``{"Offset": <file offset of Data>, "Data": <base64>, "File": "alloc/logs/<task>.<type>.N",
-"FileEvent": ""}``; an empty object is a heartbeat. :class:`FrameDecoder` turns that
+``/v1/client/fs/logs/:alloc`` answers a stream of JSON objects written back to back, each
+a ``StreamFrame``: ``{"Data": <base64>, "File": "alloc/logs/<task>.<type>.N", "Offset":
+<file offset at the END of Data>}`` (a real 1.1.2 agent answered ``Offset: 6`` for the
+six bytes ``out-1\n`` read from offset 0; ``FileEvent`` frames carry no data); an empty
+object is a heartbeat. :class:`FrameDecoder` turns that
 byte stream into frames, :class:`LineSplitter` the frames' data into lines (keeping a
 partial last line until its newline arrives).
 
@@ -23,12 +25,17 @@ __all__ = ["Frame", "FrameDecoder", "LineSplitter"]
 
 @dataclass(frozen=True)
 class Frame:
-    """One data frame: where ``data`` starts in ``file``."""
+    """One data frame: ``offset`` is where ``data`` ends in ``file``."""
 
     offset: int
     data: bytes
     file: str = ""
     event: str = ""
+
+    @property
+    def start(self) -> int:
+        """Where ``data`` starts in ``file``."""
+        return max(0, self.offset - len(self.data))
 
 
 @dataclass

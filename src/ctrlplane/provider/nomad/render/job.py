@@ -8,13 +8,15 @@ service:
   templates for config files and secrets, mounts), ordered by lifecycle hooks
   (:mod:`~ctrlplane.provider.nomad.render.hooks`);
 - network ports and registered services with their checks:
-  :mod:`~ctrlplane.provider.nomad.render.services`;
+  :mod:`~ctrlplane.provider.nomad.render.services`, registered and health-checked as the
+  job's :class:`~ctrlplane.provider.nomad.render.shape.JobShape` says (the agent's
+  version and Consul decide it; ``render()`` assumes the newest agent without Consul);
 - volumes: persistent ones as group ``Volumes`` (host or CSI, ``per_alloc`` for
   ``stateful_set``) and task ``VolumeMounts``; tmpfs ones as docker ``mount`` blocks
   (:mod:`~ctrlplane.provider.nomad.render.volumes`);
 - the group's ephemeral disk is the largest ``disk_mb`` (300 MB when none);
 - ``Meta``: :mod:`~ctrlplane.provider.nomad.render.meta`; ``Update``: the rolling update
-  stanza (health from checks, ``auto_revert``).
+  stanza (health from the checks, ctrlplane's probes or the task states; ``auto_revert``).
 
 Also the bodies that register a read job again (:func:`resubmittable`, :func:`started`,
 :func:`without_canaries`). What the backend cannot run is refused before translation by
@@ -33,6 +35,7 @@ from ctrlplane.provider.nomad.render.hooks import lifecycle_block, phases
 from ctrlplane.provider.nomad.render.meta import ReleaseMeta, job_meta
 from ctrlplane.provider.nomad.render.names import job_id, nanos
 from ctrlplane.provider.nomad.render.services import group_network, group_services
+from ctrlplane.provider.nomad.render.shape import Health, JobShape, job_shape
 from ctrlplane.provider.nomad.render.tasks import task
 from ctrlplane.provider.nomad.render.volumes import canary_conflict, group_volumes
 from ctrlplane.provider.spec import ProvisionRequest
@@ -70,11 +73,13 @@ def translate(
     *,
     canary: int = 0,
     created: datetime | None = None,
+    shape: JobShape | None = None,
 ) -> JSON:
     """The ``Job`` object (API JSON) for ``req`` running ``release``; ``canary`` > 0 asks
     the update stanza for that many canaries (canary and blue-green deploys); ``created``
     is when the instance was first provisioned (kept in ``Meta``; default: the release's
-    time).
+    time); ``shape`` how it registers and is health-checked on its agent (default: on the
+    newest agent without Consul).
 
     ``req`` must be valid and pass the backend's limits; this raises ``NotSupported``
     only for unorderable ``depends_on`` and for canaries with ``per_alloc`` volumes.
@@ -82,6 +87,7 @@ def translate(
     nothing.
     """
     job = job_id(req.instance_id)
+    shape = shape or job_shape(req, cfg)
     order = phases(req.services)
     conflict = canary_conflict(req, canary)
     if conflict:
@@ -93,7 +99,7 @@ def translate(
         "Count": replicas,
         "Networks": [group_network(req.services, cfg)],
         "Services": [
-            entry for svc in req.services for entry in group_services(req.instance_id, svc, cfg)
+            entry for svc in req.services for entry in group_services(req.instance_id, svc, shape)
         ],
         "Tasks": [
             task(req, job, svc, lifecycle_block(order[svc.name]), cfg) for svc in req.services
@@ -109,9 +115,9 @@ def translate(
         "Name": req.name or job,
         "Type": "service",
         "Namespace": cfg.namespace,
-        "Datacenters": list(cfg.datacenters),
+        "Datacenters": list(shape.datacenters),
         "Meta": job_meta(req, release, created),
-        "Update": update_stanza(cfg, canary=canary),
+        "Update": update_stanza(cfg, canary=canary, health=shape.health),
         "TaskGroups": [group],
     }
     if cfg.region:
@@ -119,12 +125,12 @@ def translate(
     return out
 
 
-def update_stanza(cfg: NomadConfig, *, canary: int = 0) -> JSON:
-    """The job's ``Update`` block: rolling by ``max_parallel``, health from checks,
+def update_stanza(cfg: NomadConfig, *, canary: int = 0, health: Health = Health.CHECKS) -> JSON:
+    """The job's ``Update`` block: rolling by ``max_parallel``, health from ``health``,
     automatic revert to the last stable version when a deployment fails."""
     return {
         "MaxParallel": cfg.max_parallel,
-        "HealthCheck": "checks",
+        "HealthCheck": str(health),
         "MinHealthyTime": nanos(cfg.min_healthy_time),
         "HealthyDeadline": nanos(cfg.healthy_deadline),
         "ProgressDeadline": nanos(cfg.progress_deadline),

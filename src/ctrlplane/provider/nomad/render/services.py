@@ -5,11 +5,15 @@
   tasks bind the host's ports directly, so each port is reserved at its container port.
   A health check's port that the service does not declare gets a port too;
 - one service per port (``<service>-<instance suffix>``, tagged ``ctrlplane`` and
-  ``port-<n>``, ``canary`` while a canary), with the health check on the service of its
-  port: ``http`` (path) or ``tcp`` (port only); an exec check is a ``script`` check on a
-  service of its own (Consul provider only). Nomad's minimum check interval and timeout
-  is 1 s, so shorter values are raised to it. With Consul, ``FailuresBeforeCritical`` is
-  the check's ``retries`` (:data:`DEFAULT_RETRIES` when unset).
+  ``port-<n>``, ``canary`` while a canary) registered where the job's
+  :class:`~ctrlplane.provider.nomad.render.shape.JobShape` says (none: no service
+  blocks, the ports are still allocated);
+- when the registration runs the checks (``Health.CHECKS``), the health check on the
+  service of its port: ``http`` (path) or ``tcp`` (port only); an exec check is a
+  ``script`` check on a service of its own (Consul only). Nomad's minimum check
+  interval and timeout is 1 s, so shorter values are raised to it. With Consul,
+  ``FailuresBeforeCritical`` is the check's ``retries`` (:data:`DEFAULT_RETRIES` when
+  unset). Otherwise the services carry no checks: the provider probes.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.nomad.config import NetworkMode, NomadConfig, ServiceProvider
+from ctrlplane.provider.nomad.config import NetworkMode, NomadConfig
 from ctrlplane.provider.nomad.render.names import check_name, nanos, port_label, service_name
+from ctrlplane.provider.nomad.render.shape import Health, JobShape, Registration
 from ctrlplane.provider.spec import HealthCheckSpec, ServiceSpec
 
 __all__ = ["DEFAULT_RETRIES", "group_network", "group_services"]
@@ -32,7 +37,7 @@ _DEFAULT_INTERVAL = timedelta(seconds=10)
 _DEFAULT_TIMEOUT = timedelta(seconds=2)
 
 
-def _check(svc: ServiceSpec, hc: HealthCheckSpec, cfg: NomadConfig) -> JSON:
+def _check(svc: ServiceSpec, hc: HealthCheckSpec, shape: JobShape) -> JSON:
     interval = max(hc.interval or _DEFAULT_INTERVAL, _MIN_CHECK)
     timeout = min(max(hc.timeout or _DEFAULT_TIMEOUT, _MIN_CHECK), interval)
     check: JSON = {
@@ -47,7 +52,7 @@ def _check(svc: ServiceSpec, hc: HealthCheckSpec, cfg: NomadConfig) -> JSON:
         check.update({"Type": "http", "Path": hc.path, "PortLabel": port_label(svc.name, hc.port)})
     else:
         check.update({"Type": "tcp", "PortLabel": port_label(svc.name, hc.port)})
-    if cfg.service_provider == ServiceProvider.CONSUL and not hc.command:
+    if shape.registration is Registration.CONSUL and not hc.command:
         check["FailuresBeforeCritical"] = hc.retries or DEFAULT_RETRIES
     return check
 
@@ -83,30 +88,33 @@ def group_network(services: Sequence[ServiceSpec], cfg: NomadConfig) -> JSON:
     return net
 
 
-def group_services(instance_id: str, svc: ServiceSpec, cfg: NomadConfig) -> list[JSON]:
+def group_services(instance_id: str, svc: ServiceSpec, shape: JobShape) -> list[JSON]:
     """The registered services of one ctrlplane service (one per port, and one for an
-    exec check), with its health check on the right one."""
+    exec check), with its health check on the right one when the registration runs it;
+    none without registration."""
     out: list[JSON] = []
-    hc = svc.health_check
+    if shape.registration is Registration.NONE:
+        return out
+    hc = svc.health_check if shape.health is Health.CHECKS else None
     for container, _ in _ports_of(svc):
         entry: JSON = {
             "Name": service_name(instance_id, svc.name),
             "PortLabel": port_label(svc.name, container),
-            "Provider": str(cfg.service_provider),
+            "Provider": str(shape.registration),
             "TaskName": svc.name,
             "Tags": ["ctrlplane", f"port-{container}"],
             "CanaryTags": ["ctrlplane", f"port-{container}", "canary"],
         }
         if hc is not None and not hc.command and hc.port == container:
-            entry["Checks"] = [_check(svc, hc, cfg)]
+            entry["Checks"] = [_check(svc, hc, shape)]
         out.append(entry)
     if hc is not None and hc.command:
         script: JSON = {
             "Name": service_name(instance_id, svc.name),
-            "Provider": str(cfg.service_provider),
+            "Provider": str(shape.registration),
             "TaskName": svc.name,
             "Tags": ["ctrlplane", "script-check"],
-            "Checks": [_check(svc, hc, cfg)],
+            "Checks": [_check(svc, hc, shape)],
         }
         out.append(script)
     return out
