@@ -82,7 +82,7 @@ async def with_operation(
     if lease.expired():
         plan = await repair.planned(ctx, iid, lease)
         metadata["operation_repair"] = plan.description
-        update["message"] = f"{interrupted_message(lease)}: {plan.description}"
+        update["message"] = interrupted_message(lease, plan.description)
     return status.model_copy(update=update)
 
 

@@ -121,7 +121,7 @@ class NomadProvider:
         """A mutating operation on ``iid``: its lease held, an interrupted operation
         repaired first, its redactor taught the instance's secret values."""
         async with self._ops.mutating(iid, name, events=events) as op, self._open() as ctx:
-            op.redactor.add(await jobs.secret_values(ctx, iid))
+            op.learn(await jobs.secret_values(ctx, iid))
             await repair.repair(ctx, op)
             yield ctx, op
 
