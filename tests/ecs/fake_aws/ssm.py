@@ -195,4 +195,9 @@ class ParameterStore:
                 deleted.append(name)
             else:
                 invalid.append(name)
-        return {"DeletedParameters": deleted, "InvalidParameters": invalid}
+        out: JSON = {}
+        if deleted:
+            out["DeletedParameters"] = deleted
+        if invalid:
+            out["InvalidParameters"] = invalid
+        return out

@@ -58,6 +58,9 @@ try:
         ParamValidationError,
         PartialCredentialsError,
     )
+    from botocore.exceptions import (
+        ConnectionError as EndpointUnreachable,
+    )
     from botocore.loaders import Loader, create_loader
 except ImportError:  # pragma: no cover - depends on the environment
     raise MissingExtra(BACKEND, "aiobotocore") from None
@@ -289,6 +292,11 @@ class AwsApi:
             message = str(error.get("Message", "")) or str(exc)
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) or None
             text = f"AWS {api} {operation} failed: {code}: {message}"
+            if code == "ClusterNotFoundException":
+                text = (
+                    f"ECS cluster {self.cfg.cluster!r} does not exist in "
+                    f"{self.session.region()} (set CTRLPLANE_ECS_CLUSTER)"
+                )
             if code in _DENIED:
                 raise PermissionDenied(text, backend=BACKEND, status=status) from None
             if status is not None and status >= 500:
@@ -305,7 +313,7 @@ class AwsApi:
             raise InvalidSpec(
                 "no AWS region: set CTRLPLANE_ECS_REGION or AWS_REGION", subject="ECS config"
             ) from None
-        except HTTPClientError as exc:
+        except (HTTPClientError, EndpointUnreachable) as exc:
             raise BackendUnavailable(
                 f"AWS {api} is unreachable ({operation}): {exc}", backend=BACKEND
             ) from None

@@ -20,12 +20,10 @@ from datetime import UTC, datetime
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.ecs.config import BACKEND, EcsConfig, LaunchType
-from ctrlplane.provider.ecs.render.health import check_port
 from ctrlplane.provider.ecs.render.labels import ReleaseInfo
 from ctrlplane.provider.ecs.render.sizes import TaskSize, task_size
 from ctrlplane.provider.ecs.render.taskdef import placeholder_references, task_definition
 from ctrlplane.provider.enums import PortProtocol, SecretType, WorkloadKind
-from ctrlplane.provider.health import probe_kind
 from ctrlplane.provider.preflight import Preflight, Refusal
 from ctrlplane.provider.spec import DeployRequest, ProvisionRequest, ResourceSpec
 
@@ -180,15 +178,6 @@ def spec_refusals(req: ProvisionRequest, cfg: EcsConfig) -> list[Refusal]:
                     )
                 )
             owners.setdefault(port.container, svc.name)
-        hc = svc.health_check
-        if hc is not None and probe_kind(hc) != "exec" and not check_port(svc, hc):
-            out.append(
-                Refusal(
-                    Capability.PROVISION,
-                    "set the port to probe: the service maps no port",
-                    f"{path}.health_check.port",
-                )
-            )
         registry = [ref for ref in svc.secrets if ref.type is SecretType.REGISTRY]
         if len(registry) > 1:
             out.append(

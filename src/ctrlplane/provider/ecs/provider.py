@@ -35,6 +35,7 @@ from ctrlplane.provider.ecs import deploys, inspection, lifecycle, logs, provisi
 from ctrlplane.provider.ecs.client import AwsApi, AwsSession
 from ctrlplane.provider.ecs.config import BACKEND, EcsConfig
 from ctrlplane.provider.ecs.context import EcsContext, EcsFacts, open_context
+from ctrlplane.provider.ecs.instances import require
 from ctrlplane.provider.ecs.leases import DynamoLeaseStore
 from ctrlplane.provider.ecs.limits import EXEC_REFUSAL, preflight
 from ctrlplane.provider.ecs.render import (
@@ -241,8 +242,6 @@ class EcsProvider:
     async def releases(self, instance_id: str) -> list[Release]:
         """Retained releases, newest first (task definition revisions)."""
         async with self._ops.reading(instance_id, "releases"), self._open() as ctx:
-            from ctrlplane.provider.ecs.instances import require
-
             return await inspection.releases(ctx, await require(ctx, instance_id))
 
     # -- deploys -------------------------------------------------------------------------
@@ -286,6 +285,4 @@ class EcsProvider:
 
     async def exec(self, instance_id: str, req: ExecRequest) -> ExecResult:
         """Not supported on ECS: see :data:`~ctrlplane.provider.ecs.limits.EXEC_REFUSAL`."""
-        if not self._preflight.has(Capability.EXEC):
-            raise NotSupported(BACKEND, Capability.EXEC.value, detail=EXEC_REFUSAL)
         raise NotSupported(BACKEND, Capability.EXEC.value, detail=EXEC_REFUSAL)

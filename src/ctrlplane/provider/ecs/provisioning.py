@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from ctrlplane.errors import CtrlplaneError, ProvisionFailed
+from ctrlplane.errors import BackendError, CtrlplaneError, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, cleanup
 from ctrlplane.provider.ecs import secrets
@@ -59,6 +59,12 @@ async def _explain(ctx: EcsContext, iid: str, exc: TaskFailed, inits: list[str])
 async def provision(ctx: EcsContext, op: Operation, req: ProvisionRequest) -> ProvisionResult:
     """Provision ``req`` (see the module docs); the preflight already ran."""
     iid = req.instance_id
+    try:
+        await cluster_facts(ctx)
+    except BackendError as exc:
+        await op.steps.enter("check the cluster", ctx.config.cluster)
+        await op.steps.fail(str(exc))
+        raise ProvisionFailed(iid, "check the cluster", str(exc)) from None
     await repair(ctx, op)
     existing = await find(ctx, iid)
     if existing is not None and existing.ready:
@@ -75,11 +81,10 @@ async def provision(ctx: EcsContext, op: Operation, req: ProvisionRequest) -> Pr
     deadline = Deadline(cfg.provision_timeout, "provision")
     name = family(cfg, iid)
     replicas = max(req.main.resources.replicas, 1)
-    step = "check the cluster"
+    step = "prepare logging"
     try:
         async with deadline.timeout():
-            await steps.enter(step, cfg.cluster)
-            await cluster_facts(ctx)
+            await steps.enter(step, cfg.log_group)
             if cfg.create_log_group:
                 await ctx.api.ensure_log_group(cfg.log_group)
             elif not await ctx.api.log_group_exists(cfg.log_group):

@@ -16,7 +16,8 @@ On every tick, for each service:
 - older deployments' tasks are stopped while the healthy ones left stay at or above
   ``minimumHealthyPercent``; a deployment without tasks is removed;
 - the primary deployment is ``COMPLETED`` when it alone runs the desired count, every task
-  healthy (``HEALTHY``, or running without health checks).
+  healthy (``HEALTHY``, or running without health checks) and running for a moment
+  (:data:`STEADY_SECONDS`), so a container that exits at once fails the deployment.
 
 Service events say what happened, in ECS's words.
 """
@@ -38,8 +39,18 @@ def _checked(task: Task) -> bool:
     return any(c.essential and c.definition.get("healthCheck") for c in task.containers)
 
 
-def _healthy(task: Task) -> bool:
+STEADY_SECONDS = 2.0
+"""How long a task must have run (simulated seconds) before the scheduler counts it as
+serving: a container that exits at once must not complete a deployment."""
+
+
+def _healthy(task: Task, clock: Clock) -> bool:
     if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+        return False
+    if task.started_at is None:
+        return False
+    ran = (clock.now() - task.started_at).total_seconds()
+    if ran < clock.scaled(STEADY_SECONDS):
         return False
     return task.health == "HEALTHY" if _checked(task) else True
 
@@ -126,7 +137,7 @@ class Scheduler:
                 self._scale_in(t, primary.id)
         self._drain_old(service, [t for t in tasks if t.deployment != primary.id], mine)
         self._retire_deployments(service)
-        healthy = [t for t in mine if _healthy(t)]
+        healthy = [t for t in mine if _healthy(t, self.clock)]
         if (
             primary.rollout_state == "IN_PROGRESS"
             and len(service.deployments) == 1
@@ -187,10 +198,10 @@ class Scheduler:
         minimum = math.ceil(
             service.desired * service.deployment_config.get("minimumHealthyPercent", 100) / 100
         )
-        healthy_new = len([t for t in mine if _healthy(t)])
-        serving_old = [t for t in old if _healthy(t)]
-        for t in sorted(old, key=lambda t: _healthy(t)):
-            if not _healthy(t):
+        healthy_new = len([t for t in mine if _healthy(t, self.clock)])
+        serving_old = [t for t in old if _healthy(t, self.clock)]
+        for t in sorted(old, key=lambda t: _healthy(t, self.clock)):
+            if not _healthy(t, self.clock):
                 self._scale_in(t, t.deployment)
             elif healthy_new + len(serving_old) - 1 >= minimum:
                 serving_old.remove(t)

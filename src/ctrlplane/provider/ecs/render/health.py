@@ -16,15 +16,14 @@ timeout 2-60 (default 5), retries 1-10 (default 3), start period 0-300.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
 
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs.config import EcsConfig
 from ctrlplane.provider.health import probe_kind
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.spec import HealthCheckSpec, ServiceSpec
+from ctrlplane.provider.spec import HealthCheckSpec
 
-__all__ = ["check_port", "health_check"]
+__all__ = ["health_check"]
 
 
 def _clamp(value: float, low: int, high: int, default: int) -> int:
@@ -32,25 +31,16 @@ def _clamp(value: float, low: int, high: int, default: int) -> int:
     return max(low, min(high, whole))
 
 
-def check_port(svc: ServiceSpec, hc: HealthCheckSpec) -> int:
-    """The port an http or tcp probe of ``svc`` targets: its own, else the service's first
-    (0 when there is none)."""
-    if hc.port:
-        return hc.port
-    return svc.ports[0].container if svc.ports else 0
-
-
-def health_check(svc: ServiceSpec, hc: HealthCheckSpec, cfg: EcsConfig) -> JSON:
-    """The ``healthCheck`` of ``svc``'s container (see the module docs)."""
+def health_check(hc: HealthCheckSpec, cfg: EcsConfig) -> JSON:
+    """The container ``healthCheck`` of ``hc`` (see the module docs)."""
     interval = _clamp(hc.interval.total_seconds(), 5, 300, 30)
     timeout = _clamp(hc.timeout.total_seconds(), 2, 60, 5)
     kind = probe_kind(hc)
     if kind == "exec":
         command = ["CMD", *hc.command]
     else:
-        path = hc.path if hc.path.startswith("/") else "/" + hc.path
         template = cfg.http_check_command if kind == "http" else cfg.tcp_check_command
-        values = {"port": str(check_port(svc, hc)), "path": path, "timeout": str(timeout)}
+        values = {"port": str(hc.port), "path": hc.path, "timeout": str(timeout)}
         command = ["CMD", *(part.format(**values) for part in template)]
     return {
         "command": command,
@@ -59,8 +49,3 @@ def health_check(svc: ServiceSpec, hc: HealthCheckSpec, cfg: EcsConfig) -> JSON:
         "retries": _clamp(hc.retries, 1, 10, 3),
         "startPeriod": _clamp(seconds(cfg.health_start_period), 0, 300, 0),
     }
-
-
-def interval_of(hc: HealthCheckSpec) -> timedelta:
-    """The interval ECS will use for ``hc``."""
-    return timedelta(seconds=_clamp(hc.interval.total_seconds(), 5, 300, 30))

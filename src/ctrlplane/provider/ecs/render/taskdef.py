@@ -152,7 +152,7 @@ def _container(
     if mounts:
         c["mountPoints"] = mounts
     if svc.health_check is not None and svc.role is not ServiceRole.INIT:
-        c["healthCheck"] = health_check(svc, svc.health_check, cfg)
+        c["healthCheck"] = health_check(svc.health_check, cfg)
     depends = _depends(svc, req, writer)
     if depends:
         c["dependsOn"] = depends
