@@ -97,7 +97,7 @@ class EcsHarness(FakeHarness):
     log_tick = 0.15
     crash_delay = 0.5
     canary_observation = 1.5
-    black_hole_limit = 6.0
+    black_hole_limit = 4.0
 
     def __init__(self, capabilities: Iterable[Capability] | None = None, **config: Any) -> None:
         super().__init__(capabilities)
@@ -123,8 +123,8 @@ class EcsHarness(FakeHarness):
     def black_hole_provider(self, address: str) -> EcsProvider:
         config = self.config(
             endpoint_url=f"http://{address}",
-            connect_timeout="1s",
-            request_timeout="1s",
+            connect_timeout="0.5s",
+            request_timeout="0.5s",
             max_attempts=1,
             lock_wait="1s",
         )
