@@ -417,3 +417,27 @@ def test_render_needs_no_network() -> None:
     objects = provider.render(_request(ServiceSpec(name="app", image="a:1")))
     assert [next(iter(o)) for o in objects] == ["RegisterTaskDefinition", "CreateService"]
     assert asyncio.iscoroutinefunction(provider.provision)
+
+
+async def test_the_ec2_launch_type_and_capacity_providers(harness: EcsHarness) -> None:
+    h = harness
+    ec2 = EcsProvider(h.config(launch_type="EC2"))
+    req = _request(h.idle_service("app"))
+    with pytest.raises(ProvisionFailed, match="no container instance met all of its requirements"):
+        await ec2.provision(req)
+    assert await h.leftovers(req.instance_id) == []
+    h.aws.state.clusters[CLUSTER].ec2_capacity = True
+    await ec2.provision(req)
+    task = next(t for t in h.aws.tasks_of(CLUSTER, f"ctrlplane-{req.instance_id}") if t.active)
+    assert task.launch_type == "EC2"
+    assert task.definition.body["requiresCompatibilities"] == ["EC2"]
+    await ec2.deprovision(req.instance_id)
+    spot = EcsProvider(h.config(capacity_provider="FARGATE_SPOT"))
+    other = _request(h.idle_service("app"))
+    await spot.provision(other)
+    service = h.aws.state.services[(CLUSTER, f"ctrlplane-{other.instance_id}")]
+    assert service.request["capacityProviderStrategy"] == [
+        {"capacityProvider": "FARGATE_SPOT", "weight": 1}
+    ]
+    assert "launchType" not in service.request
+    await spot.deprovision(other.instance_id)

@@ -444,3 +444,19 @@ def test_usage_sums_the_newest_container_insights_event_of_each_task() -> None:
         "containerDefinitions": [{"name": "a", "memory": 64}, {"name": "i", "essential": False}],
     }
     assert memory_limit(definition) == 64
+
+
+def test_configured_sizes_and_launch_types_are_checked_before_any_call() -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        _render(_request(_web()), _config(task_cpu=256, task_memory=4096))
+    problem = caught.value.problems[0]
+    assert problem.path == "task_cpu/task_memory (ECS config)"
+    assert "with 256 units Fargate offers 512 to 2048 MiB" in problem.message
+    with pytest.raises(InvalidSpec) as caught:
+        _render(_request(_web()), _config(launch_type="EC2", assign_public_ip=True))
+    assert [p.path for p in caught.value.problems] == ["assign_public_ip (ECS config)"]
+    rendered = _render(_request(_web()), _config(launch_type="EC2"))
+    _valid(rendered)
+    assert rendered[1]["CreateService"]["launchType"] == "EC2"
+    assert "platformVersion" not in rendered[1]["CreateService"]
+    assert rendered[0]["RegisterTaskDefinition"]["requiresCompatibilities"] == ["EC2"]

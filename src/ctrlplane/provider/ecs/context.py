@@ -61,10 +61,20 @@ class EcsContext:
 
 @asynccontextmanager
 async def open_context(
-    config: EcsConfig, preflight: Preflight, session: AwsSession, facts: EcsFacts
+    config: EcsConfig,
+    preflight: Preflight,
+    session: AwsSession,
+    facts: EcsFacts,
+    *,
+    active: bool = True,
 ) -> AsyncIterator[EcsContext]:
-    """A context with AWS clients opened on demand, closed when the block ends."""
+    """A context for one operation; with ``active`` its AWS calls are the ones the lease
+    store uses while the block runs (:data:`ACTIVE_API`). A log stream, which outlives
+    its operation, opens one that is not active."""
     async with AwsApi(config, session) as api:
+        if not active:
+            yield EcsContext(config, api, preflight, session, facts)
+            return
         token = ACTIVE_API.set(api)
         try:
             yield EcsContext(config, api, preflight, session, facts)

@@ -95,6 +95,14 @@ def _config_refusals(cfg: EcsConfig) -> list[Refusal]:
             )
         )
     fargate = cfg.launch_type is LaunchType.FARGATE or bool(cfg.capacity_provider)
+    if not fargate and cfg.assign_public_ip:
+        out.append(
+            Refusal(
+                Capability.PROVISION,
+                "ECS assigns public IPs to Fargate tasks only; unset assign_public_ip",
+                "assign_public_ip (ECS config)",
+            )
+        )
     if fargate and not cfg.execution_role_arn:
         out.append(
             Refusal(
@@ -199,7 +207,10 @@ def spec_refusals(req: ProvisionRequest, cfg: EcsConfig) -> list[Refusal]:
                 )
     size = task_size(req.services, cfg)
     if size.problem:
-        out.append(Refusal(Capability.PROVISION, size.problem, "services[*].resources"))
+        where = "services[*].resources"
+        if cfg.task_cpu or cfg.task_memory:
+            where = "task_cpu/task_memory (ECS config)"
+        out.append(Refusal(Capability.PROVISION, size.problem, where))
     elif not out:
         out += _size_refusals(req, cfg, size)
     return out

@@ -118,6 +118,9 @@ class EcsProvider:
     def _open(self) -> AbstractAsyncContextManager[EcsContext]:
         return open_context(self.config, self._preflight, self._session, self._facts)
 
+    def _open_stream(self) -> AbstractAsyncContextManager[EcsContext]:
+        return open_context(self.config, self._preflight, self._session, self._facts, active=False)
+
     async def aclose(self) -> None:
         """Close the provider's AWS clients now (else they close with their event loop)."""
         await self._session.close()
@@ -279,7 +282,7 @@ class EcsProvider:
             self._preflight.logs()
             async with self._ops.reading(instance_id, "logs"), self._open() as ctx:
                 selection = await logs.select(ctx, instance_id, options)
-            return logs.read(self._open, selection, options)
+            return logs.read(self._open_stream, selection, options)
 
         return LogStream(opener)
 

@@ -17,9 +17,9 @@ task definitions (``RegisterTaskDefinition``)
 
 services (``CreateService``/``UpdateService``)
     an ``awsvpc`` task definition needs an ``awsvpcConfiguration`` whose subnets (1-16)
-    and security groups (at most 5) exist; the launch type must be one the task
-    definition is compatible with; ``launchType`` and ``capacityProviderStrategy`` are
-    exclusive; deployment percentages in range.
+    and security groups (at most 5) exist, a public IP only on Fargate; the launch type
+    must be one the task definition is compatible with; ``launchType`` and
+    ``capacityProviderStrategy`` are exclusive; deployment percentages in range.
 """
 
 from __future__ import annotations
@@ -310,6 +310,11 @@ def check_service(
                 "InvalidParameterException",
                 f"Error retrieving subnet information for {unknown}: The subnet ID "
                 f"'{unknown[0]}' does not exist",
+            )
+        if vpc.get("assignPublicIp") == "ENABLED" and launch_type != "FARGATE":
+            raise AwsError(
+                "InvalidParameterException",
+                "Assign public IP is not supported for this launch type.",
             )
         groups = vpc.get("securityGroups") or []
         if len(groups) > 5:
