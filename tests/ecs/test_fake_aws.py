@@ -6,12 +6,18 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 import pytest_asyncio
 from aiobotocore.session import AioSession
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from .conftest import ACCESS_KEY, SECRET_KEY
 from .fake_aws import SECURITY_GROUPS, SUBNETS
 from .fakes import eventually, raw_call, running_fake
 from .harness import CLUSTER, EXECUTION_ROLE, LEASE_TABLE, EcsHarness
@@ -500,3 +506,76 @@ async def test_secret_stores_refuse_what_aws_refuses(harness: EcsHarness) -> Non
     assert (status, answer["__type"]) == (400, "ValidationException")
     status, answer = await raw_call(fake, "ssm", "PutParameter", {**put, "Name": "p/x"})
     assert (status, answer["__type"]) == (400, "ValidationException")
+
+
+async def _query(harness: EcsHarness, form: dict[str, str]) -> tuple[int, str]:
+    """A signed query-protocol call to the fake's Elastic Load Balancing."""
+    data = urlencode(form).encode()
+    request = AWSRequest(
+        method="POST",
+        url=harness.aws.endpoint_url + "/",
+        data=data,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "elasticloadbalancing", "us-east-1").add_auth(
+        request
+    )
+    async with httpx.AsyncClient() as client:
+        resp = await client.post(request.url, content=data, headers=dict(request.headers))
+    return resp.status_code, resp.text
+
+
+async def test_the_load_balancing_query_api_is_checked_against_its_model(
+    harness: EcsHarness,
+) -> None:
+    _, group = harness.aws.elb.add("strict")
+    base = {"Action": "DescribeTargetHealth", "Version": "2015-12-01"}
+    status, text = await _query(harness, {**base, "TargetGroupArn": group})
+    assert status == 200
+    assert "<TargetHealthDescriptions></TargetHealthDescriptions>" in text
+    status, text = await _query(harness, {**base, "TargetGroupArn": group, "Bogus": "1"})
+    assert status == 400
+    assert "<Code>ValidationError</Code>" in text
+    status, text = await _query(harness, base)
+    assert status == 400
+    assert "TargetGroupArn: required member" in text
+    status, text = await _query(
+        harness,
+        {
+            **base,
+            "TargetGroupArn": group,
+            "Targets.member.1.Id": "10.0.0.1",
+            "Targets.member.1.Port": "x",
+        },
+    )
+    assert "is not an integer" in text
+
+
+async def test_services_behind_target_groups_follow_ecs_rules(
+    harness: EcsHarness, ecs: Any
+) -> None:
+    _, instance_group = harness.aws.elb.add("inst", target_type="instance")
+    _, group = harness.aws.elb.add("ipgroup")
+    body = _definition()
+    body["containerDefinitions"][0]["portMappings"] = [{"containerPort": 8080}]
+    await ecs.register_task_definition(**body)
+
+    def behind(arn: str, port: int = 8080) -> JSON:
+        return {
+            **_service(),
+            "loadBalancers": [
+                {"targetGroupArn": arn, "containerName": "app", "containerPort": port}
+            ],
+        }
+
+    assert "incompatible with the awsvpc network mode" in await _code(
+        ecs.create_service(**behind(instance_group))
+    )
+    assert "did not have a container port 9090" in await _code(
+        ecs.create_service(**behind(group, 9090))
+    )
+    grace = {**_service(), "healthCheckGracePeriodSeconds": 10}
+    assert "only valid for services configured to use load balancers" in await _code(
+        ecs.create_service(**grace)
+    )
+    await ecs.create_service(**behind(group))

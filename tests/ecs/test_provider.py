@@ -17,6 +17,7 @@ from ctrlplane.errors import (
     BackendError,
     BackendUnavailable,
     DeployFailed,
+    InvalidSpec,
     NotSupported,
     PermissionDenied,
     ProvisionFailed,
@@ -34,6 +35,7 @@ from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
     HealthCheckSpec,
+    PortSpec,
     ProvisionRequest,
     ResourceSpec,
     SecretRef,
@@ -441,3 +443,67 @@ async def test_the_ec2_launch_type_and_capacity_providers(harness: EcsHarness) -
     ]
     assert "launchType" not in service.request
     await spot.deprovision(other.instance_id)
+
+
+async def test_a_target_group_gates_deploys_and_its_load_balancer_is_the_endpoint(
+    harness: EcsHarness,
+) -> None:
+    h = harness
+    _, group = h.aws.elb.add(
+        "shop", listener_port=80, target_port=8080, path="/healthz", interval=5
+    )
+    provider = EcsProvider(h.config(target_group_arn=group))
+    assert "strategy:blue-green" not in provider.capabilities()
+    req = _request(h.http_service("web", port=8080, env={"MESSAGE": "v1"}))
+    await provider.provision(req)
+    iid = req.instance_id
+    status = await provider.status(iid)
+    public = [e for e in status.endpoints if e.public]
+    assert [(e.service_name, e.port) for e in public] == [("web", 80)]
+    assert public[0].url.startswith("http://shop-")
+    assert ".elb.amazonaws.com:80" in public[0].url
+    assert await h.http_get(public, "/") == (200, b"v1")
+    bad = ServiceDeploySpec(name="web", image=h.image(2), env={"MESSAGE": "bad", "HEALTHY": "0"})
+    with pytest.raises(DeployFailed) as caught:
+        await provider.deploy(DeployRequest(instance_id=iid, services=[bad]))
+    evidence = " ".join(str(e) for e in caught.value.evidence)
+    assert "target group shop-tg" in evidence
+    assert (
+        "Health checks failed with these codes: [404]" in evidence
+        or "Task failed ELB health checks" in evidence
+    ), evidence
+    assert caught.value.rolled_back
+    assert await h.http_get(public, "/") == (200, b"v1")
+    good = ServiceDeploySpec(name="web", image=h.image(2), env={"MESSAGE": "v2"})
+    await provider.deploy(DeployRequest(instance_id=iid, services=[good], strategy="canary"))
+
+    async def serves_v2() -> bool:
+        return await h.http_get(public, "/") == (200, b"v2")
+
+    await eventually(serves_v2, "the load balancer to serve v2")
+    with pytest.raises(NotSupported, match="blue-green"):
+        await provider.deploy(
+            DeployRequest(instance_id=iid, services=[good], strategy="blue-green")
+        )
+    await provider.deprovision(iid)
+    assert await h.leftovers(iid) == []
+
+
+def test_a_target_group_needs_the_main_service_port() -> None:
+    config = EcsConfig(
+        region="eu-west-1",
+        subnets=["subnet-1"],
+        execution_role_arn="arn:aws:iam::123456789012:role/r",
+        target_group_arn="arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/x-tg/0123",
+        load_balancer_port=9090,
+    )
+    web = ServiceSpec(name="web", image="w:1", ports=[])
+    with pytest.raises(InvalidSpec) as caught:
+        EcsProvider(config).render(_request(web))
+    assert [p.path for p in caught.value.problems] == ["services[0].ports"]
+    rendered = EcsProvider(config.model_copy(update={"load_balancer_port": 0})).render(
+        _request(web.model_copy(update={"ports": [PortSpec(container=8080)]}))
+    )
+    assert rendered[1]["CreateService"]["loadBalancers"] == [
+        {"targetGroupArn": config.target_group_arn, "containerName": "web", "containerPort": 8080}
+    ]

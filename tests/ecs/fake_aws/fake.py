@@ -1,11 +1,12 @@
 """``FakeAws``: the strict fake of the AWS services the ECS backend uses, on real HTTP.
 
-One object serves ECS, CloudWatch Logs, DynamoDB, Secrets Manager, SSM Parameter Store
-and the Resource Groups Tagging API on one ``http://127.0.0.1:<port>`` endpoint (a
-client reaches it through aiobotocore's ``endpoint_url``), for one region and account,
-accepting the access keys it was given (requests are signed, see :mod:`.sigv4`). Every
-request and answer is checked against botocore's service models (:mod:`.shapes`); the
-semantic rules and the scheduler are ECS's (:mod:`.ecs`).
+One object serves ECS, CloudWatch Logs, DynamoDB, Secrets Manager, SSM Parameter Store,
+Elastic Load Balancing v2 and the Resource Groups Tagging API on one
+``http://127.0.0.1:<port>`` endpoint (a client reaches it through aiobotocore's
+``endpoint_url``), for one region and account, accepting the access keys it was given
+(requests are signed, see :mod:`.sigv4`). Every request and answer is checked against
+botocore's service models (:mod:`.shapes`, :mod:`.query`); the semantic rules and the
+scheduler are ECS's (:mod:`.ecs`), load balancing ELB's (:mod:`.elbv2`).
 
 Containers are fake processes (:mod:`ctrlplane.testing`): images are
 :class:`~ctrlplane.testing.FakeImage` behaviours of the given
@@ -31,6 +32,7 @@ from .ecs.model import Task
 from .ecs.scheduler import Scheduler
 from .ecs.state import EcsState
 from .ecs.tasks import Agent
+from .elbv2 import ElbV2
 from .logs import Logs
 from .secretsmanager import SecretsManager
 from .server import FrontDoor
@@ -80,6 +82,7 @@ class FakeAws:
             parameters=self.parameters,
             roles=roles,
         )
+        self.elb = ElbV2(self.account, self.clock, self.agent.addresses, self._fetch)
         self.ecs = EcsApi(
             self.state,
             self.agent,
@@ -87,8 +90,9 @@ class FakeAws:
             self.clock,
             subnets=subnets,
             security_groups=security_groups,
+            elb=self.elb,
         )
-        self.scheduler = Scheduler(self.state, self.agent, self.clock, self.ecs.launch)
+        self.scheduler = Scheduler(self.state, self.agent, self.clock, self.ecs.launch, self.elb)
         self.insights = Insights(self.state, self.logs, self.account, self.clock, insights_period)
         self.tagging = Tagging(self.state)
         self.door = FrontDoor(
@@ -99,6 +103,7 @@ class FakeAws:
                 self.secrets.api,
                 self.parameters.api,
                 self.tagging.api,
+                self.elb.api,
             ],
             keys=keys,
             region=self.account.region,
@@ -111,6 +116,7 @@ class FakeAws:
 
     async def start(self) -> None:
         await self.door.start()
+        await self.elb.serve()
         self._loop = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -120,15 +126,26 @@ class FakeAws:
                 await self._loop
             self._loop = None
         await self.agent.close(list(self.state.tasks.values()))
+        await self.elb.close()
         await self.door.close()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self.scheduler.tick()
+            self.elb.tick()
+            await self.elb.serve()
             if self.insights.due(loop.time()):
                 self.insights.write()
             await asyncio.sleep(self.tick)
+
+    def _fetch(self, ip: str, port: int, path: str) -> tuple[int, bytes] | None:
+        """GET ``path`` on ``ip``:``port`` inside the VPC (a task's port); ``None`` if
+        nothing answers there."""
+        for task in self.state.tasks.values():
+            if task.ip == ip and task.active:
+                return self.agent.fetch(task, port, path)
+        return None
 
     # looking inside, for tests
 

@@ -1,7 +1,9 @@
 """The HTTP front of the fake: one aiohttp server on 127.0.0.1 for every fake service.
 
-Each request is signed (checked by :mod:`.sigv4`), routed by its ``X-Amz-Target`` to a
-:class:`~.wire.ServiceApi`, validated against the operation's input shape
+Each request is signed (checked by :mod:`.sigv4`) and routed to a
+:class:`~.wire.ServiceApi`: a JSON-protocol request by its ``X-Amz-Target``, a
+query-protocol one (form-encoded ``Action=...``, :mod:`.query`) by the service its
+signature is scoped to. It is validated against the operation's input shape
 (:mod:`.shapes`; a refusal carries the service's validation error code), handled, and
 its answer validated against the output shape before it is sent: an answer the model
 does not allow is the fake's own bug and is sent as a 500 naming the problems, so the
@@ -17,10 +19,12 @@ import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from .errors import AwsError
+from .query import answer_xml, error_xml, from_form
 from .shapes import input_problems, output_problems, to_wire
 from .sigv4 import verify
 from .wire import Call, ServiceApi, call_handler
@@ -32,7 +36,9 @@ class FrontDoor:
     """Serves ``apis`` for ``keys`` (access key ID -> secret) in ``region``."""
 
     def __init__(self, apis: Iterable[ServiceApi], *, keys: dict[str, str], region: str) -> None:
-        self.apis = {api.target_prefix: api for api in apis}
+        apis = list(apis)
+        self.apis = {api.target_prefix: api for api in apis if api.protocol == "json"}
+        self.query_apis = {api.signing_name: api for api in apis if api.protocol == "query"}
         self.keys = keys
         self.region = region
         self.calls: list[Call] = []
@@ -69,6 +75,8 @@ class FrontDoor:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
+        if "X-Amz-Target" not in request.headers:
+            return await self._query(request)
         target = request.headers.get("X-Amz-Target", "")
         prefix, _, operation = target.rpartition(".")
         api = self.apis.get(prefix)
@@ -125,6 +133,63 @@ class FrontDoor:
             body=json.dumps(to_wire(answer)).encode(),
             content_type=api.content_type,
             headers={"x-amzn-RequestId": str(uuid.uuid4())},
+        )
+
+    async def _query(self, request: web.Request) -> web.Response:
+        scope = request.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
+        api = self.query_apis.get(scope[3] if len(scope) > 3 else "")
+        if api is None:
+            return _error(AwsError("UnknownOperationException", "no such query service"))
+        namespace = str(api.model.metadata.get("xmlNamespace", ""))
+        request_id = str(uuid.uuid4())
+        body_bytes = await request.read()
+        form = dict(parse_qsl(body_bytes.decode(), keep_blank_values=True))
+        operation = form.get("Action", "")
+        body: dict[str, Any] = {}
+        try:
+            verify(
+                method=request.method,
+                path=request.path,
+                query=request.query_string,
+                headers=request.headers,
+                body=body_bytes,
+                keys=self.keys,
+                region=self.region,
+                service=api.signing_name,
+            )
+            model = api.operation(operation)
+            if form.get("Version") != api.model.metadata.get("apiVersion"):
+                raise AwsError("InvalidAction", f"unknown API version {form.get('Version')!r}")
+            body = from_form(model.input_shape, form)
+            problems = input_problems(model.input_shape, body)
+            if problems:
+                raise AwsError(api.validation_code, "; ".join(problems))
+            pending = self.faults.get((api.name, operation))
+            if pending:
+                raise pending.pop(0)
+            answer = await call_handler(api, operation, body)
+        except AwsError as exc:
+            self.calls.append(Call(api.name, operation, body, exc.code))
+            return web.Response(
+                status=exc.status,
+                body=error_xml(exc, namespace, request_id).encode(),
+                content_type="text/xml",
+            )
+        self.calls.append(Call(api.name, operation, body))
+        problems = output_problems(model.output_shape, answer)
+        if problems:
+            failure = AwsError(
+                "InternalFailure",
+                f"the fake {api.name} built an invalid {operation} answer: " + "; ".join(problems),
+                500,
+            )
+            return web.Response(
+                status=500,
+                body=error_xml(failure, namespace, request_id).encode(),
+                content_type="text/xml",
+            )
+        return web.Response(
+            body=answer_xml(model, answer, namespace, request_id).encode(), content_type="text/xml"
         )
 
 

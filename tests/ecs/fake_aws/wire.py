@@ -59,8 +59,12 @@ class ServiceApi:
         return load_model(self.name)
 
     @property
+    def protocol(self) -> str:
+        return str(self.model.metadata["protocol"])
+
+    @property
     def target_prefix(self) -> str:
-        return str(self.model.metadata["targetPrefix"])
+        return str(self.model.metadata.get("targetPrefix", ""))
 
     @property
     def signing_name(self) -> str:

@@ -68,6 +68,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
     from types_aiobotocore_ecs.client import ECSClient
+    from types_aiobotocore_elbv2.client import ElasticLoadBalancingv2Client
     from types_aiobotocore_logs.client import CloudWatchLogsClient
     from types_aiobotocore_resourcegroupstaggingapi.client import ResourceGroupsTaggingAPIClient
     from types_aiobotocore_secretsmanager.client import SecretsManagerClient
@@ -97,6 +98,7 @@ _NAMES = {
     "secretsmanager": "Secrets Manager",
     "ssm": "SSM",
     "resourcegroupstaggingapi": "Resource Groups Tagging",
+    "elbv2": "Elastic Load Balancing",
 }
 
 
@@ -269,6 +271,9 @@ class AwsApi:
 
     async def _ssm(self) -> SSMClient:
         return cast("SSMClient", await self._client("ssm"))
+
+    async def _elbv2(self) -> ElasticLoadBalancingv2Client:
+        return cast("ElasticLoadBalancingv2Client", await self._client("elbv2"))
 
     async def _tagging(self) -> ResourceGroupsTaggingAPIClient:
         return cast(
@@ -540,6 +545,46 @@ class AwsApi:
             token="PaginationToken",
         )
         return [dict(r) for r in found or []]
+
+    # Elastic Load Balancing
+
+    async def target_health(self, group: str, targets: Sequence[tuple[str, int]]) -> list[JSON]:
+        """The health of ``targets`` (address, port) in target group ``group``."""
+        elb = await self._elbv2()
+        out = await self._must(
+            "elbv2",
+            "DescribeTargetHealth",
+            elb.describe_target_health(
+                TargetGroupArn=group, Targets=[{"Id": ip, "Port": port} for ip, port in targets]
+            ),
+        )
+        return [dict(d) for d in out.get("TargetHealthDescriptions") or []]
+
+    async def target_group(self, arn: str) -> JSON:
+        elb = await self._elbv2()
+        out = await self._must(
+            "elbv2", "DescribeTargetGroups", elb.describe_target_groups(TargetGroupArns=[arn])
+        )
+        groups = out.get("TargetGroups") or []
+        if not groups:
+            raise BackendError(f"target group {arn!r} does not exist", backend=BACKEND)
+        return dict(groups[0])
+
+    async def load_balancers(self, arns: Sequence[str]) -> list[JSON]:
+        elb = await self._elbv2()
+        out = await self._must(
+            "elbv2",
+            "DescribeLoadBalancers",
+            elb.describe_load_balancers(LoadBalancerArns=list(arns)),
+        )
+        return [dict(lb) for lb in out.get("LoadBalancers") or []]
+
+    async def listeners(self, load_balancer: str) -> list[JSON]:
+        elb = await self._elbv2()
+        out = await self._must(
+            "elbv2", "DescribeListeners", elb.describe_listeners(LoadBalancerArn=load_balancer)
+        )
+        return [dict(listener) for listener in out.get("Listeners") or []]
 
     # CloudWatch Logs
 

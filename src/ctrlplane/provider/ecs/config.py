@@ -224,6 +224,28 @@ class EcsConfig(BaseModel):
         default_factory=lambda: ["nc", "-z", "-w", "{timeout}", "127.0.0.1", "{port}"],
         description="The container health check command of a tcp health check (as above).",
     )
+    target_group_arn: str = Field(
+        default="",
+        description=(
+            "An Elastic Load Balancing target group (target type ``ip``) the main service's "
+            "tasks are registered in: deploys then also wait for its target health, and the "
+            "load balancer's listeners are the instance's endpoints. Blue-green is not "
+            "declared with one (a target group serves every task registered in it)."
+        ),
+    )
+    load_balancer_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="The main service's port the target group reaches; 0: its first port.",
+    )
+    health_check_grace_period: Seconds = Field(
+        default=timedelta(0),
+        description=(
+            "With a target group: how long ECS ignores failed target health checks of a new "
+            "task (``healthCheckGracePeriodSeconds``)."
+        ),
+    )
     health_start_period: Seconds = Field(
         default=timedelta(0),
         description="Grace period (0-300 s) in which failed health checks of a new container "

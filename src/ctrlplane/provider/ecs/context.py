@@ -19,6 +19,7 @@ from ctrlplane.provider.ecs.client import AwsApi, AwsSession
 from ctrlplane.provider.ecs.config import BACKEND, EcsConfig
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.preflight import Preflight
+from ctrlplane.provider.results import Endpoint
 
 __all__ = [
     "ACTIVE_API",
@@ -37,11 +38,14 @@ instead of opening clients of its own for every call)."""
 @dataclass
 class EcsFacts:
     """What a provider object learned: task definitions by ARN (they never change), the
-    cluster's ARN and Container Insights setting (read once)."""
+    cluster's ARN and Container Insights setting, the load balancer's endpoints (read
+    once)."""
 
     definitions: dict[str, JSON] = field(default_factory=dict)
     cluster_arn: str = ""
     insights: str = ""
+    load_balanced: list[Endpoint] | None = None
+    """The endpoints of the configured target group's load balancer listeners."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from ctrlplane.errors import CtrlplaneError, NotSupported
+from ctrlplane.provider.ecs import targets
 from ctrlplane.provider.ecs.config import BACKEND
 from ctrlplane.provider.ecs.context import EcsContext, cluster_facts, task_definition
 from ctrlplane.provider.ecs.instances import current_tasks, require, stopped_tasks
@@ -38,6 +39,7 @@ from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
+    Endpoint,
     HealthStatus,
     InstanceStatus,
     InstanceSummary,
@@ -69,7 +71,18 @@ async def instance_status(ctx: EcsContext, inst: Instance) -> InstanceStatus:
             if service is inst.live
             else await current_tasks(ctx, str(service["serviceName"]))
         )
-    return build_status(inst, current, stopped, serving)
+    balanced = await load_balanced(ctx, inst)
+    return build_status(inst, current, stopped, serving, balanced)
+
+
+async def load_balanced(ctx: EcsContext, inst: Instance) -> list[Endpoint]:
+    """The load balancer's endpoints of the instance's main service (read once per
+    provider object); none without a target group."""
+    if not ctx.config.target_group_arn:
+        return []
+    if ctx.facts.load_balanced is None:
+        ctx.facts.load_balanced = await targets.endpoints(ctx, inst.request.main)
+    return list(ctx.facts.load_balanced)
 
 
 async def status(ctx: EcsContext, instance_id: str) -> InstanceStatus:

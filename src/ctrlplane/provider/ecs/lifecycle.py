@@ -29,6 +29,7 @@ from ctrlplane.provider.ecs.render.names import TAG_REPLICAS
 from ctrlplane.provider.ecs.render.service import DEPLOYMENT_CONFIGURATION
 from ctrlplane.provider.ecs.repair import repair
 from ctrlplane.provider.ecs.strategies import revert
+from ctrlplane.provider.ecs.targets import target_gate
 from ctrlplane.provider.ecs.waits import settle, stopped
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed
@@ -44,7 +45,14 @@ async def _run(ctx: EcsContext, inst: Instance, target: str, what: str) -> None:
     inits = [s.name for s in inst.request.services if s.role is ServiceRole.INIT]
     try:
         async with Deadline(ctx.config.deploy_timeout, f"{what} of {inst.instance_id}").timeout():
-            await settle(ctx, inst.name, target=target, step=what, inits=inits)
+            await settle(
+                ctx,
+                inst.name,
+                target=target,
+                step=what,
+                inits=inits,
+                targets=target_gate(ctx, inst.request.main),
+            )
     except RolloutFailed as exc:
         raise BackendError(
             f"{what} of {inst.instance_id!r} failed: {exc.reason}", backend=BACKEND
@@ -140,7 +148,7 @@ async def scale(ctx: EcsContext, op: Operation, instance_id: str, spec: Resource
         await _run(ctx, inst, new, "scale")
     except BaseException as exc:
         left = await cleanup(
-            revert(ctx, inst.name, inst.definition_arn, new),
+            revert(ctx, inst, new),
             ctx.config.deploy_timeout,
             "restoring the previous revision",
         )

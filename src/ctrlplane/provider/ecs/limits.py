@@ -27,7 +27,14 @@ from ctrlplane.provider.enums import PortProtocol, SecretType, WorkloadKind
 from ctrlplane.provider.preflight import Preflight, Refusal
 from ctrlplane.provider.spec import DeployRequest, ProvisionRequest, ResourceSpec
 
-__all__ = ["CAPABILITIES", "EXEC_REFUSAL", "EcsLimits", "preflight", "spec_refusals"]
+__all__ = [
+    "CAPABILITIES",
+    "EXEC_REFUSAL",
+    "EcsLimits",
+    "declared",
+    "preflight",
+    "spec_refusals",
+]
 
 CAPABILITIES = (
     Capability.PROVISION,
@@ -73,9 +80,18 @@ class EcsLimits:
         return []
 
 
+def declared(cfg: EcsConfig) -> tuple[Capability, ...]:
+    """What a provider with ``cfg`` declares: :data:`CAPABILITIES`, without blue-green when
+    a target group is configured (one target group serves every task registered in it:
+    a new set cannot wait beside the old one without taking traffic)."""
+    if cfg.target_group_arn:
+        return tuple(c for c in CAPABILITIES if c is not Capability.BLUE_GREEN)
+    return CAPABILITIES
+
+
 def preflight(cfg: EcsConfig, capabilities: Iterable[Capability] | None = None) -> Preflight:
     """The preflight of a provider with ``cfg``, narrowed to ``capabilities`` if given."""
-    return Preflight(BACKEND, CAPABILITIES, limits=EcsLimits(cfg), narrowed_to=capabilities)
+    return Preflight(BACKEND, declared(cfg), limits=EcsLimits(cfg), narrowed_to=capabilities)
 
 
 def _config_refusals(cfg: EcsConfig) -> list[Refusal]:
@@ -154,6 +170,19 @@ def spec_refusals(req: ProvisionRequest, cfg: EcsConfig) -> list[Refusal]:
                 "use kind 'deployment'",
             )
         )
+    if cfg.target_group_arn:
+        main = req.main
+        index = req.services.index(main)
+        ports = [p.container for p in main.ports]
+        if not ports or (cfg.load_balancer_port and cfg.load_balancer_port not in ports):
+            wanted = f"port {cfg.load_balancer_port}" if cfg.load_balancer_port else "a port"
+            out.append(
+                Refusal(
+                    Capability.PROVISION,
+                    f"the target group reaches the main service at {wanted}: map it in ports",
+                    f"services[{index}].ports",
+                )
+            )
     owners: dict[int, str] = {}
     for i, svc in enumerate(req.services):
         path = f"services[{i}]"

@@ -17,8 +17,8 @@ and travels through :mod:`.client`.
 
 Declared capabilities (:data:`~.limits.CAPABILITIES`): ``provision``, ``deploy`` with
 ``strategy:rolling`` (ECS's rolling update), ``strategy:canary`` and
-``strategy:blue-green`` (the core engine over two services), ``scale``, ``logs``;
-``capabilities=`` narrows them. Not declared: ``exec`` (refused with
+``strategy:blue-green`` (the core engine over two services; not with a target group),
+``scale``, ``logs``; ``capabilities=`` narrows them. Not declared: ``exec`` (refused with
 :data:`~.limits.EXEC_REFUSAL`), ``volumes``, GPUs, autoscaling, domains, TLS.
 """
 
@@ -161,6 +161,7 @@ class EcsProvider:
             task_definition=f"{name}:<revision>",
             desired=replicas,
             tags=tags,
+            main=req.main,
         )
         return [{"RegisterTaskDefinition": body}, {"CreateService": service}]
 

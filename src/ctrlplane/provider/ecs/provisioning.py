@@ -33,6 +33,7 @@ from ctrlplane.provider.ecs.render import ReleaseInfo, create_service, task_defi
 from ctrlplane.provider.ecs.render.names import TAG_STATE, family
 from ctrlplane.provider.ecs.render.tags import service_tags
 from ctrlplane.provider.ecs.repair import repair
+from ctrlplane.provider.ecs.targets import target_gate
 from ctrlplane.provider.ecs.units import reporter
 from ctrlplane.provider.ecs.waits import TaskFailed, settle
 from ctrlplane.provider.enums import ServiceRole
@@ -123,7 +124,9 @@ async def provision(ctx: EcsContext, op: Operation, req: ProvisionRequest) -> Pr
                 state="provisioning",
             )
             service = await ctx.api.create_service(
-                create_service(cfg, name=name, task_definition=arn, desired=replicas, tags=tags)
+                create_service(
+                    cfg, name=name, task_definition=arn, desired=replicas, tags=tags, main=req.main
+                )
             )
             step = "wait for running tasks"
             await steps.enter(step, f"{replicas} of {name}")
@@ -133,6 +136,7 @@ async def provision(ctx: EcsContext, op: Operation, req: ProvisionRequest) -> Pr
                 target=arn,
                 step=step,
                 inits=inits,
+                targets=target_gate(ctx, req.main),
                 on_started=reporter(iid, release.release_id, op.events),
             )
             await ctx.api.tag(str(service["serviceArn"]), {TAG_STATE: "ready"})

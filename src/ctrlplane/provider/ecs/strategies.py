@@ -40,6 +40,7 @@ from ctrlplane.provider.ecs.render.names import (
 )
 from ctrlplane.provider.ecs.render.service import DEPLOYMENT_CONFIGURATION, create_service
 from ctrlplane.provider.ecs.render.tags import service_tags
+from ctrlplane.provider.ecs.targets import target_gate
 from ctrlplane.provider.ecs.units import reporter
 from ctrlplane.provider.ecs.waits import HealthGate, gone, settle
 from ctrlplane.provider.enums import ServiceRole
@@ -63,11 +64,17 @@ def _gated(plan: ReleasePlan) -> list:  # type: ignore[type-arg]
     ]
 
 
-async def revert(ctx: EcsContext, service: str, old: str, new: str) -> None:
-    """Put ``service`` back on revision ``old`` and wait; deregister ``new``."""
-    await ctx.api.update_service(service, taskDefinition=old)
-    async with Deadline(ctx.config.deploy_timeout, f"restoring {service}").timeout():
-        await settle(ctx, service, target=old, step="restore the previous revision")
+async def revert(ctx: EcsContext, inst: Instance, new: str) -> None:
+    """Put ``inst``'s service back on the revision it ran and wait; deregister ``new``."""
+    await ctx.api.update_service(inst.name, taskDefinition=inst.definition_arn)
+    async with Deadline(ctx.config.deploy_timeout, f"restoring {inst.name}").timeout():
+        await settle(
+            ctx,
+            inst.name,
+            target=inst.definition_arn,
+            step="restore the previous revision",
+            targets=target_gate(ctx, inst.request.main),
+        )
     await remove_definitions(ctx, [new])
 
 
@@ -83,6 +90,7 @@ async def rolling(
         await emit(op.events, ProbeObserved(instance_id=iid, result=result))
 
     gate = HealthGate(_gated(plan), probed)
+    targets = target_gate(ctx, inst.request.main, probed)
     deadline = Deadline(ctx.config.deploy_timeout, f"{plan.strategy} deploy of {iid}")
     revision = new.rsplit(":", 1)[-1]
     step = f"roll out revision {revision}"
@@ -99,11 +107,13 @@ async def rolling(
                 step=step,
                 inits=[s.name for s in plan.after if s.role is ServiceRole.INIT],
                 gate=gate,
+                targets=targets,
                 on_started=reporter(iid, plan.release_id, op.events),
             )
     except BaseException as exc:
         err = first_error(exc)
-        evidence = err.evidence if isinstance(err, RolloutFailed) and err.evidence else gate.results
+        seen = [*gate.results, *(targets.results if targets else [])]
+        evidence = err.evidence if isinstance(err, RolloutFailed) and err.evidence else seen
         if isinstance(err, RolloutFailed):
             step, reason = err.step or step, err.reason
         elif isinstance(err, TimeoutError) and deadline.expired():
@@ -111,7 +121,7 @@ async def rolling(
         else:
             reason = describe_failure(err)
         left = await cleanup(
-            revert(ctx, inst.name, inst.definition_arn, new),
+            revert(ctx, inst, new),
             ctx.config.deploy_timeout,
             "restoring the previous revision",
         )
@@ -174,7 +184,12 @@ class BesideUnits:
             state="ready",
         )
         body = create_service(
-            self.ctx.config, name=self.new, task_definition=self.new_revision, desired=0, tags=tags
+            self.ctx.config,
+            name=self.new,
+            task_definition=self.new_revision,
+            desired=0,
+            tags=tags,
+            main=req.main,
         )
         self.new_arn = str((await self.ctx.api.create_service(body))["serviceArn"])
 
@@ -204,16 +219,24 @@ class BesideUnits:
             await asyncio.sleep(self._poll)
 
     async def gate(self, replica: int, on_probe: ProbeSink) -> GateOutcome | None:
-        if not self.gated:
+        targets = target_gate(
+            self.ctx, self.plan.service_after(self.inst.request.main.name), on_probe
+        )
+        if not self.gated and targets is None:
             return None
         gate = HealthGate(self.gated, on_probe)
         while True:
             task = await self._describe(self.assigned[replica])
             try:
-                if await gate.observe(task, replica):
-                    return GateOutcome(True, gate.results, "healthy")
+                healthy = await gate.observe(task, replica)
+                if targets is not None:
+                    healthy = await targets.observe([(replica, task)]) and healthy
+                if healthy:
+                    return GateOutcome(
+                        True, [*gate.results, *(targets.results if targets else [])], "healthy"
+                    )
             except RolloutFailed as exc:
-                return GateOutcome(False, exc.evidence, exc.reason)
+                return GateOutcome(False, [*gate.results, *exc.evidence], exc.reason)
             await asyncio.sleep(self._poll)
 
     async def observe(self, replicas: Sequence[int], on_probe: ProbeSink) -> list[ProbeResult]:
@@ -224,11 +247,16 @@ class BesideUnits:
                 reason = failure(task, self._inits).reason if failed(task) else "the canary stopped"
                 raise RolloutFailed(f"canary of unit {replica}", reason, results)
             gate = HealthGate(self.gated, on_probe)
+            targets = target_gate(
+                self.ctx, self.plan.service_after(self.inst.request.main.name), on_probe
+            )
             try:
                 await gate.observe(task, replica)
+                if targets is not None:
+                    await targets.observe([(replica, task)])
             except RolloutFailed as exc:
                 raise RolloutFailed(exc.step, exc.reason, [*results, *exc.evidence]) from None
-            results += gate.results
+            results += [*gate.results, *(targets.results if targets else [])]
         return results
 
     async def switch(self, replica: int) -> None:

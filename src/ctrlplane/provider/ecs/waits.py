@@ -5,7 +5,8 @@ of the expected task definition, is the only one and ECS reports it ``COMPLETED`
 desired count runs, healthy). It fails fast (``RolloutFailed``, with the probe evidence)
 when a task of the deployment fails (it did not start, an essential container exited,
 its health checks failed), when the deployment circuit breaker fails or rolls back the
-deployment, or when the :class:`HealthGate` sees a gated container turn ``UNHEALTHY``.
+deployment, when the :class:`HealthGate` sees a gated container turn ``UNHEALTHY``, or
+the :class:`~.targets.TargetGate` (with a target group) a target turn ``unhealthy``.
 Each task of the deployment is reported once when it runs (``on_started``).
 """
 
@@ -19,6 +20,7 @@ from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs.context import EcsContext, task_definition
 from ctrlplane.provider.ecs.instances import current_tasks
 from ctrlplane.provider.ecs.observe.tasks import container, failed, failure, ordered
+from ctrlplane.provider.ecs.targets import TargetGate
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import ProbeResult, probe_kind, probe_target
@@ -126,6 +128,7 @@ async def settle(
     step: str,
     inits: Sequence[str] = (),
     gate: HealthGate | None = None,
+    targets: TargetGate | None = None,
     on_started: OnStarted | None = None,
 ) -> None:
     """Wait until ``service``'s deployment of task definition ``target`` completed (see
@@ -157,6 +160,9 @@ async def settle(
                         await gate.observe(task, 0)
                     except RolloutFailed as exc:
                         evidence = exc.evidence
+                if targets is not None:
+                    await targets.stopped(task, 0)
+                    evidence = [*evidence, *targets.results]
                 why = failure(task, inits)
                 raise TaskFailed(step, why.reason, evidence, task, why.container)
         if primary.get("rolloutState") == "FAILED":
@@ -181,6 +187,15 @@ async def settle(
                 healthy = await gate.observe(task, replica) and healthy
             statuses = [(container(task, name) or {}).get("healthStatus") for name in checked]
             healthy = healthy and all(status == "HEALTHY" for status in statuses)
+        if targets is not None:
+            up = [
+                (r, t) for r, t in enumerate(ordered(running)) if t.get("lastStatus") == "RUNNING"
+            ]
+            try:
+                healthy = await targets.observe(up) and healthy
+            except RolloutFailed as exc:
+                evidence = [*(gate.results if gate else []), *exc.evidence]
+                raise RolloutFailed(exc.step, exc.reason, evidence) from None
         complete = primary.get("rolloutState") == "COMPLETED" and len(deployments) == 1
         if complete and healthy and len(running) == int(live.get("desiredCount") or 0):
             return

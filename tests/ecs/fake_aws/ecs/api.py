@@ -20,6 +20,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ..account import Account, Clock
+from ..elbv2 import ElbV2
 from ..errors import AwsError
 from ..wire import ServiceApi
 from .model import Cluster, Deployment, Service, Task, TaskDefinition, deployment_id
@@ -50,7 +51,9 @@ class EcsApi:
         *,
         subnets: Collection[str],
         security_groups: Collection[str],
+        elb: ElbV2 | None = None,
     ) -> None:
+        self.elb = elb
         self.state = state
         self.agent = agent
         self.account = account
@@ -283,6 +286,7 @@ class EcsApi:
         )
         if len(body.get("tags") or []) > 50:
             raise _invalid("A resource can have at most 50 tags.")
+        self._check_load_balancers(body, definition)
         desired = body.get("desiredCount")
         if desired is None:
             raise _invalid("desiredCount is required for a service with the REPLICA strategy.")
@@ -305,6 +309,36 @@ class EcsApi:
         service.deployments.append(Deployment(deployment_id(), definition.arn, desired, now, now))
         self.state.services[(cluster.name, name)] = service
         return {"service": self._service_view(service)}
+
+    def _check_load_balancers(self, body: JSON, definition: TaskDefinition) -> None:
+        """ECS's rules for a service's target groups (``ip`` targets for ``awsvpc``, the
+        container and port mapped, a group behind a load balancer)."""
+        lbs = body.get("loadBalancers") or []
+        if body.get("healthCheckGracePeriodSeconds") is not None and not lbs:
+            raise _invalid(
+                "Health check grace period is only valid for services configured to use load "
+                "balancers"
+            )
+        for lb in lbs:
+            arn = lb.get("targetGroupArn")
+            group = self.elb.group(arn) if self.elb is not None and arn else None
+            if group is None:
+                raise _invalid(f"Unable to find the target group {arn!r}")
+            if definition.body.get("networkMode") == "awsvpc" and group.target_type != "ip":
+                raise _invalid(
+                    f"The provided target group {arn} has target type {group.target_type}, which "
+                    "is incompatible with the awsvpc network mode specified in the task definition."
+                )
+            if not group.load_balancers:
+                raise _invalid(f"The target group {arn} does not have an associated load balancer.")
+            names = {c["name"]: c for c in definition.containers}
+            container = names.get(lb.get("containerName", ""))
+            ports = [pm["containerPort"] for pm in (container or {}).get("portMappings") or []]
+            if container is None or lb.get("containerPort") not in ports:
+                raise _invalid(
+                    f"The container {lb.get('containerName')} did not have a container port "
+                    f"{lb.get('containerPort')} defined."
+                )
 
     def update_service(self, body: JSON) -> JSON:
         cluster = self._cluster(body.get("cluster"))

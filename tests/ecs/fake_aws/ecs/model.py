@@ -178,6 +178,8 @@ class Task:
     tags: list[JSON] = field(default_factory=list)
     volumes: dict[str, dict[str, bytes]] = field(default_factory=dict)
     secret_values: list[str] = field(default_factory=list, repr=False)
+    registered: bool = False
+    """Whether the task is registered in its service's target groups."""
     version: int = 1
 
     @property

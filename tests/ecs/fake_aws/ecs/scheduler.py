@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from ..account import Clock
+from ..elbv2 import ElbV2
 from .model import Deployment, Service, Task, deployment_id
 from .state import EcsState
 from .tasks import Agent
 
 __all__ = ["Scheduler"]
+
+JSON = dict[str, Any]
 
 
 def _checked(task: Task) -> bool:
@@ -44,15 +48,15 @@ STEADY_SECONDS = 2.0
 serving: a container that exits at once must not complete a deployment."""
 
 
-def _healthy(task: Task, clock: Clock) -> bool:
-    if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
-        return False
+def _ran(task: Task, clock: Clock) -> float:
+    """Simulated seconds since ``task`` started running (0 before)."""
     if task.started_at is None:
-        return False
-    ran = (clock.now() - task.started_at).total_seconds()
-    if ran < clock.scaled(STEADY_SECONDS):
-        return False
-    return task.health == "HEALTHY" if _checked(task) else True
+        return 0.0
+    return (clock.now() - task.started_at).total_seconds() / max(clock.time_scale, 1e-9)
+
+
+def _load_balancers(service: Service) -> list[JSON]:
+    return list(service.request.get("loadBalancers") or [])
 
 
 class Scheduler:
@@ -65,12 +69,67 @@ class Scheduler:
         agent: Agent,
         clock: Clock,
         launch: Callable[[Service, Deployment], Task],
+        elb: ElbV2 | None = None,
     ) -> None:
         self.state = state
         self.agent = agent
         self.clock = clock
         self.launch = launch
+        self.elb = elb
         self.counted: set[str] = set()
+
+    def _healthy(self, service: Service, task: Task) -> bool:
+        """Whether ``task`` serves: running a moment, its checked essential containers
+        ``HEALTHY``, its targets ``healthy`` in every target group of the service."""
+        if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+            return False
+        if _ran(task, self.clock) < STEADY_SECONDS:
+            return False
+        if _checked(task) and task.health != "HEALTHY":
+            return False
+        for lb in _load_balancers(service):
+            state = (
+                self.elb.state(lb["targetGroupArn"], task.ip, lb["containerPort"])
+                if self.elb
+                else ""
+            )
+            if state != "healthy":
+                return False
+        return True
+
+    def _targets(self, service: Service, now: Any) -> None:
+        """Register running tasks in the service's target groups, deregister stopping
+        ones, and stop tasks whose targets stay unhealthy past the grace period."""
+        lbs = _load_balancers(service)
+        if not lbs or self.elb is None:
+            return
+        grace = service.request.get("healthCheckGracePeriodSeconds") or 0
+        for t in self.state.service_tasks(service, active_only=False):
+            if t.desired_status == "STOPPED":
+                if t.registered:
+                    for lb in lbs:
+                        self.elb.deregister(lb["targetGroupArn"], t.ip, lb["containerPort"])
+                    t.registered = False
+                continue
+            if t.last_status != "RUNNING":
+                continue
+            if not t.registered:
+                for lb in lbs:
+                    self.elb.register(lb["targetGroupArn"], t.ip, lb["containerPort"])
+                t.registered = True
+                continue
+            for lb in lbs:
+                arn = lb["targetGroupArn"]
+                unhealthy = self.elb.state(arn, t.ip, lb["containerPort"]) == "unhealthy"
+                if unhealthy and _ran(t, self.clock) > grace:
+                    self.agent.stop(
+                        t,
+                        "ServiceSchedulerInitiated",
+                        f"Task failed ELB health checks in (target-group {arn})",
+                        failed=True,
+                    )
+                    service.event(f"has stopped 1 running tasks: (task {t.id}).", now)
+                    break
 
     async def tick(self) -> None:
         for task in list(self.state.tasks.values()):
@@ -98,12 +157,14 @@ class Scheduler:
         now = self.clock.now()
         tasks = [t for t in self.state.service_tasks(service) if t.desired_status == "RUNNING"]
         if service.status == "DRAINING":
+            self._targets(service, now)
             for t in tasks:
                 self._scale_in(t, service.primary.id if service.deployments else "")
             if not self.state.service_tasks(service):
                 service.status = "INACTIVE"
                 service.event("has been deleted.", now)
             return
+        self._targets(service, now)
         for t in tasks:
             if t.last_status == "RUNNING" and t.health == "UNHEALTHY":
                 self.agent.stop(
@@ -137,7 +198,7 @@ class Scheduler:
                 self._scale_in(t, primary.id)
         self._drain_old(service, [t for t in tasks if t.deployment != primary.id], mine)
         self._retire_deployments(service)
-        healthy = [t for t in mine if _healthy(t, self.clock)]
+        healthy = [t for t in mine if self._healthy(service, t)]
         if (
             primary.rollout_state == "IN_PROGRESS"
             and len(service.deployments) == 1
@@ -198,10 +259,10 @@ class Scheduler:
         minimum = math.ceil(
             service.desired * service.deployment_config.get("minimumHealthyPercent", 100) / 100
         )
-        healthy_new = len([t for t in mine if _healthy(t, self.clock)])
-        serving_old = [t for t in old if _healthy(t, self.clock)]
-        for t in sorted(old, key=lambda t: _healthy(t, self.clock)):
-            if not _healthy(t, self.clock):
+        healthy_new = len([t for t in mine if self._healthy(service, t)])
+        serving_old = [t for t in old if self._healthy(service, t)]
+        for t in sorted(old, key=lambda t: self._healthy(service, t)):
+            if not self._healthy(service, t):
                 self._scale_in(t, t.deployment)
             elif healthy_new + len(serving_old) - 1 >= minimum:
                 serving_old.remove(t)

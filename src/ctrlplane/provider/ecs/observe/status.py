@@ -8,7 +8,8 @@ state is the worst over the tasks, the instance's the worst over its long-lived
 services (inits are reported but not aggregated). With a desired count of 0 the
 instance is ``STOPPED``. ``restarts`` counts, per service, the tasks of the service that
 failed because of that container (ECS replaces a failed task as a whole). Endpoints are
-the serving tasks' private addresses with each mapped port.
+the load balancer's listeners (with a target group) and the serving tasks' private
+addresses with each mapped port.
 """
 
 from __future__ import annotations
@@ -94,10 +95,14 @@ def _started(tasks: Sequence[JSON]) -> datetime | None:
 
 
 def instance_status(
-    inst: Instance, current: Sequence[JSON], stopped: Sequence[JSON], serving: Sequence[JSON]
+    inst: Instance,
+    current: Sequence[JSON],
+    stopped: Sequence[JSON],
+    serving: Sequence[JSON],
+    balanced: Sequence[Endpoint] = (),
 ) -> InstanceStatus:
-    """The status of ``inst`` from its current tasks, its recently stopped ones and the
-    tasks that serve it (see the module docs)."""
+    """The status of ``inst`` from its current tasks, its recently stopped ones, the
+    tasks that serve it and its load balancer's endpoints (see the module docs)."""
     req = inst.request
     counts = restarts(req, stopped)
     inits = [s.name for s in req.services if s.role is ServiceRole.INIT]
@@ -145,7 +150,7 @@ def instance_status(
         restarts=sum(counts.values()),
         started_at=_started(current),
         message=message,
-        endpoints=endpoints(req, serving),
+        endpoints=[*balanced, *endpoints(req, serving)],
         services=services,
         metadata={
             "service": inst.name,

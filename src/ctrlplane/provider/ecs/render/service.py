@@ -5,18 +5,27 @@ task definition revision, on Fargate (``launchType``, or a ``capacityProviderStr
 of the configured capacity provider) or EC2, in the configured subnets and security
 groups. Deployments are ECS rolling updates (at most 200% of the desired count, never
 below 100% healthy) with the deployment circuit breaker and its rollback on; tags are
-propagated from the service to its tasks.
+propagated from the service to its tasks. With a configured target group, the main
+service's tasks are registered in it (``loadBalancers``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs.config import EcsConfig
 from ctrlplane.provider.ecs.render.tags import tag_list
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["DEPLOYMENT_CONFIGURATION", "create_service", "network_configuration", "placement"]
+__all__ = [
+    "DEPLOYMENT_CONFIGURATION",
+    "create_service",
+    "load_balancing",
+    "network_configuration",
+    "placement",
+]
 
 DEPLOYMENT_CONFIGURATION: JSON = {
     "deploymentCircuitBreaker": {"enable": True, "rollback": True},
@@ -48,10 +57,34 @@ def placement(cfg: EcsConfig) -> JSON:
     return out
 
 
+def load_balancing(cfg: EcsConfig, main: ServiceSpec) -> JSON:
+    """The service's ``loadBalancers`` (the configured target group reaching the main
+    service's port) and grace period; nothing without a target group."""
+    if not cfg.target_group_arn:
+        return {}
+    port = cfg.load_balancer_port or (main.ports[0].container if main.ports else 0)
+    return {
+        "loadBalancers": [
+            {
+                "targetGroupArn": cfg.target_group_arn,
+                "containerName": main.name,
+                "containerPort": port,
+            }
+        ],
+        "healthCheckGracePeriodSeconds": int(seconds(cfg.health_check_grace_period)),
+    }
+
+
 def create_service(
-    cfg: EcsConfig, *, name: str, task_definition: str, desired: int, tags: Mapping[str, str]
+    cfg: EcsConfig,
+    *,
+    name: str,
+    task_definition: str,
+    desired: int,
+    tags: Mapping[str, str],
+    main: ServiceSpec,
 ) -> JSON:
-    """The ``CreateService`` request of service ``name``."""
+    """The ``CreateService`` request of service ``name`` (``main``: the main service)."""
     return {
         "cluster": cfg.cluster,
         "serviceName": name,
@@ -59,6 +92,7 @@ def create_service(
         "desiredCount": desired,
         **placement(cfg),
         "networkConfiguration": network_configuration(cfg),
+        **load_balancing(cfg, main),
         "deploymentConfiguration": DEPLOYMENT_CONFIGURATION,
         "deploymentController": {"type": "ECS"},
         "schedulingStrategy": "REPLICA",
