@@ -290,8 +290,18 @@ async def test_errors_are_translated_and_name_what_to_fix(
     with pytest.raises(ProvisionFailed, match="ECS cluster 'nowhere' does not exist"):
         await nowhere.provision(_request(h.idle_service("app")))
     no_table = EcsProvider(h.config(lease_table="missing"))
-    with pytest.raises(BackendError, match="ResourceNotFoundException"):
+    with pytest.raises(BackendError, match="DynamoDB table 'missing' of the operation leases"):
         await no_table.deprovision(iid)
+    health = await no_table.health_check()
+    assert not health.healthy
+    assert "lease table 'missing' does not exist" in health.message
+    assert (await h.make_provider().health_check()).healthy
+    req = _request(h.idle_service("app"))
+    await h.make_provider().provision(req)
+    status = await no_table.status(req.instance_id)
+    assert status.state == InstanceState.RUNNING
+    assert status.metadata["operation"].startswith("unknown: the DynamoDB table 'missing'")
+    await h.make_provider().deprovision(req.instance_id)
 
 
 async def test_failing_init_names_the_init_and_quotes_its_last_lines(harness: EcsHarness) -> None:

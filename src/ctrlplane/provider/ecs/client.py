@@ -302,6 +302,12 @@ class AwsApi:
                     f"ECS cluster {self.cfg.cluster!r} does not exist in "
                     f"{self.session.region()} (set CTRLPLANE_ECS_CLUSTER)"
                 )
+            elif service == "dynamodb" and code == "ResourceNotFoundException":
+                text = (
+                    f"the DynamoDB table {self.cfg.lease_table!r} of the operation leases does "
+                    f"not exist in {self.session.region()}: create it (docs/ecs.md) or set "
+                    "CTRLPLANE_ECS_LEASE_TABLE"
+                )
             if code in _DENIED:
                 raise PermissionDenied(text, backend=BACKEND, status=status) from None
             if status is not None and status >= 500:

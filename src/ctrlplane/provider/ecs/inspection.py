@@ -216,12 +216,22 @@ def _health_word(c: JSON) -> str:
 
 
 async def health(ctx: EcsContext) -> HealthStatus:
-    """Whether the cluster answers (and exists); never raises."""
+    """Whether the cluster exists and answers, and the lease table exists; never raises."""
     began = time.monotonic()
     try:
         facts = await cluster_facts(ctx, refresh=True)
-        message = f"cluster {facts.cluster_arn} is active"
-        healthy = True
+        table = await ctx.api.describe_table(ctx.config.lease_table)
+        if table is None:
+            message = (
+                f"cluster {facts.cluster_arn} is active, but the lease table "
+                f"{ctx.config.lease_table!r} does not exist (create it: docs/ecs.md)"
+            )
+            healthy = False
+        else:
+            message = (
+                f"cluster {facts.cluster_arn} is active; lease table {ctx.config.lease_table!r}"
+            )
+            healthy = True
     except CtrlplaneError as exc:
         message, healthy = str(exc), False
     return HealthStatus(

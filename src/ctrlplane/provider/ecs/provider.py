@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
-from ctrlplane.errors import NotSupported
+from ctrlplane.errors import BackendError, NotSupported
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs import deploys, inspection, lifecycle, logs, provisioning
@@ -217,10 +217,16 @@ class EcsProvider:
 
     async def status(self, instance_id: str) -> InstanceStatus:
         """From ``DescribeServices`` and ``DescribeTasks``; an operation in progress (or
-        interrupted) shows in the metadata."""
+        interrupted) shows in the metadata (``operation: unknown: ...`` when the lease
+        table cannot be read)."""
         async with self._open() as ctx, self._ops.reading(instance_id, "status"):
             found = await inspection.status(ctx, instance_id)
-            lease = await self._ops.current_lease(instance_id)
+            try:
+                lease = await self._ops.current_lease(instance_id)
+            except BackendError as exc:  # status works without the lease table; say why
+                return found.model_copy(
+                    update={"metadata": {**found.metadata, "operation": f"unknown: {exc}"}}
+                )
         if lease is None:
             return found
         update: dict[str, object] = {"metadata": {**found.metadata, **lease_metadata(lease)}}
