@@ -3,6 +3,7 @@ passes against it sends what AWS accepts. Each test breaks one rule."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -280,7 +281,7 @@ async def test_revisions_increase_and_deleting_needs_deregistering(ecs: Any) -> 
 # services
 
 
-async def test_services_follow_ecs_rules(ecs: Any) -> None:
+async def test_services_follow_ecs_rules(harness: EcsHarness, ecs: Any) -> None:
     await ecs.register_task_definition(**_definition())
     no_network = {k: v for k, v in _service().items() if k != "networkConfiguration"}
     assert "Network Configuration must be provided" in await _code(ecs.create_service(**no_network))
@@ -292,8 +293,10 @@ async def test_services_follow_ecs_rules(ecs: Any) -> None:
     assert again["service"]["serviceName"] == "strict"
     assert "not idempotent" in await _code(ecs.create_service(**_service(desired=2)))
     assert "scaled above 0" in await _code(ecs.delete_service(cluster=CLUSTER, service="strict"))
+    harness.aws.paused = True  # hold the service in DRAINING
     await ecs.delete_service(cluster=CLUSTER, service="strict", force=True)
     assert "still Draining" in await _code(ecs.create_service(**_service()))
+    harness.aws.paused = False
 
 
 # the scheduler
@@ -306,20 +309,31 @@ async def _service_tasks(ecs: Any, name: str, desired: str = "RUNNING") -> list[
     return (await ecs.describe_tasks(cluster=CLUSTER, tasks=arns))["tasks"] if arns else []
 
 
-async def test_tasks_go_through_ecs_states_and_deployments_complete(ecs: Any) -> None:
+async def test_tasks_go_through_ecs_states_and_deployments_complete(
+    harness: EcsHarness, ecs: Any
+) -> None:
     await ecs.register_task_definition(**_definition())
+    harness.aws.paused = True  # step the scheduler by hand: every state is seen
     await ecs.create_service(**_service(desired=2))
-    seen: set[str] = set()
-
-    async def completed() -> bool:
+    seen: list[str] = []
+    rollout = ""
+    for _ in range(400):
+        await harness.aws.scheduler.tick()
         for task in await _service_tasks(ecs, "strict"):
-            seen.add(task["lastStatus"])
+            if not seen or seen[-1] != task["lastStatus"]:
+                seen.append(task["lastStatus"])
         svc = (await ecs.describe_services(cluster=CLUSTER, services=["strict"]))["services"][0]
-        return svc["deployments"][0]["rolloutState"] == "COMPLETED"
-
-    await eventually(completed, "the deployment to complete")
-    assert {"PROVISIONING", "PENDING", "RUNNING"} <= seen | {"PROVISIONING", "PENDING"}
-    assert "RUNNING" in seen
+        rollout = svc["deployments"][0]["rolloutState"]
+        if rollout == "COMPLETED":
+            break
+        await asyncio.sleep(0.01)
+    harness.aws.paused = False
+    assert rollout == "COMPLETED"
+    assert [s for i, s in enumerate(seen) if s not in seen[:i]] == [
+        "PROVISIONING",
+        "PENDING",
+        "RUNNING",
+    ]
     tasks = await _service_tasks(ecs, "strict")
     assert len(tasks) == 2
     assert all(t["containers"][0]["networkInterfaces"] for t in tasks)

@@ -109,6 +109,9 @@ class FakeAws:
             region=self.account.region,
         )
         self._loop: asyncio.Task[None] | None = None
+        self.paused = False
+        """While set, the scheduler and the health checkers make no transition (for tests
+        that look at a transitional state)."""
 
     @property
     def endpoint_url(self) -> str:
@@ -132,6 +135,9 @@ class FakeAws:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            if self.paused:
+                await asyncio.sleep(self.tick)
+                continue
             await self.scheduler.tick()
             self.elb.tick()
             await self.elb.serve()

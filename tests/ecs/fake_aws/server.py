@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from botocore.model import OperationModel
 
 from .errors import AwsError
 from .query import answer_xml, error_xml, from_form
@@ -75,14 +76,19 @@ class FrontDoor:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
-        if "X-Amz-Target" not in request.headers:
-            return await self._query(request)
-        target = request.headers.get("X-Amz-Target", "")
-        prefix, _, operation = target.rpartition(".")
-        api = self.apis.get(prefix)
-        if api is None:
-            return _error(AwsError("UnknownOperationException", f"unknown target {target!r}"))
         body_bytes = await request.read()
+        if "X-Amz-Target" in request.headers:
+            prefix, _, operation = request.headers["X-Amz-Target"].rpartition(".")
+            api = self.apis.get(prefix)
+            form: dict[str, str] = {}
+        else:
+            scope = request.headers.get("Authorization", "").split("Credential=", 1)[-1]
+            parts = scope.split("/")
+            api = self.query_apis.get(parts[3] if len(parts) > 3 else "")
+            form = dict(parse_qsl(body_bytes.decode(errors="replace"), keep_blank_values=True))
+            operation = form.get("Action", "")
+        if api is None:
+            return _error(AwsError("UnknownOperationException", "no such service or target"))
         body: dict[str, Any] = {}
         try:
             verify(
@@ -96,18 +102,11 @@ class FrontDoor:
                 service=api.signing_name,
             )
             model = api.operation(operation)
-            if request.content_type != api.content_type:
-                raise AwsError(
-                    "SerializationException",
-                    f"expected Content-Type {api.content_type}, got {request.content_type}",
-                )
-            try:
-                decoded = json.loads(body_bytes or b"{}")
-            except ValueError as exc:
-                raise AwsError("SerializationException", f"body is not JSON: {exc}") from None
-            if not isinstance(decoded, dict):
-                raise AwsError("SerializationException", "body must be a JSON object")
-            body = decoded
+            body = (
+                _json_body(api, request, body_bytes)
+                if api.protocol == "json"
+                else _form_body(api, model, form)
+            )
             problems = input_problems(model.input_shape, body)
             if problems:
                 raise AwsError(api.validation_code, "; ".join(problems))
@@ -115,82 +114,56 @@ class FrontDoor:
             if pending:
                 raise pending.pop(0)
             answer = await call_handler(api, operation, body)
-        except AwsError as exc:
-            self.calls.append(Call(api.name, operation, body, exc.code))
-            return _error(exc)
-        self.calls.append(Call(api.name, operation, body))
-        problems = output_problems(model.output_shape, answer)
-        if problems:
-            return _error(
-                AwsError(
+            problems = output_problems(model.output_shape, answer)
+            if problems:
+                raise AwsError(
                     "InternalFailure",
                     f"the fake {api.name} built an invalid {operation} answer: "
                     + "; ".join(problems),
                     500,
                 )
-            )
-        return web.Response(
-            body=json.dumps(to_wire(answer)).encode(),
-            content_type=api.content_type,
-            headers={"x-amzn-RequestId": str(uuid.uuid4())},
-        )
-
-    async def _query(self, request: web.Request) -> web.Response:
-        scope = request.headers.get("Authorization", "").split("Credential=", 1)[-1].split("/")
-        api = self.query_apis.get(scope[3] if len(scope) > 3 else "")
-        if api is None:
-            return _error(AwsError("UnknownOperationException", "no such query service"))
-        namespace = str(api.model.metadata.get("xmlNamespace", ""))
-        request_id = str(uuid.uuid4())
-        body_bytes = await request.read()
-        form = dict(parse_qsl(body_bytes.decode(), keep_blank_values=True))
-        operation = form.get("Action", "")
-        body: dict[str, Any] = {}
-        try:
-            verify(
-                method=request.method,
-                path=request.path,
-                query=request.query_string,
-                headers=request.headers,
-                body=body_bytes,
-                keys=self.keys,
-                region=self.region,
-                service=api.signing_name,
-            )
-            model = api.operation(operation)
-            if form.get("Version") != api.model.metadata.get("apiVersion"):
-                raise AwsError("InvalidAction", f"unknown API version {form.get('Version')!r}")
-            body = from_form(model.input_shape, form)
-            problems = input_problems(model.input_shape, body)
-            if problems:
-                raise AwsError(api.validation_code, "; ".join(problems))
-            pending = self.faults.get((api.name, operation))
-            if pending:
-                raise pending.pop(0)
-            answer = await call_handler(api, operation, body)
         except AwsError as exc:
             self.calls.append(Call(api.name, operation, body, exc.code))
-            return web.Response(
-                status=exc.status,
-                body=error_xml(exc, namespace, request_id).encode(),
-                content_type="text/xml",
-            )
+            return _error(exc) if api.protocol == "json" else _xml(api, error_xml, exc)
         self.calls.append(Call(api.name, operation, body))
-        problems = output_problems(model.output_shape, answer)
-        if problems:
-            failure = AwsError(
-                "InternalFailure",
-                f"the fake {api.name} built an invalid {operation} answer: " + "; ".join(problems),
-                500,
-            )
+        if api.protocol == "json":
             return web.Response(
-                status=500,
-                body=error_xml(failure, namespace, request_id).encode(),
-                content_type="text/xml",
+                body=json.dumps(to_wire(answer)).encode(),
+                content_type=api.content_type,
+                headers={"x-amzn-RequestId": str(uuid.uuid4())},
             )
-        return web.Response(
-            body=answer_xml(model, answer, namespace, request_id).encode(), content_type="text/xml"
+        namespace = str(api.model.metadata.get("xmlNamespace", ""))
+        text = answer_xml(model, answer, namespace, str(uuid.uuid4()))
+        return web.Response(body=text.encode(), content_type="text/xml")
+
+
+def _json_body(api: ServiceApi, request: web.Request, body_bytes: bytes) -> dict[str, Any]:
+    """The JSON body of a JSON-protocol request."""
+    if request.content_type != api.content_type:
+        raise AwsError(
+            "SerializationException",
+            f"expected Content-Type {api.content_type}, got {request.content_type}",
         )
+    try:
+        decoded = json.loads(body_bytes or b"{}")
+    except ValueError as exc:
+        raise AwsError("SerializationException", f"body is not JSON: {exc}") from None
+    if not isinstance(decoded, dict):
+        raise AwsError("SerializationException", "body must be a JSON object")
+    return decoded
+
+
+def _form_body(api: ServiceApi, model: OperationModel, form: dict[str, str]) -> dict[str, Any]:
+    """The input structure of a query-protocol request."""
+    if form.get("Version") != api.model.metadata.get("apiVersion"):
+        raise AwsError("InvalidAction", f"unknown API version {form.get('Version')!r}")
+    return from_form(model.input_shape, form)
+
+
+def _xml(api: ServiceApi, render: Any, exc: AwsError) -> web.Response:
+    namespace = str(api.model.metadata.get("xmlNamespace", ""))
+    text = render(exc, namespace, str(uuid.uuid4()))
+    return web.Response(status=exc.status, body=text.encode(), content_type="text/xml")
 
 
 def _error(exc: AwsError) -> web.Response:
