@@ -685,7 +685,7 @@ class AwsApi:
     ) -> str:
         """Store ``value`` as secret ``name`` (created, or given a new version); its ARN."""
         sm = await self._secrets()
-        text = value.decode("utf-8", errors="strict") if _is_text(value) else None
+        text = _text(value)
         params: dict[str, Any] = (
             {"SecretString": text} if text is not None else {"SecretBinary": value}
         )
@@ -835,9 +835,9 @@ def _family(arn: str) -> str:
     return arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
 
 
-def _is_text(value: bytes) -> bool:
+def _text(value: bytes) -> str | None:
+    """``value`` as text, or ``None`` when it is not UTF-8 (stored as binary)."""
     try:
-        value.decode("utf-8")
+        return value.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None

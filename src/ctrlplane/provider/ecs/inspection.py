@@ -22,7 +22,7 @@ from ctrlplane.provider.ecs.observe.instance import Instance
 from ctrlplane.provider.ecs.observe.records import release_info
 from ctrlplane.provider.ecs.observe.status import container_state, endpoints
 from ctrlplane.provider.ecs.observe.status import instance_status as build_status
-from ctrlplane.provider.ecs.observe.tasks import container, ordered, task_id, task_ip
+from ctrlplane.provider.ecs.observe.tasks import container, ordered, task_id
 from ctrlplane.provider.ecs.observe.usage import memory_limit, performance_group, task_filter, usage
 from ctrlplane.provider.ecs.render.names import (
     FILES_CONTAINER,
@@ -178,7 +178,6 @@ async def units(ctx: EcsContext, instance_id: str) -> list[UnitStatus]:
         if service.get("status") != "ACTIVE":
             continue
         tasks = ordered(await current_tasks(ctx, str(service["serviceName"])))
-        ports = endpoints(req, tasks)
         for replica, task in enumerate(tasks):
             definition = await task_definition(ctx, str(task.get("taskDefinitionArn")))
             release = release_info(definition).release_id if definition else ""
@@ -187,9 +186,7 @@ async def units(ctx: EcsContext, instance_id: str) -> list[UnitStatus]:
                 if c is None or name == FILES_CONTAINER:
                     continue
                 state, ready = container_state(task, name, roles[name])
-                mine = [
-                    e for e in ports if e.service_name == name and f"//{task_ip(task)}:" in e.url
-                ]
+                mine = [e for e in endpoints(req, [task]) if e.service_name == name]
                 rows.append(
                     UnitStatus(
                         service=name,

@@ -51,11 +51,12 @@ from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import ReleasePlan
 from ctrlplane.provider.rollouts import ProbeSink, RolloutShape, roll_out
+from ctrlplane.provider.spec import ServiceSpec
 
 __all__ = ["BesideUnits", "beside", "revert", "rolling"]
 
 
-def _gated(plan: ReleasePlan) -> list:  # type: ignore[type-arg]
+def _gated(plan: ReleasePlan) -> list[ServiceSpec]:
     return [
         plan.service_after(name)
         for name in sorted(plan.changed)
