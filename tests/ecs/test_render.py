@@ -304,11 +304,6 @@ def test_requests_and_configs_ecs_cannot_take_are_refused() -> None:
         _render(_request(_web(), other))
     assert "services[1].ports[0].container" in [p.path for p in caught.value.problems]
     with pytest.raises(InvalidSpec) as caught:
-        _render(_request(_web()), _config(subnets=[], execution_role_arn=""))
-    paths = [p.path for p in caught.value.problems]
-    assert "subnets (ECS config)" in paths
-    assert "execution_role_arn (ECS config)" in paths
-    with pytest.raises(InvalidSpec) as caught:
         _render(_request(_web(), labels={"team": "a*b", "aws:x": "y"}))
     assert {"labels.team", "labels.aws:x"} <= {p.path for p in caught.value.problems}
 
@@ -452,11 +447,24 @@ def test_configured_sizes_and_launch_types_are_checked_before_any_call() -> None
     problem = caught.value.problems[0]
     assert problem.path == "task_cpu/task_memory (ECS config)"
     assert "with 256 units Fargate offers 512 to 2048 MiB" in problem.message
-    with pytest.raises(InvalidSpec) as caught:
-        _render(_request(_web()), _config(launch_type="EC2", assign_public_ip=True))
-    assert [p.path for p in caught.value.problems] == ["assign_public_ip (ECS config)"]
     rendered = _render(_request(_web()), _config(launch_type="EC2"))
     _valid(rendered)
     assert rendered[1]["CreateService"]["launchType"] == "EC2"
     assert "platformVersion" not in rendered[1]["CreateService"]
     assert rendered[0]["RegisterTaskDefinition"]["requiresCompatibilities"] == ["EC2"]
+
+
+async def test_provision_refuses_an_unfinished_setup_that_render_still_shows() -> None:
+    bare = _config(subnets=[], execution_role_arn="")  # endpoint: nothing listens
+    rendered = _render(_request(_web()), bare)
+    assert "executionRoleArn" not in rendered[0]["RegisterTaskDefinition"]
+    with pytest.raises(InvalidSpec) as caught:
+        await EcsProvider(bare).provision(_request(_web()))
+    paths = [p.path for p in caught.value.problems]
+    assert "subnets (ECS config)" in paths
+    assert "execution_role_arn (ECS config)" in paths
+    with pytest.raises(InvalidSpec) as caught:
+        await EcsProvider(_config(launch_type="EC2", assign_public_ip=True)).provision(
+            _request(_web())
+        )
+    assert [p.path for p in caught.value.problems] == ["assign_public_ip (ECS config)"]

@@ -61,13 +61,16 @@ _RENDER_RELEASE = ReleaseInfo("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC
 
 
 class EcsLimits:
-    """The :class:`~ctrlplane.provider.preflight.Limits` of one configuration."""
+    """The :class:`~ctrlplane.provider.preflight.Limits` of one configuration; without
+    ``settings`` the configuration's own gaps (no subnets, no execution role) are not
+    refused (what ``render`` uses: it shows the requests before the setup is done)."""
 
-    def __init__(self, cfg: EcsConfig) -> None:
+    def __init__(self, cfg: EcsConfig, *, settings: bool = True) -> None:
         self.cfg = cfg
+        self.settings = settings
 
     def provision(self, req: ProvisionRequest) -> list[Refusal]:
-        return spec_refusals(req, self.cfg)
+        return spec_refusals(req, self.cfg, settings=self.settings)
 
     def deploy(self, req: DeployRequest) -> list[Refusal]:
         """Nothing before the live instance is read: the merged spec gets
@@ -89,9 +92,14 @@ def declared(cfg: EcsConfig) -> tuple[Capability, ...]:
     return CAPABILITIES
 
 
-def preflight(cfg: EcsConfig, capabilities: Iterable[Capability] | None = None) -> Preflight:
-    """The preflight of a provider with ``cfg``, narrowed to ``capabilities`` if given."""
-    return Preflight(BACKEND, declared(cfg), limits=EcsLimits(cfg), narrowed_to=capabilities)
+def preflight(
+    cfg: EcsConfig, capabilities: Iterable[Capability] | None = None, *, settings: bool = True
+) -> Preflight:
+    """The preflight of a provider with ``cfg``, narrowed to ``capabilities`` if given
+    (``settings``: see :class:`EcsLimits`)."""
+    return Preflight(
+        BACKEND, declared(cfg), limits=EcsLimits(cfg, settings=settings), narrowed_to=capabilities
+    )
 
 
 def _config_refusals(cfg: EcsConfig) -> list[Refusal]:
@@ -159,9 +167,10 @@ def _tag_refusals(req: ProvisionRequest) -> list[Refusal]:
     return out
 
 
-def spec_refusals(req: ProvisionRequest, cfg: EcsConfig) -> list[Refusal]:
-    """Everything the backend cannot do for ``req`` (see the module docs)."""
-    out = _config_refusals(cfg) + _tag_refusals(req)
+def spec_refusals(req: ProvisionRequest, cfg: EcsConfig, *, settings: bool = True) -> list[Refusal]:
+    """Everything the backend cannot do for ``req`` (see the module docs); with
+    ``settings`` also the configuration's gaps."""
+    out = (_config_refusals(cfg) if settings else []) + _tag_refusals(req)
     if req.kind is WorkloadKind.STATEFUL_SET:
         out.append(
             Refusal(

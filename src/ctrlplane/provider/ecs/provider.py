@@ -97,6 +97,7 @@ class EcsProvider:
     ) -> None:
         self.config = config if config is not None else EcsConfig.from_env()
         self._preflight = preflight(self.config, capabilities)
+        self._render_checks = preflight(self.config, capabilities, settings=False)
         self._session = AwsSession(self.config)
         self._facts = EcsFacts()
         store = DynamoLeaseStore(self.config.lease_table, self._api)
@@ -139,8 +140,9 @@ class EcsProvider:
         """The ``RegisterTaskDefinition`` and ``CreateService`` requests ``provision``
         would send for ``req``, after the same preflight. No I/O: secrets appear only as
         references to where their values would be stored (the account as ``<account>``),
-        the task definition as ``<family>:<revision>``."""
-        self._preflight.provision(req)
+        the task definition as ``<family>:<revision>``. Works before the setup is done:
+        missing subnets or execution role are refused by ``provision``, not here."""
+        self._render_checks.provision(req)
         region = self.config.region or "<region>"
         body = task_definition(
             req,
