@@ -10,7 +10,7 @@ One test fails by the design of ECS's ``awslogs`` driver and is marked
 ``exec`` and ``volumes`` are not declared (see ``docs/ecs.md``): their tests run as
 ``NotSupported`` checks. The narrowed runs declare fewer capabilities, so the basics'
 ``NotSupported`` tests (an undeclared capability is refused before any work) run against
-the backend too.
+the backend too; the secrets contract also runs with the values in SSM Parameter Store.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ctrlplane.provider.capabilities import Capability
 from ctrlplane.testing.conformance import (
     BasicsContract,
     ProviderConformance,
+    SecretsContract,
     SuiteContext,
     SuiteFixture,
 )
@@ -78,3 +79,12 @@ class TestWithoutProvisionEcsBasics(TestNarrowedEcsBasics):
                 Capability.SCALE,
             ]
         )
+
+
+class TestEcsSecretsInParameterStore(SuiteFixture, SecretsContract):
+    """The secrets contract with the values stored in SSM Parameter Store."""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
+
+    def make_harness(self) -> EcsHarness:
+        return EcsHarness(secret_store="ssm")
