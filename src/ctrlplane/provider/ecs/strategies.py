@@ -325,7 +325,22 @@ async def beside(
     blue-green)."""
     cfg = ctx.config
     units = BesideUnits(ctx, inst, plan, new)
-    await units.create()
+    try:
+        await units.create()
+    except BaseException as exc:
+        left = await cleanup(
+            remove_definitions(ctx, [new]), cfg.deploy_timeout, "deregistering the new revision"
+        )
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        reason = describe_failure(exc) + (f"; {left}" if left else "")
+        raise DeployFailed(
+            inst.instance_id,
+            strategy=str(plan.strategy),
+            step=f"create service {units.new}",
+            reason=reason,
+            rolled_back=True,
+        ) from None
     observation = seconds(cfg.canary_observation)
     shape = RolloutShape(
         instance_id=inst.instance_id,
