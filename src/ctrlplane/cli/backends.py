@@ -56,6 +56,7 @@ BUILTIN_TYPES: dict[str, BackendType] = {
         "ctrlplane.provider.kubernetes", "KubernetesProvider", "KubernetesConfig"
     ),
     "nomad": BackendType("ctrlplane.provider.nomad", "NomadProvider", "NomadConfig"),
+    "ecs": BackendType("ctrlplane.provider.ecs", "EcsProvider", "EcsConfig"),
 }
 """The backend types whose config-file sections take settings."""
 
