@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +15,13 @@ from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing import FakeBackend, FakeProvider
 
 IID = "inst_01jd0000000000000000000001"
+
+SHIPPED_BACKENDS = set(
+    tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text("utf-8"))[
+        "project"
+    ]["entry-points"]["ctrlplane.providers"]
+)
+"""Every backend the project ships (its entry points), e.g. what completion offers."""
 
 
 def run_cli(

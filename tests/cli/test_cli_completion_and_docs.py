@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from fake_cli import SHIPPED_BACKENDS
 
 from ctrlplane.cli.main import cli as root
 from ctrlplane.cli.reference import reference_markdown
@@ -93,7 +94,7 @@ def test_provider_names_complete_from_entry_points_and_config(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / ".git").mkdir()
-    assert complete(env, tmp_path, "ctrlplane --provider ") == ["docker", "kubernetes", "nomad"]
+    assert complete(env, tmp_path, "ctrlplane --provider ") == sorted(SHIPPED_BACKENDS)
     (tmp_path / "ctrlplane.toml").write_text(
         '[providers.staging]\ntype = "kubernetes"\n[providers.stage2]\ntype = "nomad"\n'
     )

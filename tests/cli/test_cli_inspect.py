@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_cli import SHIPPED_BACKENDS
 
 from ctrlplane.cli.deploy_plan import blockers, live_facts
 from ctrlplane.cli.doctor_cmd import fix_hint
@@ -65,9 +66,18 @@ current-context: x
 def offline(tmp_path: Path) -> dict[str, str]:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTRLPLANE_", "NOMAD_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CTRLPLANE_", "NOMAD_", "AWS_", "FLY_"))
+    }
     env.update(
         CTRLPLANE_DOCKER_DOCKER_HOST="tcp://127.0.0.1:9",
+        # no AWS call may leave loopback: no instance metadata, a dead local endpoint
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-aws-credentials"),
+        AWS_CONFIG_FILE=str(tmp_path / "no-aws-config"),
+        CTRLPLANE_ECS_ENDPOINT_URL="http://127.0.0.1:9",
         CTRLPLANE_K8S_KUBECONFIG=str(kubeconfig),
         NOMAD_ADDR="http://127.0.0.1:9",
         XDG_CONFIG_HOME=str(tmp_path / "xdg"),  # no ctrlplane.toml of the developer's
@@ -188,7 +198,7 @@ def test_doctor_every_backend_unreachable(offline: dict[str, str]) -> None:
     proc = cli(offline, "-o", "json", "doctor")
     assert proc.returncode == 5, proc.stderr
     entries = {e["name"]: e for e in json.loads(proc.stdout)}
-    assert set(entries) == {"docker", "kubernetes", "nomad"}
+    assert set(entries) == SHIPPED_BACKENDS
     assert entries["docker"]["chosen"] is True
     for name, entry in entries.items():
         assert entry["healthy"] is False

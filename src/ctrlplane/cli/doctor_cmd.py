@@ -30,6 +30,9 @@ _HINTS = {
     "(context) to pick its context",
     "nomad": "start a Nomad agent, or set NOMAD_ADDR and NOMAD_TOKEN (or address and token "
     "in ctrlplane.toml) to a reachable one",
+    "ecs": "set CTRLPLANE_ECS_REGION (or AWS_REGION), CTRLPLANE_ECS_CLUSTER and AWS "
+    "credentials (the standard AWS chain), and make sure the lease table exists "
+    "(docs/ecs.md)",
 }
 
 
