@@ -14,4 +14,6 @@ echo "== mypy --strict src" >&2
 .venv/bin/mypy
 bash scripts/docker-engine.sh  # real Docker engine + local test images for tests/docker
 echo "== pytest" >&2
-.venv/bin/pytest "$@"
+# Two workers: the real-engine tests in one group on one worker, the rest over both
+# (tests/conftest.py).
+.venv/bin/pytest -n 2 --dist loadgroup "$@"
