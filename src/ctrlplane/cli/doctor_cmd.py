@@ -33,6 +33,8 @@ _HINTS = {
     "ecs": "set CTRLPLANE_ECS_REGION (or AWS_REGION), CTRLPLANE_ECS_CLUSTER and AWS "
     "credentials (the standard AWS chain), and make sure the lease table exists "
     "(docs/ecs.md)",
+    "fly": "set CTRLPLANE_FLY_TOKEN (or FLY_API_TOKEN, or token in ctrlplane.toml) and "
+    "CTRLPLANE_FLY_ORG_SLUG; check CTRLPLANE_FLY_API_URL",
 }
 
 

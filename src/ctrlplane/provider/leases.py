@@ -192,11 +192,16 @@ class Held:
                 renewed_at=_now(),
                 intent=dict(self.lease.intent if intent is None else intent),
             )
-            stored = await self._locks.store.replace(self.instance_id, self.record, lease)
-            if stored is None:
-                return False
-            self.record = stored
-            return True
+            # the write runs to its end even if the caller is cancelled, so the record's
+            # new token is never lost (the release deletes by it)
+            stored, interrupted = await run_to_end(
+                self._locks.store.replace(self.instance_id, self.record, lease)
+            )
+            if stored is not None:
+                self.record = stored
+            if interrupted:
+                raise asyncio.CancelledError
+            return stored is not None
 
 
 class InstanceLocks:

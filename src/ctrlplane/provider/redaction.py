@@ -122,11 +122,7 @@ class Redactor:
     def error(self, exc: BaseException) -> BaseException:
         """Scrub ``exc`` in place (its message, our errors' text fields, a
         ``DeployFailed``'s evidence, notes) and the exceptions chained to it; returns it."""
-        seen: set[int] = set()
         for err in _chain(exc):
-            if id(err) in seen:
-                continue
-            seen.add(id(err))
             self._scrub(err)
         return exc
 
@@ -153,10 +149,15 @@ class Redactor:
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, the exceptions chained to it and the members of exception groups."""
+    """``exc``, the exceptions chained to it and the members of exception groups, each
+    once (chains can form cycles through groups)."""
     stack: list[BaseException] = [exc]
+    seen: set[int] = set()
     while stack:
         err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
         yield err
         if isinstance(err, BaseExceptionGroup):
             stack.extend(err.exceptions)

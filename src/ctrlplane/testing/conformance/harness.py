@@ -60,7 +60,8 @@ class ConformanceHarness(abc.ABC):
     anywhere the backend looks; ``canary_observation`` is the canary observation period
     (seconds) the harness configures its providers with (tests that crash a canary during
     its observation need it longer than ``crash_delay``); ``black_hole_limit`` bounds every
-    call of a provider from :meth:`black_hole_provider`.
+    call of a provider from :meth:`black_hole_provider`; ``scale_memory_mb`` is a memory
+    limit (MB) the backend can set exactly (the scaling test sets it).
     """
 
     timeout: float = 60.0
@@ -73,6 +74,7 @@ class ConformanceHarness(abc.ABC):
     crash_delay: float = 2.0
     missing_image: str = "ctrlplane-conformance/missing-image:0"
     canary_observation: float = 0.0
+    scale_memory_mb: int = 64
     black_hole_limit: float = 15.0
 
     async def setup(self) -> None:  # noqa: B027 - an optional hook

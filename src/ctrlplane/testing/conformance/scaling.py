@@ -39,15 +39,16 @@ class ScalingContract:
         h = suite.harness
         req, _ = await suite.provision(h.idle_service("app"))
         iid = req.instance_id
+        memory = h.scale_memory_mb
         async with asyncio.timeout(h.timeout):
-            await suite.provider.scale(iid, ResourceSpec(memory_mb=64, cpu_millis=250))
+            await suite.provider.scale(iid, ResourceSpec(memory_mb=memory, cpu_millis=250))
 
         async def limited() -> bool:
             usage = await suite.provider.resources(iid)
-            assert usage.memory_limit_mb == 64, usage
+            assert usage.memory_limit_mb == memory, usage
             return await suite.replicas(iid, "app") == 1
 
-        await suite.eventually(limited, "a 64 MB memory limit on one replica")
+        await suite.eventually(limited, f"a {memory} MB memory limit on one replica")
 
     @pytest.mark.parametrize(
         "spec", [ResourceSpec(replicas=-1), ResourceSpec(memory_mb=-5), ResourceSpec()], ids=str
