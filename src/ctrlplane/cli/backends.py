@@ -52,6 +52,7 @@ BUILTIN_TYPES: dict[str, BackendType] = {
         "ctrlplane.provider.kubernetes", "KubernetesProvider", "KubernetesConfig"
     ),
     "nomad": BackendType("ctrlplane.provider.nomad", "NomadProvider", "NomadConfig"),
+    "fly": BackendType("ctrlplane.provider.fly", "FlyProvider", "FlyConfig"),
 }
 """The backend types whose config-file sections take settings."""
 

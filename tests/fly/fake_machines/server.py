@@ -125,7 +125,7 @@ class FakeFlyAPI:
         app.router.add_post("/graphql", self._graphql)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.address = f"http://127.0.0.1:{port}"
@@ -142,10 +142,11 @@ class FakeFlyAPI:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- faults and inspection (for tests) -----------------------------------------------
 
@@ -442,21 +443,17 @@ class FakeFlyAPI:
         for mount in config.get("mounts") or []:
             app.volumes[mount["volume"]].attached_machine_id = m.id
         await self._register_ports(app, config)
-        await m.lock.acquire()
         try:
-            running = m.state in ("started", "starting")
-            m.begin_update(config)
-        except BaseException:
-            m.lock.release()
-            raise
-        self._spawn(self._finish_update(m, running, bool(body.get("skip_launch"))))
+            await asyncio.wait_for(m.lock.acquire(), 10)
+        except TimeoutError:
+            return _error(409, f"machine {m.id} is busy with another operation")
+        running = m.state in ("started", "starting")
+        m.begin_update(config)
+        finishing = self._spawn(
+            m.finish_update(running=running, skip_launch=bool(body.get("skip_launch")))
+        )
+        finishing.add_done_callback(lambda _: m.lock.release())
         return 200, m.as_json()
-
-    async def _finish_update(self, m: FakeMachine, running: bool, skip_launch: bool) -> None:
-        try:
-            await m.finish_update(running=running, skip_launch=skip_launch)
-        finally:
-            m.lock.release()
 
     async def machines_delete(self, request: web.Request, body: Any) -> Answer:
         m = self._live(request, change=True)
