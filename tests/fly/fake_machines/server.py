@@ -123,9 +123,9 @@ class FakeFlyAPI:
             path = "/v1" + op.path
             app.router.add_route(op.method.upper(), path, self._endpoint(op))
         app.router.add_post("/graphql", self._graphql)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.address = f"http://127.0.0.1:{port}"
