@@ -72,8 +72,8 @@ class Fault:
     times: int = 1
 
 
-def _error(status: int, message: str, **extra: str) -> Answer:
-    return status, {"error": message, **extra}
+def _error(code: int, message: str, **extra: str) -> Answer:
+    return code, {"error": message, **extra}
 
 
 class Refused(Exception):
@@ -151,11 +151,11 @@ class FakeFlyAPI:
     # -- faults and inspection (for tests) -----------------------------------------------
 
     def fail_next(
-        self, operation: str, status: int, message: str, *, times: int = 1, **extra: str
+        self, operation: str, code: int, message: str, *, times: int = 1, **extra: str
     ) -> None:
         """Answer the next ``times`` calls of ``operation`` (an operation ID such as
-        ``Machines_create``) with ``status`` and ``{"error": message, **extra}``."""
-        self._faults.append(Fault(operation, status, {"error": message, **extra}, times))
+        ``Machines_create``) with HTTP ``code`` and ``{"error": message, **extra}``."""
+        self._faults.append(Fault(operation, code, {"error": message, **extra}, times))
 
     def machines_of(self, app: str) -> list[FakeMachine]:
         """Every Machine of ``app`` not yet forgotten (destroyed ones included)."""

@@ -13,7 +13,8 @@ Fly Machines have leases (``/lease``): one holder at a time, proven by the lease
   a note) it is refreshed in place with the nonce; by another (taking over an expired
   lease) it is released with the old nonce and taken anew (a fresh nonce: the dead
   holder can no longer write);
-- ``delete``: release it with the nonce if the record is still the one read;
+- ``delete``: release it with the nonce if the lease still has that nonce (ours: a
+  takeover always takes a new nonce);
 - the Machine lease lives ``lease_retention`` longer than the operation lease, so after a
   holder died its expired record is still there for the next operation to see and repair
   (the core reports it as interrupted);
@@ -128,5 +129,8 @@ class FlyLeaseStore:
             if control is None:
                 return
             found = await api.get_lease(app, control.id)
-            if found is not None and _token(found) == current.token:
+            # Still ours when the nonce is: a takeover always takes a new one. (Not the
+            # whole token: a renewal cut off by the operation's end may have rewritten
+            # the description without the holder learning the new token.)
+            if found is not None and str(found.get("nonce", "")) == nonce_of(current):
                 await api.release_lease(app, control.id, nonce_of(current))

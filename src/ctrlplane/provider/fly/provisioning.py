@@ -23,7 +23,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from ctrlplane.errors import BackendError, CtrlplaneError, InstanceNotFound, ProvisionFailed
+from ctrlplane.errors import (
+    BackendError,
+    BackendUnavailable,
+    CtrlplaneError,
+    InstanceNotFound,
+    PermissionDenied,
+    ProvisionFailed,
+)
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, finish, first_error, seconds
 from ctrlplane.provider.events import StepTracker, Subscriber
@@ -67,9 +74,14 @@ async def prepare(ctx: FlyContext, req: ProvisionRequest, events: Subscriber | N
                 created = True
                 await control.ensure_control(ctx, app, req)
             await steps.finish()
-    except BaseException:
+    except BaseException as exc:
         if created:
             await finish(abandon(ctx, req.instance_id))
+        if isinstance(exc, BackendError) and not isinstance(
+            exc, BackendUnavailable | PermissionDenied
+        ):
+            step = (steps.current or "find app").replace("-", " ")
+            raise ProvisionFailed(req.instance_id, step, str(exc)) from exc
         raise
     return created
 
