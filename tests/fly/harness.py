@@ -44,7 +44,7 @@ class FlyHarness(FakeHarness):
     log_tick = 0.1
     crash_delay = 0.3
     canary_observation = 0.8
-    history_depth = 10
+    history_depth = 5
     black_hole_limit = 8.0
 
     def __init__(self, capabilities: Iterable[Capability] | None = None, **config: Any) -> None:
@@ -98,8 +98,8 @@ class FlyHarness(FakeHarness):
             **self.values(),
             "api_url": f"http://{address}",
             "graphql_url": f"http://{address}/graphql",
-            "request_timeout": "1s",
-            "connect_timeout": "1s",
+            "request_timeout": "0.5s",
+            "connect_timeout": "0.5s",
             "lock_wait": "1s",
         }
         return FlyProvider(FlyConfig.model_validate(values), capabilities=self.capabilities)

@@ -319,16 +319,17 @@ class FakeFlyAPI:
         return 201, None
 
     async def apps_show(self, request: web.Request, body: Any) -> Answer:
-        app = self._app(request.match_info["app_name"])
+        app = self.apps.get(request.match_info["app_name"])
         if app is None:
             return _error(404, "app not found")
-        return 200, app.as_json(self.orgs[app.org])
+        return 200, app.as_json(self.orgs[app.org])  # a deleting app shows until it is gone
 
     async def apps_delete(self, request: web.Request, body: Any) -> Answer:
         app = self._app(request.match_info["app_name"])
         if app is None:
             return _error(404, "app not found")
         app.deleting = True
+        app.status = "deleting"
         self._spawn(self._delete_app(app))
         return 202, None
 

@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from ctrlplane.errors import CtrlplaneError
-from ctrlplane.provider.deadlines import Deadline, seconds
+from ctrlplane.provider.deadlines import Deadline, cleanup, run_to_end, seconds
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.fly.context import FlyContext
 from ctrlplane.provider.fly.errors import MachineConflict
@@ -43,7 +43,7 @@ __all__ = [
 JSON = dict[str, Any]
 _SLICE = 10
 """The longest single ``/wait`` (seconds); shorter when the request timeout is short."""
-_MACHINE_LEASE_TTL = 120
+_MACHINE_LEASE_TTL = 30
 _ENDED = ("stopped", "failed", "destroying", "destroyed")
 
 
@@ -195,7 +195,11 @@ async def update_in_place(
     """Replace the Machine's configuration with ``config`` (holding its Machine lease,
     ``current_version`` = the version read) and, when ``launch``, confirm its new version
     started (see the module docs)."""
-    lease = await ctx.api.create_lease(app, view.id, _MACHINE_LEASE_TTL, purpose)
+    # Taken to its end even if the caller is cancelled meanwhile (a lease the server
+    # granted but whose nonce we never read could not be released).
+    lease, interrupted = await run_to_end(
+        ctx.api.create_lease(app, view.id, _MACHINE_LEASE_TTL, purpose)
+    )
     if lease is None:
         held = await ctx.api.get_lease(app, view.id) or {}
         raise RolloutFailed(
@@ -206,6 +210,8 @@ async def update_in_place(
     nonce = str(lease.get("nonce", ""))
     since = latest_event_ms(view)
     try:
+        if interrupted:
+            raise asyncio.CancelledError
         body = {"config": config, "current_version": view.version, "skip_launch": not launch}
         try:
             updated = MachineView.of(await ctx.api.update_machine(app, view.id, body, nonce=nonce))
@@ -226,7 +232,11 @@ async def update_in_place(
             settle=settle,
         )
     finally:
-        await ctx.api.release_lease(app, view.id, nonce)
+        await cleanup(
+            ctx.api.release_lease(app, view.id, nonce),
+            ctx.config.request_timeout,
+            f"release the lease of machine {view.id}",
+        )
 
 
 async def stop(ctx: FlyContext, app: str, view: MachineView, deadline: Deadline) -> None:
