@@ -132,18 +132,51 @@ async def test_a_failing_init_names_the_service_and_its_exit_code(harness: FlyHa
     assert await h.leftovers(req.instance_id) == []
 
 
-async def test_a_dependency_runs_before_its_dependent_starts(harness: FlyHarness) -> None:
+async def test_a_dependent_starts_only_once_its_dependency_passes_its_check(
+    harness: FlyHarness,
+) -> None:
     h = harness
-    db = _checked(h).model_copy(update={"name": "db", "role": "sidecar", "ports": []})
-    db = db.model_copy(update={"health_check": db.health_check.model_copy(update={"port": 8080})})  # type: ignore[union-attr]
+    db = _checked(h).model_copy(update={"name": "db", "role": "sidecar"})
     app = h.idle_service("app").model_copy(update={"depends_on": ["db"]})
     req = _request(h, app, db)
     await h.make_provider().provision(req)
-    db_m = _machines(h, req, role="sidecar")[0]
-    app_m = _machines(h, req, role="main")[0]
-    passing = [e for e in db_m.events if e["type"] == "start" and e["status"] == "started"]
-    assert passing
-    assert passing[-1]["timestamp"] / 1000 <= _created(app_m)
+    assert _machines(h, req, role="sidecar")[0].checks["health"]["status"] == "passing"
+    sick = db.model_copy(update={"env": {"MESSAGE": "x", "HEALTHY": "0"}})
+    failing = _request(h, app, sick)
+    with pytest.raises(ProvisionFailed) as caught:
+        await h.make_provider().provision(failing)
+    assert caught.value.step == "health db (replica 0)"
+    created = [r for r in h.api.seen("Machines_create") if h.app(failing.instance_id) in r.path]
+    roles = [r.body["config"]["metadata"].get("ctrlplane_role") for r in created]
+    assert roles == ["control", "sidecar"]  # the dependent was never created
+
+
+async def test_an_unfinished_provision_is_wiped_and_done_again(
+    harness: FlyHarness, raw: httpx.AsyncClient
+) -> None:
+    h = harness
+    req = _request(h, h.idle_service("app"))
+    app = h.app(req.instance_id)
+    await raw.post("/apps", json={"app_name": app, "org_slug": "personal"})
+    control = {
+        "name": "ctrlplane-control",
+        "skip_launch": True,
+        "config": {
+            "image": h.values()["control_image"],
+            "metadata": {
+                "ctrlplane_instance": req.instance_id,
+                "ctrlplane_role": "control",
+                "ctrlplane_spec": req.model_dump_json(),
+            },
+        },
+    }
+    assert (await raw.post(f"/apps/{app}/machines", json=control)).status_code == 200
+    half = {"config": {"image": h.image(1), "metadata": {"ctrlplane_instance": req.instance_id}}}
+    stray = (await raw.post(f"/apps/{app}/machines", json=half)).json()
+    await h.make_provider().provision(req)
+    assert next(m for m in h.api.machines_of(app) if m.id == stray["id"]).gone
+    status = await h.make_provider().status(req.instance_id)
+    assert status.state is InstanceState.RUNNING
 
 
 async def test_sidecars_reach_the_main_by_its_service_name(harness: FlyHarness) -> None:
