@@ -173,6 +173,9 @@ async def test_an_unfinished_provision_is_wiped_and_done_again(
     assert (await raw.post(f"/apps/{app}/machines", json=control)).status_code == 200
     half = {"config": {"image": h.image(1), "metadata": {"ctrlplane_instance": req.instance_id}}}
     stray = (await raw.post(f"/apps/{app}/machines", json=half)).json()
+    unfinished = await h.make_provider().status(req.instance_id)
+    assert unfinished.state is InstanceState.PROVISIONING
+    assert "provision has not finished" in unfinished.message
     await h.make_provider().provision(req)
     assert next(m for m in h.api.machines_of(app) if m.id == stray["id"]).gone
     status = await h.make_provider().status(req.instance_id)

@@ -10,9 +10,10 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-from ctrlplane.errors import CtrlplaneError
+from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.fly import control, instances
+from ctrlplane.provider.fly.config import BACKEND
 from ctrlplane.provider.fly.context import FlyContext
 from ctrlplane.provider.fly.instances import Instance
 from ctrlplane.provider.fly.observe.listing import summary
@@ -25,6 +26,7 @@ from ctrlplane.provider.results import (
     InstanceSummary,
     ProvisionResult,
     ResourceUsage,
+    ServiceStatus,
 )
 
 __all__ = [
@@ -51,8 +53,25 @@ def _status(ctx: FlyContext, inst: Instance) -> InstanceStatus:
 
 
 async def status(ctx: FlyContext, instance_id: str) -> InstanceStatus:
-    """The instance's status (``InstanceNotFound`` when it does not exist)."""
-    return _status(ctx, await instances.load(ctx, instance_id))
+    """The instance's status (``InstanceNotFound`` when it does not exist); an instance
+    whose provision has not recorded a release yet is ``provisioning``."""
+    inst = await instances.find(ctx, instance_id)
+    if inst is not None and inst.release is None and inst.spec is not None:
+        return InstanceStatus(
+            state=InstanceState.PROVISIONING,
+            message="provision has not finished (in progress, or cut off: provision again)",
+            services={
+                s.name: ServiceStatus(
+                    state=InstanceState.PROVISIONING,
+                    provider_ref=process_group(s.name, inst.app),
+                )
+                for s in inst.spec.services
+            },
+            metadata={"app": inst.app, "control_machine": inst.control.id},
+        )
+    if inst is None or inst.release is None or inst.spec is None:
+        raise InstanceNotFound(instance_id, provider=BACKEND)
+    return _status(ctx, inst)
 
 
 async def provision_result(ctx: FlyContext, inst: Instance) -> ProvisionResult:
