@@ -594,3 +594,36 @@ async def test_an_unreachable_api_is_unavailable_not_a_hang() -> None:
     with pytest.raises(BackendError) as caught:
         await FlyProvider(cfg).status(new_id(INSTANCE_PREFIX))
     assert "unreachable" in str(caught.value)
+
+
+async def test_an_init_prepares_the_volume_its_service_then_mounts(harness: FlyHarness) -> None:
+    h = harness
+    data = [VolumeSpec(name="content", mount_path="/data")]
+    seed = h.exit_service("seed", code=0).model_copy(
+        update={
+            "role": "init",
+            "volumes": data,
+            "command": ["sh", "-c", "echo seeded > /data/index.html"],
+        }
+    )
+    web = h.idle_service("web").model_copy(update={"volumes": data, "depends_on": ["seed"]})
+    req = _request(h, web, seed, replicas=2, kind="stateful_set")
+    provider = h.make_provider()
+    await provider.provision(req)
+    for replica in (0, 1):
+        read = await provider.exec(
+            req.instance_id, ExecRequest(command=["cat", "/data/index.html"], replica=replica)
+        )
+        assert read.stdout == b"seeded\n"
+    volumes = h.api.apps[h.app(req.instance_id)].volumes.values()
+    assert sorted(v.name for v in volumes) == ["content_0", "content_1"]
+    with pytest.raises(NotSupported, match="init 'seed' shares volume 'content' with 'web'"):
+        await provider.deploy(
+            DeployRequest(
+                instance_id=req.instance_id,
+                services=[ServiceDeploySpec(name="seed", image=h.image(2))],
+            )
+        )
+    sidecar = h.idle_service("side").model_copy(update={"role": "sidecar", "volumes": data})
+    with pytest.raises(NotSupported, match="which run at the same time"):
+        await provider.provision(_request(h, web.model_copy(update={"depends_on": []}), sidecar))

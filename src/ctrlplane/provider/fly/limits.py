@@ -37,6 +37,7 @@ from ctrlplane.provider.enums import (
     DeployStrategy,
     PortProtocol,
     SecretType,
+    ServiceRole,
     VolumeType,
     WorkloadKind,
 )
@@ -44,6 +45,7 @@ from ctrlplane.provider.fly.config import BACKEND
 from ctrlplane.provider.fly.render.guest import MAX_CPUS, MAX_MEMORY_MB
 from ctrlplane.provider.preflight import Preflight, Refusal
 from ctrlplane.provider.spec import DeployRequest, ProvisionRequest, ResourceSpec, ServiceSpec
+from ctrlplane.provider.validation import startup_order
 
 __all__ = [
     "CAPABILITIES",
@@ -93,10 +95,19 @@ def _resources(path: str, res: ResourceSpec) -> Iterable[Refusal]:
         )
 
 
+def _wave_of(services: Sequence[ServiceSpec]) -> dict[str, int]:
+    return {s.name: i for i, wave in enumerate(startup_order(services)) for s in wave}
+
+
 def _volume_refusals(
     services: Sequence[ServiceSpec], kind: WorkloadKind, replicas: int
 ) -> Iterable[Refusal]:
-    owners: dict[str, str] = {}
+    """Volumes Fly cannot attach as asked. Inits run (and their Machines are destroyed)
+    before the long-lived services start, so an init may share a volume with one
+    long-lived service and with inits of other waves; two long-lived services, or two
+    inits that run at the same time, cannot."""
+    waves = _wave_of(services)
+    owners: dict[str, ServiceSpec] = {}
     for svc in services:
         persistent = [v for v in svc.volumes if v.type is VolumeType.PERSISTENT]
         if any(v.type is VolumeType.TMPFS for v in svc.volumes):
@@ -112,13 +123,22 @@ def _volume_refusals(
                 "at most one",
             )
         for vol in persistent:
-            if vol.name in owners and owners[vol.name] != svc.name:
+            other = owners.get(vol.name)
+            init = ServiceRole.INIT
+            clash = other is not None and (
+                (svc.role is not init and other.role is not init)
+                or (
+                    svc.role is init and other.role is init and waves[svc.name] == waves[other.name]
+                )
+            )
+            if other is not None and clash:
                 yield Refusal(
                     Capability.VOLUMES,
-                    f"volume {vol.name!r} is mounted by {owners[vol.name]!r} and {svc.name!r}: "
-                    "a Fly volume attaches to one Machine",
+                    f"volume {vol.name!r} is mounted by {other.name!r} and {svc.name!r}, which "
+                    "run at the same time: a Fly volume attaches to one Machine",
                 )
-            owners[vol.name] = svc.name
+            if other is None or other.role is init:
+                owners[vol.name] = svc
         if persistent and kind is WorkloadKind.DEPLOYMENT and replicas > 1:
             yield Refusal(
                 Capability.VOLUMES,
@@ -156,23 +176,46 @@ class FlyLimits:
         return _resources("", spec)
 
 
+def _volumes(svc: ServiceSpec) -> set[str]:
+    return {v.name for v in svc.volumes if v.type is VolumeType.PERSISTENT}
+
+
 def deploy_refusals(
     strategy: DeployStrategy, changed: Iterable[str], live: Sequence[ServiceSpec]
 ) -> list[Refusal]:
-    """Refusals of a deploy that only the live spec shows (blue-green and volumes)."""
-    if strategy is not DeployStrategy.BLUE_GREEN:
-        return []
+    """Refusals of a deploy that only the live spec shows: blue-green of a service with a
+    volume (the new Machine could not attach it), and a changed init that shares a volume
+    with a long-lived service (its run-once Machine could not attach the volume while the
+    service's Machine holds it)."""
     names = set(changed)
-    return [
-        Refusal(
-            Capability.BLUE_GREEN,
-            f"service {svc.name!r} has a persistent volume: a blue-green deploy starts new "
-            "Machines beside the old ones, and a Fly volume attaches to one Machine; deploy "
-            "it with the rolling or canary strategy",
-        )
-        for svc in live
-        if svc.name in names and any(v.type is VolumeType.PERSISTENT for v in svc.volumes)
-    ]
+    out: list[Refusal] = []
+    holders = {
+        vol: svc.name for svc in live if svc.role is not ServiceRole.INIT for vol in _volumes(svc)
+    }
+    for svc in live:
+        if svc.name not in names:
+            continue
+        if svc.role is ServiceRole.INIT:
+            shared = sorted(v for v in _volumes(svc) if v in holders)
+            if shared:
+                out.append(
+                    Refusal(
+                        Capability.DEPLOY,
+                        f"init {svc.name!r} shares volume {shared[0]!r} with "
+                        f"{holders[shared[0]]!r}, whose Machine holds it: a changed init could "
+                        "not attach it; provision the instance again to rerun its inits",
+                    )
+                )
+        elif strategy is DeployStrategy.BLUE_GREEN and _volumes(svc):
+            out.append(
+                Refusal(
+                    Capability.BLUE_GREEN,
+                    f"service {svc.name!r} has a persistent volume: a blue-green deploy starts "
+                    "new Machines beside the old ones, and a Fly volume attaches to one "
+                    "Machine; deploy it with the rolling or canary strategy",
+                )
+            )
+    return out
 
 
 def scale_refusals(

@@ -160,7 +160,8 @@ async def run_once(
     """Run an init Machine (``auto_destroy``, restart ``no``) to its end: wait until it
     stopped, then read its exit code from its ``exit`` event; a launch failure, a missing
     exit or a non-zero code fails ``step``. A Machine that did not finish in time is
-    destroyed."""
+    destroyed; one that mounts a volume is waited on until destroyed (the volume is then
+    free for the service that mounts it next)."""
     view = await create(ctx, app, body, step)
     limit = Deadline(min(seconds(ctx.config.init_timeout), deadline.remaining()), step)
     try:
@@ -177,6 +178,9 @@ async def run_once(
     code = exits[-1].code
     if code != 0:
         raise RolloutFailed(step, f"exited with code {code}")
+    if done.volume_id and done.state != "destroyed":
+        # Its volume is free for the next Machine only once this one is destroyed.
+        done = await wait_for(ctx, app, view.id, "destroyed", limit, step)
     return done
 
 

@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import Deadline, first_error
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
@@ -31,7 +32,7 @@ from ctrlplane.provider.fly.render.names import volume_name
 from ctrlplane.provider.fly.render.plan import region_of
 from ctrlplane.provider.fly.render.volumes import volume_body
 from ctrlplane.provider.health import ProbeResult
-from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.spec import ServiceSpec, VolumeSpec
 from ctrlplane.provider.validation import startup_order
 
 __all__ = ["UnitBuilder", "ids_by_service", "long_lived", "unit_step"]
@@ -71,38 +72,49 @@ class UnitBuilder:
         )
 
     async def volumes(self, replica: int, services: Iterable[ServiceSpec]) -> dict[str, str]:
-        """Service -> the ID of its persistent volume for ``replica`` (created if needed)."""
+        """Service -> the ID of its persistent volume for ``replica`` (created if needed;
+        services mounting the same volume name share it: an init prepares what its service
+        then mounts)."""
         wanted = [(s, persistent_volume(s)) for s in services if persistent_volume(s)]
         if not wanted:
             return {}
         region = region_of(self.ctx.config, replica)
         existing = await self.ctx.api.list_volumes(self.app)
+        by_name: dict[str, str] = {}
         out: dict[str, str] = {}
         for svc, name in wanted:
-            vol = next(v for v in svc.volumes if v.name == name)
-            fly_name = volume_name(name, replica)
-            free = next(
-                (
-                    v
-                    for v in existing
-                    if v.get("name") == fly_name
-                    and v.get("region") == region
-                    and not v.get("attached_machine_id")
-                    and v.get("state") != "destroyed"
-                ),
-                None,
-            )
-            if free is None:
-                try:
-                    free = await self.ctx.api.create_volume(
-                        self.app, volume_body(vol, replica, region, self.ctx.config), region=region
-                    )
-                except Exception as exc:
-                    raise RolloutFailed(
-                        unit_step("create volume", f"{name} of {svc.name}", replica), str(exc)
-                    ) from exc
-            out[svc.name] = str(free["id"])
+            if name not in by_name:
+                vol = next(v for v in svc.volumes if v.name == name)
+                by_name[name] = await self._volume(existing, vol, svc.name, replica, region)
+            out[svc.name] = by_name[name]
         return out
+
+    async def _volume(
+        self,
+        existing: Sequence[Mapping[str, object]],
+        vol: VolumeSpec,
+        service: str,
+        replica: int,
+        region: str,
+    ) -> str:
+        fly_name = volume_name(vol.name, replica)
+        for found in existing:
+            if (
+                found.get("name") == fly_name
+                and found.get("region") == region
+                and not found.get("attached_machine_id")
+                and found.get("state") != "destroyed"
+            ):
+                return str(found["id"])
+        try:
+            created = await self.ctx.api.create_volume(
+                self.app, volume_body(vol, replica, region, self.ctx.config), region=region
+            )
+        except CtrlplaneError as exc:
+            raise RolloutFailed(
+                unit_step("create volume", f"{vol.name} of {service}", replica), str(exc)
+            ) from exc
+        return str(created["id"])
 
     async def _started(self, svc: ServiceSpec, replica: int) -> None:
         await emit(
@@ -115,9 +127,9 @@ class UnitBuilder:
             ),
         )
 
-    async def _init(self, svc: ServiceSpec, replica: int) -> None:
+    async def _init(self, svc: ServiceSpec, replica: int, volume_id: str) -> None:
         step = unit_step("init", svc.name, replica)
-        body = create_body(svc, self.place(replica), self.ctx.config)
+        body = create_body(svc, self.place(replica, volume_id=volume_id), self.ctx.config)
         await machines.run_once(self.ctx, self.app, body, step, self.deadline)
         await self._started(svc, replica)
 
@@ -213,7 +225,7 @@ class UnitBuilder:
             if wave[0].role is ServiceRole.INIT:
                 async with asyncio.TaskGroup() as tg:
                     for svc in wave:
-                        tg.create_task(self._init(svc, replica))
+                        tg.create_task(self._init(svc, replica, volumes.get(svc.name, "")))
                 continue
             views: dict[str, MachineView] = {}
             async with asyncio.TaskGroup() as tg:

@@ -83,13 +83,16 @@ def provision_requests(req: ProvisionRequest, config: FlyConfig, release_id: str
     for replica in range(replicas):
         region = region_of(config, replica)
         volumes: dict[str, str] = {}
+        made: dict[str, str] = {}
         for svc in req.services:
             name = persistent_volume(svc)
-            if name:
+            if name and name not in made:
                 vol = next(v for v in svc.volumes if v.name == name)
                 body = volume_body(vol, replica, region, config)
-                volumes[svc.name] = f"<volume {body['name']}>"
+                made[name] = f"<volume {body['name']}>"
                 out.append({"method": "POST", "url": f"{api}/apps/{app}/volumes", "body": body})
+            if name:
+                volumes[svc.name] = made[name]
         for wave in startup_order(req.services):
             for svc in wave:
                 place = Placement(
