@@ -37,61 +37,18 @@ from ctrlplane.provider.spec import (
     ExecRequest,
     HealthCheckSpec,
     LogOptions,
-    ProvisionRequest,
     ResourceSpec,
     SecretRef,
     ServiceDeploySpec,
-    ServiceSpec,
     VolumeSpec,
 )
 from ctrlplane.secrets import MappingResolver
 
 from .fake_machines import FakeMachine
 from .harness import TOKEN, FlyHarness
+from .workloads import checked_web, control_machine, machines, request, web
 
 pytestmark = pytest.mark.asyncio
-
-
-def _request(
-    h: FlyHarness, *services: ServiceSpec, replicas: int = 0, kind: str = "deployment"
-) -> ProvisionRequest:
-    main = services[0]
-    if replicas:
-        main = main.model_copy(update={"resources": ResourceSpec(replicas=replicas)})
-    return ProvisionRequest(
-        instance_id=new_id(INSTANCE_PREFIX),
-        tenant_id="acme",
-        name="shop",
-        kind=kind,
-        services=[main, *services[1:]],
-    )
-
-
-def _machines(
-    h: FlyHarness, req: ProvisionRequest, *, role: str | None = None
-) -> list[FakeMachine]:
-    out = [
-        m
-        for m in h.api.machines_of(h.app(req.instance_id))
-        if m.metadata.get("ctrlplane_instance") == req.instance_id
-    ]
-    return [m for m in out if role is None or m.metadata.get("ctrlplane_role") == role]
-
-
-def _control(h: FlyHarness, req: ProvisionRequest) -> FakeMachine:
-    return next(m for m in _machines(h, req, role="control") if not m.gone)
-
-
-def _web(h: FlyHarness, **env: str) -> ServiceSpec:
-    return h.http_service("web", port=8080, env={"MESSAGE": "v1", **env})
-
-
-def _checked(h: FlyHarness, **env: str) -> ServiceSpec:
-    interval = timedelta(seconds=h.probe_interval)
-    check = HealthCheckSpec(
-        path="/healthz", port=8080, interval=interval, timeout=interval, retries=2
-    )
-    return _web(h, **env).model_copy(update={"health_check": check})
 
 
 async def test_inits_run_as_run_once_machines_in_order_before_the_main(harness: FlyHarness) -> None:
@@ -100,16 +57,16 @@ async def test_inits_run_as_run_once_machines_in_order_before_the_main(harness: 
     second = h.exit_service("init-b", code=0).model_copy(
         update={"role": "init", "depends_on": ["init-a"]}
     )
-    req = _request(h, h.idle_service("app"), second, first)
+    req = request(h, h.idle_service("app"), second, first)
     await h.make_provider().provision(req)
-    inits = {m.metadata["ctrlplane_service"]: m for m in _machines(h, req, role="init")}
+    inits = {m.metadata["ctrlplane_service"]: m for m in machines(h, req, role="init")}
     assert set(inits) == {"init-a", "init-b"}
     for m in inits.values():
         assert m.state == "destroyed"
         assert (m.config["auto_destroy"], m.config["restart"]) == (True, {"policy": "no"})
         exit_event = next(e for e in m.events if e["type"] == "exit")
         assert exit_event["request"]["exit_event"]["exit_code"] == 0
-    app = next(m for m in _machines(h, req, role="main"))
+    app = next(m for m in machines(h, req, role="main"))
     assert inits["init-a"].destroyed_at is not None
     assert inits["init-a"].destroyed_at <= _created(inits["init-b"]) <= _created(app)
     status = await h.make_provider().status(req.instance_id)
@@ -124,7 +81,7 @@ def _created(m: FakeMachine) -> float:
 async def test_a_failing_init_names_the_service_and_its_exit_code(harness: FlyHarness) -> None:
     h = harness
     init = h.exit_service("migrate", code=3).model_copy(update={"role": "init"})
-    req = _request(h, h.idle_service("app"), init)
+    req = request(h, h.idle_service("app"), init)
     with pytest.raises(ProvisionFailed) as caught:
         await h.make_provider().provision(req)
     assert caught.value.step == "init migrate (replica 0)"
@@ -136,13 +93,13 @@ async def test_a_dependent_starts_only_once_its_dependency_passes_its_check(
     harness: FlyHarness,
 ) -> None:
     h = harness
-    db = _checked(h).model_copy(update={"name": "db", "role": "sidecar"})
+    db = checked_web(h).model_copy(update={"name": "db", "role": "sidecar"})
     app = h.idle_service("app").model_copy(update={"depends_on": ["db"]})
-    req = _request(h, app, db)
+    req = request(h, app, db)
     await h.make_provider().provision(req)
-    assert _machines(h, req, role="sidecar")[0].checks["health"]["status"] == "passing"
+    assert machines(h, req, role="sidecar")[0].checks["health"]["status"] == "passing"
     sick = db.model_copy(update={"env": {"MESSAGE": "x", "HEALTHY": "0"}})
-    failing = _request(h, app, sick)
+    failing = request(h, app, sick)
     with pytest.raises(ProvisionFailed) as caught:
         await h.make_provider().provision(failing)
     assert caught.value.step == "health db (replica 0)"
@@ -155,7 +112,7 @@ async def test_an_unfinished_provision_is_wiped_and_done_again(
     harness: FlyHarness, raw: httpx.AsyncClient
 ) -> None:
     h = harness
-    req = _request(h, h.idle_service("app"))
+    req = request(h, h.idle_service("app"))
     app = h.app(req.instance_id)
     await raw.post("/apps", json={"app_name": app, "org_slug": "personal"})
     control = {
@@ -185,11 +142,11 @@ async def test_an_unfinished_provision_is_wiped_and_done_again(
 async def test_sidecars_reach_the_main_by_its_service_name(harness: FlyHarness) -> None:
     h = harness
     side = h.idle_service("side").model_copy(update={"role": "sidecar"})
-    req = _request(h, _web(h), side, replicas=2)
+    req = request(h, web(h), side, replicas=2)
     await h.make_provider().provision(req)
     app = h.app(req.instance_id)
-    webs = sorted(m.private_ip for m in _machines(h, req, role="main"))
-    for side_m in _machines(h, req, role="sidecar"):
+    webs = sorted(m.private_ip for m in machines(h, req, role="main"))
+    for side_m in machines(h, req, role="sidecar"):
         assert sorted(h.api.resolve(app, "web", side_m)) == webs
     status = await h.make_provider().status(req.instance_id)
     private = [e for e in status.endpoints if not e.public]
@@ -200,7 +157,7 @@ async def test_secret_values_go_only_to_the_app_secrets(harness: FlyHarness) -> 
     h = harness
     values = {"api-token": "tok-4b7e2c9d", "tls/key": "key-material-91c3"}
     refs = [SecretRef(key="api-token"), SecretRef(key="tls/key", type="tls")]
-    req = _request(h, h.idle_service("app").model_copy(update={"secrets": refs}))
+    req = request(h, h.idle_service("app").model_copy(update={"secrets": refs}))
     provider = h.make_provider(secrets=MappingResolver(values))
     await provider.provision(req)
     stored = h.api.apps[h.app(req.instance_id)].secrets
@@ -208,7 +165,7 @@ async def test_secret_values_go_only_to_the_app_secrets(harness: FlyHarness) -> 
     text = await h.backend_text(req.instance_id)
     assert all(v not in text for v in values.values())
     assert "a2V5LW1hdGVyaWFsLTkxYzM" not in text
-    machine = _machines(h, req, role="main")[0]
+    machine = machines(h, req, role="main")[0]
     assert machine.config["processes"][0]["ignore_app_secrets"] is True
     env = await provider.exec(req.instance_id, ExecRequest(command=["printenv", "API_TOKEN"]))
     assert env.stdout == b"tok-4b7e2c9d\n"
@@ -218,14 +175,14 @@ async def test_secret_values_go_only_to_the_app_secrets(harness: FlyHarness) -> 
 
 async def test_releases_are_versions_of_the_control_machine(harness: FlyHarness) -> None:
     h = harness
-    req = _request(h, _web(h))
+    req = request(h, web(h))
     await h.make_provider().provision(req)
     deploy = DeployRequest(
         instance_id=req.instance_id,
         services=[ServiceDeploySpec(name="web", image=h.image(2), env={"MESSAGE": "v2"})],
     )
     result = await h.make_provider().deploy(deploy)
-    control = _control(h, req)
+    control = control_machine(h, req)
     assert control.state == "created"  # never started
     records = [
         json.loads(c["metadata"]["ctrlplane_release_record"])["release_id"]
@@ -240,7 +197,7 @@ async def test_releases_are_versions_of_the_control_machine(harness: FlyHarness)
 
 async def test_the_operation_lease_is_the_control_machines_lease(harness: FlyHarness) -> None:
     h = harness
-    req = _request(h, _checked(h))
+    req = request(h, checked_web(h))
     provider = h.make_provider()
     await provider.provision(req)
     never = ServiceDeploySpec(
@@ -254,7 +211,7 @@ async def test_the_operation_lease_is_the_control_machines_lease(harness: FlyHar
     task = asyncio.create_task(
         provider.deploy(DeployRequest(instance_id=req.instance_id, services=[never]))
     )
-    control = _control(h, req)
+    control = control_machine(h, req)
     for _ in range(200):
         if control.lease is not None and control.lease.live():
             break
@@ -275,9 +232,9 @@ async def test_a_lease_someone_else_holds_makes_calls_wait_then_busy(
     harness: FlyHarness, raw: httpx.AsyncClient
 ) -> None:
     h = harness
-    req = _request(h, h.idle_service("app"))
+    req = request(h, h.idle_service("app"))
     await h.make_provider().provision(req)
-    control = _control(h, req)
+    control = control_machine(h, req)
     taken = await raw.post(
         f"/apps/{h.app(req.instance_id)}/machines/{control.id}/lease",
         json={"ttl": 60, "description": "flyctl deploy"},
@@ -287,18 +244,18 @@ async def test_a_lease_someone_else_holds_makes_calls_wait_then_busy(
     with pytest.raises(InstanceBusy) as caught:
         await impatient.stop(req.instance_id)
     assert "ctrlplane-tests@example.com" in str(caught.value)
-    assert _machines(h, req, role="main")[0].state == "started"
+    assert machines(h, req, role="main")[0].state == "started"
 
 
 async def test_a_machine_leased_by_someone_else_is_not_updated(
     harness: FlyHarness, raw: httpx.AsyncClient
 ) -> None:
     h = harness
-    req = _request(h, _web(h))
+    req = request(h, web(h))
     await h.make_provider().provision(req)
-    web = _machines(h, req, role="main")[0]
+    leased = machines(h, req, role="main")[0]
     await raw.post(
-        f"/apps/{h.app(req.instance_id)}/machines/{web.id}/lease",
+        f"/apps/{h.app(req.instance_id)}/machines/{leased.id}/lease",
         json={"ttl": 60, "description": "fly scale memory"},
     )
     deploy = DeployRequest(
@@ -308,24 +265,24 @@ async def test_a_machine_leased_by_someone_else_is_not_updated(
         await h.make_provider().deploy(deploy)
     assert "leased by ctrlplane-tests@example.com (fly scale memory)" in caught.value.reason
     assert caught.value.rolled_back
-    assert web.config["image"] == h.image(1)
-    assert len(web.versions) == 1
+    assert leased.config["image"] == h.image(1)
+    assert len(leased.versions) == 1
 
 
 async def test_an_interrupted_operation_is_repaired_first(
     harness: FlyHarness, raw: httpx.AsyncClient
 ) -> None:
     h = harness
-    req = _request(h, _web(h))
+    req = request(h, web(h))
     await h.make_provider().provision(req)
     app = h.app(req.instance_id)
-    control = _control(h, req)
+    control = control_machine(h, req)
     then = datetime.now(UTC) - timedelta(minutes=5)
     dead = Lease("gone-host/1/abcd", "deploy", then, then, 2.0, {"phase": "roll out"})
     await raw.post(
         f"/apps/{app}/machines/{control.id}/lease", json={"ttl": 600, "description": dead.to_json()}
     )
-    stray = dict(_machines(h, req, role="main")[0].config)
+    stray = dict(machines(h, req, role="main")[0].config)
     stray["metadata"] = {**stray["metadata"], "ctrlplane_generation": "7"}
     made = await raw.post(
         f"/apps/{app}/machines", json={"config": stray, "skip_service_registration": True}
@@ -379,7 +336,7 @@ async def test_errors_are_translated_at_the_client(harness: FlyHarness) -> None:
 async def test_capacity_and_permission_failures_of_a_provision(harness: FlyHarness) -> None:
     h = harness
     h.api.full_regions.add("ams")
-    req = _request(h, h.idle_service("app"))
+    req = request(h, h.idle_service("app"))
     with pytest.raises(ProvisionFailed) as caught:
         await h.make_provider().provision(req)
     assert "in region ams" in caught.value.reason
@@ -389,7 +346,7 @@ async def test_capacity_and_permission_failures_of_a_provision(harness: FlyHarne
     h.api.readonly_tokens = ("reader",)
     reader = FlyProvider(FlyConfig.model_validate({**h.values(), "token": "reader"}))
     with pytest.raises(PermissionDenied):
-        await reader.provision(_request(h, h.idle_service("app")))
+        await reader.provision(request(h, h.idle_service("app")))
 
 
 async def test_an_existing_app_holds_one_instance_and_is_kept(
@@ -405,12 +362,12 @@ async def test_an_existing_app_holds_one_instance_and_is_kept(
             "volumes": [VolumeSpec(name="data", mount_path="/data")],
         }
     )
-    req = _request(h, app)
+    req = request(h, app)
     await provider.provision(req)
     shop = h.api.apps["shop-prod"]
     assert len(shop.secrets) == 1
     assert [v.name for v in shop.volumes.values()] == ["data_0"]
-    other = _request(h, h.idle_service("app"))
+    other = request(h, h.idle_service("app"))
     with pytest.raises(ProvisionFailed, match=f"already holds instance {req.instance_id}"):
         await provider.provision(other)
     listed = await provider.list_instances()
@@ -440,13 +397,13 @@ async def test_exec_refuses_stdin_and_tty_and_logs_are_refused_without_a_call(
 
 async def test_scale_sets_the_guest_and_refuses_a_shared_volume(harness: FlyHarness) -> None:
     h = harness
-    req = _request(h, h.idle_service("app"))
+    req = request(h, h.idle_service("app"))
     provider = h.make_provider()
     await provider.provision(req)
     await provider.scale(req.instance_id, ResourceSpec(memory_mb=512, cpu_millis=1500))
     usage = await provider.resources(req.instance_id)
     assert usage.memory_limit_mb == 512
-    assert _machines(h, req, role="main")[0].config["guest"] == {
+    assert machines(h, req, role="main")[0].config["guest"] == {
         "cpu_kind": "shared",
         "cpus": 2,
         "memory_mb": 512,
@@ -454,7 +411,7 @@ async def test_scale_sets_the_guest_and_refuses_a_shared_volume(harness: FlyHarn
     vol = h.idle_service("db").model_copy(
         update={"volumes": [VolumeSpec(name="data", mount_path="/d")]}
     )
-    with_volume = _request(h, vol)
+    with_volume = request(h, vol)
     await provider.provision(with_volume)
     with pytest.raises(NotSupported, match="use kind stateful_set"):
         await provider.scale(with_volume.instance_id, ResourceSpec(replicas=2))
@@ -473,7 +430,7 @@ async def test_a_stateful_replica_finds_its_volume_again(harness: FlyHarness) ->
     db = h.idle_service("db").model_copy(
         update={"volumes": [VolumeSpec(name="data", mount_path="/d")]}
     )
-    req = _request(h, db, replicas=2, kind="stateful_set")
+    req = request(h, db, replicas=2, kind="stateful_set")
     provider = h.make_provider()
     await provider.provision(req)
     wrote = await provider.exec(
@@ -490,7 +447,7 @@ async def test_rolling_updates_one_machine_at_a_time_with_check_and_set(
     harness: FlyHarness,
 ) -> None:
     h = harness
-    req = _request(h, _checked(h), replicas=2)
+    req = request(h, checked_web(h), replicas=2)
     await h.make_provider().provision(req)
     h.api.requests.clear()
     deploy = DeployRequest(
@@ -515,9 +472,9 @@ async def test_rolling_updates_one_machine_at_a_time_with_check_and_set(
 
 async def test_blue_green_starts_a_cordoned_set_then_switches_it(harness: FlyHarness) -> None:
     h = harness
-    req = _request(h, _checked(h), replicas=2)
+    req = request(h, checked_web(h), replicas=2)
     await h.make_provider().provision(req)
-    old = {m.id for m in _machines(h, req, role="main")}
+    old = {m.id for m in machines(h, req, role="main")}
     h.api.requests.clear()
     deploy = DeployRequest(
         instance_id=req.instance_id,
@@ -534,14 +491,14 @@ async def test_blue_green_starts_a_cordoned_set_then_switches_it(harness: FlyHar
     assert max(i for i, o in enumerate(ops) if o == "Machines_uncordon") < min(
         i for i, o in enumerate(ops) if o == "Machines_cordon"
     )
-    live = {m.id for m in _machines(h, req, role="main") if not m.gone}
+    live = {m.id for m in machines(h, req, role="main") if not m.gone}
     assert live.isdisjoint(old)
-    assert all(m.gone for m in _machines(h, req, role="main") if m.id in old)
+    assert all(m.gone for m in machines(h, req, role="main") if m.id in old)
 
 
 async def test_canary_observes_the_first_unit(harness: FlyHarness) -> None:
     h = harness
-    req = _request(h, _checked(h), replicas=2)
+    req = request(h, checked_web(h), replicas=2)
     await h.make_provider().provision(req)
     seen: list[Any] = []
     deploy = DeployRequest(
@@ -557,8 +514,8 @@ async def test_canary_observes_the_first_unit(harness: FlyHarness) -> None:
 async def test_list_instances_by_tenant(harness: FlyHarness) -> None:
     h = harness
     provider = h.make_provider()
-    a = _request(h, h.idle_service("app"))
-    b = _request(h, h.idle_service("app")).model_copy(update={"tenant_id": "other"})
+    a = request(h, h.idle_service("app"))
+    b = request(h, h.idle_service("app")).model_copy(update={"tenant_id": "other"})
     await provider.provision(a)
     await provider.provision(b)
     assert [s.instance_id for s in await provider.list_instances()] == [
@@ -607,7 +564,7 @@ async def test_an_init_prepares_the_volume_its_service_then_mounts(harness: FlyH
         }
     )
     web = h.idle_service("web").model_copy(update={"volumes": data, "depends_on": ["seed"]})
-    req = _request(h, web, seed, replicas=2, kind="stateful_set")
+    req = request(h, web, seed, replicas=2, kind="stateful_set")
     provider = h.make_provider()
     await provider.provision(req)
     for replica in (0, 1):
@@ -626,4 +583,4 @@ async def test_an_init_prepares_the_volume_its_service_then_mounts(harness: FlyH
         )
     sidecar = h.idle_service("side").model_copy(update={"role": "sidecar", "volumes": data})
     with pytest.raises(NotSupported, match="which run at the same time"):
-        await provider.provision(_request(h, web.model_copy(update={"depends_on": []}), sidecar))
+        await provider.provision(request(h, web.model_copy(update={"depends_on": []}), sidecar))

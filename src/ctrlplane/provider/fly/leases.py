@@ -13,8 +13,9 @@ Fly Machines have leases (``/lease``): one holder at a time, proven by the lease
   a note) it is refreshed in place with the nonce; by another (taking over an expired
   lease) it is released with the old nonce and taken anew (a fresh nonce: the dead
   holder can no longer write);
-- ``delete``: release it with the nonce if the lease still has that nonce (ours: a
-  takeover always takes a new nonce);
+- ``delete``: release it with the nonce if the record is still the one read, or was
+  rewritten by the same holder under the same nonce (a renewal cut off by the end of the
+  operation: the holder never learnt its token);
 - the Machine lease lives ``lease_retention`` longer than the operation lease, so after a
   holder died its expired record is still there for the next operation to see and repair
   (the core reports it as interrupted);
@@ -73,6 +74,21 @@ def _record(lease: Mapping[str, Any]) -> LeaseRecord:
     return LeaseRecord(parsed, _token(lease))
 
 
+def _ours(found: Mapping[str, Any], current: LeaseRecord) -> bool:
+    """Whether the stored lease is still ``current``'s: the same token, or the same nonce
+    and holder (a takeover always takes a new nonce; a renewal cut off by the end of the
+    operation may have rewritten the description without the holder learning the new
+    token, and its record must still be released)."""
+    if _token(found) == current.token:
+        return True
+    stored = Lease.from_json(str(found.get("description", "")))
+    return (
+        str(found.get("nonce", "")) == nonce_of(current)
+        and stored is not None
+        and stored.holder == current.lease.holder
+    )
+
+
 class FlyLeaseStore:
     """Operation leases on the control Machines of ``config``'s instances."""
 
@@ -129,8 +145,5 @@ class FlyLeaseStore:
             if control is None:
                 return
             found = await api.get_lease(app, control.id)
-            # Still ours when the nonce is: a takeover always takes a new one. (Not the
-            # whole token: a renewal cut off by the operation's end may have rewritten
-            # the description without the holder learning the new token.)
-            if found is not None and str(found.get("nonce", "")) == nonce_of(current):
+            if found is not None and _ours(found, current):
                 await api.release_lease(app, control.id, nonce_of(current))
