@@ -93,7 +93,12 @@ def test_provider_names_complete_from_entry_points_and_config(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     (tmp_path / ".git").mkdir()
-    assert complete(env, tmp_path, "ctrlplane --provider ") == ["docker", "kubernetes", "nomad"]
+    assert complete(env, tmp_path, "ctrlplane --provider ") == [
+        "docker",
+        "fly",
+        "kubernetes",
+        "nomad",
+    ]
     (tmp_path / "ctrlplane.toml").write_text(
         '[providers.staging]\ntype = "kubernetes"\n[providers.stage2]\ntype = "nomad"\n'
     )

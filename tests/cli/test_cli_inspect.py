@@ -188,7 +188,7 @@ def test_doctor_every_backend_unreachable(offline: dict[str, str]) -> None:
     proc = cli(offline, "-o", "json", "doctor")
     assert proc.returncode == 5, proc.stderr
     entries = {e["name"]: e for e in json.loads(proc.stdout)}
-    assert set(entries) == {"docker", "kubernetes", "nomad"}
+    assert set(entries) == {"docker", "fly", "kubernetes", "nomad"}
     assert entries["docker"]["chosen"] is True
     for name, entry in entries.items():
         assert entry["healthy"] is False

@@ -584,3 +584,14 @@ async def test_an_init_prepares_the_volume_its_service_then_mounts(harness: FlyH
     sidecar = h.idle_service("side").model_copy(update={"role": "sidecar", "volumes": data})
     with pytest.raises(NotSupported, match="which run at the same time"):
         await provider.provision(request(h, web.model_copy(update={"depends_on": []}), sidecar))
+
+
+async def test_health_without_a_token_asks_nothing(harness: FlyHarness) -> None:
+    h = harness
+    before = len(h.api.requests)
+    unconfigured = FlyConfig.model_validate({**h.values(), "token": None})
+    health = await FlyProvider(unconfigured).health_check()
+    assert not health.healthy
+    assert "CTRLPLANE_FLY_TOKEN" in health.message
+    assert len(h.api.requests) == before
+    assert (await h.make_provider().health_check()).healthy

@@ -143,8 +143,16 @@ def _instance_state(
 
 async def health(ctx: FlyContext) -> HealthStatus:
     """Whether the API answers this token (one listing of the organization's apps, or a
-    read of the configured app); never raises."""
+    read of the configured app); never raises. Without a token nothing is asked: the
+    answer is unhealthy, saying which setting to fill."""
     began = time.monotonic()
+    if not ctx.config.token_value():
+        return HealthStatus(
+            healthy=False,
+            message="no Fly API token: set CTRLPLANE_FLY_TOKEN (or FLY_API_TOKEN, or token "
+            "in ctrlplane.toml)",
+            checked_at=datetime.now(UTC),
+        )
     try:
         if ctx.config.app:
             found = await ctx.api.get_app(ctx.config.app)
