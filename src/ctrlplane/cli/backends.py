@@ -57,6 +57,7 @@ BUILTIN_TYPES: dict[str, BackendType] = {
     ),
     "nomad": BackendType("ctrlplane.provider.nomad", "NomadProvider", "NomadConfig"),
     "ecs": BackendType("ctrlplane.provider.ecs", "EcsProvider", "EcsConfig"),
+    "fly": BackendType("ctrlplane.provider.fly", "FlyProvider", "FlyConfig"),
 }
 """The backend types whose config-file sections take settings."""
 
