@@ -62,6 +62,7 @@ from ctrlplane.provider.results import (
     ProvisionResult,
     ResourceUsage,
 )
+from ctrlplane.provider.sessions import ExecSession
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
@@ -278,3 +279,16 @@ class NomadProvider:
         self._preflight.exec(req)
         async with self._reading(instance_id, "exec") as (ctx, _):
             return await execution.run(ctx, instance_id, req)
+
+    @asynccontextmanager
+    async def exec_session(self, instance_id: str, req: ExecRequest) -> AsyncIterator[ExecSession]:
+        """An interactive session with ``req.command`` in a service's task (with a
+        terminal if ``req.tty``; ``req.stdin`` unused), after the ``exec`` checks;
+        leaving the block ends the process (:mod:`~ctrlplane.provider.nomad.sessions`).
+        Not bounded by ``exec_timeout``: bound :meth:`ExecSession.wait` yourself."""
+        self._preflight.exec(req)
+        async with (
+            self._reading(instance_id, "exec") as (ctx, _),
+            execution.session(ctx, instance_id, req) as live,
+        ):
+            yield live
