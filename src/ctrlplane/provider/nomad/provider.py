@@ -61,6 +61,7 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
 from ctrlplane.provider.sessions import ExecSession
 from ctrlplane.provider.spec import (
@@ -219,6 +220,12 @@ class NomadProvider:
             if record is not None:
                 status = await inspection.with_operation(ctx, instance_id, status, record.lease)
             return op.redactor.status(status)
+
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """One row per task of every allocation meant to run (a rollout's too), in the
+        services' start-up order, then by replica (:func:`~.inspection.units`)."""
+        async with self._reading(instance_id, "units") as (ctx, _):
+            return await inspection.units(ctx, instance_id)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """Every instance in the namespace (of ``tenant_id``, if given), oldest first, in
