@@ -76,7 +76,8 @@ from ctrlplane.secrets import SecretResolver
 
 __all__ = ["NomadProvider"]
 
-_RENDERED_RELEASE = ReleaseMeta("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC))
+_RENDERED_RELEASE_ID = "rel_" + "0" * 26
+"""The release ID a rendered job shows (``provision`` mints a new one)."""
 
 
 class NomadProvider:
@@ -145,9 +146,11 @@ class NomadProvider:
 
     def render(self, req: ProvisionRequest) -> list[JSON]:
         """The job ``provision`` would register for ``req`` (API JSON), after the same
-        preflight. No I/O; secret values never appear (templates read Variables)."""
+        preflight, released and created now (its release ID a placeholder of zeros). No
+        I/O; secret values never appear (templates read Variables)."""
         self._preflight.provision(req)
-        return [{"Job": translate(req, _RENDERED_RELEASE, self.config)}]
+        release = ReleaseMeta(_RENDERED_RELEASE_ID, datetime.now(UTC))
+        return [{"Job": translate(req, release, self.config)}]
 
     async def health_check(self) -> HealthStatus:
         """``/v1/agent/health`` and the agent's version, within ``request_timeout``; never
