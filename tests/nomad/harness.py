@@ -11,8 +11,10 @@ agent ignored (a real agent accepts unknown fields silently).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +40,25 @@ OLDEST = "1.1.2"
 HOST_VOLUMES = ("data",)
 """Host volumes of the fake client node: the suite's volume test mounts ``data``, which
 the provider maps (by default) to the host volume of the same name."""
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[str]:
+    """``host:port`` of a server on 127.0.0.1 that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        host, port = server.sockets[0].getsockname()[:2]
+        yield f"{host}:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
 
 
 def request_of(*services: ServiceSpec, tenant: str = "t", name: str = "n") -> ProvisionRequest:

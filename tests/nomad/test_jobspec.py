@@ -9,6 +9,7 @@ import pytest
 
 from ctrlplane.errors import InvalidSpec, NotSupported
 from ctrlplane.provider.enums import SecretType, ServiceRole
+from ctrlplane.provider.nomad import NomadProvider
 from ctrlplane.provider.nomad.config import NomadConfig
 from ctrlplane.provider.nomad.limits import parse_version, preflight, version_refusals
 from ctrlplane.provider.nomad.observe.checks import FailureCounter, check_limits
@@ -28,6 +29,7 @@ from ctrlplane.provider.nomad.render import (
     variable_path,
 )
 from ctrlplane.provider.nomad.render.hooks import Phase, phases
+from ctrlplane.provider.nomad.render.meta import CREATED_AT, RELEASE, RELEASED_AT
 from ctrlplane.provider.nomad.render.shape import job_shape
 from ctrlplane.provider.spec import (
     ConfigFile,
@@ -123,6 +125,20 @@ def test_full_job_matches_the_documented_fields() -> None:
     group = _group(job)
     assert group["Count"] == 3
     assert set(_tasks(job)) == {"web", "db", "migrate", "shipper"}
+
+
+def test_render_shows_the_job_released_and_created_now() -> None:
+    """``ctrlplane render --provider nomad``: the rendered job's times are when it was
+    rendered, not 1970; its release ID is a placeholder (provision mints one)."""
+    before = datetime.now(UTC)
+    (body,) = NomadProvider(CFG).render(FULL)
+    job = body["Job"]
+    assert job_problems(job, namespace=CFG.namespace) == []
+    meta = job["Meta"]
+    for key in (CREATED_AT, RELEASED_AT):
+        assert before <= datetime.fromisoformat(meta[key]) <= datetime.now(UTC)
+    assert meta[RELEASE] == "rel_" + "0" * 26
+    assert created_at(job) == datetime.fromisoformat(meta[CREATED_AT])
 
 
 def test_one_group_with_replicas_and_bridge_network() -> None:

@@ -1,7 +1,8 @@
 """The subset of Nomad's filter expressions (go-bexpr) the fake agent evaluates.
 
-Supported: clauses joined by ``and``, each ``"<key>" in Meta`` (the key is in the job's
-meta) or ``Meta.<key> == "<value>"`` / ``!=``, with double-quoted string literals
+Supported: clauses joined by ``and``, each ``"<key>" in Meta`` (the key is in the
+object's meta), ``Meta.<key> == "<value>"`` / ``!=``, or ``<Field> == "<value>"`` /
+``!=`` on a top-level field (``JobID == "web"``), with double-quoted string literals
 (``\\"`` and ``\\\\`` escapes). Anything else is refused as the agent refuses an
 expression it cannot read (``failed to read filter expression``), so a provider that
 sends an expression the fake does not understand fails loudly instead of being
@@ -19,6 +20,7 @@ __all__ = ["FilterError", "compile_filter"]
 _STRING = r'"((?:[^"\\]|\\.)*)"'
 _IN_META = re.compile(rf"^{_STRING}\s+in\s+Meta$")
 _META_CMP = re.compile(rf"^Meta\.([A-Za-z0-9_]+)\s*(==|!=)\s*{_STRING}$")
+_FIELD_CMP = re.compile(rf"^([A-Z][A-Za-z0-9]*)\s*(==|!=)\s*{_STRING}$")
 
 
 class FilterError(ValueError):
@@ -61,26 +63,32 @@ def _split_and(expr: str) -> list[str]:
 
 
 def compile_filter(expr: str) -> Callable[[Mapping[str, Any]], bool]:
-    """A predicate on a job for ``expr``; :class:`FilterError` if unsupported."""
-    tests: list[Callable[[Mapping[str, str]], bool]] = []
+    """A predicate on an object (a job, an allocation stub) for ``expr``;
+    :class:`FilterError` if unsupported."""
+    tests: list[Callable[[Mapping[str, Any]], bool]] = []
     for clause in _split_and(expr.strip()):
         found = _IN_META.match(clause)
         if found:
             key = _unquote(found.group(1))
-            tests.append(lambda meta, key=key: key in meta)
+            tests.append(lambda obj, key=key: key in _meta(obj))
             continue
-        found = _META_CMP.match(clause)
+        found = _META_CMP.match(clause) or _FIELD_CMP.match(clause)
         if found:
+            in_meta = clause.startswith("Meta.")
             key, op, value = found.group(1), found.group(2), _unquote(found.group(3))
-            if op == "==":
-                tests.append(lambda meta, k=key, v=value: meta.get(k) == v)
-            else:
-                tests.append(lambda meta, k=key, v=value: meta.get(k) != v)
+            tests.append(
+                lambda obj, k=key, v=value, m=in_meta, eq=op == "==": (
+                    ((_meta(obj).get(k) if m else obj.get(k)) == v) == eq
+                )
+            )
             continue
         raise FilterError(f"failed to read filter expression: unsupported clause {clause!r}")
 
-    def matches(job: Mapping[str, Any]) -> bool:
-        meta = job.get("Meta") or {}
-        return all(test(meta) for test in tests)
+    def matches(obj: Mapping[str, Any]) -> bool:
+        return all(test(obj) for test in tests)
 
     return matches
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("Meta") or {}

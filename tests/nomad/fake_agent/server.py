@@ -36,11 +36,13 @@ from ctrlplane.testing.backend import FakeBackend
 
 from .allocs import NODE_ID, NODE_NAME, Alloc
 from .execs import ExecApi
+from .filters import FilterError, compile_filter
 from .jobs import DATACENTER, AgentState
 from .jobs_api import JobsApi
 from .logs import LogsApi
 from .multierror import render
 from .replies import UUID_LENGTH, text, unknown_alloc
+from .terminal import ExecProcess
 from .variables import VariablesApi
 from .versions import AgentVersion
 
@@ -111,6 +113,8 @@ class FakeNomadAgent:
         that the group network does not have)."""
         self.exec_open = 0
         """Exec sessions the agent is serving now."""
+        self.exec_processes: list[ExecProcess] = []
+        """The processes exec sessions run now (what each session sent them, too)."""
         self.exec_without_result = False
         """Fault hook: end exec sessions with an ``exited`` frame that has no ``result``."""
         self.stalled: set[tuple[str, str]] = set()
@@ -143,6 +147,7 @@ class FakeNomadAgent:
         r.add_get("/v1/nodes", self.nodes)
         r.add_get("/v1/node/{id}", self.node)
         JobsApi(self).routes(r)
+        r.add_get("/v1/allocations", self.list_allocs)
         r.add_get("/v1/allocation/{id}", self.read_alloc)
         for verb in ("PUT", "POST"):
             r.add_route(verb, "/v1/client/allocation/{id}/restart", self.restart_alloc)
@@ -263,6 +268,32 @@ class FakeNomadAgent:
         return web.json_response({**self._node_stub(), "Attributes": attributes})
 
     # -- allocations ---------------------------------------------------------------------
+
+    async def list_allocs(self, request: web.Request) -> web.Response:
+        """``AllocListStub`` of the namespace's allocations (a purged job's too, until
+        garbage collection), ``prefix`` applied to the ID; from 1.3 filtered by
+        ``filter`` (the subset in :mod:`.filters`; before, ignored); ``resources=true``
+        adds ``AllocatedResources``, ``task_states=false`` leaves ``TaskStates`` out."""
+        namespace = request.query.get("namespace") or "default"
+        expr = request.query.get("filter", "") if self.features.alloc_list_filter else ""
+        try:
+            keep = compile_filter(expr) if expr else None
+        except FilterError as exc:
+            return text(400, str(exc))
+        prefix = request.query.get("prefix", "")
+        out = []
+        for alloc in sorted(self.state.all_allocs(), key=lambda a: a.id):
+            if alloc.namespace != namespace or not alloc.id.startswith(prefix):
+                continue
+            stub = alloc.stub()
+            if keep is not None and not keep(stub):
+                continue
+            if request.query.get("resources") == "true":
+                stub["AllocatedResources"] = alloc.full()["AllocatedResources"]
+            if request.query.get("task_states") == "false":
+                stub["TaskStates"] = None
+            out.append(stub)
+        return web.json_response(out)
 
     async def read_alloc(self, request: web.Request) -> web.Response:
         alloc_id = request.match_info["id"]

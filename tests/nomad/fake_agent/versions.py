@@ -6,6 +6,8 @@ The fake answers as the version it impersonates (``FakeNomadAgent(version=...)``
   checks endpoint exist from 1.4; before, both answer 404 (as a real 1.1.2 agent did);
 - the job list honours ``meta=true`` and ``filter=`` from 1.4; before, both are ignored
   (a 1.1.2 agent answered every job, without ``Meta``, even for a malformed filter);
+- the allocation list (``/v1/allocations``) honours ``filter=`` from 1.3; before, it is
+  ignored (the list had no filtering before 1.3.0);
 - native (``provider = "nomad"``) services exist from 1.3 and their checks from 1.4;
   before 1.3 the ``Provider`` field is unknown, so the service is a Consul one;
 - the ``*`` datacenter matches every datacenter from 1.5; before, it is a literal name.
@@ -55,6 +57,11 @@ class AgentVersion:
     def list_meta_and_filter(self) -> bool:
         """``meta=true`` and ``filter=`` on ``/v1/jobs`` (1.4+)."""
         return self.at_least(1, 4)
+
+    @property
+    def alloc_list_filter(self) -> bool:
+        """``filter=`` on ``/v1/allocations`` (1.3+)."""
+        return self.at_least(1, 3)
 
     @property
     def native_services(self) -> bool:

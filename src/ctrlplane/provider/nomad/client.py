@@ -20,23 +20,32 @@ Importing this module without ``httpx`` or ``httpx-ws`` raises
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import contextlib
 import functools
 import json
 import ssl
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote
 
 from ctrlplane.errors import (
     BackendError,
     BackendUnavailable,
+    CtrlplaneError,
     MissingExtra,
     PermissionDenied,
 )
-from ctrlplane.provider.deadlines import Deadline, seconds
+from ctrlplane.provider.deadlines import Deadline, first_error, seconds
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad.config import BACKEND, NomadConfig
-from ctrlplane.provider.nomad.observe.execframes import ExecOutput, ExecTranscript
+from ctrlplane.provider.nomad.observe.execframes import (
+    STDIN_CLOSE,
+    ExecOutput,
+    ExecTranscript,
+    stdin_frame,
+)
 
 try:
     import httpx
@@ -47,12 +56,13 @@ try:
         AsyncWebSocketSession,
         HTTPXWSException,
         WebSocketDisconnect,
+        WebSocketUpgradeError,
         aconnect_ws,
     )
 except ImportError:  # pragma: no cover - depends on the environment
     raise MissingExtra(BACKEND, "httpx-ws") from None
 
-__all__ = ["NomadClient"]
+__all__ = ["ExecChannel", "FrameSink", "NomadClient"]
 
 _STDIN_CHUNK = 32 * 1024
 _MISSING = 404
@@ -208,6 +218,38 @@ class NomadClient:
         except httpx.HTTPError as exc:
             raise self._unavailable(exc) from None
 
+    def exec_channel(
+        self, alloc_id: str, task: str, argv: list[str], tty: bool, sink: FrameSink
+    ) -> AbstractAsyncContextManager[ExecChannel]:
+        """An exec websocket running ``argv`` in ``task`` (with a terminal if ``tty``):
+        the agent's frames go to ``sink`` as they arrive (see :class:`ExecChannel`).
+
+        Connecting is bounded by ``connect_timeout`` and ``request_timeout``; an agent
+        refusing the session is a :class:`~ctrlplane.errors.BackendError` (403:
+        :class:`~ctrlplane.errors.PermissionDenied`), one that cannot be reached
+        :class:`~ctrlplane.errors.BackendUnavailable`. Once open, the session is
+        pinged every ``request_timeout``: an agent that stops answering ends it after
+        one more. Leaving the block closes the websocket (the agent then ends the
+        command).
+        """
+        path = f"/v1/client/allocation/{quote(alloc_id)}/exec"
+        params = {
+            **self.params,
+            "task": task,
+            "command": json.dumps(argv),
+            "tty": "true" if tty else "false",
+        }
+        limit = seconds(self.cfg.request_timeout)
+        connect: AbstractAsyncContextManager[AsyncWebSocketSession] = aconnect_ws(
+            path,
+            self.http,
+            params=params,
+            timeout=self._timeout(),
+            keepalive_ping_interval_seconds=limit,
+            keepalive_ping_timeout_seconds=limit,
+        )
+        return _open_channel(ExecChannel(sink, f"exec in task {task!r}", self), connect, limit)
+
     async def exec(
         self, alloc_id: str, task: str, argv: list[str], stdin: bytes, tty: bool
     ) -> ExecOutput:
@@ -221,54 +263,161 @@ class NomadClient:
         ends before one, is a :class:`~ctrlplane.errors.BackendError`: the exit code is
         unknown, never guessed.
         """
-        path = f"/v1/client/allocation/{quote(alloc_id)}/exec"
-        params = {
-            **self.params,
-            "task": task,
-            "command": json.dumps(argv),
-            "tty": "true" if tty else "false",
-        }
         deadline = Deadline(self.cfg.exec_timeout, f"exec of {argv[0]!r} in task {task!r}")
-        outcome: ExecOutput | str | None
+        transcript = ExecTranscript()
+        outcome: asyncio.Future[ExecOutput | str] = asyncio.get_running_loop().create_future()
+
+        def sink(frame: JSON | str) -> None:
+            if isinstance(frame, str):
+                found: ExecOutput | str | None = f"ended without an exit code: {frame}"
+            else:
+                found = transcript.feed(frame)
+            if found is not None and not outcome.done():
+                outcome.set_result(found)
+
         try:
-            ws: AsyncWebSocketSession
-            async with aconnect_ws(path, self.http, params=params, timeout=self._timeout()) as ws:
-                # Nothing may raise in here: httpx-ws wraps what leaves its session in
-                # an exception group. Leaving the block closes the session.
-                outcome = await _exec_session(ws, stdin, deadline)
-        except HTTPXWSException as exc:
-            raise BackendError(
-                f"Nomad exec in task {task!r} failed: {exc}", backend=BACKEND
-            ) from None
-        except httpx.HTTPError as exc:
-            raise self._unavailable(exc) from None
-        if outcome is None:
+            async with (
+                deadline.timeout(),
+                self.exec_channel(alloc_id, task, argv, tty, sink) as channel,
+            ):
+                with contextlib.suppress(BackendError):  # ended: the outcome says why
+                    for i in range(0, len(stdin), _STDIN_CHUNK):
+                        await channel.send(stdin_frame(stdin[i : i + _STDIN_CHUNK]))
+                    await channel.send(STDIN_CLOSE)
+                result = await outcome
+        except TimeoutError:
             raise deadline.exceeded(
                 "the session was closed; raise NomadConfig.exec_timeout "
                 "(CTRLPLANE_NOMAD_EXEC_TIMEOUT) for longer commands"
+            ) from None
+        if isinstance(result, str):
+            raise BackendError(f"Nomad exec in task {task!r} {result}", backend=BACKEND)
+        return result
+
+
+FrameSink = Callable[[JSON | str], None]
+"""Receives each frame of an exec session (a dict), then once why it ended (a str)."""
+
+
+class ExecChannel:
+    """An open exec websocket (:meth:`NomadClient.exec_channel`).
+
+    The agent's frames go to ``sink`` in order, as they arrive, then once why the
+    session ended (the agent closed it, ctrlplane did, the connection was lost; also
+    :attr:`ended`). :meth:`send` sends one frame.
+    """
+
+    def __init__(self, sink: FrameSink, what: str, api: NomadClient) -> None:
+        self.sink = sink
+        self.what = what
+        self.api = api
+        self.ended = ""
+        self._ws: AsyncWebSocketSession | None = None
+        self._stop = asyncio.Event()
+
+    async def send(self, frame: JSON) -> None:
+        """Send ``frame``; a session that ended is a
+        :class:`~ctrlplane.errors.BackendError` naming why."""
+        ws = self._ws
+        if ws is None or self._stop.is_set():
+            raise BackendError(
+                f"Nomad {self.what}: the session has ended ({self.ended or 'closed'})",
+                backend=BACKEND,
             )
-        if isinstance(outcome, str):
-            raise BackendError(f"Nomad exec in task {task!r} {outcome}", backend=BACKEND)
-        return outcome
+        try:
+            await ws.send_json(frame)
+        except Exception as exc:  # the library's and wsproto's errors alike
+            raise BackendError(
+                f"Nomad {self.what}: sending to the session failed: {type(exc).__name__}: {exc}",
+                backend=BACKEND,
+            ) from None
 
+    def stop(self) -> None:
+        """Ask the session to close (what :func:`_open_channel` does on leaving)."""
+        self._stop.set()
 
-async def _exec_session(
-    ws: AsyncWebSocketSession, stdin: bytes, deadline: Deadline
-) -> ExecOutput | str | None:
-    """Send ``stdin`` then its close frame; read frames until ``exited``. Returns the
-    output, why there is no exit code, or ``None`` when the deadline passed first."""
-    transcript = ExecTranscript()
-    try:
-        async with deadline.timeout():
-            for i in range(0, len(stdin), _STDIN_CHUNK):
-                chunk = base64.b64encode(stdin[i : i + _STDIN_CHUNK]).decode()
-                await ws.send_json({"stdin": {"data": chunk}})
-            await ws.send_json({"stdin": {"close": True}})
+    def refused(self, exc: BaseException) -> CtrlplaneError:
+        """Why the session could not be opened, as one of our errors."""
+        if isinstance(exc, WebSocketUpgradeError):
+            status = exc.response.status_code
+            message = f"Nomad {self.what}: the agent refused the session ({status})"
+            if status == 403:
+                return PermissionDenied(message, backend=BACKEND, status=status)
+            return BackendError(message, backend=BACKEND, status=status)
+        if isinstance(exc, httpx.HTTPError):
+            return self.api._unavailable(exc)
+        return BackendError(f"Nomad {self.what} failed: {exc}", backend=BACKEND)
+
+    async def pump(
+        self,
+        connect: AbstractAsyncContextManager[AsyncWebSocketSession],
+        opened: asyncio.Future[None],
+    ) -> None:
+        """The session's own task: connect, then hand every frame to the sink until
+        the session ends. Nothing escapes it (the library wraps what leaves its
+        session in an exception group): failures become :attr:`ended`, or ``opened``'s
+        exception when connecting failed."""
+        try:
+            async with connect as ws:
+                self._ws = ws
+                opened.set_result(None)
+                self.ended = await self._receive(ws)
+        except Exception as exc:
+            cause = first_error(exc)
+            if not opened.done():
+                opened.set_exception(self.refused(cause))
+            elif not self.ended:
+                self.ended = f"lost: {type(cause).__name__}: {cause}"
+        finally:
+            self._ws = None
+            self._stop.set()
+            if not opened.done():
+                opened.cancel()  # the pump itself was cancelled while connecting
+            elif opened.exception() is None:
+                self.sink(self.ended or "closed")
+
+    async def _receive(self, ws: AsyncWebSocketSession) -> str:
+        """Frames to the sink until the session ends; why it ended."""
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
             while True:
-                outcome = transcript.feed(await ws.receive_json())
-                if outcome is not None:
-                    return outcome
-    except TimeoutError:
-        return None
-    except WebSocketDisconnect as exc:
-        return f"ended without an exit code: {exc.code} {exc.reason}"
+                frame = asyncio.ensure_future(ws.receive_json())
+                await asyncio.wait({frame, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if not frame.done():
+                    frame.cancel()
+                    await asyncio.wait({frame})
+                    return "closed by ctrlplane"
+                try:
+                    data = frame.result()
+                except WebSocketDisconnect as exc:
+                    return f"closed by the agent: {exc.code} {exc.reason or ''}".strip()
+                except HTTPXWSException as exc:
+                    return f"lost: {type(exc).__name__} {exc}".strip()
+                except ValueError as exc:
+                    return f"the agent sent a frame that is not JSON: {exc}"
+                self.sink(data if isinstance(data, dict) else {})
+        finally:
+            stop.cancel()
+
+
+@contextlib.asynccontextmanager
+async def _open_channel(
+    channel: ExecChannel,
+    connect: AbstractAsyncContextManager[AsyncWebSocketSession],
+    limit: float,
+) -> AsyncIterator[ExecChannel]:
+    """Run ``channel``'s pump while the block runs; leaving it closes the session
+    (within ``limit``; a pump still busy then is cancelled)."""
+    opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(channel.pump(connect, opened))
+    try:
+        await asyncio.shield(opened)
+        yield channel
+    finally:
+        channel.stop()
+        if not opened.done():  # the caller gave up while connecting
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=limit)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})

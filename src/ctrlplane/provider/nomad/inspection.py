@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from ctrlplane.errors import CtrlplaneError
@@ -30,12 +31,20 @@ from ctrlplane.provider.nomad.observe.listing import (
 )
 from ctrlplane.provider.nomad.observe.status import instance_status as status_of
 from ctrlplane.provider.nomad.observe.status import resource_usage
+from ctrlplane.provider.nomad.observe.units import has_native_checks, live_allocs, unit_rows
 from ctrlplane.provider.nomad.probes import probe_once
 from ctrlplane.provider.nomad.waits import probed
 from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.releases import Release
-from ctrlplane.provider.results import HealthStatus, InstanceStatus, InstanceSummary, ResourceUsage
+from ctrlplane.provider.results import (
+    HealthStatus,
+    InstanceStatus,
+    InstanceSummary,
+    ResourceUsage,
+    UnitStatus,
+)
+from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
     "health",
@@ -43,33 +52,76 @@ __all__ = [
     "list_instances",
     "releases",
     "resources",
+    "units",
     "with_operation",
 ]
+
+
+async def _check_results(
+    ctx: NomadContext, job: JSON, req: ProvisionRequest, allocs: Sequence[JSON]
+) -> dict[str, JSON] | None:
+    """The latest result of each check of each of ``allocs`` (running, with their
+    allocated resources), by allocation ID: one probe of each check where ctrlplane's
+    probes decide health (http and tcp reach the published port, not the agent; an
+    exec check is one exec session), Nomad's native results (one request per
+    allocation: Nomad keeps them on the allocation's client and lists them nowhere
+    else, see docs/nomad.md), none without checks, and ``None`` when the checks are
+    Consul's (Nomad's API cannot see them)."""
+    if probed(job):
+        return {str(a["ID"]): await probe_once(ctx, req, a) for a in allocs}
+    if has_native_checks(job):
+        return {str(a["ID"]): await jobs.checks(ctx, str(a["ID"])) for a in allocs}
+    checked = any(s.health_check is not None for s in req.services)
+    return None if checked else {}
 
 
 async def instance_status(
     ctx: NomadContext, iid: str, redactor: Redactor | None = None
 ) -> InstanceStatus:
     """From the allocations of the current job version only, with the check results and
-    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`).
-    ``redactor`` learns the instance's secret values (when its spec has secrets)."""
+    published ports of the running ones (:mod:`~ctrlplane.provider.nomad.observe.status`):
+    the job, its allocations listed with their resources, and the check results of
+    those that run where Nomad keeps them per allocation (:func:`_check_results`).
+    ``redactor`` learns the instance's secret values when a message could quote them
+    (its spec has secrets and the status has a message)."""
     job = await jobs.read_job(ctx, iid)
     req = request_from_job(job)
-    if redactor is not None and any(s.secrets for s in req.services):
-        redactor.add(await jobs.secret_values(ctx, iid))
-    allocs = await jobs.allocations(ctx, iid)
+    allocs = await jobs.listed_allocations(ctx, iid)
     checks: dict[str, JSON] = {}
     full: list[JSON] = []
-    own_probes = probed(job)
     if not job.get("Stop"):
-        for alloc in running(current_allocs(job, allocs)):
-            found = await jobs.allocation(ctx, str(alloc["ID"]))
-            full.append(found)
-            if own_probes:
-                checks[str(alloc["ID"])] = await probe_once(ctx, req, found)
-            else:
-                checks[str(alloc["ID"])] = await jobs.checks(ctx, str(alloc["ID"]))
-    return status_of(req, job, allocs, checks, full)
+        full = await jobs.with_resources(ctx, running(current_allocs(job, allocs)))
+        checks = await _check_results(ctx, job, req, full) or {}
+    status = status_of(req, job, allocs, checks, full)
+    if redactor is not None and any(s.secrets for s in req.services) and _messages(status):
+        redactor.add(await jobs.secret_values(ctx, iid))
+    return status
+
+
+def _messages(status: InstanceStatus) -> bool:
+    """Whether ``status`` says anything a task could have written."""
+    return bool(status.message or any(s.message for s in status.services.values()))
+
+
+async def units(ctx: NomadContext, iid: str) -> list[UnitStatus]:
+    """One row per task of every allocation meant to run
+    (:mod:`~ctrlplane.provider.nomad.observe.units`): the job, its allocations listed
+    with their resources, the job versions only when some allocation runs an older one
+    (a rollout), and the check results of the running ones (:func:`_check_results`)."""
+    job = await jobs.read_job(ctx, iid)
+    live = live_allocs(await jobs.listed_allocations(ctx, iid))
+    live = await jobs.with_resources(ctx, live)
+    older: dict[int, JSON] = {}
+    if any(a.get("JobVersion") != job.get("Version") for a in live):
+        wanted = {a.get("JobVersion") for a in live}
+        older = {
+            int(v["Version"]): v
+            for v in await jobs.versions(ctx, iid)
+            if v.get("Version") in wanted
+        }
+    req = request_from_job(job)
+    checks = await _check_results(ctx, job, req, running(live))
+    return unit_rows(job, live, checks, older)
 
 
 async def with_operation(

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from ctrlplane.errors import BackendError, InstanceNotFound
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.nomad.config import BACKEND
-from ctrlplane.provider.nomad.context import NomadContext, has_variables
+from ctrlplane.provider.nomad.context import NomadContext, agent_version, has_variables
 from ctrlplane.provider.nomad.observe.allocations import current_allocs
 from ctrlplane.provider.nomad.observe.history import (
     is_ours,
@@ -24,6 +24,7 @@ from ctrlplane.provider.nomad.observe.history import (
     releases_from_versions,
 )
 from ctrlplane.provider.nomad.render.names import job_id
+from ctrlplane.provider.nomad.versions import ALLOC_LIST_FILTER, at_least
 from ctrlplane.provider.releases import Release
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "find_job",
     "history",
     "list_jobs",
+    "listed_allocations",
     "promote",
     "purge",
     "read_job",
@@ -51,6 +53,7 @@ __all__ = [
     "set_stable",
     "stop_job",
     "versions",
+    "with_resources",
     "write_variable",
 ]
 
@@ -85,6 +88,27 @@ async def read_job(ctx: NomadContext, iid: str) -> JSON:
 async def allocations(ctx: NomadContext, iid: str) -> list[JSON]:
     """Every allocation of the job (all versions, stubs)."""
     return list(await ctx.api.get(f"/v1/job/{job_id(iid)}/allocations") or [])
+
+
+async def listed_allocations(ctx: NomadContext, iid: str) -> list[JSON]:
+    """Every allocation of the job (stubs), with ``AllocatedResources`` where the agent
+    lists them: one ``/v1/allocations`` call the agent filters on the job, with
+    ``resources=true`` (Nomad 1.3+, whose allocation list filters); older agents ignore
+    the filter, so they get the job's allocation stubs (without resources) instead."""
+    if not at_least(await agent_version(ctx), ALLOC_LIST_FILTER):
+        return await allocations(ctx, iid)
+    jid = job_id(iid)
+    found = await ctx.api.get("/v1/allocations", filter=f'JobID == "{jid}"', resources="true")
+    return [dict(a) for a in found or [] if a.get("JobID") == jid]
+
+
+async def with_resources(ctx: NomadContext, allocs: Sequence[JSON]) -> list[JSON]:
+    """``allocs`` with their ``AllocatedResources`` (published ports): those listed
+    without them are read in full, one request each."""
+    return [
+        dict(a) if a.get("AllocatedResources") else await allocation(ctx, str(a["ID"]))
+        for a in allocs
+    ]
 
 
 async def current(ctx: NomadContext, iid: str, job: Mapping[str, object]) -> list[JSON]:

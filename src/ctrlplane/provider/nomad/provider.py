@@ -61,7 +61,9 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
+from ctrlplane.provider.sessions import ExecSession
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
@@ -74,7 +76,8 @@ from ctrlplane.secrets import SecretResolver
 
 __all__ = ["NomadProvider"]
 
-_RENDERED_RELEASE = ReleaseMeta("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC))
+_RENDERED_RELEASE_ID = "rel_" + "0" * 26
+"""The release ID a rendered job shows (``provision`` mints a new one)."""
 
 
 class NomadProvider:
@@ -143,9 +146,11 @@ class NomadProvider:
 
     def render(self, req: ProvisionRequest) -> list[JSON]:
         """The job ``provision`` would register for ``req`` (API JSON), after the same
-        preflight. No I/O; secret values never appear (templates read Variables)."""
+        preflight, released and created now (its release ID a placeholder of zeros). No
+        I/O; secret values never appear (templates read Variables)."""
         self._preflight.provision(req)
-        return [{"Job": translate(req, _RENDERED_RELEASE, self.config)}]
+        release = ReleaseMeta(_RENDERED_RELEASE_ID, datetime.now(UTC))
+        return [{"Job": translate(req, release, self.config)}]
 
     async def health_check(self) -> HealthStatus:
         """``/v1/agent/health`` and the agent's version, within ``request_timeout``; never
@@ -219,6 +224,12 @@ class NomadProvider:
                 status = await inspection.with_operation(ctx, instance_id, status, record.lease)
             return op.redactor.status(status)
 
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """One row per task of every allocation meant to run (a rollout's too), in the
+        services' start-up order, then by replica (:func:`~.inspection.units`)."""
+        async with self._reading(instance_id, "units") as (ctx, _):
+            return await inspection.units(ctx, instance_id)
+
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """Every instance in the namespace (of ``tenant_id``, if given), oldest first, in
         one filtered call (agents before 1.4: the candidate jobs read one by one)."""
@@ -278,3 +289,16 @@ class NomadProvider:
         self._preflight.exec(req)
         async with self._reading(instance_id, "exec") as (ctx, _):
             return await execution.run(ctx, instance_id, req)
+
+    @asynccontextmanager
+    async def exec_session(self, instance_id: str, req: ExecRequest) -> AsyncIterator[ExecSession]:
+        """An interactive session with ``req.command`` in a service's task (with a
+        terminal if ``req.tty``; ``req.stdin`` unused), after the ``exec`` checks;
+        leaving the block ends the process (:mod:`~ctrlplane.provider.nomad.sessions`).
+        Not bounded by ``exec_timeout``: bound :meth:`ExecSession.wait` yourself."""
+        self._preflight.exec(req)
+        async with (
+            self._reading(instance_id, "exec") as (ctx, _),
+            execution.session(ctx, instance_id, req) as live,
+        ):
+            yield live

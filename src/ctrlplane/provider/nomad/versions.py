@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ALLOC_LIST_FILTER",
     "DATACENTER_GLOB",
     "NATIVE_CHECKS",
     "NATIVE_SERVICES",
@@ -24,6 +25,8 @@ OLDEST: Version = (1, 1, 0)
 """The oldest agent the backend supports (and is tested against)."""
 NATIVE_SERVICES: Version = (1, 3, 0)
 """Nomad's own service discovery (``provider = "nomad"``)."""
+ALLOC_LIST_FILTER: Version = (1, 3, 0)
+"""``filter`` on the allocation list (``/v1/allocations``; with ``resources=true``)."""
 VARIABLES: Version = (1, 4, 0)
 """Nomad Variables (secrets, operation leases), native service checks, the checks
 endpoint, ``meta``/``filter`` on the job list."""

@@ -28,10 +28,10 @@ from ctrlplane.provider.results import (
 )
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["endpoints", "instance_status", "resource_usage"]
+__all__ = ["endpoints", "instance_status", "resource_usage", "task_state"]
 
 
-def _task_state(task: Mapping[str, Any] | None) -> tuple[InstanceState, str, int]:
+def task_state(task: Mapping[str, Any] | None) -> tuple[InstanceState, str, int]:
     """State, newest event message and restarts of one task of one allocation."""
     if not task:
         return InstanceState.STARTING, "", 0
@@ -123,7 +123,7 @@ def instance_status(
         states = alloc.get("TaskStates") or {}
         results = checks.get(str(alloc.get("ID")), {})
         for name, role in roles.items():
-            state, message, restarts = _task_state(states.get(name))
+            state, message, restarts = task_state(states.get(name))
             mine = [r for r in results.values() if r.get("Task") == name]
             ready = state is InstanceState.RUNNING and all(
                 r.get("Status") == "success" for r in mine
