@@ -44,6 +44,7 @@ class FlyHarness(FakeHarness):
     log_tick = 0.1
     crash_delay = 0.3
     canary_observation = 0.8
+    scale_memory_mb = 512  # Fly's Machines come in 256 MB steps
     history_depth = 5
     black_hole_limit = 8.0
 
