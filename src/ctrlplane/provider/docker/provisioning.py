@@ -97,10 +97,10 @@ async def provision_instance(
     except BaseException as exc:
         await finish(steps.finish(ok=False, detail=_why(exc, steps)))
         left = "" if kept is None else await _clean_up(ctx, iid, kept)
-        err = _provision_error(deadline, iid, exc, steps)
+        err = _provision_error(deadline, iid, exc, steps, left)
         if left and isinstance(err, ProvisionFailed):
             err = ProvisionFailed(iid, err.step, f"{err.reason}; {left}")
-        elif left and isinstance(err, CtrlplaneError | asyncio.CancelledError):
+        elif left and isinstance(err, asyncio.CancelledError):
             err.add_note(left)
         raise err from None
     await steps.finish()
@@ -139,8 +139,10 @@ async def _clean_up(ctx: DockerContext, iid: str, kept: set[str]) -> str:
 
 
 def _provision_error(
-    deadline: Deadline, iid: str, exc: BaseException, steps: StepTracker
+    deadline: Deadline, iid: str, exc: BaseException, steps: StepTracker, left: str
 ) -> BaseException:
+    """The error a failed provision raises (``left``: what its cleanup left, said by a
+    :class:`BackendUnavailable`; the caller adds it to the others)."""
     err = first_error(exc)
     if isinstance(err, asyncio.CancelledError):
         return err
@@ -148,8 +150,9 @@ def _provision_error(
         return ProvisionFailed(iid, steps.current, f"timed out after {deadline.seconds:g}s")
     lost = engine_lost(exc)
     if lost is not None:
+        where = err.step if isinstance(err, RolloutFailed) else f"step {steps.current or 'start'}"
         return BackendUnavailable(
-            f"{lost} (provision of {iid!r} stopped at step {steps.current or 'start'})",
+            f"{lost}; the provision of {iid!r} stopped at {where}" + (f"; {left}" if left else ""),
             backend=BACKEND,
         )
     if isinstance(err, RolloutFailed):
