@@ -78,7 +78,11 @@ async def test_status_reports_a_running_operation(make_id: Callable[[], str]) ->
         )
         await asyncio.wait_for(started.wait(), 30)
         status = await DockerProvider(fast_config()).status(iid)
+        listed = await DockerProvider(fast_config()).list_instances("tenant-test")
         result = await deploy
+        mine = [s for s in listed if s.instance_id == iid]
+        assert len(mine) == 1
+        assert mine[0].state is InstanceState.RUNNING  # the lease container is no unit
         assert status.metadata["operation"].startswith("deploy by ")
         assert status.metadata["operation_state"] == "running"
         assert status.metadata["operation_release"] == result.release_id

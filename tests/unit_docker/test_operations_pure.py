@@ -15,6 +15,7 @@ from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.observe.leases import lease_record, repair_plan
 from ctrlplane.provider.docker.observe.repairs import off_services, runs_release, unit_views
 from ctrlplane.provider.docker.observe.units import unit_rows
+from ctrlplane.provider.docker.observe.workload import summaries
 from ctrlplane.provider.docker.render.bodies import Renderer
 from ctrlplane.provider.docker.render.naming import LEASE_IMAGE
 from ctrlplane.provider.docker.render.workload import Workload
@@ -93,6 +94,16 @@ def test_the_lease_body_is_a_never_started_container_holding_the_lease() -> None
     assert "io.ctrlplane.spec" not in labels  # not one of the instance's service containers
     assert Lease.from_json(labels["io.ctrlplane.lease"]) == lease
     assert R.names.lease(IID) == f"cp-{IID}-lease"
+
+
+def test_listings_leave_the_lease_container_out() -> None:
+    lease = {"Id": "l", "Labels": R.lease_body(IID, _lease())["Labels"], "State": "created"}
+    assert summaries(R.labels, [lease]) == []
+    wl = _workload(replicas=1)
+    web = _inspect(wl, 0, "web")
+    entry = {"Id": web["Id"], "Labels": web["Config"]["Labels"], "State": "running"}
+    (found,) = summaries(R.labels, [entry, lease])
+    assert found.state is InstanceState.RUNNING
 
 
 def test_the_lease_record_prefers_the_renewed_file_and_keeps_the_id_as_token() -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ctrlplane.errors import BackendError
-from ctrlplane.provider.deadlines import finish, first_error
+from ctrlplane.errors import BackendError, BackendUnavailable
+from ctrlplane.provider.deadlines import cleanup, first_error
+from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.instances import load
@@ -28,7 +29,7 @@ from ctrlplane.provider.docker.materials import (
     held_secret_values,
     workload_materials,
 )
-from ctrlplane.provider.docker.objects import ensure_volumes
+from ctrlplane.provider.docker.objects import cleanup_limit, ensure_volumes
 from ctrlplane.provider.docker.observe.state import cut_off
 from ctrlplane.provider.docker.observe.workload import replica_of, units
 from ctrlplane.provider.docker.render.bodies import resource_limits
@@ -85,10 +86,20 @@ async def stop_instance(ctx: DockerContext, instance_id: str) -> None:
     await asyncio.gather(*(runner.stop_long_lived(r) for r in units(ctx.labels, inspects)))
 
 
-def _op_error(iid: str, op: str, exc: BaseException) -> BaseException:
+def _op_error(iid: str, op: str, exc: BaseException, left: str = "") -> BaseException:
+    """The error of a failed ``op`` (``left``: what its cleanup could not remove): a lost
+    engine is :class:`BackendUnavailable`, a failed step a :class:`BackendError`."""
     err = first_error(exc)
+    after = f"; {left}" if left else ""
+    lost = engine_lost(exc)
+    if lost is not None:
+        return BackendUnavailable(f"{lost}; the {op} of {iid!r} stopped{after}", backend=BACKEND)
     if isinstance(err, RolloutFailed):
-        return BackendError(f"{op} of {iid!r} failed at {err.step}: {err.reason}", backend=BACKEND)
+        return BackendError(
+            f"{op} of {iid!r} failed at {err.step}: {err.reason}{after}", backend=BACKEND
+        )
+    if left:
+        err.add_note(left)
     return err
 
 
@@ -137,6 +148,9 @@ async def _add_units(
         try:
             await runner.stable(await runner.bring_up(r))
         except BaseException as exc:
-            await finish(runner.remove_services(r, [s.name for s in wl.services]))
-            err = _op_error(wl.instance_id, "scale", exc)
-            raise err from None
+            left = await cleanup(
+                runner.remove_services(r, [s.name for s in wl.services]),
+                cleanup_limit(ctx.config),
+                f"removing the half-made unit {r}",
+            )
+            raise _op_error(wl.instance_id, "scale", exc, left) from None

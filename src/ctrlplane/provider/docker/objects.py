@@ -7,15 +7,32 @@ import asyncio
 from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError
-from ctrlplane.provider.deadlines import Deadline
-from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.provider.deadlines import Deadline, seconds
+from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import address_pools
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 
-__all__ = ["create_network", "ensure_volumes", "leftovers", "purge", "remove_instance"]
+__all__ = [
+    "FAILURE_LINGER",
+    "cleanup_limit",
+    "create_network",
+    "ensure_volumes",
+    "leftovers",
+    "purge",
+    "remove_instance",
+]
+
+FAILURE_LINGER = 1.0
+"""Seconds a failed provision keeps sweeping for objects whose creation was in flight."""
+
+
+def cleanup_limit(config: DockerConfig) -> float:
+    """How long removing what a failed operation created may take: one silent request
+    (``request_timeout``), a graceful stop and the sweep for late arrivals."""
+    return seconds(config.request_timeout) + seconds(config.stop_timeout) + FAILURE_LINGER
 
 
 async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None:

@@ -21,13 +21,20 @@ from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeou
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error, seconds
 from ctrlplane.provider.docker.client import engine_lost
-from ctrlplane.provider.docker.config import BACKEND, DockerConfig
+from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.history import record_release
 from ctrlplane.provider.docker.images import pull_images
 from ctrlplane.provider.docker.instances import inspect_all
 from ctrlplane.provider.docker.materials import workload_materials
-from ctrlplane.provider.docker.objects import create_network, ensure_volumes, leftovers, purge
+from ctrlplane.provider.docker.objects import (
+    FAILURE_LINGER,
+    cleanup_limit,
+    create_network,
+    ensure_volumes,
+    leftovers,
+    purge,
+)
 from ctrlplane.provider.docker.observe.workload import (
     is_complete,
     provision_result,
@@ -45,11 +52,7 @@ from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["FAILURE_LINGER", "cleanup_limit", "provision_instance"]
-
-
-FAILURE_LINGER = 1.0
-"""Seconds a failed provision keeps sweeping for objects whose creation was in flight."""
+__all__ = ["provision_instance"]
 
 
 def _why(exc: BaseException, steps: StepTracker) -> str:
@@ -112,12 +115,6 @@ async def _materials(ctx: DockerContext, wl: Workload) -> dict[str, ServiceMater
         return await workload_materials(ctx, wl)
     except CtrlplaneError as exc:
         raise RolloutFailed("resolve secrets", str(exc)) from exc
-
-
-def cleanup_limit(config: DockerConfig) -> float:
-    """How long removing what a failed operation created may take: one silent request
-    (``request_timeout``), a graceful stop and the sweep for late arrivals."""
-    return seconds(config.request_timeout) + seconds(config.stop_timeout) + FAILURE_LINGER
 
 
 async def _clean_up(ctx: DockerContext, iid: str, kept: set[str]) -> str:
