@@ -166,12 +166,12 @@ def test_ctrl_c_during_up_says_what_was_left(tmp_path: Path, make_id: Callable[[
     assert f"interrupted; cleanup ran; instance {iid} does not exist" in err
 
 
-# What a deploy can change of WORKLOAD (image, env, health check), made never healthy:
-# the new version serves no /never-there, so its gate keeps probing.
-NEVER_HEALTHY = WORKLOAD.replace("greeting", "unused").replace(
+NEVER_HEALTHY = WORKLOAD.replace(
     "health_check: {{path: /, port: 8080, interval: 0.3, timeout: 0.3, retries: 5}}",
     "health_check: {{path: /never-there, port: 8080, interval: 0.5, timeout: 0.3, retries: 200}}",
 )
+"""The workload of WORKLOAD whose new version never passes its gate (a deploy changes
+only image, env and health check)."""
 
 
 def test_ctrl_c_during_deploy_says_what_was_left(
@@ -182,7 +182,7 @@ def test_ctrl_c_during_deploy_says_what_was_left(
     first = tmp_path / "first.yaml"
     first.write_text(WORKLOAD.format(name=name, greeting="first"))
     stuck = tmp_path / "stuck.yaml"
-    stuck.write_text(NEVER_HEALTHY.format(name=name, unused="never"))
+    stuck.write_text(NEVER_HEALTHY.format(name=name, greeting="never"))
     up = json.loads(cli("-o", "json", "up", "-f", str(first), "--instance-id", iid).stdout)
     assert up["instance_id"] == iid
     try:

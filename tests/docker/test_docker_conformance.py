@@ -50,16 +50,30 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
     probe_retries = 3
     log_tick = 0.3
     missing_image = "ctrlplane-conformance/missing-image:0"
+    crash_delay = 2.0
+    canary_observation = 3.0  # longer than crash_delay: a canary that crashes is seen
+    black_hole_limit = 8.0
 
     def __init__(self, capabilities: Iterable[Capability] | None = None) -> None:
         self.capabilities = None if capabilities is None else tuple(capabilities)
 
     def make_provider(self, *, secrets: SecretResolver | None = None) -> DockerProvider:
         return DockerProvider(
-            fast_config(pull_policy="if-not-present"),
+            fast_config(pull_policy="if-not-present", canary_observation=self.canary_observation),
             secrets=secrets,
             capabilities=self.capabilities,
         )
+
+    def black_hole_provider(self, address: str) -> DockerProvider:
+        """A provider whose engine (``tcp://address``) accepts and never answers: every
+        call ends after one silent request (``request_timeout``)."""
+        config = fast_config(
+            docker_host=f"tcp://{address}",
+            connect_timeout=1,
+            request_timeout=2,
+            provision_timeout=5,
+        )
+        return DockerProvider(config, capabilities=self.capabilities)
 
     async def http_get(self, endpoints: Sequence[Endpoint], path: str = "/") -> tuple[int, bytes]:
         public = [e for e in endpoints if e.public]

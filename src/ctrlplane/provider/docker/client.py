@@ -50,7 +50,7 @@ from ctrlplane.provider.docker.observe.logframes import FrameDecoder
 from ctrlplane.provider.native import JSON
 from ctrlplane.registry_logins import registry_host
 
-__all__ = ["DockerClient", "ExecOutput", "open_client"]
+__all__ = ["DockerClient", "ExecOutput", "engine_lost", "open_client"]
 
 _T = TypeVar("_T")
 
@@ -111,6 +111,25 @@ def _error(exc: BaseException, what: str, config: DockerConfig) -> CtrlplaneErro
     if isinstance(exc, ValueError):  # aiodocker: no usable DOCKER_HOST
         return BackendUnavailable(f"no Docker engine configured: {exc}", backend=BACKEND)
     return BackendError(f"Docker engine failed to {what}: {exc}", backend=BACKEND)
+
+
+def engine_lost(exc: BaseException) -> BackendUnavailable | None:
+    """The :class:`BackendUnavailable` behind ``exc`` (itself, its causes and contexts,
+    the members of exception groups), if the engine was lost: an operation that failed
+    because of it reports that (CLI exit 5), not a failed step."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, BackendUnavailable):
+            return err
+        if isinstance(err, BaseExceptionGroup):
+            stack.extend(err.exceptions)
+        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,17 +204,20 @@ class DockerClient:
         what: str,
         params: Mapping[str, str] | None = None,
         body: JSON | None = None,
+        raw: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         limits: aiohttp.ClientTimeout,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """One request to ``/<api version>/<path>`` over the client's session, for the
-        endpoints aiodocker has no fitting method for (see the module docstring)."""
+        endpoints aiodocker has no fitting method for (see the module docstring); the
+        body is ``body`` as JSON or ``raw`` as a tar archive."""
         async with self._translated(what):
             if self.api_version == "auto":
                 await self.negotiate()
             url = f"{self._docker.docker_host}/{self.api_version}/{path}"
-            data = json.dumps(body).encode() if body is not None else None
-            sent = {"Content-Type": "application/json", **(headers or {})}
+            data = json.dumps(body).encode() if body is not None else raw
+            kind = "application/x-tar" if raw is not None else "application/json"
+            sent = {"Content-Type": kind, **(headers or {})}
             async with self._docker.session.request(
                 method, url, params=params, data=data, headers=sent, timeout=limits
             ) as resp:
@@ -246,11 +268,17 @@ class DockerClient:
         stop = self._container(ref).stop(t=timeout_s, timeout=self._single(timeout_s))
         await self._unless_absent(f"stop container {ref}", stop)
 
-    async def remove_container(self, ref: str) -> None:
+    async def remove_container(self, ref: str) -> bool:
         """Force-remove (kills if running) with its anonymous volumes (named volumes
-        stay); a missing container, or one already being removed (409), is fine."""
-        delete = self._container(ref).delete(force=True, v=True, timeout=self._single())
-        await self._unless_absent(f"remove container {ref}", delete, (404, 409))
+        stay); a missing container, or one already being removed (409), is fine: false
+        then (this call did not remove it)."""
+
+        async def delete() -> bool:
+            await self._container(ref).delete(force=True, v=True, timeout=self._single())
+            return True
+
+        removed = await self._unless_absent(f"remove container {ref}", delete(), (404, 409))
+        return bool(removed)
 
     async def wait_container(self, ref: str) -> int:
         """Wait until the container exits (no read timeout); its exit code."""
@@ -274,7 +302,8 @@ class DockerClient:
             await self._container(ref).put_archive(path, data)  # type: ignore[no-untyped-call]
 
     async def get_archive(self, ref: str, path: str) -> tarfile.TarFile | None:
-        """The tar of ``path`` in the container, or ``None`` if it does not exist."""
+        """The tar of ``path`` in the container, or ``None`` if it (or the container)
+        does not exist."""
         archive = self._container(ref).get_archive(path)
         return await self._unless_absent(f"copy files out of container {ref}", archive)
 
@@ -414,6 +443,16 @@ class DockerClient:
     async def image_exists(self, ref: str) -> bool:
         found = await self._unless_absent(f"inspect image {ref}", self._docker.images.inspect(ref))
         return found is not None
+
+    async def import_image(self, repository: str, tag: str, archive: bytes) -> None:
+        """Make image ``repository:tag`` from the root filesystem in the tar ``archive``
+        (``docker import``; nothing is pulled)."""
+        params = {"fromSrc": "-", "repo": repository, "tag": tag}
+        what = f"import image {repository}:{tag}"
+        async with self._request(
+            "POST", "images/create", what=what, params=params, raw=archive, limits=self._single()
+        ) as resp:
+            await resp.read()
 
     async def pull(self, ref: str, auth: Mapping[str, str] | None) -> None:
         """Pull ``ref`` (no read timeout: progress comes as the layers arrive); errors

@@ -115,7 +115,10 @@ class DockerConfig(BaseModel):
     )
     settle_time: Seconds = Field(
         default=timedelta(milliseconds=300),
-        description="After starting the services, wait this long and check none of them exited.",
+        description="The stability window: a long-lived service started by provision, "
+        "deploy, start, restart or scale must keep running this long after its start with "
+        "its restart count and start time unchanged (a crash the engine restarted fails "
+        "the operation too).",
     )
     restart_policy: RestartPolicy = Field(
         default=RestartPolicy.ON_FAILURE,
@@ -187,6 +190,26 @@ class DockerConfig(BaseModel):
         default=timedelta(seconds=30),
         description="canary: how long the canary units must stay up and healthy before the "
         "rest are promoted.",
+    )
+    lease_ttl: Seconds = Field(
+        default=timedelta(seconds=30),
+        gt=timedelta(0),
+        description="How long an instance's operation lease lives unless renewed: a "
+        "mutating call renews it every third of this while it works; a holder that died "
+        "(a killed process) loses it this long after its last renewal, and the next "
+        "mutating call then takes it over and repairs what the interrupted operation left.",
+    )
+    lock_wait: Seconds = Field(
+        default=timedelta(seconds=30),
+        ge=timedelta(0),
+        description="How long a mutating call waits for another operation on the same "
+        "instance to finish before it raises InstanceBusy (0: refuse at once).",
+    )
+    keep_volumes: bool = Field(
+        default=False,
+        description="deprovision keeps the instance's named volumes (persistent data); "
+        "its containers, network, release records and lease are removed. A later "
+        "provision of the same instance ID uses them again.",
     )
     release_history: int = Field(
         default=10, ge=1, description="How many releases are retained per instance."

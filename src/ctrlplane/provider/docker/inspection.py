@@ -1,19 +1,27 @@
-"""Reading instances back from the engine: status (with one probe round), the instance
-list and resource usage. The I/O half of these answers; the pure reading of inspects and
-stats samples is in :mod:`.observe`.
+"""Reading instances back from the engine: the engine's health, status (with one probe
+round, the operation lease, and scrubbed of the instance's secret values), the unit rows,
+the instance list and resource usage. The I/O half of these answers; the pure reading of
+inspects and stats samples is in :mod:`.observe`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime, timedelta
 
-from ctrlplane.errors import InstanceNotFound
+from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.frames import DockerFrames
 from ctrlplane.provider.docker.gate import gate_service
+from ctrlplane.provider.docker.history import read_history
 from ctrlplane.provider.docker.instances import inspect_all, load
+from ctrlplane.provider.docker.materials import held_secret_values
+from ctrlplane.provider.docker.observe.leases import repair_plan
 from ctrlplane.provider.docker.observe.state import instance_status
+from ctrlplane.provider.docker.observe.units import unit_rows
 from ctrlplane.provider.docker.observe.usage import sum_usage
 from ctrlplane.provider.docker.observe.workload import (
     endpoints,
@@ -24,44 +32,123 @@ from ctrlplane.provider.docker.observe.workload import (
     units,
     workload_from_containers,
 )
+from ctrlplane.provider.docker.render.naming import RETIRING_SUFFIX
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.results import InstanceStatus, InstanceSummary, ResourceUsage
+from ctrlplane.provider.operations import Operation, interrupted_message, lease_metadata
+from ctrlplane.provider.results import (
+    HealthStatus,
+    InstanceStatus,
+    InstanceSummary,
+    ResourceUsage,
+    UnitStatus,
+)
 
-__all__ = ["list_summaries", "read_status", "resource_usage"]
+__all__ = [
+    "engine_health",
+    "list_summaries",
+    "list_units",
+    "read_status",
+    "resource_usage",
+]
 
 
-async def read_status(ctx: DockerContext, instance_id: str) -> InstanceStatus:
-    """Per-service state (worst-of over replicas), worst-of aggregate, endpoints;
-    ``PROVISIONING`` while the network exists without containers."""
-    inspects = await inspect_all(ctx, instance_id)
-    if not inspects:
-        if await ctx.client.list_networks(ctx.labels.instance_filter(instance_id)):
-            return InstanceStatus(state=InstanceState.PROVISIONING, message="no containers yet")
-        raise InstanceNotFound(instance_id, provider=BACKEND)
-    wl = workload_from_containers(ctx.labels, inspects)
-    probes = await _probe_running(ctx, wl, inspects)
-    return instance_status(
-        [s.name for s in wl.services],
-        {s.name: s.role for s in wl.services},
-        inspects,
-        probes,
-        label_prefix=ctx.config.label_prefix,
-        endpoints=endpoints(ctx.config, wl, inspects),
-        metadata=instance_metadata(ctx.names, wl, len(units(ctx.labels, inspects))),
+async def engine_health(frames: DockerFrames) -> HealthStatus:
+    """Ping the engine on a fresh client: healthy with the engine's version, or not
+    (never raises; every request is bounded by the client's timeouts)."""
+    began = time.monotonic()
+    healthy, message = True, ""
+    try:
+        async with frames.client() as client:
+            began = time.monotonic()  # the ping alone, once connected
+            await client.ping()
+            message = f"Docker engine {frames.engine_version} (API {frames.api_version})"
+    except CtrlplaneError as exc:
+        healthy, message = False, str(exc)
+    latency = timedelta(seconds=time.monotonic() - began)
+    return HealthStatus(
+        healthy=healthy, message=message, latency=latency, checked_at=datetime.now(UTC)
     )
+
+
+async def read_status(ctx: DockerContext, op: Operation, lease: Lease | None) -> InstanceStatus:
+    """Per-service state (worst-of over replicas), worst-of aggregate, endpoints;
+    ``PROVISIONING`` while the network (or a provision's lease) exists without containers
+    (``DESTROYING`` during a deprovision). The operation ``lease`` (running or
+    interrupted) is reported in ``metadata``; an interrupted one in the message too, with
+    what the next mutating call will do about it. Texts quoting container output are
+    scrubbed of the secret values the instance's containers hold."""
+    instance_id = op.instance_id
+    inspects = await inspect_all(ctx, instance_id)
+    if inspects:
+        wl = workload_from_containers(ctx.labels, inspects)
+        op.redactor.add(await held_secret_values(ctx, wl, inspects))
+        probes = await _probe_running(ctx, wl, inspects)
+        status = instance_status(
+            [s.name for s in wl.services],
+            {s.name: s.role for s in wl.services},
+            inspects,
+            {(r.service, r.replica): r for i, r in probes.items() if i not in _retiring(inspects)},
+            label_prefix=ctx.config.label_prefix,
+            endpoints=endpoints(ctx.config, wl, inspects),
+            metadata=instance_metadata(ctx.names, wl, len(units(ctx.labels, inspects))),
+        )
+    elif lease is not None or await ctx.client.list_networks(
+        ctx.labels.instance_filter(instance_id)
+    ):
+        removing = lease is not None and lease.operation == "deprovision"
+        status = InstanceStatus(
+            state=InstanceState.DESTROYING if removing else InstanceState.PROVISIONING,
+            message="no containers yet" if not removing else "being removed",
+        )
+    else:
+        raise InstanceNotFound(instance_id, provider=BACKEND)
+    if lease is not None:
+        status = await _with_lease(ctx, instance_id, status, lease)
+    return op.redactor.status(status)
+
+
+async def _with_lease(
+    ctx: DockerContext, instance_id: str, status: InstanceStatus, lease: Lease
+) -> InstanceStatus:
+    """``status`` with the operation ``lease`` reported (see :func:`read_status`)."""
+    metadata = {**status.metadata, **lease_metadata(lease)}
+    update: dict[str, object] = {"metadata": metadata}
+    if lease.expired():
+        history = await read_history(ctx, instance_id)
+        plan = repair_plan(lease, history[0].release_id if history else "")
+        metadata["operation_next"] = plan
+        update["message"] = "; ".join(
+            m for m in (interrupted_message(lease), f"next: {plan}", status.message) if m
+        )
+    return status.model_copy(update=update)
+
+
+async def list_units(ctx: DockerContext, op: Operation) -> list[UnitStatus]:
+    """One row per container of the instance (see :mod:`.observe.units`);
+    :class:`InstanceNotFound` when it has none. Messages are scrubbed like status."""
+    wl, inspects = await load(ctx, op.instance_id)
+    op.redactor.add(await held_secret_values(ctx, wl, inspects))
+    rows = unit_rows(ctx.config, wl, inspects, await _probe_running(ctx, wl, inspects))
+    return [r.model_copy(update={"message": op.redact(r.message)}) for r in rows]
+
+
+def _retiring(inspects: Sequence[JSON]) -> set[str]:
+    return {str(i["Id"]) for i in inspects if str(i.get("Name", "")).endswith(RETIRING_SUFFIX)}
 
 
 async def _probe_running(
     ctx: DockerContext, wl: Workload, inspects: Sequence[JSON]
-) -> dict[tuple[str, int], ProbeResult]:
+) -> dict[str, ProbeResult]:
     """One probe of every running long-lived container whose service has a health
-    check (concurrently): a service is ready only while its check passes."""
+    check (concurrently), by container ID: a service is ready only while its check
+    passes."""
     keys = ctx.labels
     network = ctx.names.network(wl.instance_id)
-    jobs: dict[tuple[str, int], Awaitable[GateOutcome]] = {}
+    jobs: dict[str, Awaitable[GateOutcome]] = {}
     for info in inspects:
         if not (info.get("State") or {}).get("Running"):
             continue
@@ -73,7 +160,7 @@ async def _probe_running(
         if svc.health_check is None or svc.role is ServiceRole.INIT:
             continue
         replica = replica_of(keys, info)
-        jobs[(name, replica)] = gate_service(
+        jobs[str(info["Id"])] = gate_service(
             ctx.client,
             svc.health_check.model_copy(update={"retries": 1}),
             service=name,

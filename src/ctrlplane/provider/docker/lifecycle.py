@@ -2,8 +2,14 @@
 
 ``start`` brings every unit's long-lived services up in dependency order (first stopping
 the joined services of a unit whose namespace owner is down or restarted after them, so
-they rejoin its current namespace); ``stop`` stops them gracefully in reverse order;
-``scale`` updates the main service's limits in place and adds or removes units.
+they rejoin its current namespace), each of which must then stay up through the
+stability window; ``stop`` stops them gracefully in reverse order; ``restart`` is both in
+one operation; ``scale`` updates the main service's limits in place and adds or removes
+units.
+
+A start quotes the last log lines of a service that does not stay up: the operation's
+redactor learns the secret values the instance's containers hold first, so the error
+never shows one.
 """
 
 from __future__ import annotations
@@ -11,14 +17,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ctrlplane.errors import BackendError
-from ctrlplane.provider.deadlines import finish, first_error
+from ctrlplane.errors import BackendError, BackendUnavailable
+from ctrlplane.provider.deadlines import cleanup, first_error
+from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.instances import load
 from ctrlplane.provider.docker.limits import check_docker
-from ctrlplane.provider.docker.materials import config_contents, workload_materials
-from ctrlplane.provider.docker.objects import ensure_volumes
+from ctrlplane.provider.docker.materials import (
+    config_contents,
+    held_secret_values,
+    workload_materials,
+)
+from ctrlplane.provider.docker.objects import cleanup_limit, ensure_volumes
 from ctrlplane.provider.docker.observe.state import cut_off
 from ctrlplane.provider.docker.observe.workload import replica_of, units
 from ctrlplane.provider.docker.render.bodies import resource_limits
@@ -27,6 +38,7 @@ from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.spec import ResourceSpec
 
 __all__ = ["scale_instance", "start_instance", "stop_instance"]
@@ -36,9 +48,16 @@ def _service(ctx: DockerContext, info: JSON) -> str:
     return str(info["Config"]["Labels"].get(ctx.labels.service, ""))
 
 
-async def start_instance(ctx: DockerContext, instance_id: str) -> None:
+async def restart_instance(ctx: DockerContext, op: Operation, instance_id: str) -> None:
+    """Stop, then start (see the module docstring)."""
+    await stop_instance(ctx, instance_id)
+    await start_instance(ctx, op, instance_id)
+
+
+async def start_instance(ctx: DockerContext, op: Operation, instance_id: str) -> None:
     """Start the long-lived services of every unit (see the module docstring)."""
     wl, inspects = await load(ctx, instance_id)
+    op.redactor.add(await held_secret_values(ctx, wl, inspects))
     runner = UnitRunner(ctx, wl, {})
     stale = cut_off(inspects)
     down = {
@@ -51,10 +70,13 @@ async def start_instance(ctx: DockerContext, instance_id: str) -> None:
     await asyncio.gather(*(runner.stop_long_lived(r, only=joiners) for r in down))
     try:
         async with asyncio.TaskGroup() as tg:
-            for r in units(ctx.labels, inspects):
+            started = [
                 tg.create_task(runner.start_long_lived(r, create=False))
-    except BaseExceptionGroup as group:
-        raise _op_error(instance_id, "start", group) from None
+                for r in units(ctx.labels, inspects)
+            ]
+        await runner.stable([s for unit in started for s in unit.result()])
+    except (BaseExceptionGroup, RolloutFailed) as exc:
+        raise _op_error(instance_id, "start", exc) from None
 
 
 async def stop_instance(ctx: DockerContext, instance_id: str) -> None:
@@ -64,17 +86,31 @@ async def stop_instance(ctx: DockerContext, instance_id: str) -> None:
     await asyncio.gather(*(runner.stop_long_lived(r) for r in units(ctx.labels, inspects)))
 
 
-def _op_error(iid: str, op: str, exc: BaseException) -> BaseException:
+def _op_error(iid: str, op: str, exc: BaseException, left: str = "") -> BaseException:
+    """The error of a failed ``op`` (``left``: what its cleanup could not remove): a lost
+    engine is :class:`BackendUnavailable`, a failed step a :class:`BackendError`."""
     err = first_error(exc)
+    after = f"; {left}" if left else ""
+    lost = engine_lost(exc)
+    if lost is not None:
+        return BackendUnavailable(f"{lost}; the {op} of {iid!r} stopped{after}", backend=BACKEND)
     if isinstance(err, RolloutFailed):
-        return BackendError(f"{op} of {iid!r} failed at {err.step}: {err.reason}", backend=BACKEND)
+        return BackendError(
+            f"{op} of {iid!r} failed at {err.step}: {err.reason}{after}", backend=BACKEND
+        )
+    if left:
+        err.add_note(left)
     return err
 
 
-async def scale_instance(ctx: DockerContext, instance_id: str, spec: ResourceSpec) -> None:
+async def scale_instance(
+    ctx: DockerContext, op: Operation, instance_id: str, spec: ResourceSpec
+) -> None:
     """Apply a (checked) scale request: the main service's CPU/memory limits in place,
-    then new units started in order or surplus units (highest numbers) removed."""
+    then new units started in order (each must stay up through the stability window)
+    or surplus units (highest numbers) removed."""
     wl, inspects = await load(ctx, instance_id)
+    await op.note(phase="scale", replicas=str(spec.replicas or ""))
     present = units(ctx.labels, inspects)
     main = wl.main
     target = spec.replicas or len(present)
@@ -110,9 +146,11 @@ async def _add_units(
     runner = UnitRunner(ctx, wl, materials)
     for r in replicas:
         try:
-            await runner.bring_up(r)
-            await runner.settle([r])
+            await runner.stable(await runner.bring_up(r))
         except BaseException as exc:
-            await finish(runner.remove_services(r, [s.name for s in wl.services]))
-            err = _op_error(wl.instance_id, "scale", exc)
-            raise err from None
+            left = await cleanup(
+                runner.remove_services(r, [s.name for s in wl.services]),
+                cleanup_limit(ctx.config),
+                f"removing the half-made unit {r}",
+            )
+            raise _op_error(wl.instance_id, "scale", exc, left) from None

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from ctrlplane.errors import BackendError, CtrlplaneError
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.context import DockerContext
-from ctrlplane.provider.docker.observe.workload import units
+from ctrlplane.provider.docker.observe.workload import replica_of
 from ctrlplane.provider.docker.render.materials import (
     CONFIG_MODE,
     SECRET_MODE,
@@ -33,7 +33,7 @@ from ctrlplane.provider.validation import secret_target
 from ctrlplane.registry_logins import parse_registry_secret
 from ctrlplane.secrets import SecretResolver
 
-__all__ = ["config_contents", "resolve_materials", "workload_materials"]
+__all__ = ["config_contents", "held_secret_values", "resolve_materials", "workload_materials"]
 
 
 async def resolve_materials(
@@ -102,27 +102,67 @@ async def workload_materials(
     return out
 
 
+def _holder(ctx: DockerContext, svc: ServiceSpec, inspects: Sequence[JSON]) -> str:
+    """A container of ``svc`` among ``inspects`` (the lowest unit's first), or ``""``."""
+    mine = [i for i in inspects if i["Config"]["Labels"].get(ctx.labels.service) == svc.name]
+    mine.sort(key=lambda i: (replica_of(ctx.labels, i), str(i.get("Name", ""))))
+    return str(mine[0]["Id"]) if mine else ""
+
+
+async def _file(ctx: DockerContext, ref: str, path: str) -> bytes | None:
+    tar = await ctx.client.get_archive(ref, path)
+    if tar is None:
+        return None
+    with tar:
+        found = read_tar_file(tar)
+    return found[0] if found else b""
+
+
 async def config_contents(
     ctx: DockerContext, wl: Workload, inspects: Sequence[JSON]
 ) -> dict[str, dict[str, bytes]]:
     """Config file contents copied out of the existing containers (labels keep none)."""
     out: dict[str, dict[str, bytes]] = {}
-    template = min(units(ctx.labels, inspects))
     for svc in wl.services:
         if not svc.config_files:
             continue
-        ref = ctx.render.container_name(wl, template, svc.name)
+        ref = _holder(ctx, svc, inspects)
         files: dict[str, bytes] = {}
         for cf in svc.config_files:
-            tar = await ctx.client.get_archive(ref, cf.path)
-            if tar is None:
+            data = await _file(ctx, ref, cf.path) if ref else None
+            if data is None:
                 raise BackendError(
                     f"config file {cf.path} of service {svc.name!r} is missing from "
-                    f"container {ref}",
+                    f"container {ref or '(none left)'}",
                     backend=BACKEND,
                 )
-            with tar:
-                found = read_tar_file(tar)
-            files[cf.path] = found[0] if found else b""
+            files[cf.path] = data
         out[svc.name] = files
     return out
+
+
+async def held_secret_values(
+    ctx: DockerContext, wl: Workload, inspects: Sequence[JSON]
+) -> list[bytes]:
+    """The secret values the instance's containers hold (``env`` secrets in their
+    environment, ``file``/``tls`` secrets as files), read back without the resolver: what
+    a text quoting their output (a status message, a restart's error) is scrubbed of.
+    ``registry`` secrets are not in any container."""
+    values: list[bytes] = []
+    for svc in wl.services:
+        mine = [i for i in inspects if i["Config"]["Labels"].get(ctx.labels.service) == svc.name]
+        for ref in svc.secrets:
+            target = secret_target(ref)
+            if ref.type is SecretType.ENV:
+                prefix = f"{target}="
+                values += [
+                    str(e)[len(prefix) :].encode()
+                    for i in mine
+                    for e in i["Config"].get("Env") or []
+                    if str(e).startswith(prefix)
+                ]
+            elif ref.type is not SecretType.REGISTRY and mine:
+                data = await _file(ctx, _holder(ctx, svc, inspects), target)
+                if data:
+                    values.append(data)
+    return values

@@ -1,5 +1,5 @@
 """The instance-wide engine objects: its network (with a pinned subnet), its named
-volumes, and removing everything the instance has (I/O)."""
+volumes, and removing everything the instance has (I/O), or listing what is left."""
 
 from __future__ import annotations
 
@@ -7,13 +7,32 @@ import asyncio
 from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError
-from ctrlplane.provider.deadlines import Deadline
-from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.provider.deadlines import Deadline, seconds
+from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import address_pools
 from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.native import JSON
+from ctrlplane.provider.operations import Operation
 
-__all__ = ["create_network", "ensure_volumes", "purge"]
+__all__ = [
+    "FAILURE_LINGER",
+    "cleanup_limit",
+    "create_network",
+    "ensure_volumes",
+    "leftovers",
+    "purge",
+    "remove_instance",
+]
+
+FAILURE_LINGER = 1.0
+"""Seconds a failed provision keeps sweeping for objects whose creation was in flight."""
+
+
+def cleanup_limit(config: DockerConfig) -> float:
+    """How long removing what a failed operation created may take: one silent request
+    (``request_timeout``), a graceful stop and the sweep for late arrivals."""
+    return seconds(config.request_timeout) + seconds(config.stop_timeout) + FAILURE_LINGER
 
 
 async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None:
@@ -73,10 +92,42 @@ async def purge(
     )
 
 
+async def remove_instance(ctx: DockerContext, op: Operation) -> None:
+    """``deprovision``: remove every container, the network and the volumes of the
+    instance (with ``keep_volumes``, its named volumes stay; release records go). The
+    lease container goes when the operation ends (it holds the operation)."""
+    iid = op.instance_id
+    keep: set[str] = set()
+    if ctx.config.keep_volumes:
+        volumes = await ctx.client.list_volumes(ctx.labels.instance_filter(iid))
+        keep = {str(v["Name"]) for v in volumes if ctx.labels.release_record not in v["Labels"]}
+    await op.note(phase="remove", kept_volumes=",".join(sorted(keep)))
+    await purge(ctx, iid, keep)
+
+
+async def leftovers(ctx: DockerContext, instance_id: str) -> list[str]:
+    """What of the instance is on the engine (``container <name>``, ``network <name>``,
+    ``volume <name>``), its lease container left out."""
+    filters = ctx.labels.instance_filter(instance_id)
+    containers = _instance_containers(ctx, await ctx.client.list_containers(filters))
+    networks = await ctx.client.list_networks(filters)
+    volumes = await ctx.client.list_volumes(filters)
+    return (
+        [f"container {str(c['Names'][0]).lstrip('/')}" for c in containers]
+        + [f"network {n['Name']}" for n in networks]
+        + [f"volume {v['Name']}" for v in volumes]
+    )
+
+
+def _instance_containers(ctx: DockerContext, found: list[JSON]) -> list[JSON]:
+    """``found`` without the lease container (the operation that holds it removes it)."""
+    return [c for c in found if ctx.labels.lease not in (c.get("Labels") or {})]
+
+
 async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[str]) -> bool:
     """One removal pass; true if it found something to remove (or could not yet)."""
     client = ctx.client
-    found = await client.list_containers(filters)
+    found = _instance_containers(ctx, await client.list_containers(filters))
     joiners = [c for c in found if c["Labels"].get(ctx.labels.netns) != "owner"]
     owners = [c for c in found if c not in joiners]
     for group in (joiners, owners):

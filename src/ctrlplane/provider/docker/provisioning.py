@@ -1,10 +1,14 @@
 """``provision`` on one engine: the steps that create an instance, and their errors.
 
 The steps run in order (resolve secrets, pull images, remove a partial instance's
-leftovers, create the network and volumes, start the replica units, check they stay up,
-record the release), all within ``provision_timeout``. On a failure, timeout or
-cancellation everything the call created is removed (the volumes that existed before are
-kept) and the error is mapped to :class:`ProvisionFailed` naming the step.
+leftovers, create the network and volumes, start the replica units, check they stay up
+through the stability window, record the release), all within ``provision_timeout``.
+The release and the volumes that existed before are noted in the operation's lease
+before anything is created (a repair after a crash then knows what to remove). On a
+failure, timeout or cancellation everything the call created is removed (bounded by
+:func:`cleanup_limit`; the volumes that existed before are kept) and the error is mapped
+to :class:`ProvisionFailed` naming the step, or :class:`BackendUnavailable` when the
+engine was lost.
 """
 
 from __future__ import annotations
@@ -13,15 +17,24 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from ctrlplane.errors import BackendUnavailable, CtrlplaneError, ProvisionFailed
+from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeout, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, finish, first_error
+from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error, seconds
+from ctrlplane.provider.docker.client import engine_lost
+from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.history import record_release
 from ctrlplane.provider.docker.images import pull_images
 from ctrlplane.provider.docker.instances import inspect_all
 from ctrlplane.provider.docker.materials import workload_materials
-from ctrlplane.provider.docker.objects import create_network, ensure_volumes, purge
+from ctrlplane.provider.docker.objects import (
+    FAILURE_LINGER,
+    cleanup_limit,
+    create_network,
+    ensure_volumes,
+    leftovers,
+    purge,
+)
 from ctrlplane.provider.docker.observe.workload import (
     is_complete,
     provision_result,
@@ -29,19 +42,17 @@ from ctrlplane.provider.docker.observe.workload import (
 )
 from ctrlplane.provider.docker.render.materials import ServiceMaterials
 from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.docker.repair import KEPT_VOLUMES
 from ctrlplane.provider.docker.units import UnitRunner
-from ctrlplane.provider.events import StepTracker, Subscriber
+from ctrlplane.provider.events import StepTracker
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["FAILURE_LINGER", "provision_instance"]
-
-
-FAILURE_LINGER = 1.0
-"""Seconds a failed provision keeps sweeping for objects whose creation was in flight."""
+__all__ = ["provision_instance"]
 
 
 def _why(exc: BaseException, steps: StepTracker) -> str:
@@ -56,57 +67,93 @@ def _why(exc: BaseException, steps: StepTracker) -> str:
 
 
 async def provision_instance(
-    ctx: DockerContext, req: ProvisionRequest, events: Subscriber | None
+    ctx: DockerContext, op: Operation, req: ProvisionRequest
 ) -> ProvisionResult:
-    """Create the (checked) instance of ``req`` and wait until its services run; an
-    existing complete instance is returned as it is. Cleans up and raises
-    :class:`ProvisionFailed` on failure (re-raises a cancellation after cleanup)."""
+    """Create the (checked) instance of ``req`` and wait until its services run and stay
+    up; an existing complete instance is returned as it is. Everything, from the first
+    engine call on, runs within ``provision_timeout``. Cleans up (bounded) and raises
+    :class:`ProvisionFailed` on failure (:class:`BackendUnavailable` when the engine was
+    lost; a cancellation re-raises after cleanup). What the cleanup could not remove is
+    named in the error."""
     iid = req.instance_id
     wl = Workload.from_request(req, new_id(RELEASE_PREFIX))
-    existing = await inspect_all(ctx, iid)
-    if existing:
-        current = workload_from_containers(ctx.labels, existing)
-        if is_complete(ctx.config, current, existing):
-            return provision_result(ctx.config, current, existing)
-    steps = StepTracker(iid, events)
-    await steps.enter("resolve secrets")
-    try:
-        materials = await workload_materials(ctx, wl)
-    except CtrlplaneError as exc:
-        await steps.finish(ok=False, detail=str(exc))
-        raise ProvisionFailed(iid, "resolve secrets", str(exc)) from exc
-    kept = {v["Name"] for v in await ctx.client.list_volumes(ctx.labels.instance_filter(iid))}
+    steps = op.steps
     deadline = Deadline(ctx.config.provision_timeout, "provision")
+    kept: set[str] | None = None  # set once objects may be created
     try:
         async with deadline.timeout():
+            existing = await inspect_all(ctx, iid)
+            if existing:
+                current = workload_from_containers(ctx.labels, existing)
+                if is_complete(ctx.config, current, existing):
+                    return provision_result(ctx.config, current, existing)
+            await steps.enter("resolve secrets")
+            materials = await _materials(ctx, wl)
+            volumes = await ctx.client.list_volumes(ctx.labels.instance_filter(iid))
+            kept = {v["Name"] for v in volumes}
+            await op.note(
+                phase="provision",
+                release_id=wl.release_id,
+                **{KEPT_VOLUMES: ",".join(sorted(kept))},
+            )
             await _provision_steps(ctx, wl, materials, existing, steps)
     except BaseException as exc:
         await finish(steps.finish(ok=False, detail=_why(exc, steps)))
-        cleanup = ""
-        try:
-            await finish(purge(ctx, iid, kept, linger=FAILURE_LINGER))
-        except CtrlplaneError as failed:
-            cleanup = f"; cleanup also failed, objects may be left: {failed}"
-        err = _provision_error(deadline, iid, exc, steps)
-        if cleanup and isinstance(err, ProvisionFailed):
-            err = ProvisionFailed(iid, err.step, err.reason + cleanup)
+        left = "" if kept is None else await _clean_up(ctx, iid, kept)
+        err = _provision_error(deadline, iid, exc, steps, left)
+        if left and isinstance(err, ProvisionFailed):
+            err = ProvisionFailed(iid, err.step, f"{err.reason}; {left}")
+        elif left and isinstance(err, asyncio.CancelledError):
+            err.add_note(left)
         raise err from None
     await steps.finish()
     return provision_result(ctx.config, wl, await inspect_all(ctx, iid))
 
 
+async def _materials(ctx: DockerContext, wl: Workload) -> dict[str, ServiceMaterials]:
+    try:
+        return await workload_materials(ctx, wl)
+    except CtrlplaneError as exc:
+        raise RolloutFailed("resolve secrets", str(exc)) from exc
+
+
+async def _clean_up(ctx: DockerContext, iid: str, kept: set[str]) -> str:
+    """Remove what the failed provision created (bounded); ``""``, or one sentence
+    naming what may be left and how to remove it."""
+    left = await cleanup(
+        purge(ctx, iid, kept, linger=FAILURE_LINGER),
+        cleanup_limit(ctx.config),
+        f"removing what the failed provision of {iid} created",
+    )
+    if not left:
+        return ""
+    try:
+        names = await bounded(leftovers(ctx, iid), min(5.0, seconds(ctx.config.request_timeout)))
+    except (CtrlplaneError, OperationTimeout):
+        names = []
+    what = ", ".join(names) if names else f"objects labelled {ctx.labels.instance}={iid}"
+    return f"cleanup incomplete ({left}); left: {what}; deprovision {iid} removes them"
+
+
 def _provision_error(
-    deadline: Deadline, iid: str, exc: BaseException, steps: StepTracker
+    deadline: Deadline, iid: str, exc: BaseException, steps: StepTracker, left: str
 ) -> BaseException:
+    """The error a failed provision raises (``left``: what its cleanup left, said by a
+    :class:`BackendUnavailable`; the caller adds it to the others)."""
     err = first_error(exc)
     if isinstance(err, asyncio.CancelledError):
         return err
     if isinstance(exc, TimeoutError) or isinstance(err, TimeoutError):
         return ProvisionFailed(iid, steps.current, f"timed out after {deadline.seconds:g}s")
+    lost = engine_lost(exc)
+    if lost is not None:
+        where = err.step if isinstance(err, RolloutFailed) else f"step {steps.current or 'start'}"
+        return BackendUnavailable(
+            f"{lost}; the provision of {iid!r} stopped at {where}" + (f"; {left}" if left else ""),
+            backend=BACKEND,
+        )
     if isinstance(err, RolloutFailed):
         return ProvisionFailed(iid, err.step, err.reason)
-    if isinstance(err, BackendUnavailable):
-        return err
     if isinstance(err, CtrlplaneError):
         return ProvisionFailed(iid, steps.current, str(err))
     return err
@@ -133,10 +180,9 @@ async def _provision_steps(
     await steps.enter("start replica units")
     runner = UnitRunner(ctx, wl, materials, events=steps.events)
     async with asyncio.TaskGroup() as tg:
-        for replica in range(wl.replicas):
-            tg.create_task(runner.bring_up(replica))
+        units = [tg.create_task(runner.bring_up(replica)) for replica in range(wl.replicas)]
     await steps.enter("check services stay up")
-    await runner.settle(range(wl.replicas))
+    await runner.stable([s for unit in units for s in unit.result()])
     await steps.enter("record release")
     first = new_release(wl.release_id, wl.services)
     await record_release(ctx, wl, first)

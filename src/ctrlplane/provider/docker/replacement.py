@@ -1,24 +1,24 @@
-"""The unit primitives of one rollout: putting a new version on a replica unit, gating
-it, switching the unit's service names to it, retiring the old version, and undoing.
+"""The unit primitives of one rollout on Docker: putting a new version on a replica unit,
+gating it, switching the unit's service names to it, retiring the old version, undoing.
 
-:class:`UnitReplacement` is built once per rollout from the context, the live workload
-and the new one; each method works on one unit (or the units given) and knows nothing
-of the strategy. The strategies (:mod:`.strategies`: rolling, canary, blue-green) are
-loops over exactly these primitives:
+:class:`UnitReplacement` implements the core's
+:class:`~ctrlplane.provider.rollouts.UnitPrimitives` for one planned release; the rolling,
+canary and blue-green loops are the core engine's (:func:`~ctrlplane.provider.rollouts.roll_out`,
+shaped by :mod:`.strategies`). Each method works on one unit (or the units given) and
+knows nothing of the strategy:
 
-- start a unit's new version beside the old one (:meth:`~UnitReplacement.start_beside`:
-  the old containers are renamed ``...-retiring`` and keep serving; the new ones start
-  under the regular names, without the service names) or in place
-  (:meth:`~UnitReplacement.start_in_place`: stop, then start);
-- gate a unit (:meth:`~UnitReplacement.gate`), or observe canary units for one round
-  (:meth:`~UnitReplacement.observe_round`);
-- switch a unit's traffic: the new version takes the names
-  (:meth:`~UnitReplacement.switch`), the old one gives them up
-  (:meth:`~UnitReplacement.withdraw_old`);
-- retire a unit's old version after draining it (:meth:`~UnitReplacement.retire`);
-- undo (:meth:`~UnitReplacement.undo`): the previous version back on every touched
-  unit, whatever happens to the caller;
-- record the release (:meth:`~UnitReplacement.record`).
+- :meth:`~UnitReplacement.start`: a unit's new version beside the old one (the old
+  containers are renamed ``...-retiring`` and keep serving; the new ones start under the
+  regular names, without the service names) or in place (stop, then start);
+- :meth:`~UnitReplacement.gate`: the changed services' health checks, then the
+  stability window (every started container still runs, not restarted);
+  :meth:`~UnitReplacement.observe`: one canary observation round;
+- :meth:`~UnitReplacement.switch`: the new version takes the names;
+  :meth:`~UnitReplacement.withdraw`: the old one gives them up;
+- :meth:`~UnitReplacement.retire`: the old version drained, stopped and removed;
+- :meth:`~UnitReplacement.undo`: the previous version back on every touched unit,
+  whatever happens to the caller;
+- :meth:`~UnitReplacement.record`: the release recorded as the live one.
 """
 
 from __future__ import annotations
@@ -26,35 +26,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import cleanup, finish, first_error, seconds
 from ctrlplane.provider.docker.addressing import advertise, withdraw
 from ctrlplane.provider.docker.context import DockerContext
-from ctrlplane.provider.docker.gate import OnProbe, gate_service
+from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.history import record_release
 from ctrlplane.provider.docker.observe.workload import network_endpoint
 from ctrlplane.provider.docker.render.materials import ServiceMaterials
 from ctrlplane.provider.docker.render.workload import Workload
-from ctrlplane.provider.docker.units import UnitRunner
+from ctrlplane.provider.docker.units import Started, UnitRunner
 from ctrlplane.provider.enums import ServiceRole
-from ctrlplane.provider.events import Subscriber, UnitRemoved, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.rollouts import ProbeSink
 
 __all__ = ["UnitReplacement"]
 
 
 @dataclass(frozen=True, slots=True)
 class UnitReplacement:
-    """The primitives of rolling ``new`` out over ``old``, one unit at a time.
+    """The :class:`~ctrlplane.provider.rollouts.UnitPrimitives` of rolling ``new`` out
+    over ``old`` as ``release``.
 
     ``names``: the services whose containers each unit replaces; ``changed``: the
     services whose health checks gate a unit; ``new_materials`` / ``old_materials``:
-    what each version's containers are created with; ``events`` receives the units
-    removed.
+    what each version's containers are created with.
     """
 
     ctx: DockerContext
@@ -64,7 +64,10 @@ class UnitReplacement:
     changed: frozenset[str]
     new_materials: Mapping[str, ServiceMaterials]
     old_materials: Mapping[str, ServiceMaterials]
-    events: Subscriber | None = None
+    release: Release
+    started: dict[int, list[Started]] = field(default_factory=dict)
+    """What :meth:`start` started per unit (the stability window and the canary
+    observation compare the containers with it)."""
 
     def _retiring(self, replica: int, service: str) -> str:
         return self.ctx.names.retiring(self.old.instance_id, replica, service)
@@ -78,7 +81,16 @@ class UnitReplacement:
 
     # -- start ------------------------------------------------------------------------
 
-    async def start_beside(self, replica: int) -> None:
+    async def start(self, replica: int, *, beside: bool) -> None:
+        """Start the unit's new version beside the old one (see :meth:`_start_beside`)
+        or in its place (stop and remove the unit's containers of ``names``, rerun its
+        inits among them, then create and start the new long-lived ones in order)."""
+        if beside:
+            self.started[replica] = await self._start_beside(replica)
+        else:
+            self.started[replica] = await self._replace(self.new, replica, self.new_materials)
+
+    async def _start_beside(self, replica: int) -> list[Started]:
         """Rename the unit's old containers out of the way (they keep running and
         serving), then create and start the new version under the regular names (inits
         among ``names`` run first), without the unit's service names: it gets them at
@@ -94,16 +106,11 @@ class UnitReplacement:
         inits = [n for n in self.names if self.new.is_init(n)]
         await runner.run_inits(replica, only=inits)
         long_lived = [n for n in self.names if n not in inits]
-        await runner.start_long_lived(replica, create=True, only=long_lived)
-
-    async def start_in_place(self, replica: int) -> None:
-        """Stop and remove the unit's containers of ``names``, rerun its inits among
-        them, then create and start the new version of the long-lived ones in order."""
-        await self._replace(self.new, replica, self.new_materials)
+        return await runner.start_long_lived(replica, create=True, only=long_lived)
 
     async def _replace(
         self, wl: Workload, replica: int, materials: Mapping[str, ServiceMaterials]
-    ) -> None:
+    ) -> list[Started]:
         runner = UnitRunner(self.ctx, wl, materials)
         long_lived = [n for n in self.names if not wl.is_init(n)]
         owner_ref = self._current(replica, wl.owner)
@@ -114,16 +121,19 @@ class UnitReplacement:
         await runner.stop_long_lived(replica, only=long_lived)
         await runner.remove_services(replica, self.names)
         await runner.run_inits(replica, only=[n for n in self.names if wl.is_init(n)])
-        await runner.start_long_lived(replica, create=True, only=long_lived)
+        started = await runner.start_long_lived(replica, create=True, only=long_lived)
         if long_lived and wl.owner not in long_lived:
             await advertise(self.ctx, wl, replica, owner_ref)  # no-op unless it lost its names
+        return started
 
     # -- gate ---------------------------------------------------------------------------
 
-    async def gate(self, replica: int, on_result: OnProbe | None = None) -> GateOutcome | None:
-        """Gate the changed long-lived services of the unit's new version; the first
-        failing outcome, else the last passing one (``None`` when nothing has a check)."""
-        runner = UnitRunner(self.ctx, self.new, {})
+    async def gate(self, replica: int, on_probe: ProbeSink) -> GateOutcome | None:
+        """Gate the changed long-lived services of the unit's new version (the first
+        failing outcome, else the last passing one; ``None`` when nothing has a check),
+        then its stability window: every container :meth:`start` started still runs in
+        the same run (:class:`RolloutFailed` otherwise)."""
+        runner = UnitRunner(self.ctx, self.new, self.new_materials)
         address = await runner.address(replica)
         outcome: GateOutcome | None = None
         for svc in self.new.services:
@@ -131,18 +141,18 @@ class UnitReplacement:
                 continue
             if svc.role is ServiceRole.INIT:
                 continue
-            outcome = await runner.gate(svc, replica, address, on_result)
+            outcome = await runner.gate(svc, replica, address, on_probe)
             if not outcome.passed:
-                break
+                return outcome
+        await runner.stable(self.started.get(replica, []))
         return outcome
 
-    async def observe_round(
-        self, replicas: Sequence[int], on_result: OnProbe | None = None
-    ) -> list[ProbeResult]:
+    async def observe(self, replicas: Sequence[int], on_probe: ProbeSink) -> list[ProbeResult]:
         """One round of watching canary ``replicas``: each changed long-lived service
-        must still run and pass one probe of its health check (if it has one). Returns
-        the round's probe results; :class:`RolloutFailed` (step ``canary observation``,
-        with the round's results) at the first failure."""
+        must still run in the run it started in (not restarted) and pass one probe of
+        its health check (if it has one). Returns the round's probe results;
+        :class:`RolloutFailed` (step ``canary observation``, with the round's results)
+        at the first failure."""
         step = "canary observation"
         results: list[ProbeResult] = []
         checked = [
@@ -151,12 +161,15 @@ class UnitReplacement:
             if s.name in self.changed and s.role is not ServiceRole.INIT
         ]
         for r in replicas:
-            runner = UnitRunner(self.ctx, self.new, {})
+            runner = UnitRunner(self.ctx, self.new, self.new_materials)
             address = await runner.address(r)
+            since = {s.service: s for s in self.started.get(r, [])}
             for svc in checked:
                 ref = self._current(r, svc.name)
                 try:
-                    await runner.check_running(ref, f"canary {svc.name} (replica {r})")
+                    await runner.check_running(
+                        ref, f"canary {svc.name} (replica {r})", since=since.get(svc.name)
+                    )
                 except RolloutFailed as exc:
                     reason = f"health gate failed: {exc.step} {exc.reason}"
                     raise RolloutFailed(step, reason, results) from None
@@ -169,7 +182,7 @@ class UnitReplacement:
                     replica=r,
                     address=address,
                     container=ref,
-                    on_result=on_result,
+                    on_result=on_probe,
                 )
                 results.extend(outcome.results)
                 if not outcome.passed:
@@ -184,10 +197,15 @@ class UnitReplacement:
         probed where the network allows it)."""
         await advertise(self.ctx, self.new, replica, self._current(replica, self.new.owner))
 
-    async def withdraw_old(self, replica: int) -> bool:
-        """Take the service names from the unit's old version (started beside): it keeps
-        its address, so requests on their way still reach it (true); on a network without
-        pinned addresses it is cut off the network at once instead (false)."""
+    async def withdraw(self, replica: int) -> None:
+        """Take the service names from the unit's old version (started beside): see
+        :meth:`_withdraw_old`."""
+        await self._withdraw_old(replica)
+
+    async def _withdraw_old(self, replica: int) -> bool:
+        """Take the service names from the unit's old version: it keeps its address, so
+        requests on their way still reach it (true); on a network without pinned
+        addresses it is cut off the network at once instead (false)."""
         old_owner = self._retiring(replica, self.old.owner)
         if await withdraw(self.ctx, self.old, old_owner):
             return True
@@ -196,12 +214,11 @@ class UnitReplacement:
 
     # -- retire -------------------------------------------------------------------------
 
-    async def retire(self, replica: int, *, withdrawn: bool = False) -> None:
+    async def retire(self, replica: int, *, withdrawn: bool) -> None:
         """Drain the unit's old version and remove it: its service names stop resolving
         to it (unless ``withdrawn`` already) while it keeps serving for
-        ``drain_period``, then it is stopped gracefully and removed (``UnitRemoved`` per
-        service)."""
-        if not withdrawn and await self.withdraw_old(replica):
+        ``drain_period``, then it is stopped gracefully and removed."""
+        if not withdrawn and await self._withdraw_old(replica):
             await asyncio.sleep(seconds(self.ctx.config.drain_period))
         owner = self.old.owner
         stop = self.ctx.render.stop_seconds
@@ -211,16 +228,6 @@ class UnitReplacement:
             refs = [self._retiring(replica, n) for n in group if n in self.names]
             await asyncio.gather(*(client.stop_container(ref, stop) for ref in refs))
             await asyncio.gather(*(client.remove_container(ref) for ref in refs))
-        for name in self.names:
-            await emit(
-                self.events,
-                UnitRemoved(
-                    instance_id=self.old.instance_id,
-                    service=name,
-                    replica=replica,
-                    release_id=self.old.release_id,
-                ),
-            )
 
     # -- undo ---------------------------------------------------------------------------
 
@@ -247,7 +254,7 @@ class UnitReplacement:
         return await self._restore(redo)
 
     async def _unsurge(self, replica: int) -> bool:
-        """Undo :meth:`start_beside`: remove the new containers and give the old ones
+        """Undo :meth:`_start_beside`: remove the new containers and give the old ones
         their names back. False if the old version is no longer intact (it must be
         recreated)."""
         client = self.ctx.client
@@ -286,6 +293,6 @@ class UnitReplacement:
 
     # -- record -------------------------------------------------------------------------
 
-    async def record(self, release: Release) -> None:
-        """Record ``release`` as the instance's live release (the new version runs)."""
-        await record_release(self.ctx, self.new, release)
+    async def record(self) -> None:
+        """Record the release as the instance's live release (the new version runs)."""
+        await record_release(self.ctx, self.new, self.release)

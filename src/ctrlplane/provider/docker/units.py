@@ -5,11 +5,19 @@ A unit is one replica of the workload: its init containers (run to completion in
 network-namespace owner is in the first wave, the others join it). Failures raise
 :class:`~ctrlplane.provider.failures.RolloutFailed` naming the step, which the
 operations turn into their own errors.
+
+**A crash is a crash.** A long-lived container "stays up" only if it keeps running
+through a stability window (``settle_time`` after its start) with its ``RestartCount``
+and ``StartedAt`` unchanged: the engine restarts a crashed container (restart policy)
+fast enough that "running" alone is seen about half the time after a crash. Every start
+returns a :class:`Started` snapshot; :meth:`UnitRunner.stable` checks them once the
+window has passed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,13 +34,39 @@ from ctrlplane.provider.docker.render.workload import (
     long_lived_waves,
     startup_names,
 )
-from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["UnitRunner"]
+__all__ = ["Started", "UnitRunner"]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A long-lived container (of ``service``) right after this operation started it:
+    ``restarts`` and ``started_at`` as the engine reported them, ``at`` the
+    :func:`time.monotonic` instant of the start. The stability window compares the
+    container with it."""
+
+    ref: str
+    service: str
+    step: str
+    restarts: int
+    started_at: str
+    at: float
+
+    def same_run(self, info: JSON | None) -> bool:
+        """Whether ``info`` (an inspect) shows the same run, still going: running, not
+        restarting, neither restarted by the engine nor started anew since."""
+        state = (info or {}).get("State") or {}
+        return (
+            bool(state.get("Running"))
+            and not state.get("Restarting")
+            and int((info or {}).get("RestartCount") or 0) == self.restarts
+            and str(state.get("StartedAt") or "") == self.started_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,54 +154,89 @@ class UnitRunner:
                 for svc in chosen:
                     tg.create_task(self.run_init(svc, replica))
 
-    async def start_service(self, svc: ServiceSpec, replica: int, *, create: bool) -> str:
-        """(Create and) start a long-lived container; fails if it exits at once."""
+    async def start_service(self, svc: ServiceSpec, replica: int, *, create: bool) -> Started:
+        """(Create and) start a long-lived container; fails if it is not running right
+        after (or was already restarted by the engine: it crashed at once). Returns the
+        snapshot the stability window compares with."""
         step = f"start service {svc.name} (replica {replica})"
         ref = await self.create(svc, replica) if create else self.name(replica, svc.name)
+        fresh = create
         try:
+            if not create:  # an already running container keeps its run (start is a no-op)
+                before = await self.ctx.client.inspect_container(ref)
+                fresh = not ((before or {}).get("State") or {}).get("Running")
             await self.ctx.client.start_container(ref)
         except CtrlplaneError as exc:
             raise RolloutFailed(step, str(exc)) from exc
-        await self.check_running(ref, step)
+        info = await self.check_running(ref, step)
+        started = Started(
+            ref=ref,
+            service=svc.name,
+            step=step,
+            restarts=int(info.get("RestartCount") or 0),
+            started_at=str((info.get("State") or {}).get("StartedAt") or ""),
+            at=time.monotonic(),
+        )
+        if fresh and started.restarts:  # a start resets the count: it crashed already
+            raise await self.unstable(ref, step, info)
         await self._started(svc, replica)
-        return ref
+        return started
 
-    async def check_running(self, ref: str, step: str) -> None:
-        """Fail ``step`` with the container's last log lines unless it is running."""
+    async def check_running(self, ref: str, step: str, since: Started | None = None) -> JSON:
+        """The container's inspect if it is running (and, given ``since``, still in the
+        same run); else fail ``step`` with its last log lines."""
         info = await self.ctx.client.inspect_container(ref)
         state = (info or {}).get("State") or {}
-        if state.get("Running") and not state.get("Restarting"):
-            return
+        running = state.get("Running") and not state.get("Restarting")
+        if info is not None and running and (since is None or since.same_run(info)):
+            return info
+        raise await self.unstable(ref, step, info)
+
+    async def unstable(self, ref: str, step: str, info: JSON | None) -> RolloutFailed:
+        """The :class:`RolloutFailed` of ``step``: the container (inspect ``info``)
+        exited, is restarting, or was restarted; with its last log lines."""
+        state = (info or {}).get("State") or {}
         code = state.get("ExitCode")
         logs = await self.tail(ref, self.ctx.config.log_tail_on_failure)
         detail = f"; last log lines:\n{logs}" if logs else ""
-        what = f"exited with code {code}" if code is not None else "is not running"
+        restarts = int((info or {}).get("RestartCount") or 0)
+        if info is None:
+            what = "is gone"
+        elif state.get("Running") and not state.get("Restarting"):
+            what = (
+                f"crashed and was restarted by the engine ({restarts} restart(s)); a service "
+                "must keep running through its stability window"
+            )
+        elif state.get("Restarting"):
+            what = f"crashed and is restarting (exit code {code}, {restarts} restart(s))"
+        else:
+            what = f"exited with code {code}" if code is not None else "is not running"
         if state.get("OOMKilled"):
             what += " (OOM-killed)"
-        raise RolloutFailed(step, f"{what}{detail}")
+        return RolloutFailed(step, f"{what}{detail}")
 
-    async def bring_up(self, replica: int) -> None:
+    async def stable(self, started: Sequence[Started]) -> None:
+        """The stability window: wait until ``settle_time`` has passed since the last
+        of ``started`` started, then fail (:class:`RolloutFailed`, with its last log
+        lines) if one of them is not running in the same run any more."""
+        if not started:
+            return
+        window = seconds(self.ctx.config.settle_time)
+        await asyncio.sleep(max(0.0, max(s.at for s in started) + window - time.monotonic()))
+        await asyncio.gather(*(self.check_running(s.ref, s.step, since=s) for s in started))
+
+    async def bring_up(self, replica: int) -> list[Started]:
         """Run the unit's inits, then start its long-lived services, wave by wave."""
         await self.run_inits(replica)
-        await self.start_long_lived(replica, create=True)
-
-    async def settle(self, replicas: Sequence[int]) -> None:
-        """Wait ``settle_time``, then fail (:class:`RolloutFailed`) if a long-lived
-        service of ``replicas`` is no longer running (with its last log lines)."""
-        await asyncio.sleep(seconds(self.ctx.config.settle_time))
-        checks = []
-        for r in replicas:
-            for svc in self.wl.services:
-                if svc.role is not ServiceRole.INIT:
-                    step = f"start service {svc.name} (replica {r})"
-                    checks.append(self.check_running(self.name(r, svc.name), step))
-        await asyncio.gather(*checks)
+        return await self.start_long_lived(replica, create=True)
 
     async def start_long_lived(
         self, replica: int, *, create: bool, only: Sequence[str] | None = None
-    ) -> None:
-        """Start the long-lived services (or ``only`` those) in dependency order."""
+    ) -> list[Started]:
+        """Start the long-lived services (or ``only`` those) in dependency order; what
+        was started, for the stability window."""
         owner = self.wl.owner
+        out: list[Started] = []
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
             # the namespace owner starts alone, before the services that join it
@@ -178,9 +247,13 @@ class UnitRunner:
                 if not group:
                     continue
                 async with asyncio.TaskGroup() as tg:
-                    for svc in group:
+                    tasks = [
                         tg.create_task(self.start_service(svc, replica, create=create))
+                        for svc in group
+                    ]
+                out += [t.result() for t in tasks]
                 await self.gate_dependencies(group, replica)
+        return out
 
     async def address(self, replica: int) -> str:
         """The unit's address on the instance network (its namespace owner's)."""

@@ -242,7 +242,7 @@ def summaries(keys: Labels, containers: Iterable[Mapping[str, Any]]) -> list[Ins
     by_instance: dict[str, list[Mapping[str, Any]]] = {}
     for c in containers:
         iid = _labels(c).get(keys.instance)
-        if iid:
+        if iid and keys.lease not in _labels(c):  # a lease container is no instance's unit
             by_instance.setdefault(iid, []).append(c)
     out: list[InstanceSummary] = []
     for iid, found in by_instance.items():

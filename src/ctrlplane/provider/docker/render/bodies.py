@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.docker.config import DockerConfig, RestartPolicy
-from ctrlplane.provider.docker.render.naming import Labels, Names
+from ctrlplane.provider.docker.render.naming import LEASE_IMAGE, Labels, Names
 from ctrlplane.provider.docker.render.workload import Workload, netns_owner, redacted_spec
 from ctrlplane.provider.enums import ServiceRole, VolumeType, WorkloadKind
+from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ResourceSpec, ServiceSpec
@@ -128,6 +129,25 @@ class Renderer:
             "Name": self.names.release_record(wl.instance_id, release.release_id),
             "Driver": "local",
             "Labels": labels,
+        }
+
+    def lease_body(self, instance_id: str, lease: Lease) -> JSON:
+        """Create body of the container that holds the instance's operation lease: made
+        from the empty :data:`~.naming.LEASE_IMAGE`, never started, no network; the
+        lease as created in its label (renewals rewrite a file inside it). It carries
+        the instance label (so nothing of an instance is ever left unseen) but no spec
+        label: it is not one of the instance's service containers."""
+        keys = self.labels
+        return {
+            "Image": LEASE_IMAGE,
+            "Cmd": ["lease"],
+            "NetworkDisabled": True,
+            "Labels": {
+                keys.managed: "true",
+                keys.instance: instance_id,
+                keys.lease: lease.to_json(),
+            },
+            "HostConfig": {"NetworkMode": "none"},
         }
 
     # -- containers -----------------------------------------------------------------

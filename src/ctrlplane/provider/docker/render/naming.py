@@ -17,6 +17,7 @@ Every object the provider creates carries labels under one prefix (default
 ``<p>.created``                  RFC 3339 creation time (network)
 ``<p>.addressing``               ``"fixed"``: the network's subnet was pinned (network)
 ``<p>.release-record``           JSON release (the release record volumes only)
+``<p>.lease``                    JSON lease as created (the lease container only)
 ===============================  ==================================================
 
 The spec label never holds a secret value (only secret references) nor config file
@@ -26,7 +27,8 @@ Names: network ``<n>-<instance>``; container ``<n>-<instance>-<replica>-<service
 ``-retiring`` appended while its replacement starts beside it); volume
 ``<n>-<instance>-<volume>`` (deployment, shared by replicas) or
 ``<n>-<instance>-<replica>-<volume>`` (stateful_set, one per replica); release record
-``<n>-<instance>-rel-<release>``.
+``<n>-<instance>-rel-<release>``; the operation lease (a container created from
+:data:`LEASE_IMAGE` and never started) ``<n>-<instance>-lease``.
 """
 
 from __future__ import annotations
@@ -35,10 +37,17 @@ from dataclasses import dataclass
 
 from ctrlplane.provider.enums import WorkloadKind
 
-__all__ = ["RETIRING_SUFFIX", "Labels", "Names"]
+__all__ = ["LEASE_FILE", "LEASE_IMAGE", "RETIRING_SUFFIX", "Labels", "Names"]
 
 RETIRING_SUFFIX = "-retiring"
 """Suffix of an old container's name while its replacement starts beside it."""
+
+LEASE_IMAGE = "ctrlplane-lease:1"
+"""The empty local image lease containers are created from (imported on demand from an
+empty archive: no registry, no layers, never run)."""
+
+LEASE_FILE = "/lease.json"
+"""Where a lease container holds the renewed lease (its label keeps the lease as created)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +115,11 @@ class Labels:
         """On release record volumes only: the release, as JSON."""
         return f"{self.prefix}.release-record"
 
+    @property
+    def lease(self) -> str:
+        """On the lease container only: the lease as created, as JSON."""
+        return f"{self.prefix}.lease"
+
     def instance_filter(self, instance_id: str) -> dict[str, list[str]]:
         """Engine list filter selecting every object of one instance."""
         return {"label": [f"{self.instance}={instance_id}"]}
@@ -146,6 +160,10 @@ class Names:
 
     def release_record(self, instance_id: str, release_id: str) -> str:
         return f"{self.prefix}-{instance_id}-rel-{release_id}"
+
+    def lease(self, instance_id: str) -> str:
+        """The container that holds the instance's operation lease."""
+        return f"{self.prefix}-{instance_id}-lease"
 
     def volume(self, instance_id: str, volume: str, replica: int, kind: WorkloadKind) -> str:
         if kind is WorkloadKind.STATEFUL_SET:
