@@ -126,3 +126,23 @@ async def test_a_caller_cancelled_while_taking_the_lease_leaves_no_record() -> N
     with pytest.raises(asyncio.CancelledError):
         await task
     assert store.records == {}
+
+
+async def test_a_repair_that_fails_puts_the_interrupted_lease_back() -> None:
+    store = MemoryLeaseStore()
+    past = datetime.now(UTC) - timedelta(seconds=10)
+    dead = Lease("other/1/x", "deploy", past, past, 1.0, {"phase": "switch"})
+    await store.create("inst_a", dead)
+
+    async def failing_repair() -> None:
+        async with _locks(store).hold("inst_a", "scale") as held:
+            assert held.previous == dead
+            raise RuntimeError("the repair failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_repair()
+    assert store.records["inst_a"].lease == dead  # the next caller repairs again
+    async with _locks(store).hold("inst_a", "scale") as held:
+        assert held.previous == dead
+        await held.note(phase="scale")
+    assert "inst_a" not in store.records  # repaired and noted: released normally

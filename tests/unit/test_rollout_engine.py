@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ctrlplane.errors import BackendError, DeployFailed
+from ctrlplane.errors import BackendError, BackendUnavailable, DeployFailed
 from ctrlplane.provider.deadlines import Deadline
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.events import (
@@ -242,3 +242,15 @@ async def test_a_cancelled_rollout_is_undone_then_the_cancellation_goes_on() -> 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert units.calls[-1] == "undo [0] []"
+
+
+async def test_a_lost_engine_is_reported_as_unavailable_not_as_a_failed_deploy() -> None:
+    class LostEngine(Script):
+        async def gate(self, replica: int, on_probe: ProbeSink) -> GateOutcome | None:
+            raise BackendUnavailable("the engine at unix:///var/run/docker.sock went away")
+
+    units = LostEngine()
+    with pytest.raises(BackendUnavailable, match="went away; the rolling deploy") as caught:
+        await roll_out(_shape(DeployStrategy.ROLLING), units)
+    assert "health gate of unit 0" in str(caught.value)
+    assert units.calls[-1].startswith("undo")

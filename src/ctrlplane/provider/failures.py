@@ -15,10 +15,12 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ctrlplane.errors import BackendUnavailable
+
 if TYPE_CHECKING:
     from ctrlplane.provider.deadlines import Deadline
 
-__all__ = ["RolloutFailed", "describe_failure"]
+__all__ = ["RolloutFailed", "describe_failure", "engine_lost"]
 
 
 class RolloutFailed(Exception):
@@ -46,3 +48,22 @@ def describe_failure(exc: BaseException, deadline: Deadline | None = None) -> st
     if isinstance(exc, TimeoutError) and not str(exc):
         return "timed out"
     return str(exc) or type(exc).__name__
+
+
+def engine_lost(exc: BaseException) -> BackendUnavailable | None:
+    """The :class:`~ctrlplane.errors.BackendUnavailable` behind ``exc`` (itself, its causes
+    and contexts, the members of exception groups), if the engine was lost: an operation
+    that failed because of it reports that (CLI exit 5), not a failed step."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        err = stack.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, BackendUnavailable):
+            return err
+        if isinstance(err, BaseExceptionGroup):
+            stack.extend(err.exceptions)
+        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
+    return None

@@ -11,7 +11,9 @@ the fake); :class:`InstanceLocks` holds the algorithm once:
   ``wait`` seconds, reporting the wait) and then raise
   :class:`~ctrlplane.errors.InstanceBusy` naming its operation and since when; if it
   expired (its holder died), take it over with a check-and-set, keeping it as
-  :attr:`Held.previous` (an **interrupted operation** the new holder repairs first).
+  :attr:`Held.previous` (an **interrupted operation** the new holder repairs first; if
+  the new holder fails before it notes an intent of its own, the interrupted lease is put
+  back, so the next caller repairs again).
 - **renew**: every ``ttl / 3`` while the operation works; a holder that cannot renew
   before its lease expires has lost it: its operation is cancelled and raises
   :class:`LeaseLost` (never two holders working at once).
@@ -175,6 +177,8 @@ class Held:
         """The expired lease this one took over: an operation that was interrupted (its
         holder died) and that this operation must repair first."""
         self.lost = False
+        self.noted = False
+        """Whether the operation recorded its intent (it got past repairing ``previous``)."""
         self._write = asyncio.Lock()
 
     @property
@@ -183,6 +187,7 @@ class Held:
 
     async def note(self, **intent: str) -> None:
         """Record more of what the operation is doing (merged into ``intent``), now."""
+        self.noted = True
         await self._renew({**self.lease.intent, **intent})
 
     async def _renew(self, intent: Mapping[str, str] | None = None) -> bool:
@@ -327,8 +332,10 @@ class InstanceLocks:
         assert task is not None
         baseline = task.cancelling()
         renewer = asyncio.create_task(self._keep(held, task))
+        failed = True
         try:
             yield held
+            failed = False
         except asyncio.CancelledError as exc:
             if held.lost and task.uncancel() <= baseline:
                 raise LeaseLost(
@@ -342,7 +349,23 @@ class InstanceLocks:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
             if not held.lost:
-                await self.release(held)
+                if failed and held.previous is not None and not held.noted:
+                    await self._hand_back(held)
+                else:
+                    await self.release(held)
+
+    async def _hand_back(self, held: Held) -> None:
+        """The operation failed while repairing the interrupted one it took over (before
+        it noted any intent of its own): put the interrupted lease back, expired, so the
+        next caller repairs again instead of finding no trace of it."""
+        assert held.previous is not None
+        left = await cleanup(
+            self.store.replace(held.instance_id, held.record, held.previous),
+            self.ttl,
+            f"hand back the interrupted operation lease of {held.instance_id}",
+        )
+        if left:
+            log.warning("%s; it expires within %gs", left, held.lease.ttl)
 
     async def _keep(self, held: Held, owner: asyncio.Task[object]) -> None:
         """Renew ``held`` every ttl/3 until cancelled; cancel ``owner`` if it is lost."""

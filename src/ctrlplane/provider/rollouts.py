@@ -20,9 +20,9 @@ The engine owns everything strategies have in common:
 - **failure**: a failed gate or observation (evidence kept), a failed step, the progress
   deadline or a cancellation undoes every touched unit (:meth:`~UnitPrimitives.undo`, run
   to its end even if cancelled again), reports ``RolledBack`` when the previous release is
-  back, then re-raises a cancellation or raises :class:`~ctrlplane.errors.DeployFailed`
-  with the step, the reason and the evidence (``rolled_back`` false, with why, when the
-  undo failed).
+  back, then re-raises a cancellation, raises :class:`~ctrlplane.errors.BackendUnavailable`
+  when the engine was lost, or :class:`~ctrlplane.errors.DeployFailed` with the step, the
+  reason and the evidence (``rolled_back`` false, with why, when the undo failed).
 - **events**: step pairs through :class:`~ctrlplane.provider.events.StepTracker`
   (``replace-unit-0``, ``replace-units-0-1``, ``observe-canary``, ``start-new-set``), a
   ``UnitStarted`` per service of each started unit, ``ProbeObserved`` for every probe, a
@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
-from ctrlplane.errors import BackendError, CtrlplaneError, DeployFailed
+from ctrlplane.errors import BackendError, BackendUnavailable, CtrlplaneError, DeployFailed
 from ctrlplane.provider.deadlines import Deadline, finish, first_error
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.events import (
@@ -51,7 +51,7 @@ from ctrlplane.provider.events import (
     UnitStarted,
     emit,
 )
-from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.health import GateOutcome, ProbeResult
 
 __all__ = ["ProbeSink", "RolloutShape", "UnitPrimitives", "roll_out"]
@@ -349,6 +349,14 @@ class _Run:
             )
         if isinstance(err, asyncio.CancelledError):
             raise err
+        lost = engine_lost(exc)
+        if lost is not None:
+            raise BackendUnavailable(
+                f"{lost}; the {shape.strategy} deploy of {shape.instance_id!r} stopped at "
+                f"{step}: {reason}"
+                + ("" if not unrestored else f"; restoring the previous release: {unrestored}"),
+                backend=shape.backend,
+            ) from lost
         if unrestored:
             reason = f"{reason}; restoring the previous release failed: {unrestored}"
         raise DeployFailed(

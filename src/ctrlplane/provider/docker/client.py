@@ -50,7 +50,7 @@ from ctrlplane.provider.docker.observe.logframes import FrameDecoder
 from ctrlplane.provider.native import JSON
 from ctrlplane.registry_logins import registry_host
 
-__all__ = ["DockerClient", "ExecOutput", "engine_lost", "open_client"]
+__all__ = ["DockerClient", "ExecOutput", "open_client"]
 
 _T = TypeVar("_T")
 
@@ -111,25 +111,6 @@ def _error(exc: BaseException, what: str, config: DockerConfig) -> CtrlplaneErro
     if isinstance(exc, ValueError):  # aiodocker: no usable DOCKER_HOST
         return BackendUnavailable(f"no Docker engine configured: {exc}", backend=BACKEND)
     return BackendError(f"Docker engine failed to {what}: {exc}", backend=BACKEND)
-
-
-def engine_lost(exc: BaseException) -> BackendUnavailable | None:
-    """The :class:`BackendUnavailable` behind ``exc`` (itself, its causes and contexts,
-    the members of exception groups), if the engine was lost: an operation that failed
-    because of it reports that (CLI exit 5), not a failed step."""
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        err = stack.pop()
-        if id(err) in seen:
-            continue
-        seen.add(id(err))
-        if isinstance(err, BackendUnavailable):
-            return err
-        if isinstance(err, BaseExceptionGroup):
-            stack.extend(err.exceptions)
-        stack.extend(e for e in (err.__cause__, err.__context__) if e is not None)
-    return None
 
 
 @dataclass(frozen=True, slots=True)

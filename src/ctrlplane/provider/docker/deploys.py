@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ctrlplane.errors import BackendUnavailable, CtrlplaneError, DeployFailed
-from ctrlplane.provider.docker.client import engine_lost
-from ctrlplane.provider.docker.config import BACKEND
+from ctrlplane.errors import CtrlplaneError, DeployFailed
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.history import read_history
 from ctrlplane.provider.docker.images import pull_images
@@ -127,13 +125,4 @@ async def _roll_out(
         ctx, wl, new_wl, tuple(names), plan.changed, new_mats, old_mats, plan.release()
     )
     shape = rollout_shape(ctx.config, wl, new_wl, plan, names, units(ctx.labels, inspects))
-    try:
-        await roll_out(shape, replacement, events)
-    except DeployFailed as exc:
-        lost = engine_lost(exc)
-        if lost is None:
-            raise
-        raise BackendUnavailable(
-            f"{lost}; the {strategy} deploy of {iid!r} stopped at {exc.step}: {exc.reason}",
-            backend=BACKEND,
-        ) from exc
+    await roll_out(shape, replacement, events)

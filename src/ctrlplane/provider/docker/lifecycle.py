@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError, BackendUnavailable
 from ctrlplane.provider.deadlines import cleanup, first_error
-from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.instances import load
@@ -36,7 +35,7 @@ from ctrlplane.provider.docker.render.bodies import resource_limits
 from ctrlplane.provider.docker.render.workload import Workload, scaled
 from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.enums import ServiceRole
-from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.spec import ResourceSpec

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeout, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error, seconds
-from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.history import record_release
@@ -45,7 +44,7 @@ from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.repair import KEPT_VOLUMES
 from ctrlplane.provider.docker.units import UnitRunner
 from ctrlplane.provider.events import StepTracker
-from ctrlplane.provider.failures import RolloutFailed
+from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import new_release
