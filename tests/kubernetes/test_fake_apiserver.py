@@ -144,12 +144,22 @@ async def test_immutable_selector_cannot_change(http: httpx.AsyncClient) -> None
 async def test_native_sidecars_are_refused_by_an_old_server(
     fake: FakeCluster, http: httpx.AsyncClient
 ) -> None:
+    """As a real 1.21 server: structured-merge-diff refuses the undeclared field with a
+    500 (not a 422) before any validation."""
     obj = _deployment()
     obj["spec"]["template"]["spec"]["initContainers"] = [
         {"name": "side", "image": "conformance/app:1", "restartPolicy": "Always"}
     ]
     fake.cluster.version = (1, 21)
-    _status(await _apply(http, obj), 422, "Invalid")
+    resp = await _apply(http, obj)
+    assert resp.status_code == 500, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert "reason" not in body
+    assert body["message"] == (
+        "failed to create typed patch object: .spec.template.spec.initContainers"
+        '[name="side"].restartPolicy: field not declared in schema'
+    )
     fake.cluster.version = (1, 33)
     assert (await _apply(http, obj)).status_code == 201
 
@@ -260,7 +270,8 @@ async def _ordinals(http: httpx.AsyncClient, want: dict[int, str]) -> dict[int, 
             not p["metadata"].get("deletionTimestamp")
             and p["spec"]["containers"][0]["image"] == want[n]
             and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"]
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", [])
             )
             for n, p in pods.items()
         ):

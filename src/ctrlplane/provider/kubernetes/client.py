@@ -141,8 +141,14 @@ def translated(what: str, *, instance_id: str = "") -> Iterator[None]:
 
 
 def _status(exc: BaseException) -> int:
-    """The HTTP status of an API error (0 for anything else)."""
-    return (exc.status.code or 0) if isinstance(exc, ApiError) else 0
+    """The HTTP status of an error answer (0 for anything else): lightkube's ``ApiError``
+    for a ``Status`` body, or a bare HTTP error for anything else (the plain-text ``404
+    page not found`` of a path the server does not serve)."""
+    if isinstance(exc, ApiError):
+        return exc.status.code or 0
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    return 0
 
 
 # -- results ------------------------------------------------------------------------------
@@ -401,12 +407,12 @@ class Cluster:
             return None
         raise CtrlplaneError(f"{subject}: HTTP {resp.status_code}: {body[:300]}")
 
-    async def accepts(self, pod: str, params: Mapping[str, str], what: str) -> bool:
-        """Whether the server answers ``pods/log`` of ``pod`` with ``params`` without an
-        error (to probe for an optional parameter)."""
+    async def read_log(self, pod: str, params: Mapping[str, str], what: str) -> str | None:
+        """The text ``pods/log`` of ``pod`` answers to ``params`` (not followed); ``None``
+        for an error answer (to find out how the server treats a parameter)."""
         with translated(what):
             resp = await self._raw().get(self._log_url(pod), params=dict(params))
-        return resp.status_code < 400
+        return resp.text if resp.status_code < 400 else None
 
 
 def _as_bytes(data: str | bytes | None) -> bytes:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from ctrlplane.provider.kubernetes.client import Cluster, ServerVersion, connect
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
-from ctrlplane.provider.kubernetes.limits import native_sidecars, sidecar_refusals
+from ctrlplane.provider.kubernetes.limits import features, sidecar_refusals
+from ctrlplane.provider.kubernetes.render import Features
 from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.secrets import SecretResolver
@@ -83,13 +84,12 @@ class Context:
             self.settings.facts.git_version = self._version.git_version
         return self._version.pair
 
-    async def native_sidecars(self, req: ProvisionRequest) -> bool:
-        """Whether ``req``'s sidecars are rendered as native sidecars on this server (see
-        :class:`~.config.SidecarMode`); ``native`` on a server without them is refused
-        (``NotSupported``) before anything is applied."""
+    async def features(self, req: ProvisionRequest) -> Features:
+        """What ``req``'s manifests may use on this server: native sidecars (see
+        :class:`~.config.SidecarMode`; ``native`` on a server without them is refused with
+        ``NotSupported`` before anything is applied), the claim retention policy."""
         mode = self.config.sidecars
-        if mode is SidecarMode.CONTAINERS:
-            return False
         version = await self.server_version()
-        self.preflight.refuse(sidecar_refusals(req, mode, version))
-        return native_sidecars(mode, version)
+        if mode is not SidecarMode.CONTAINERS:
+            self.preflight.refuse(sidecar_refusals(req, mode, version))
+        return features(mode, version)

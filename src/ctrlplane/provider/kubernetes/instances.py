@@ -15,7 +15,7 @@ from ctrlplane.provider.kubernetes.config import KubernetesConfig
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.observe.instance import Instance, read_instance
 from ctrlplane.provider.kubernetes.observe.pods import is_ready
-from ctrlplane.provider.kubernetes.render import render_objects
+from ctrlplane.provider.kubernetes.render import Features, render_objects
 from ctrlplane.provider.kubernetes.render.naming import BACKEND, base_name, instance_selector
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
@@ -87,7 +87,7 @@ def render_release(
     inst: Instance,
     target: ProvisionRequest,
     release: Release,
-    native: bool,
+    features: Features,
     *,
     secret_values: Mapping[str, bytes] | None = None,
 ) -> list[JSON]:
@@ -97,7 +97,7 @@ def render_release(
         target,
         config,
         release_id=release.release_id,
-        native=native,
+        features=features,
         releases=[release, *inst.releases],
         replicas=inst.replicas,
         remembered=inst.remembered,
@@ -109,7 +109,7 @@ def render_release(
 def render_live(
     config: KubernetesConfig,
     inst: Instance,
-    native: bool,
+    features: Features,
     *,
     target: ProvisionRequest | None = None,
     replicas: int | None = None,
@@ -123,7 +123,7 @@ def render_live(
         inst.req if target is None else target,
         config,
         release_id=inst.release_id,
-        native=native,
+        features=features,
         releases=inst.releases,
         replicas=inst.replicas if replicas is None else replicas,
         remembered=inst.remembered if remembered is None else remembered,

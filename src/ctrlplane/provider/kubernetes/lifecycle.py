@@ -44,8 +44,8 @@ async def restart(ctx: Context, instance_id: str) -> None:
         await _resume(ctx, inst, f"restart of {instance_id}")
         return
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    native = await ctx.native_sidecars(inst.req)
-    manifest = render_live(ctx.config, inst, native, restarted_at=stamp)
+    features = await ctx.features(inst.req)
+    manifest = render_live(ctx.config, inst, features, restarted_at=stamp)
     await ctx.cluster.apply([manifest], f"restart {instance_id}")
     await wait_ready(ctx, await load(ctx, instance_id), f"restart of {instance_id}")
 
@@ -63,11 +63,11 @@ async def scale(ctx: Context, instance_id: str, spec: ResourceSpec) -> None:
         for s in inst.req.services
     ]
     target = inst.req.model_copy(update={"services": services})
-    native = await ctx.native_sidecars(target)
+    features = await ctx.features(target)
     manifest = render_live(
         ctx.config,
         inst,
-        native,
+        features,
         target=target,
         replicas=(spec.replicas or inst.replicas) if inst.replicas else 0,
         remembered=spec.replicas or inst.remembered,

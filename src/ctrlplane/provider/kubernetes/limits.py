@@ -15,23 +15,29 @@ from collections.abc import Iterable
 from ctrlplane.provider.capabilities import Capability, strategy_capability
 from ctrlplane.provider.enums import DeployStrategy
 from ctrlplane.provider.kubernetes.config import SidecarMode
-from ctrlplane.provider.kubernetes.render import container_layout
+from ctrlplane.provider.kubernetes.render import Features, container_layout
 from ctrlplane.provider.kubernetes.render.metadata import label_problems
 from ctrlplane.provider.preflight import Refusal
 from ctrlplane.provider.spec import DeployRequest, ExecRequest, ProvisionRequest, ResourceSpec
 
 __all__ = [
+    "CLAIM_RETENTION_SINCE",
     "NATIVE_SIDECARS_SINCE",
     "NO_STDIN_CLOSE",
     "KubernetesLimits",
     "deploy_refusals",
     "exec_refusals",
+    "features",
     "native_sidecars",
     "sidecar_refusals",
 ]
 
 NATIVE_SIDECARS_SINCE = (1, 29)
 """The first server version with native sidecars (``SidecarContainers`` on by default)."""
+
+CLAIM_RETENTION_SINCE = (1, 23)
+"""The first server version that declares a StatefulSet's
+``persistentVolumeClaimRetentionPolicy`` (a 1.21 server refuses it in server-side apply)."""
 
 _NO_BLUE_GREEN = (
     "not for stateful_set workloads: blue-green runs a second full set of pods beside the "
@@ -91,6 +97,14 @@ def native_sidecars(mode: SidecarMode, version: tuple[int, int]) -> bool:
     if mode is SidecarMode.AUTO:
         return version >= NATIVE_SIDECARS_SINCE
     return mode is SidecarMode.NATIVE
+
+
+def features(mode: SidecarMode, version: tuple[int, int]) -> Features:
+    """What manifests for a server of ``version`` may use (sidecars per ``mode``)."""
+    return Features(
+        native_sidecars=native_sidecars(mode, version),
+        claim_retention=version >= CLAIM_RETENTION_SINCE,
+    )
 
 
 def sidecar_refusals(

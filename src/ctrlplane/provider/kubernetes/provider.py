@@ -30,9 +30,14 @@ from ctrlplane.provider.kubernetes import (
     provisioning,
     usage,
 )
-from ctrlplane.provider.kubernetes.config import KubernetesConfig
+from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.context import Settings
-from ctrlplane.provider.kubernetes.limits import KubernetesLimits, exec_refusals
+from ctrlplane.provider.kubernetes.limits import (
+    KubernetesLimits,
+    exec_refusals,
+    features,
+    sidecar_refusals,
+)
 from ctrlplane.provider.kubernetes.logs import open_instance_logs
 from ctrlplane.provider.kubernetes.render import render_objects
 from ctrlplane.provider.kubernetes.render.naming import BACKEND
@@ -110,17 +115,21 @@ class KubernetesProvider:
         """See :data:`CAPABILITIES` (narrowed by the constructor's ``capabilities``)."""
         return self._preflight.declared
 
-    def render(self, req: ProvisionRequest, *, native_sidecars: bool = True) -> list[JSON]:
-        """The manifests ``provision`` would apply for ``req``, secrets redacted. No I/O.
+    def render(
+        self, req: ProvisionRequest, *, server_version: tuple[int, int] = (1, 33)
+    ) -> list[JSON]:
+        """The manifests ``provision`` would apply for ``req`` on a server of
+        ``server_version`` (native sidecars from 1.29 per the config's ``sidecars``, the
+        claim retention policy from 1.23), secrets redacted. No I/O.
 
         Runs the provision preflight first (``InvalidSpec``, ``NotSupported``).
-        ``native_sidecars`` picks the rendering for 1.29+ servers (the default) or older.
         """
         self._preflight.provision(req)
+        if self.config.sidecars is not SidecarMode.CONTAINERS:
+            self._preflight.refuse(sidecar_refusals(req, self.config.sidecars, server_version))
         release = "rel_" + "0" * 26
-        return render_objects(
-            req, self.config, release_id=release, native=native_sidecars, releases=[]
-        )
+        wanted = features(self.config.sidecars, server_version)
+        return render_objects(req, self.config, release_id=release, features=wanted, releases=[])
 
     async def provision(
         self, req: ProvisionRequest, *, events: Subscriber | None = None

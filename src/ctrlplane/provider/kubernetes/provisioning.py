@@ -20,7 +20,7 @@ from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.inspection import service_endpoints
 from ctrlplane.provider.kubernetes.instances import load, pods
 from ctrlplane.provider.kubernetes.observe.instance import Instance
-from ctrlplane.provider.kubernetes.render import render_objects
+from ctrlplane.provider.kubernetes.render import Features, render_objects
 from ctrlplane.provider.kubernetes.render.naming import base_name, instance_selector
 from ctrlplane.provider.kubernetes.secret_values import resolve_secrets
 from ctrlplane.provider.kubernetes.waits import UnitEvents, poll_until, wait_live
@@ -58,9 +58,9 @@ async def provision(
                     values = await resolve_secrets(ctx, req)
                 except CtrlplaneError as exc:
                     raise ProvisionFailed(iid, "resolve-secrets", str(exc)) from exc
-                native = await ctx.native_sidecars(req)
+                wanted = await ctx.features(req)
                 created = True
-                inst, eps = await _create(ctx, req, values, native, steps, units)
+                inst, eps = await _create(ctx, req, values, wanted, steps, units)
     except BaseException as exc:
         if created:
             await _clean_up_after(ctx, iid, exc, steps.current)
@@ -77,7 +77,7 @@ async def _create(
     ctx: Context,
     req: ProvisionRequest,
     values: dict[str, bytes],
-    native: bool,
+    features: Features,
     steps: StepTracker,
     units: UnitEvents,
 ) -> tuple[Instance, list[Endpoint]]:
@@ -94,7 +94,7 @@ async def _create(
         req,
         ctx.config,
         release_id=release_id,
-        native=native,
+        features=features,
         releases=[first],
         secret_values=values,
     )

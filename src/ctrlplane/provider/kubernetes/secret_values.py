@@ -7,7 +7,7 @@ from __future__ import annotations
 from ctrlplane.errors import SecretNotFound
 from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.kubernetes.context import Context
-from ctrlplane.provider.kubernetes.render import render_objects, secret_key
+from ctrlplane.provider.kubernetes.render import NEWEST, render_objects, secret_key
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.registry_logins import docker_config_json, parse_registry_secret
 
@@ -47,7 +47,7 @@ async def refresh_secrets(ctx: Context, target: ProvisionRequest, release_id: st
             target,
             ctx.config,
             release_id=release_id,
-            native=True,
+            features=NEWEST,
             releases=[],
             secret_values=values,
         )

@@ -47,6 +47,7 @@ from ctrlplane.provider.kubernetes.recovery import (
     undo_two_sets,
 )
 from ctrlplane.provider.kubernetes.render import (
+    Features,
     aux_workload,
     canary_stateful_set,
     switched_service,
@@ -88,12 +89,12 @@ class Rollout:
 
 @dataclass
 class _Run:
-    """A rollout under way: its steps and units, whether sidecars are native, and the one
-    deadline its waits share."""
+    """A rollout under way: its steps and units, what the server's manifests may use, and
+    the one deadline its waits share."""
 
     steps: StepTracker
     units: UnitEvents
-    native: bool
+    features: Features
     deadline: Deadline
     wait: Callable[..., Awaitable[None]]
     """:func:`~.waits.wait_release` for the new release's pods within the deadline, every
@@ -111,7 +112,7 @@ async def _running(
     steps, units = StepTracker(iid, events), UnitEvents(iid, events)
     async with steps.guard():
         units.seed(await pods(ctx, iid))
-        native = await ctx.native_sidecars(rollout.target)
+        features = await ctx.features(rollout.target)
         deadline = Deadline(ctx.config.progress_deadline, f"deploy of {iid}")
         wait = functools.partial(
             wait_release,
@@ -122,11 +123,11 @@ async def _running(
             limit=deadline,
             on_pods=units.observe,
         )
-        yield _Run(steps, units, native, deadline, wait)
+        yield _Run(steps, units, features, deadline, wait)
 
 
 def _rendered(ctx: Context, rollout: Rollout, run: _Run) -> list[JSON]:
-    return render_release(ctx.config, rollout.inst, rollout.target, rollout.release, run.native)
+    return render_release(ctx.config, rollout.inst, rollout.target, rollout.release, run.features)
 
 
 async def roll(ctx: Context, rollout: Rollout, strategy: str, events: Subscriber | None) -> None:
@@ -146,7 +147,7 @@ async def roll(ctx: Context, rollout: Rollout, strategy: str, events: Subscriber
             await run.wait(what=f"deploy of {iid}")
         except ABORTING as exc:
             await abort_restoring(
-                ctx, run.steps, inst, exc, strategy=strategy, native=run.native, units=run.units
+                ctx, run.steps, inst, exc, strategy=strategy, features=run.features, units=run.units
             )
         await run.steps.finish()
 
@@ -170,7 +171,7 @@ async def partitioned_canary(ctx: Context, rollout: Rollout, events: Subscriber 
         return
     async with _running(ctx, rollout, events) as run:
         new = _rendered(ctx, rollout, run)[-1]
-        old = render_live(ctx.config, inst, run.native)
+        old = render_live(ctx.config, inst, run.features)
         name = base_name(iid)
         try:
             last = inst.replicas - 1
@@ -183,7 +184,7 @@ async def partitioned_canary(ctx: Context, rollout: Rollout, events: Subscriber 
             await run.wait(what=f"promotion of {iid}")
         except ABORTING as exc:
             await abort_restoring(
-                ctx, run.steps, inst, exc, strategy=strategy, native=run.native, units=run.units
+                ctx, run.steps, inst, exc, strategy=strategy, features=run.features, units=run.units
             )
         await run.steps.finish()
 
@@ -257,7 +258,7 @@ async def two_sets(
                 exc,
                 strategy=name,
                 undo=lambda: undo_two_sets(
-                    ctx, inst, run.native, back, aux_name, track, promoted, run.units.observe
+                    ctx, inst, run.features, back, aux_name, track, promoted, run.units.observe
                 ),
             )
 
