@@ -339,6 +339,26 @@ class FakeApiServer:
         if old is not None:
             check_update(old, obj)
 
+    def _undecodable(self, body: JSON, kind: str) -> web.Response | None:
+        """A create or replace whose values have the wrong JSON type: the real server
+        cannot decode it (400). (Unknown fields, which a real server drops, are refused
+        here with 422 to catch a client's mistakes.)"""
+        sent = {k: v for k, v in body.items() if k != "status"}
+        if not isinstance(sent.get("metadata"), dict) or not sent.get("kind"):
+            return None
+        try:
+            wrong = [e for e in apply_errors(sent, self.cluster.version) if ": expected " in e]
+        except (KeyError, OSError):
+            return None
+        if not wrong:
+            return None
+        version = str(body.get("apiVersion", "v1")).rsplit("/", 1)[-1]
+        return status_error(
+            400,
+            "BadRequest",
+            f'{kind} in version "{version}" cannot be handled as a {kind}: {wrong[0]}',
+        )
+
     async def _body(self, request: web.Request) -> JSON | web.Response:
         try:
             body = json.loads(await request.read())
@@ -393,6 +413,8 @@ class FakeApiServer:
                 )
             body.setdefault("metadata", {})["namespace"] = ns
             body["metadata"].pop("resourceVersion", None)
+            if (undecodable := self._undecodable(body, kind)) is not None:
+                return undecodable
             try:
                 self._validate(body, kind, group, None)
             except Invalid as err:
@@ -533,6 +555,8 @@ class FakeApiServer:
                 "and try again",
             )
         meta["namespace"] = request.match_info["ns"]
+        if (undecodable := self._undecodable(body, kind)) is not None:
+            return undecodable
         try:
             self._validate(body, kind, group, obj)
         except Invalid as err:
