@@ -164,9 +164,9 @@ async def test_crash_loop_shows_as_failed_with_the_reason(fake: FakeCluster) -> 
         assert slot.proc is not None
         stop_container(fake.cluster.backend, slot.proc)
         slot.proc.exit_code = 2
-    for _ in range(200):
+    for _ in range(200):  # it exited (failed), then the kubelet backs off restarting it
         status = await provider.status(req.instance_id)
-        if status.services["side"].state is InstanceState.FAILED:
+        if "CrashLoopBackOff" in status.services["side"].message:
             break
         await asyncio.sleep(0.02)
     assert status.services["side"].state is InstanceState.FAILED, status

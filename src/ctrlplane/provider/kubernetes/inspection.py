@@ -1,7 +1,13 @@
 """Reading instances back: ``status`` (assembled by the pure
 :func:`~.observe.status.instance_status`), the endpoints (cluster DNS, plus node ports and
 load balancers read from the Service and the nodes), ``list_instances`` (one summary per
-controller of the namespace) and ``releases`` (the history annotation)."""
+controller of the namespace) and ``releases`` (the history annotation).
+
+``status`` also reports the instance's operation lease (:func:`~ctrlplane.provider.
+operations.lease_metadata`: the operation running, or interrupted and what the next call
+does about it, see :mod:`.repair`), and its texts are scrubbed of the values the
+instance's own Secrets hold (a status message never quotes a secret, whatever a container
+or the kubelet wrote)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from collections.abc import Sequence
 from ctrlplane.provider.kubernetes.config import ServiceType
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.instances import CONTROLLERS, load, pods
+from ctrlplane.provider.kubernetes.observe.lease import describe
 from ctrlplane.provider.kubernetes.observe.status import (
     endpoints,
     instance_status,
@@ -22,7 +29,9 @@ from ctrlplane.provider.kubernetes.render.naming import (
     MANAGER,
     base_name,
 )
+from ctrlplane.provider.kubernetes.secret_values import instance_secret_values
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import Endpoint, InstanceStatus, InstanceSummary
 from ctrlplane.provider.spec import ProvisionRequest
@@ -35,7 +44,20 @@ async def status(ctx: Context, instance_id: str) -> InstanceStatus:
     inst = await load(ctx, instance_id)
     found = await pods(ctx, instance_id)
     eps = await service_endpoints(ctx, inst.req, found)
-    return instance_status(inst.req, inst.workload, found, eps, inst.metadata(ctx.config.namespace))
+    metadata = inst.metadata(ctx.config.namespace)
+    lease = await ctx.settings.ops.current_lease(instance_id)
+    result = instance_status(inst.req, inst.workload, found, eps, metadata)
+    if lease is not None:
+        extra = dict(lease_metadata(lease))
+        update: dict[str, object] = {}
+        if lease.expired():
+            extra["operation_repair"] = describe(lease)
+            message = interrupted_message(lease)
+            update["message"] = f"{message}; {result.message}" if result.message else message
+        update["metadata"] = {**result.metadata, **extra}
+        result = result.model_copy(update=update)
+    ctx.op.redactor.add(await instance_secret_values(ctx, inst.req))
+    return ctx.op.redactor.status(result)
 
 
 async def list_instances(ctx: Context, tenant_id: str | None = None) -> list[InstanceSummary]:

@@ -97,19 +97,31 @@ async def _lines(
             yield line
 
 
+async def _probe(cluster: Cluster, source: LogSource, stream: str) -> str | None:
+    """The first :data:`PROBE_BYTES` of ``source``'s log asked for as ``stream``."""
+    params = {"container": source.container, "timestamps": "true", "stream": stream}
+    params["limitBytes"] = str(PROBE_BYTES)
+    return await cluster.read_log(source.pod, params, "find out how the server reads streams")
+
+
 async def _splits(cluster: Cluster, sources: Sequence[LogSource]) -> bool:
     """Whether the server honours the ``stream`` parameter of ``pods/log`` (see the
-    module): decided by the first container with any output; undecided is merged."""
+    module), decided by the first container with any output (undecided: merged).
+
+    Stderr is read first, then stdout: a server that ignores the parameter returns the
+    same log twice, the first read a prefix of the second (the log may have grown
+    between them). When only stdout has lines, stderr is read once more: still empty,
+    the server honours the parameter (the container wrote nothing to stderr)."""
     for source in sources:
-        base = {"container": source.container, "timestamps": "true"}
-        base["limitBytes"] = str(PROBE_BYTES)
-        what = "find out whether the server reads log streams apart"
-        out = await cluster.read_log(source.pod, {**base, "stream": "Stdout"}, what)
-        err = await cluster.read_log(source.pod, {**base, "stream": "Stderr"}, what)
-        if out is None or err is None:
+        err, out = await _probe(cluster, source, "Stderr"), await _probe(cluster, source, "Stdout")
+        if err == "" and out:
+            err = await _probe(cluster, source, "Stderr")
+        if err is None or out is None:
             return False
-        if out or err:
-            return out != err
+        if err:
+            return not (out.startswith(err) or err.startswith(out))
+        if out:
+            return True
     return False
 
 
@@ -243,21 +255,24 @@ async def open_instance_logs(
     settings: Settings, instance_id: str, options: LogOptions
 ) -> AsyncIterator[LogRecord]:
     """The records of :meth:`~.provider.KubernetesProvider.logs` (its contract), merged
-    (:func:`open_merged`); the stream closes its connection when it ends or is closed."""
-    connection = settings.connect()
-    ctx = await connection.__aenter__()
-    try:
-        records = await open_merged(
-            ctx.cluster,
-            await _sources(ctx, instance_id, options),
-            tail=options.tail,
-            since=options.since,
-            follow=options.follow,
-            split=ctx.config.log_streams is LogStreams.SPLIT,
-        )
-    except BaseException:
-        await connection.__aexit__(None, None, None)
-        raise
+    (:func:`open_merged`); the stream closes its connection when it ends or is closed.
+    Opening is a read-only operation (its errors are scrubbed); the records are the
+    containers' own output, as they printed it."""
+    async with settings.ops.reading(instance_id, "logs") as op:
+        connection = settings.connect(op)
+        ctx = await connection.__aenter__()
+        try:
+            records = await open_merged(
+                ctx.cluster,
+                await _sources(ctx, instance_id, options),
+                tail=options.tail,
+                since=options.since,
+                follow=options.follow,
+                split=ctx.config.log_streams is LogStreams.SPLIT,
+            )
+        except BaseException:
+            await connection.__aexit__(None, None, None)
+            raise
     return _Closing(records, connection)
 
 

@@ -217,4 +217,5 @@ async def restore(
             limit=seconds(ctx.config.restore_timeout),
             what=f"restore of {iid}",
             on_pods=on_pods,
+            steady=False,
         )
