@@ -50,6 +50,9 @@ class Hooks:
     failing_reads: dict[str, int] = field(default_factory=dict)
     """Kind -> how many of its next GETs (lists and single objects) are answered 500
     Internal Server Error (an API server or etcd hiccup); each answer counts one down."""
+    undeclared_fields: dict[str, str] = field(default_factory=dict)
+    """Kind -> a field path the server refuses in server-side apply as not declared in
+    its schema (500, as a server older than its objects' fields answers)."""
 
 
 _MEMORY_UNITS = {

@@ -194,8 +194,13 @@ class FakeApiServer:
 
     async def stop(self) -> None:
         await self.cluster.stop()
+        await self.disconnect()
+
+    async def disconnect(self) -> None:
+        """Stop answering (the API server lost): connections are closed, new ones refused."""
         if self.runner is not None:
-            await self.runner.cleanup()
+            runner, self.runner = self.runner, None
+            await runner.cleanup()
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -646,6 +651,10 @@ class FakeApiServer:
         body["metadata"]["namespace"] = ns
         sent = {k: v for k, v in body.items() if k != "status"}
         errors = apply_errors(sent, self.cluster.version)
+        if kind in self.cluster.hooks.undeclared_fields:
+            errors.append(
+                f"{self.cluster.hooks.undeclared_fields[kind]}: field not declared in schema"
+            )
         if errors:
             return status_error(500, None, smd_message(errors))
         applier = self._manager(request, group, "Apply")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from ctrlplane.errors import (
+    BackendError,
     BackendUnavailable,
     CtrlplaneError,
     InstanceNotFound,
@@ -37,7 +38,7 @@ from ctrlplane.provider.kubernetes.inspection import service_endpoints
 from ctrlplane.provider.kubernetes.instances import load, pods
 from ctrlplane.provider.kubernetes.observe.instance import Instance
 from ctrlplane.provider.kubernetes.render import Features, render_objects
-from ctrlplane.provider.kubernetes.render.naming import base_name, instance_selector
+from ctrlplane.provider.kubernetes.render.naming import BACKEND, base_name, instance_selector
 from ctrlplane.provider.kubernetes.secret_values import resolve_secrets
 from ctrlplane.provider.kubernetes.waits import UnitEvents, poll_until, wait_live
 from ctrlplane.provider.native import JSON
@@ -214,10 +215,24 @@ async def delete_all(ctx: Context, instance_id: str, *, wait: bool) -> None:
     """Delete every object of the instance (PVCs unless ``keep_volumes``; not its Lease,
     which the operation holding it releases); with ``wait``, until they and what the
     cluster made of them are gone (``OperationTimeout`` naming what is left after
-    ``deprovision_timeout``)."""
+    ``deprovision_timeout``). A delete the server refuses does not stop the others; the
+    ``BackendError`` raised then names every object it could not delete."""
+    refused: list[tuple[str, CtrlplaneError]] = []
     for kind in _kinds(ctx):
         for obj in await _of_instance(ctx, kind, instance_id):
-            await ctx.cluster.delete(kind, obj["metadata"]["name"], background=True)
+            name = obj["metadata"]["name"]
+            try:
+                await ctx.cluster.delete(kind, name, background=True)
+            except BackendUnavailable:
+                raise
+            except CtrlplaneError as exc:  # the others are still deleted
+                refused.append((f"{kind} {name}", exc))
+    if refused:
+        first = refused[0][1]
+        names = ", ".join(what for what, _ in refused)
+        raise BackendError(
+            f"could not delete {names} of {instance_id}: {first}", backend=BACKEND
+        ) from first
     if not wait:
         return
     deadline = Deadline(ctx.config.deprovision_timeout, f"deprovision of {instance_id}")
