@@ -2,7 +2,7 @@
 
 Usage: ``python killed_operation.py KUBECONFIG OPERATION REQUEST_JSON``, where OPERATION is
 ``provision`` (REQUEST_JSON a ProvisionRequest) or ``deploy`` (a DeployRequest). The
-provider uses short leases (1 s), so the operation's Lease expires soon after it is killed.
+provider uses short leases (0.5 s), so the operation's Lease expires soon after it is killed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ async def main(kubeconfig: str, operation: str, body: str) -> None:
         progress_deadline=60,
         canary_observation=60,
         stability_window=0.1,
-        lease_ttl=1,
+        lease_ttl=0.5,
         request_timeout=10,
     )
     provider = KubernetesProvider(config)

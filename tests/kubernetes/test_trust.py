@@ -158,7 +158,7 @@ async def test_a_second_caller_waits_for_the_lease_then_is_busy(fake: FakeCluste
 async def _run_and_kill(
     fake: FakeCluster, operation: str, body: str, reached: Callable[[], bool]
 ) -> None:
-    """Run ``operation`` of ``body`` in another process (its lease lasts 1 s) and kill it
+    """Run ``operation`` of ``body`` in another process (its lease lasts 0.5 s) and kill it
     with SIGKILL once ``reached()`` is true."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CTRLPLANE_")}
     process = await asyncio.create_subprocess_exec(
@@ -203,7 +203,7 @@ async def test_a_canary_deploy_killed_mid_way_is_undone_by_the_next_call(
     await _run_and_kill(fake, "deploy", deploy, lambda: _phase(fake, iid, "observe"))
     canary = f"{base_name(iid)}-canary"
     assert fake.cluster.store.get("Deployment", "default", canary) is not None
-    await asyncio.sleep(1.2)  # its lease (1 s) expires: the deploy is interrupted
+    await asyncio.sleep(0.6)  # its lease (0.5 s) expires: the deploy is interrupted
     status = await provider.status(iid)
     assert status.metadata["operation_state"] == "interrupted"
     assert status.metadata["operation_phase"] == "observe"
@@ -238,7 +238,7 @@ async def test_a_blue_green_deploy_killed_after_the_switch_switches_back(
     service = fake.cluster.store.get("Service", "default", base_name(iid))
     assert service is not None
     assert service["spec"]["selector"][LABEL_SERVING] == "green", "killed after the switch"
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(0.6)
     await provider.restart(iid)  # repairs, then restarts
     service = fake.cluster.store.get("Service", "default", base_name(iid))
     assert service is not None
@@ -258,7 +258,7 @@ async def test_a_provision_killed_mid_way_is_deleted_by_the_next_call(fake: Fake
         fake, "provision", req.model_dump_json(), lambda: _phase(fake, iid, "start")
     )
     assert _objects(fake, iid, "Deployment")
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(0.6)
     provider = KubernetesProvider(fast_config(fake.kubeconfig))
     status = await provider.status(iid)
     assert status.metadata["operation_state"] == "interrupted"

@@ -91,6 +91,8 @@ class Store:
     and is told to the watchers of its kind."""
 
     objects: dict[Key, JSON] = field(default_factory=dict)
+    by_kind: dict[str, dict[Key, JSON]] = field(default_factory=dict)
+    """The same objects by kind (lists read one kind)."""
     watchers: list[Watcher] = field(default_factory=list)
     _rv: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     version: int = 999
@@ -112,13 +114,13 @@ class Store:
     ) -> list[JSON]:
         return [
             o
-            for (k, n, _), o in sorted(self.objects.items())
-            if k == kind and n == ns and matches(o["metadata"].get("labels"), selector or [])
+            for (_, n, _), o in sorted(self.by_kind.get(kind, {}).items())
+            if n == ns and matches(o["metadata"].get("labels"), selector or [])
         ]
 
     def list_kind(self, kind: str) -> list[JSON]:
         """Every object of ``kind`` in every namespace."""
-        return [o for (k, _, _), o in self.objects.items() if k == kind]
+        return list(self.by_kind.get(kind, {}).values())
 
     def put(self, obj: JSON, *, spec_changed: bool = False) -> JSON:
         """Store ``obj`` (setting uid, creationTimestamp, resourceVersion, generation;
@@ -138,6 +140,7 @@ class Store:
             meta["generation"] = gen + (1 if changed else 0)
         meta["resourceVersion"] = self._next()
         self.objects[key] = obj
+        self.by_kind.setdefault(key[0], {})[key] = obj
         self._tell("ADDED" if old is None else "MODIFIED", obj)
         return obj
 
@@ -148,6 +151,7 @@ class Store:
 
     def delete(self, kind: str, ns: str, name: str) -> JSON | None:
         gone = self.objects.pop((kind, ns, name), None)
+        self.by_kind.get(kind, {}).pop((kind, ns, name), None)
         if gone is not None:
             gone["metadata"]["resourceVersion"] = self._next()
             self._tell("DELETED", gone)

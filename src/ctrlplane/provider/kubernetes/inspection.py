@@ -11,10 +11,14 @@ or the kubelet wrote)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.kubernetes.config import ServiceType
-from ctrlplane.provider.kubernetes.context import Context
+from ctrlplane.provider.kubernetes.context import Context, Settings
 from ctrlplane.provider.kubernetes.instances import CONTROLLERS, load, pods
 from ctrlplane.provider.kubernetes.observe.lease import describe
 from ctrlplane.provider.kubernetes.observe.status import (
@@ -33,10 +37,10 @@ from ctrlplane.provider.kubernetes.secret_values import instance_secret_values
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
-from ctrlplane.provider.results import Endpoint, InstanceStatus, InstanceSummary
+from ctrlplane.provider.results import Endpoint, HealthStatus, InstanceStatus, InstanceSummary
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["list_instances", "releases", "service_endpoints", "status"]
+__all__ = ["health", "list_instances", "releases", "service_endpoints", "status"]
 
 
 async def status(ctx: Context, instance_id: str) -> InstanceStatus:
@@ -94,3 +98,24 @@ async def service_endpoints(
         for name in sorted({str(p["spec"]["nodeName"]) for p in pods if p["spec"].get("nodeName")})
     ]
     return endpoints(req, host, public_addresses(service, nodes))
+
+
+async def health(settings: Settings) -> HealthStatus:
+    """The body of :meth:`~.provider.KubernetesProvider.health_check`: ``/version`` asked
+    within ``request_timeout``; never raises (unhealthy with the reason)."""
+    began = time.monotonic()
+    limit = seconds(settings.config.request_timeout)
+    try:
+        async with asyncio.timeout(limit), settings.reading("", "health") as ctx:
+            major, minor = await ctx.server_version()
+        message, healthy = f"Kubernetes {major}.{minor}", True
+    except TimeoutError:
+        message, healthy = f"the API server did not answer within {limit:g}s", False
+    except Exception as exc:
+        message, healthy = str(exc), False
+    return HealthStatus(
+        healthy=healthy,
+        message=message,
+        latency=timedelta(seconds=time.monotonic() - began),
+        checked_at=datetime.now(UTC),
+    )

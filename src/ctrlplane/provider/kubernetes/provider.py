@@ -23,10 +23,7 @@ count ``start`` restores (``ctrlplane.io/replicas``) are annotations of the cont
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.deadlines import seconds
@@ -41,18 +38,14 @@ from ctrlplane.provider.kubernetes import (
     usage,
 )
 from ctrlplane.provider.kubernetes.client import Connections
-from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
+from ctrlplane.provider.kubernetes.config import KubernetesConfig
 from ctrlplane.provider.kubernetes.context import Settings
 from ctrlplane.provider.kubernetes.leases import KubernetesLeases
 from ctrlplane.provider.kubernetes.limits import (
     KubernetesLimits,
-    env_refusals,
     exec_refusals,
-    features,
-    sidecar_refusals,
 )
 from ctrlplane.provider.kubernetes.logs import open_instance_logs
-from ctrlplane.provider.kubernetes.render import render_objects
 from ctrlplane.provider.kubernetes.render.naming import BACKEND
 from ctrlplane.provider.leases import InstanceLocks
 from ctrlplane.provider.native import JSON
@@ -148,17 +141,10 @@ class KubernetesProvider:
         self, req: ProvisionRequest, *, server_version: tuple[int, int] = (1, 33)
     ) -> list[JSON]:
         """The manifests ``provision`` would apply for ``req`` on a server of
-        ``server_version`` (native sidecars from 1.29 per the config's ``sidecars``, the
-        claim retention policy from 1.23), secrets redacted. No I/O. Runs the provision
-        preflight first (``InvalidSpec``, ``NotSupported``)."""
+        ``server_version``, secrets redacted. No I/O. Runs the provision preflight first
+        (``InvalidSpec``, ``NotSupported``); see :func:`.provisioning.preview`."""
         self._preflight.provision(req)
-        mode = self.config.sidecars
-        if mode is not SidecarMode.CONTAINERS:
-            self._preflight.refuse(sidecar_refusals(req, mode, server_version))
-        self._preflight.refuse(env_refusals(req.services, server_version))
-        wanted = features(mode, server_version)
-        release = "rel_" + "0" * 26
-        return render_objects(req, self.config, release_id=release, features=wanted, releases=[])
+        return provisioning.preview(self.config, self._preflight, req, server_version)
 
     async def provision(
         self, req: ProvisionRequest, *, events: Subscriber | None = None
@@ -263,19 +249,4 @@ class KubernetesProvider:
 
     async def health_check(self) -> HealthStatus:
         """Ask the server's ``/version`` (within ``request_timeout``); never raises."""
-        began = time.monotonic()
-        limit = seconds(self.config.request_timeout)
-        try:
-            async with asyncio.timeout(limit), self._settings.reading("", "health") as ctx:
-                major, minor = await ctx.server_version()
-            message, healthy = f"Kubernetes {major}.{minor}", True
-        except TimeoutError:
-            message, healthy = f"the API server did not answer within {limit:g}s", False
-        except Exception as exc:
-            message, healthy = str(exc), False
-        return HealthStatus(
-            healthy=healthy,
-            message=message,
-            latency=timedelta(seconds=time.monotonic() - began),
-            checked_at=datetime.now(UTC),
-        )
+        return await inspection.health(self._settings)

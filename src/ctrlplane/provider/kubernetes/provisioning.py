@@ -33,20 +33,23 @@ from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, cleanup, seconds
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.kubernetes.client import Kind
+from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.inspection import service_endpoints
 from ctrlplane.provider.kubernetes.instances import load, pods
+from ctrlplane.provider.kubernetes.limits import env_refusals, features, sidecar_refusals
 from ctrlplane.provider.kubernetes.observe.instance import Instance
 from ctrlplane.provider.kubernetes.render import Features, render_objects
 from ctrlplane.provider.kubernetes.render.naming import BACKEND, base_name, instance_selector
 from ctrlplane.provider.kubernetes.secret_values import resolve_secrets
 from ctrlplane.provider.kubernetes.waits import UnitEvents, poll_until, wait_live
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import Release, snapshot
 from ctrlplane.provider.results import Endpoint, ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["delete_all", "leftovers", "provision"]
+__all__ = ["delete_all", "leftovers", "preview", "provision"]
 
 _OBJECT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "Service", "Secret", "ConfigMap")
 """What an instance is made of (besides its claims and pods), in deletion order."""
@@ -255,3 +258,22 @@ async def _of_instance(ctx: Context, kind: Kind, instance_id: str) -> list[JSON]
     return await ctx.cluster.list_objects(
         kind, labels=instance_selector(instance_id), what=f"list {kind} of {instance_id}"
     )
+
+
+def preview(
+    config: KubernetesConfig,
+    preflight: Preflight,
+    req: ProvisionRequest,
+    server_version: tuple[int, int],
+) -> list[JSON]:
+    """What ``provision`` would apply for ``req`` (which passed the preflight) on a server
+    of ``server_version``: native sidecars from 1.29 per the config's ``sidecars``, the
+    claim retention policy from 1.23, secrets redacted; what that server would refuse is
+    refused first. Pure."""
+    mode = config.sidecars
+    if mode is not SidecarMode.CONTAINERS:
+        preflight.refuse(sidecar_refusals(req, mode, server_version))
+    preflight.refuse(env_refusals(req.services, server_version))
+    wanted = features(mode, server_version)
+    release = "rel_" + "0" * 26
+    return render_objects(req, config, release_id=release, features=wanted, releases=[])
