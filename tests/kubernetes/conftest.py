@@ -28,6 +28,9 @@ def fast_config(kubeconfig: Path, **overrides: object) -> KubernetesConfig:
         "request_timeout": 10,
         "canary_observation": 0.3,
         "blue_green_retire_delay": 0.2,
+        "stability_window": 0.1,
+        "lease_ttl": 3,
+        "lock_wait": 20,
     }
     values.update(overrides)
     return KubernetesConfig.model_validate(values)

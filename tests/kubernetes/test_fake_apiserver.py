@@ -96,7 +96,6 @@ async def test_create_of_an_existing_object_is_a_409(http: httpx.AsyncClient) ->
     "broken",
     [
         pytest.param(lambda d: d["spec"].update(bogus=1), id="unknown field"),
-        pytest.param(lambda d: d["spec"].update(replicas="two"), id="wrong type"),
         pytest.param(lambda d: d["metadata"].update(name="Not_A_Name"), id="not DNS-1123"),
         pytest.param(lambda d: d["metadata"]["labels"].update(app="-bad-"), id="bad label value"),
         pytest.param(
@@ -133,6 +132,16 @@ async def test_invalid_objects_are_422(http: httpx.AsyncClient, broken: Any) -> 
     assert body["details"]["causes"]
 
 
+async def test_a_created_object_of_the_wrong_type_cannot_be_decoded(
+    http: httpx.AsyncClient,
+) -> None:
+    """A create (not an apply) with a value of the wrong JSON type is a 400 on a real
+    server: it cannot be decoded into the typed object."""
+    obj = _deployment(replicas="two")
+    body = _status(await http.post(DEPLOYMENTS, json=obj), 400, "BadRequest")
+    assert body["message"].startswith('Deployment in version "v1" cannot be handled')
+
+
 async def test_immutable_selector_cannot_change(http: httpx.AsyncClient) -> None:
     assert (await _apply(http, _deployment())).status_code == 201
     obj = _deployment()
@@ -144,12 +153,22 @@ async def test_immutable_selector_cannot_change(http: httpx.AsyncClient) -> None
 async def test_native_sidecars_are_refused_by_an_old_server(
     fake: FakeCluster, http: httpx.AsyncClient
 ) -> None:
+    """As a real 1.21 server: structured-merge-diff refuses the undeclared field with a
+    500 (not a 422) before any validation."""
     obj = _deployment()
     obj["spec"]["template"]["spec"]["initContainers"] = [
         {"name": "side", "image": "conformance/app:1", "restartPolicy": "Always"}
     ]
     fake.cluster.version = (1, 21)
-    _status(await _apply(http, obj), 422, "Invalid")
+    resp = await _apply(http, obj)
+    assert resp.status_code == 500, resp.text
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert "reason" not in body
+    assert body["message"] == (
+        "failed to create typed patch object: .spec.template.spec.initContainers"
+        '[name="side"].restartPolicy: field not declared in schema'
+    )
     fake.cluster.version = (1, 33)
     assert (await _apply(http, obj)).status_code == 201
 
@@ -260,7 +279,8 @@ async def _ordinals(http: httpx.AsyncClient, want: dict[int, str]) -> dict[int, 
             not p["metadata"].get("deletionTimestamp")
             and p["spec"]["containers"][0]["image"] == want[n]
             and any(
-                c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"]
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions", [])
             )
             for n, p in pods.items()
         ):
@@ -353,3 +373,192 @@ async def test_event_field_selectors_filter_and_unknown_fields_are_a_400(
         400,
         "BadRequest",
     )
+
+
+async def _eventually(check: Any, what: str) -> Any:
+    for _ in range(500):
+        found = await check()
+        if found:
+            return found
+        await _sleep()
+    pytest.fail(f"never: {what}")
+
+
+async def test_deployments_own_replica_sets_and_services_have_endpoints_all_collected(
+    http: httpx.AsyncClient,
+) -> None:
+    """As on a real cluster: a Deployment's pods belong to a ReplicaSet of its template,
+    a Service has Endpoints listing the ready pods it selects, and deleting the owners
+    takes the ReplicaSets, pods and Endpoints with them."""
+    assert (await _apply(http, _deployment(replicas=2))).status_code == 201
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    resp = await http.patch(
+        "/api/v1/namespaces/default/services/web",
+        params={"fieldManager": "tests"},
+        content=json.dumps(service),
+        headers=APPLY,
+    )
+    assert resp.status_code == 201, resp.text
+    sets_url = "/apis/apps/v1/namespaces/default/replicasets"
+
+    async def replica_sets() -> list[JSON]:
+        items: list[JSON] = (await http.get(sets_url)).json()["items"]
+        return items
+
+    (rs,) = await _eventually(replica_sets, "a ReplicaSet")
+    owner = rs["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("Deployment", "web", True)
+    assert rs["metadata"]["labels"]["pod-template-hash"]
+    assert rs["spec"]["replicas"] == 2
+
+    async def endpoints() -> JSON | None:
+        ep: JSON = (await http.get("/api/v1/namespaces/default/endpoints/web")).json()
+        subsets = ep.get("subsets") or []
+        ready = subsets[0].get("addresses", []) if subsets else []
+        return ep if len(ready) == 2 else None
+
+    ep = await _eventually(endpoints, "Endpoints with two ready addresses")
+    assert ep["metadata"]["labels"] == {"app": "web"}
+    assert ep["subsets"][0]["ports"] == [{"name": None, "port": 8080, "protocol": "TCP"}]
+    pods = await _pods(http, "app=web")
+    assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == {rs["metadata"]["name"]}
+    # a new template: a second ReplicaSet takes over, the first is scaled to 0
+    changed = _deployment(replicas=2)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "conformance/app:2"
+    assert (await _apply(http, changed)).status_code == 200
+
+    async def rolled() -> bool:
+        sets = await replica_sets()
+        counts = sorted(s["spec"]["replicas"] for s in sets)
+        ready = [
+            p for p in await _pods(http, "app=web") if not p["metadata"].get("deletionTimestamp")
+        ]
+        return len(sets) == 2 and counts == [0, 2] and len(ready) == 2
+
+    await _eventually(rolled, "the rollout to a second ReplicaSet")
+    assert (await http.delete(f"{DEPLOYMENTS}/web")).status_code == 200
+    assert (await http.delete("/api/v1/namespaces/default/services/web")).status_code == 200
+
+    async def collected() -> bool:
+        gone = (await http.get("/api/v1/namespaces/default/endpoints/web")).status_code == 404
+        return gone and not await replica_sets() and not await _pods(http, "app=web")
+
+    await _eventually(collected, "the ReplicaSets, pods and Endpoints collected")
+
+
+async def test_a_pod_that_fits_nowhere_stays_pending_with_the_schedulers_reason(
+    fake: FakeCluster, http: httpx.AsyncClient
+) -> None:
+    big = _deployment()
+    big["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"cpu": "64"},
+        "limits": {"cpu": "64"},
+    }
+    assert (await _apply(http, big)).status_code == 201
+
+    async def unschedulable() -> JSON | None:
+        pods = await _pods(http, "app=web")
+        conditions = pods[0]["status"].get("conditions", []) if pods else []
+        return next((c for c in conditions if c["type"] == "PodScheduled"), None)
+
+    cond = await _eventually(unschedulable, "the PodScheduled condition")
+    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
+    assert cond["message"] == "0/1 nodes are available: 1 Insufficient cpu."
+    (pod,) = await _pods(http, "app=web")
+    assert pod["status"]["phase"] == "Pending"
+    assert "nodeName" not in pod["spec"]
+    events = (
+        await http.get(
+            "/api/v1/namespaces/default/events",
+            params={"fieldSelector": f"involvedObject.uid={pod['metadata']['uid']}"},
+        )
+    ).json()["items"]
+    assert [(e["reason"], e["source"]["component"]) for e in events] == [
+        ("FailedScheduling", "default-scheduler")
+    ]
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+
+
+def _lease(holder: str) -> JSON:
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "lock"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": 30},
+    }
+
+
+async def test_leases_are_created_once_and_replaced_or_deleted_only_at_their_version(
+    http: httpx.AsyncClient,
+) -> None:
+    made = await http.post(LEASES, json=_lease("a"))
+    assert made.status_code == 201
+    version = made.json()["metadata"]["resourceVersion"]
+    _status(await http.post(LEASES, json=_lease("b")), 409, "AlreadyExists")
+    unconditional = await http.put(f"{LEASES}/lock", json=_lease("b"))
+    _status(unconditional, 422, "Invalid")
+    mine = _lease("b")
+    mine["metadata"]["resourceVersion"] = version
+    replaced = await http.put(f"{LEASES}/lock", json=mine)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["spec"]["holderIdentity"] == "b"
+    stale = _lease("c")
+    stale["metadata"]["resourceVersion"] = version
+    body = _status(await http.put(f"{LEASES}/lock", json=stale), 409, "Conflict")
+    assert "the object has been modified" in body["message"]
+    wrong = {"preconditions": {"resourceVersion": version}}
+    body = _status(
+        await http.request("DELETE", f"{LEASES}/lock", content=json.dumps(wrong)), 409, "Conflict"
+    )
+    assert "Precondition failed: ResourceVersion in precondition" in body["message"]
+    right = {"preconditions": {"resourceVersion": replaced.json()["metadata"]["resourceVersion"]}}
+    gone = await http.request("DELETE", f"{LEASES}/lock", content=json.dumps(right))
+    assert gone.status_code == 200
+    assert (gone.json()["kind"], gone.json()["status"]) == ("Status", "Success")
+    _status(await http.get(f"{LEASES}/lock"), 404, "NotFound")
+    broken = _lease("d")
+    broken["spec"]["leaseDurationSeconds"] = "long"
+    body = _status(await http.post(LEASES, json=broken), 400, "BadRequest")
+    assert body["message"].startswith('Lease in version "v1" cannot be handled as a Lease')
+    broken["spec"]["leaseDurationSeconds"] = 0
+    _status(await http.post(LEASES, json=broken), 422, "Invalid")
+
+
+async def test_split_log_streams_validate_the_stream_where_the_feature_is_on(
+    http: httpx.AsyncClient,
+) -> None:
+    """1.32+ with ``PodLogsQuerySplitStreams``: a bad ``stream`` is 422, and a specific
+    stream cannot go with ``tailLines``."""
+    assert (await _apply(http, _deployment())).status_code == 201
+
+    async def running() -> str:
+        pods = await _pods(http, "app=web")
+        ok = pods and pods[0]["status"].get("phase") == "Running"
+        return str(pods[0]["metadata"]["name"]) if ok else ""
+
+    name = await _eventually(running, "a running pod")
+    url = f"/api/v1/namespaces/default/pods/{name}/log"
+    _status(await http.get(url, params={"stream": "Bogus"}), 422, "Invalid")
+    _status(await http.get(url, params={"stream": "Stdout", "tailLines": "1"}), 422, "Invalid")
+    assert (await http.get(url, params={"stream": "All", "tailLines": "1"})).status_code == 200
+    assert (await http.get(url, params={"stream": "Stderr"})).status_code == 200
+
+
+async def test_foreground_delete_returns_the_object_and_waits_for_dependents(
+    http: httpx.AsyncClient,
+) -> None:
+    assert (await _apply(http, _deployment())).status_code == 201
+    await _eventually(lambda: _pods(http, "app=web"), "a pod")
+    resp = await http.delete(f"{DEPLOYMENTS}/web", params={"propagationPolicy": "Foreground"})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["kind"] == "Deployment"
+    assert body["metadata"]["deletionTimestamp"]
+    assert body["metadata"]["finalizers"] == ["foregroundDeletion"]

@@ -16,6 +16,7 @@ from ctrlplane.provider.enums import SecretType, ServiceRole, VolumeType, Worklo
 from ctrlplane.provider.kubernetes import KubernetesConfig
 from ctrlplane.provider.kubernetes.config import ServiceType
 from ctrlplane.provider.kubernetes.render import (
+    Features,
     RenderInputs,
     aux_workload,
     canary_stateful_set,
@@ -41,7 +42,7 @@ from .fake_apiserver.schemas import Invalid, check_schema, check_semantics
 
 SECRET_VALUE = b"s3cr3t-value-123"
 
-VERSIONS = [(1, 25), (1, 29), (1, 33), (1, 37)]
+VERSIONS = [(1, 21), (1, 25), (1, 29), (1, 33), (1, 37)]
 
 
 def _full(kind: WorkloadKind) -> ProvisionRequest:
@@ -141,10 +142,15 @@ CASES = [
 ]
 
 
-def _render(req: ProvisionRequest, native: bool, config: KubernetesConfig) -> list[JSON]:
-    inputs = RenderInputs(
-        release_id=new_id("rel"), native_sidecars=native, secret_values=_values(req)
-    )
+def _render(
+    req: ProvisionRequest,
+    native: bool,
+    config: KubernetesConfig,
+    version: tuple[int, int] = (1, 33),
+) -> list[JSON]:
+    """The manifests for a server of ``version`` (native sidecars where asked)."""
+    features = Features(native_sidecars=native, claim_retention=version >= (1, 23))
+    inputs = RenderInputs(release_id=new_id("rel"), features=features, secret_values=_values(req))
     return render(req, config, inputs).all()
 
 
@@ -154,19 +160,37 @@ def test_every_manifest_is_valid_for_the_servers_it_targets(
 ) -> None:
     assert callable(builder)
     req = builder(kind)
-    objects = _render(req, native, CONFIGS[config_index])
     for version in VERSIONS:
         if native and version < (1, 29):
             continue  # native sidecars are only rendered for 1.29+ servers
-        for obj in objects:
+        for obj in _render(req, native, CONFIGS[config_index], version):
             check_schema(obj, version)
             check_semantics(obj, version)
 
 
-def _derived(req: ProvisionRequest, native: bool, config: KubernetesConfig) -> list[JSON]:
+def test_a_claim_retention_policy_is_only_rendered_for_servers_that_declare_it() -> None:
+    """``keep_volumes`` writes ``persistentVolumeClaimRetentionPolicy`` (1.23+), which a
+    1.21 server refuses; there it is left out (those servers keep claims anyway)."""
+    req = _full(WorkloadKind.STATEFUL_SET)
+    keep = KubernetesConfig(keep_volumes=True)
+    new = _render(req, False, keep, (1, 23))[-1]
+    assert new["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
+    with pytest.raises(Invalid, match="persistentVolumeClaimRetentionPolicy"):
+        check_schema(new, (1, 21))
+    old = _render(req, False, keep, (1, 21))[-1]
+    assert "persistentVolumeClaimRetentionPolicy" not in old["spec"]
+    check_schema(old, (1, 21))
+
+
+def _derived(
+    req: ProvisionRequest, native: bool, config: KubernetesConfig, version: tuple[int, int]
+) -> list[JSON]:
     """The objects deploys derive from the rendered ones: the canary or green Deployment
     and the switched Service (Deployments), the partitioned StatefulSet (StatefulSets)."""
-    objects = _render(req, native, config)
+    objects = _render(req, native, config, version)
     workload = objects[-1]
     out: list[JSON] = []
     if workload["kind"] == "Deployment":
@@ -176,7 +200,7 @@ def _derived(req: ProvisionRequest, native: bool, config: KubernetesConfig) -> l
         ]
         out += [switched_service(o, "green") for o in objects if o["kind"] == "Service"]
     else:
-        old = _render(req, native, config)[-1]
+        old = _render(req, native, config, version)[-1]
         out.append(canary_stateful_set(workload, old, partition=1))
     return out
 
@@ -186,11 +210,11 @@ def test_every_derived_manifest_is_valid_for_the_servers_it_targets(
     builder: object, kind: WorkloadKind, native: bool, config_index: int
 ) -> None:
     assert callable(builder)
-    objects = _derived(builder(kind), native, CONFIGS[config_index])
-    assert objects
     for version in VERSIONS:
         if native and version < (1, 29):
             continue
+        objects = _derived(builder(kind), native, CONFIGS[config_index], version)
+        assert objects
         for obj in objects:
             check_schema(obj, version)
             check_semantics(obj, version)
@@ -207,9 +231,7 @@ def test_canary_stateful_set_has_the_new_template_the_old_record_and_a_partition
             ]
         }
     )
-    new = render(
-        changed, KubernetesConfig(), RenderInputs(release_id="rel_new", native_sidecars=True)
-    ).workload
+    new = render(changed, KubernetesConfig(), RenderInputs(release_id="rel_new")).workload
     canary = canary_stateful_set(new, old, partition=1)
     assert canary["spec"]["updateStrategy"] == {
         "type": "RollingUpdate",
@@ -230,7 +252,7 @@ def test_the_validator_rejects_what_a_server_rejects() -> None:
     req = _full(WorkloadKind.DEPLOYMENT)
     workload = _render(req, True, KubernetesConfig())[-1]
     with pytest.raises(Invalid):
-        check_semantics(workload, (1, 21))  # native sidecars on a pre-1.28 server
+        check_schema(workload, (1, 21))  # native sidecars on a pre-1.28 server
     broken = json.loads(json.dumps(workload))
     broken["spec"]["template"]["spec"]["containers"][0]["bogus"] = 1
     with pytest.raises(Invalid):
@@ -348,9 +370,7 @@ def test_secret_values_appear_only_in_secret_objects() -> None:
             assert encoded not in text
     secrets = [o for o in objects if o["kind"] == "Secret"]
     assert {s["type"] for s in secrets} == {"Opaque", "kubernetes.io/dockerconfigjson"}
-    redacted = render(
-        req, KubernetesConfig(), RenderInputs(release_id="rel_x", native_sidecars=True)
-    )
+    redacted = render(req, KubernetesConfig(), RenderInputs(release_id="rel_x"))
     assert encoded not in json.dumps(redacted.all()), "a render without values is redacted"
 
 
@@ -385,5 +405,5 @@ def test_deployment_persistent_volumes_are_claims() -> None:
 def test_invalid_request_labels_are_refused_with_their_path() -> None:
     req = _minimal(WorkloadKind.DEPLOYMENT).model_copy(update={"labels": {"bad key!": "x"}})
     with pytest.raises(InvalidSpec) as caught:
-        render(req, KubernetesConfig(), RenderInputs(release_id="rel_x", native_sidecars=True))
+        render(req, KubernetesConfig(), RenderInputs(release_id="rel_x"))
     assert caught.value.problems[0].path.startswith("labels[")

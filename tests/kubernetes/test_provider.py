@@ -33,6 +33,7 @@ from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
     HealthCheckSpec,
+    LogOptions,
     PortSpec,
     ProvisionRequest,
     ResourceSpec,
@@ -163,9 +164,9 @@ async def test_crash_loop_shows_as_failed_with_the_reason(fake: FakeCluster) -> 
         assert slot.proc is not None
         stop_container(fake.cluster.backend, slot.proc)
         slot.proc.exit_code = 2
-    for _ in range(200):
+    for _ in range(200):  # it exited (failed), then the kubelet backs off restarting it
         status = await provider.status(req.instance_id)
-        if status.services["side"].state is InstanceState.FAILED:
+        if "CrashLoopBackOff" in status.services["side"].message:
             break
         await asyncio.sleep(0.02)
     assert status.services["side"].state is InstanceState.FAILED, status
@@ -326,30 +327,63 @@ async def test_failed_gate_reports_progress_events_and_evidence(fake: FakeCluste
     await provider.deprovision(req.instance_id)
 
 
+def _printer(script: str) -> ServiceSpec:
+    """A main service that runs ``script``, then idles."""
+    return ServiceSpec(name="app", image=APP, command=["sh", "-c", f"{script}; sleep infinity"])
+
+
 async def test_log_streams_are_merged_by_default_and_split_on_request(fake: FakeCluster) -> None:
-    printer = ServiceSpec(
-        name="app", image=APP, command=["sh", "-c", "echo out; echo err >&2; sleep infinity"]
-    )
-    req = _request(printer)
+    req = _request(_printer("echo out; echo err >&2; echo out-2"))
     merged_provider = KubernetesProvider(fast_config(fake.kubeconfig))
     await merged_provider.provision(req)
 
-    async def lines(provider: KubernetesProvider) -> list[tuple[str, str]]:
+    async def lines(provider: KubernetesProvider, **opts: int) -> list[tuple[str, str]]:
         for _ in range(200):
-            records = await provider.logs(req.instance_id).collect()
-            if len(records) >= 2:
+            records = await provider.logs(req.instance_id, LogOptions(**opts)).collect()
+            if len(records) >= min(3, opts.get("tail") or 3):
                 return [(r.line, r.stream) for r in records]
             await asyncio.sleep(0.02)
         pytest.fail("no log lines")
 
-    assert sorted(await lines(merged_provider)) == [("err", "stdout"), ("out", "stdout")]
+    everything = [("out", "stdout"), ("err", "stdout"), ("out-2", "stdout")]
+    assert await lines(merged_provider) == everything, "time order, not the file's"
     assert not any("stream=" in path for _, path in fake.cluster.requests)
     split = KubernetesProvider(fast_config(fake.kubeconfig, log_streams="split"))
-    assert sorted(await lines(split)) == [("err", "stderr"), ("out", "stdout")]
-    fake.cluster.version = (1, 30)  # a server that refuses the parameter: fall back
-    assert sorted(await lines(split)) == [("err", "stdout"), ("out", "stdout")]
-    fake.cluster.version = (1, 33)
+    assert await lines(split) == [("out", "stdout"), ("err", "stderr"), ("out-2", "stdout")]
+    # tailLines cannot go with a stream: the last lines by time, from both streams
+    assert await lines(split, tail=2) == [("err", "stderr"), ("out-2", "stdout")]
+    for version, feature in (((1, 21), True), ((1, 33), False)):
+        # the parameter is ignored (as a real 1.21 does, and 1.32+ without the feature):
+        # every line once, as stdout, never twice
+        fake.cluster.version, fake.cluster.split_log_streams = version, feature
+        assert await lines(split) == everything
+        assert await lines(split, tail=1) == [("out-2", "stdout")]
+    fake.cluster.version, fake.cluster.split_log_streams = (1, 33), True
     await merged_provider.deprovision(req.instance_id)
+
+
+async def test_logs_come_in_file_order_with_nanosecond_stamps(
+    fake: FakeCluster,
+) -> None:
+    """As a real server: stdout and stderr reach the log file through separate copiers,
+    so ``pods/log`` is not in time order across them, and ``tailLines`` counts file
+    lines (a real 1.21.2 answered ``err-1`` to ``tailLines=1`` after printing ``out-1``,
+    ``err-1``, ``out-2``)."""
+    import httpx
+
+    req = _request(_printer("echo out-1; echo err-1 >&2; echo out-2"))
+    provider = KubernetesProvider(fast_config(fake.kubeconfig))
+    await provider.provision(req)
+    (pod,) = _objects(fake, req.instance_id, "Pod")
+    url = f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}/log"  # type: ignore[index]
+    async with httpx.AsyncClient(base_url=fake.server.url, trust_env=False) as http:
+        stamped = (await http.get(url, params={"timestamps": "true"})).text.splitlines()
+        assert [line.split(" ", 1)[1] for line in stamped] == ["out-1", "out-2", "err-1"]
+        stamps = [line.split(" ", 1)[0] for line in stamped]
+        assert all(len(s) == len("2026-12-07T00:02:23.958122078Z") for s in stamps), stamps
+        assert sorted(stamps) != stamps, "file order is not time order"
+        assert (await http.get(url, params={"tailLines": "1"})).text == "err-1\n"
+    await provider.deprovision(req.instance_id)
 
 
 def test_render_is_pure_validated_and_redacted(tmp_path: Path) -> None:

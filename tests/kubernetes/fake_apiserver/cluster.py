@@ -1,30 +1,35 @@
-"""The simulated cluster: object store, controllers (Deployment, StatefulSet, PVC, garbage
-collection), pods (see :mod:`.pods`), Events, and the hooks tests use to make things fail.
+"""The simulated cluster: the object store, one node and its scheduler, the pods (see
+:mod:`.pods`), Events, garbage collection, and the hooks tests use to make things fail.
 
-Controllers run in one reconcile loop every ``tick`` seconds. Simplifications (documented):
-Deployments own their pods directly (no ReplicaSets; the template hash is still the
-``pod-template-hash`` label); there is one node; Services have no endpoints objects.
+Controllers (:mod:`.controllers`) run in one reconcile loop every ``tick`` seconds, after
+the scheduler and the garbage collector: Deployments own ReplicaSets which own pods,
+StatefulSets own their pods, every Service with a selector has its Endpoints. There is one
+node (``fake-node``: 4 CPUs, the backend's ``host_memory_mb`` of memory, 100 Gi of
+ephemeral storage, one ``nvidia.com/gpu``); a pod is bound to it when its requests fit
+beside the other pods', else it stays ``Pending`` with ``PodScheduled`` false
+(``Unschedulable``) and a ``FailedScheduling`` Event, as the real scheduler leaves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
-import json
-import random
-import string
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ctrlplane.testing.backend import FakeBackend
 
+from . import controllers
+from .managers import FieldOwners
 from .pods import PodRunner, decode_data
-from .store import Store, micro_time, now_rfc3339, parse_selector
+from .store import Key, Store, micro_time, now_rfc3339, parse_selector
+from .versions import ServerVersion
 
 JSON = dict[str, Any]
+
+NODE = "fake-node"
 
 
 @dataclass
@@ -38,27 +43,60 @@ class Hooks:
     broken_images: set[str] = field(default_factory=set)
     """Image references whose pull fails (besides images the backend does not know)."""
     metrics_api: bool = True
-    """Whether ``metrics.k8s.io`` is served (a cluster without metrics-server answers 404)."""
+    """Whether ``metrics.k8s.io`` is served (without metrics-server the real server
+    answers a plain-text ``404 page not found`` for it)."""
     refused_deletes: set[str] = field(default_factory=set)
     """Kinds whose DELETE is answered 403 Forbidden (a service account without the right)."""
     failing_reads: dict[str, int] = field(default_factory=dict)
     """Kind -> how many of its next GETs (lists and single objects) are answered 500
     Internal Server Error (an API server or etcd hiccup); each answer counts one down."""
+    undeclared_fields: dict[str, str] = field(default_factory=dict)
+    """Kind -> a field path the server refuses in server-side apply as not declared in
+    its schema (500, as a server older than its objects' fields answers)."""
 
 
-def _count(value: object, total: int, *, up: bool) -> int:
-    """An int-or-percentage of the rolling update settings, as pods."""
-    text = str(value)
-    if text.endswith("%"):
-        share = total * int(text[:-1]) / 100
-        return int(-(-share // 1)) if up else int(share)
-    return int(text)
+_MEMORY_UNITS = {
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+}
 
 
-def template_hash(template: JSON) -> str:
-    """The ``pod-template-hash`` of a pod template."""
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
-    return digest[:10]
+def quantity(text: object) -> float:
+    """A resource quantity (``500m``, ``2``, ``64Mi``, ``1G``) as a number (cpu in cores,
+    memory in bytes)."""
+    value = str(text).strip()
+    if value.endswith("m"):
+        return float(value[:-1]) / 1000
+    for suffix, factor in _MEMORY_UNITS.items():
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value or 0)
+
+
+def pod_requests(spec: JSON) -> dict[str, float]:
+    """What a pod asks the scheduler for: its containers' and native sidecars' requests
+    summed, or its largest init container's when that is more (per resource)."""
+    total: dict[str, float] = {}
+    inits: dict[str, float] = {}
+    for group in ("initContainers", "containers"):
+        for c in spec.get(group) or []:
+            requests = (c.get("resources") or {}).get("requests") or {}
+            plain_init = group == "initContainers" and c.get("restartPolicy") != "Always"
+            for name, amount in requests.items():
+                value = quantity(amount)
+                if plain_init:
+                    inits[name] = max(inits.get(name, 0.0), value)
+                else:
+                    total[name] = total.get(name, 0.0) + value
+    for name, value in inits.items():
+        total[name] = max(total.get(name, 0.0), value)
+    return total
 
 
 @dataclass
@@ -69,18 +107,41 @@ class Cluster:
     version: tuple[int, int] = (1, 30)
     time_scale: float = 0.05
     tick: float = 0.01
+    split_log_streams: bool = True
+    """Whether ``PodLogsQuerySplitStreams`` is on (it exists from 1.32)."""
     store: Store = field(default_factory=Store)
     hooks: Hooks = field(default_factory=Hooks)
+    owners: dict[Key, FieldOwners] = field(default_factory=dict)
+    """The field managers of every object (see :mod:`.managers`)."""
     runners: dict[tuple[str, str], PodRunner] = field(default_factory=dict)
     claims: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     revisions: dict[tuple[str, str], dict[str, JSON]] = field(default_factory=dict)
     """StatefulSet revision name -> pod template (the fake's ControllerRevisions)."""
     errors: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    progress: dict[str, float] = field(default_factory=dict)
+    """Deployment uid -> when its rollout last made progress (for its deadline)."""
     _loop: asyncio.Task[None] | None = None
-    _events = itertools.count(1)
-    _progress: dict[str, float] = field(default_factory=dict)
+    _events: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _rr: itertools.count[int] = field(default_factory=itertools.count)
+    _ips: itertools.count[int] = field(default_factory=lambda: itertools.count(2))
+    _unschedulable: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    @property
+    def features(self) -> ServerVersion:
+        """What the impersonated version does (see :mod:`.versions`)."""
+        return ServerVersion(self.version, self.split_log_streams)
+
+    @property
+    def allocatable(self) -> dict[str, float]:
+        """What the node offers pods."""
+        return {
+            "cpu": 4.0,
+            "memory": float(self.backend.host_memory_mb) * 2**20,
+            "ephemeral-storage": 100.0 * 2**30,
+            "nvidia.com/gpu": 1.0,
+            "pods": 110.0,
+        }
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._reconcile_forever())
@@ -103,7 +164,14 @@ class Cluster:
         return self.claims.setdefault((ns, claim), {})
 
     def event(
-        self, obj: JSON, reason: str, message: str, type_: str = "Normal", *, field_path: str = ""
+        self,
+        obj: JSON,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        *,
+        field_path: str = "",
+        component: str = "kubelet",
     ) -> None:
         """Post (or count up) an Event about ``obj``."""
         meta = obj["metadata"]
@@ -128,6 +196,7 @@ class Cluster:
         }
         if field_path:
             involved["fieldPath"] = field_path
+        host = {"host": NODE} if component == "kubelet" else {}
         self.store.put(
             {
                 "apiVersion": "v1",
@@ -141,9 +210,9 @@ class Cluster:
                 "firstTimestamp": now_rfc3339(),
                 "lastTimestamp": now_rfc3339(),
                 "eventTime": micro_time(),
-                "reportingComponent": "kubelet",
-                "reportingInstance": "fake-node",
-                "source": {"component": "kubelet", "host": "fake-node"},
+                "reportingComponent": component,
+                "reportingInstance": NODE if component == "kubelet" else "",
+                "source": {"component": component, **host},
             }
         )
 
@@ -154,10 +223,10 @@ class Cluster:
         owner: JSON,
         name: str,
         extra_labels: dict[str, str],
-        replica: int,
         template: JSON | None = None,
     ) -> JSON:
-        """A pod of ``owner`` from ``template`` (default: the owner's current template)."""
+        """A pod of ``owner`` from ``template`` (default: the owner's current template),
+        not yet scheduled (the scheduler binds it at the next reconcile)."""
         template = template if template is not None else owner["spec"]["template"]
         meta = owner["metadata"]
         pod: JSON = {
@@ -170,7 +239,7 @@ class Cluster:
                 "annotations": dict(template["metadata"].get("annotations") or {}),
                 "ownerReferences": [
                     {
-                        "apiVersion": "apps/v1",
+                        "apiVersion": owner.get("apiVersion", "apps/v1"),
                         "kind": owner["kind"],
                         "name": meta["name"],
                         "uid": meta["uid"],
@@ -179,13 +248,75 @@ class Cluster:
                     }
                 ],
             },
-            "spec": {**json.loads(json.dumps(template["spec"])), "nodeName": "fake-node"},
+            "spec": controllers.copy(template["spec"]),
+            "status": {"phase": "Pending", "qosClass": "BestEffort"},
         }
-        self.store.put(pod)
+        return self.store.put(pod)
+
+    def _bind(self, pod: JSON) -> None:
+        """Bind ``pod`` to the node and start its kubelet."""
+        meta = pod["metadata"]
+        n = next(self._ips)
+        pod["spec"]["nodeName"] = NODE
+        pod["status"]["podIP"] = f"10.244.{n // 250}.{n % 250 + 1}"
+        replica = controllers.replica_number(pod)
         runner = PodRunner(self, pod, replica)
-        self.runners[(meta["namespace"], name)] = runner
+        self.runners[(meta["namespace"], meta["name"])] = runner
+        self._unschedulable.pop(meta["uid"], None)
         runner.start()
-        return pod
+
+    def _used(self) -> dict[str, float]:
+        used: dict[str, float] = {"pods": 0.0}
+        for pod in self.store.list_kind("Pod"):
+            if pod["spec"].get("nodeName"):
+                used["pods"] += 1
+                for name, value in pod_requests(pod["spec"]).items():
+                    used[name] = used.get(name, 0.0) + value
+        return used
+
+    def schedule(self) -> None:
+        """Bind every pending pod that fits; mark the others unschedulable (with the
+        scheduler's reason, as a condition and a ``FailedScheduling`` Event)."""
+        pending = [
+            p
+            for p in self.store.list_kind("Pod")
+            if not p["spec"].get("nodeName") and not p["metadata"].get("deletionTimestamp")
+        ]
+        if not pending:
+            return
+        used = self._used()
+        free = self.allocatable
+        for pod in sorted(pending, key=lambda p: p["metadata"]["resourceVersion"]):
+            wants = {**pod_requests(pod["spec"]), "pods": 1.0}
+            short = sorted(r for r, v in wants.items() if used.get(r, 0.0) + v > free.get(r, 0.0))
+            if not short:
+                for r, v in wants.items():
+                    used[r] = used.get(r, 0.0) + v
+                self._bind(pod)
+                continue
+            reasons = ", ".join(f"1 Insufficient {r}" for r in short)
+            message = f"0/1 nodes are available: {reasons}."
+            uid = pod["metadata"]["uid"]
+            seen = self._unschedulable.get(uid)
+            if seen is not None and seen[0] == message and time.monotonic() - seen[1] < 1.0:
+                continue
+            self._unschedulable[uid] = (message, time.monotonic())
+            pod["status"] = {
+                "phase": "Pending",
+                "qosClass": pod["status"].get("qosClass", "BestEffort"),
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": message,
+                        "lastProbeTime": None,
+                        "lastTransitionTime": now_rfc3339(),
+                    }
+                ],
+            }
+            self.store.touch(pod)
+            self.event(pod, "FailedScheduling", message, "Warning", component="default-scheduler")
 
     async def delete_pod(self, ns: str, name: str) -> None:
         pod = self.store.get("Pod", ns, name)
@@ -200,17 +331,23 @@ class Cluster:
             if runner is not None:
                 await runner.stop()
             await asyncio.sleep(self.tick * 3)
-            self.store.delete("Pod", ns, name)
+            self.forget(self.store.delete("Pod", ns, name))
 
         asyncio.get_running_loop().create_task(finish())
 
-    def owned_pods(self, owner: JSON) -> list[JSON]:
-        uid = owner["metadata"]["uid"]
-        return [
-            p
-            for p in self.store.list("Pod", owner["metadata"]["namespace"])
-            if any(r.get("uid") == uid for r in p["metadata"].get("ownerReferences", []))
-        ]
+    def forget(self, obj: JSON | None) -> None:
+        """Drop what the cluster kept about a removed object."""
+        if obj is not None:
+            meta = obj["metadata"]
+            self.owners.pop((obj["kind"], meta.get("namespace", ""), meta["name"]), None)
+
+    async def remove(self, obj: JSON) -> None:
+        """Remove ``obj`` now (a pod: gracefully, see :meth:`delete_pod`)."""
+        meta = obj["metadata"]
+        if obj["kind"] == "Pod":
+            await self.delete_pod(meta["namespace"], meta["name"])
+        else:
+            self.forget(self.store.delete(obj["kind"], meta.get("namespace", ""), meta["name"]))
 
     def ready(self, pod: JSON) -> bool:
         return any(
@@ -218,12 +355,7 @@ class Cluster:
             for c in (pod.get("status") or {}).get("conditions", [])
         )
 
-    async def delete_owned(self, owner: JSON) -> None:
-        """Garbage-collect the dependents of a deleted owner."""
-        for pod in self.owned_pods(owner):
-            await self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
-
-    # controllers
+    # the control loop
 
     async def _reconcile_forever(self) -> None:
         while True:
@@ -234,225 +366,26 @@ class Cluster:
             await asyncio.sleep(self.tick)
 
     async def reconcile(self) -> None:
+        """One pass: garbage collection, the scheduler, then every controller."""
+        owned = controllers.dependents(self.store)
+        await controllers.collect_garbage(self, owned)
+        self.schedule()
+        owned = controllers.dependents(self.store)
         for key, obj in list(self.store.objects.items()):
-            kind = key[0]
-            if obj["metadata"].get("deletionTimestamp"):
+            if self.store.objects.get(key) is not obj or obj["metadata"].get("deletionTimestamp"):
                 continue
+            kind = key[0]
             if kind == "Deployment":
-                await self._deployment(obj)
+                await controllers.deployment(self, obj, owned)
+            elif kind == "ReplicaSet":
+                await controllers.replica_set(self, obj, owned)
             elif kind == "StatefulSet":
-                await self._statefulset(obj)
-            elif (
-                kind == "PersistentVolumeClaim"
-                and (obj.get("status") or {}).get("phase") != "Bound"
-            ):
-                obj["status"] = {
-                    "phase": "Bound",
-                    "accessModes": obj["spec"].get("accessModes", []),
-                }
-                self.store.touch(obj)
+                await controllers.stateful_set(self, obj, owned)
+            elif kind == "PersistentVolumeClaim":
+                controllers.bind_claim(self, obj)
             elif kind == "Service":
-                self._service(obj)
-
-    def _service(self, svc: JSON) -> None:
-        """Allocate what the server allocates: cluster IP, node ports, a load balancer."""
-        spec = svc["spec"]
-        changed = False
-        if "clusterIP" not in spec:
-            spec["clusterIP"] = f"10.96.0.{random.randint(2, 250)}"
-            changed = True
-        if spec.get("type") in ("NodePort", "LoadBalancer"):
-            taken = {
-                p.get("nodePort")
-                for o in self.store.list("Service", svc["metadata"]["namespace"])
-                for p in o["spec"].get("ports") or []
-            }
-            for port in spec.get("ports") or []:
-                if not port.get("nodePort"):
-                    port["nodePort"] = next(n for n in range(30000, 32768) if n not in taken)
-                    taken.add(port["nodePort"])
-                    changed = True
-        if spec.get("type") == "LoadBalancer" and not (svc.get("status") or {}).get("loadBalancer"):
-            svc["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
-            changed = True
-        if changed:
-            self.store.touch(svc)
-
-    def _suffix(self) -> str:
-        return "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-
-    async def _deployment(self, dep: JSON) -> None:
-        spec = dep["spec"]
-        meta = dep["metadata"]
-        desired = spec.get("replicas", 1)
-        h = template_hash(spec["template"])
-        pods = [p for p in self.owned_pods(dep) if not p["metadata"].get("deletionTimestamp")]
-        new = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == h]
-        old = [p for p in pods if p not in new]
-        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
-        surge = _count(rolling.get("maxSurge", "25%"), desired, up=True)
-        unavailable = _count(rolling.get("maxUnavailable", "25%"), desired, up=False)
-        if surge == 0 and unavailable == 0:
-            surge = 1
-        ready_new = [p for p in new if self.ready(p)]
-        ready_old = [p for p in old if self.ready(p)]
-        uid = meta["uid"]
-        if len(new) < desired:
-            room = desired + surge - len(pods) if old else desired - len(new)
-            for _ in range(max(0, min(room, desired - len(new)))):
-                pod = self.create_pod(
-                    dep, f"{meta['name']}-{h}-{self._suffix()}", {"pod-template-hash": h}, len(pods)
-                )
-                pods.append(pod)
-                new.append(pod)
-                self._progress[uid] = time.monotonic()
-        elif len(new) > desired:
-            for pod in sorted(new, key=lambda p: p["metadata"]["name"])[desired:]:
-                await self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
-                new.remove(pod)
-        for pod in old:
-            available = len(ready_new) + len(ready_old) - (1 if pod in ready_old else 0)
-            if available >= desired - unavailable or desired == 0:
-                await self.delete_pod(pod["metadata"]["namespace"], pod["metadata"]["name"])
-                if pod in ready_old:
-                    ready_old.remove(pod)
-                self._progress[uid] = time.monotonic()
-        live = [p for p in self.owned_pods(dep) if not p["metadata"].get("deletionTimestamp")]
-        ready = [p for p in live if self.ready(p)]
-        updated = [p for p in live if p["metadata"]["labels"].get("pod-template-hash") == h]
-        complete = len(updated) == desired and len(live) == desired and len(ready) == desired
-        started = self._progress.setdefault(uid, time.monotonic())
-        deadline = spec.get("progressDeadlineSeconds", 600)
-        if complete:
-            progressing = {"status": "True", "reason": "NewReplicaSetAvailable"}
-        elif time.monotonic() - started > deadline:
-            progressing = {"status": "False", "reason": "ProgressDeadlineExceeded"}
-        else:
-            progressing = {"status": "True", "reason": "ReplicaSetUpdated"}
-        status = {
-            "observedGeneration": meta.get("generation", 1),
-            "replicas": len(live),
-            "updatedReplicas": len(updated),
-            "readyReplicas": len(ready),
-            "availableReplicas": len(ready),
-            "unavailableReplicas": max(0, len(live) - len(ready)),
-            "conditions": [
-                {
-                    "type": "Available",
-                    "status": "True" if len(ready) >= desired else "False",
-                    "reason": "MinimumReplicasAvailable",
-                    "lastUpdateTime": now_rfc3339(),
-                    "lastTransitionTime": now_rfc3339(),
-                },
-                {
-                    "type": "Progressing",
-                    **progressing,
-                    "lastUpdateTime": now_rfc3339(),
-                    "lastTransitionTime": now_rfc3339(),
-                },
-            ],
-        }
-        if status != dep.get("status"):
-            dep["status"] = status
-            self.store.touch(dep)
-
-    async def _statefulset(self, sts: JSON) -> None:
-        """The StatefulSet controller with ``OrderedReady`` pods and ``RollingUpdate``.
-
-        As the real one: pods are created one at a time in ordinal order; while any pod
-        is missing, terminating or not ready, nothing else happens (so a pod of a broken
-        version blocks the rollout, also after the template is reverted, until someone
-        deletes it: Kubernetes' "forced rollback"). Updates replace the highest ordinal
-        first, only down to ``rollingUpdate.partition``; pods below it that are recreated
-        get the current revision. Revisions are kept like ControllerRevisions.
-        """
-        spec = sts["spec"]
-        meta = sts["metadata"]
-        ns, name = meta["namespace"], meta["name"]
-        desired = spec.get("replicas", 1)
-        update_rev = f"{name}-{template_hash(spec['template'])}"
-        revisions = self.revisions.setdefault((ns, name), {})
-        revisions.setdefault(update_rev, json.loads(json.dumps(spec["template"])))
-        current_rev = (sts.get("status") or {}).get("currentRevision") or update_rev
-        rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
-        partition = int(rolling.get("partition", 0))
-        pods = {p["metadata"]["name"]: p for p in self.owned_pods(sts)}
-        for pod_name, pod in pods.items():
-            ordinal = int(pod_name.rsplit("-", 1)[1])
-            if ordinal >= desired and not pod["metadata"].get("deletionTimestamp"):
-                await self.delete_pod(ns, pod_name)
-        blocked = False
-        for ordinal in range(desired):
-            pod_name = f"{name}-{ordinal}"
-            pod = pods.get(pod_name)
-            if pod is None:
-                rev = current_rev if ordinal < partition else update_rev
-                self._create_ordinal(sts, pod_name, ordinal, rev, revisions[rev])
-                blocked = True
-                break
-            if pod["metadata"].get("deletionTimestamp") or not self.ready(pod):
-                blocked = True
-                break
-        if not blocked:  # every pod is there and ready: update one, highest ordinal first
-            for ordinal in range(desired - 1, partition - 1, -1):
-                pod = pods[f"{name}-{ordinal}"]
-                if pod["metadata"]["labels"].get("controller-revision-hash") != update_rev:
-                    await self.delete_pod(ns, pod["metadata"]["name"])
-                    break
-        live = [p for p in self.owned_pods(sts) if not p["metadata"].get("deletionTimestamp")]
-        updated = [
-            p for p in live if p["metadata"]["labels"].get("controller-revision-hash") == update_rev
-        ]
-        ready = [p for p in live if self.ready(p)]
-        if len(updated) == len(live) == len(ready) == desired:
-            current_rev = update_rev
-        current = [
-            p
-            for p in live
-            if p["metadata"]["labels"].get("controller-revision-hash") == current_rev
-        ]
-        status = {
-            "observedGeneration": meta.get("generation", 1),
-            "replicas": len(live),
-            "readyReplicas": len(ready),
-            "availableReplicas": len(ready),
-            "currentReplicas": len(current),
-            "updatedReplicas": len(updated),
-            "currentRevision": current_rev,
-            "updateRevision": update_rev,
-        }
-        if status != sts.get("status"):
-            sts["status"] = status
-            self.store.touch(sts)
-
-    def _create_ordinal(
-        self, sts: JSON, pod_name: str, ordinal: int, revision: str, template: JSON
-    ) -> None:
-        """Create the pod of ``ordinal`` from ``template`` (of ``revision``), and its claims."""
-        spec = sts["spec"]
-        ns = sts["metadata"]["namespace"]
-        for tpl in spec.get("volumeClaimTemplates") or []:
-            claim = f"{tpl['metadata']['name']}-{pod_name}"
-            if self.store.get("PersistentVolumeClaim", ns, claim) is None:
-                self.store.put(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "PersistentVolumeClaim",
-                        "metadata": {
-                            "name": claim,
-                            "namespace": ns,
-                            "labels": dict(spec["selector"]["matchLabels"]),
-                        },
-                        "spec": tpl["spec"],
-                    }
-                )
-        self.create_pod(
-            sts,
-            pod_name,
-            {"controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name},
-            ordinal,
-            template,
-        )
+                controllers.service(self, obj)
+        controllers.endpoints(self)
 
     # reading back, for the harness
 

@@ -97,7 +97,8 @@ class PodRunner:
             self.slots.append(Slot(c, "sidecar" if c.get("restartPolicy") == "Always" else "init"))
         for c in spec.get("containers") or []:
             self.slots.append(Slot(c, "container"))
-        self.pod["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        ip = self.pod["status"].get("podIP", "")
+        self.pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "podIP": ip}
         self.sync()
         self.task = asyncio.create_task(self._run())
 
@@ -386,7 +387,6 @@ class PodRunner:
         running = any(s.proc is not None and s.proc.running for s in long_lived)
         ready = bool(long_lived) and all(s.ready for s in long_lived)
         status["phase"] = "Running" if running and inits_done else "Pending"
-        status["podIP"] = "10.0.0.1"
         status["hostIP"] = "10.0.0.254"
         status["conditions"] = [
             {

@@ -198,6 +198,24 @@ class KubernetesConfig(BaseModel):
         description="Timeout of one HTTP request to the API server (connect, and reading "
         "the answer; a followed log stream has no read timeout).",
     )
+    lease_ttl: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="Duration of an instance's operation lease (a coordination.k8s.io "
+        "Lease): renewed every third of it while a mutating operation works; a holder that "
+        "died loses it this long after its last renewal, and the next mutating call then "
+        "repairs what it left.",
+    )
+    lock_wait: Seconds = Field(
+        default=timedelta(seconds=30),
+        description="How long a mutating call waits for another operation's lease on the "
+        "same instance before it gives up with InstanceBusy.",
+    )
+    stability_window: Seconds = Field(
+        default=timedelta(seconds=5),
+        description="How long new pods must stay ready, with their containers' restart "
+        "counts unchanged, before provision, start, restart, scale or a deploy counts them "
+        "as up (a main that crashes at once, or soon, fails the operation).",
+    )
     region: str = Field(
         default="", description="The region info() reports (free text; empty by default)."
     )
@@ -207,6 +225,20 @@ class KubernetesConfig(BaseModel):
     def _dns_namespace(cls, value: str) -> str:
         if not is_dns_label(value):
             raise ValueError("must be a DNS-1123 label")
+        return value
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0")
+        return value
+
+    @field_validator("lock_wait", "stability_window")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
         return value
 
     @field_validator("max_surge", "max_unavailable")

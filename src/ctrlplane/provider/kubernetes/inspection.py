@@ -1,15 +1,26 @@
 """Reading instances back: ``status`` (assembled by the pure
 :func:`~.observe.status.instance_status`), the endpoints (cluster DNS, plus node ports and
 load balancers read from the Service and the nodes), ``list_instances`` (one summary per
-controller of the namespace) and ``releases`` (the history annotation)."""
+controller of the namespace) and ``releases`` (the history annotation).
+
+``status`` also reports the instance's operation lease (:func:`~ctrlplane.provider.
+operations.lease_metadata`: the operation running, or interrupted and what the next call
+does about it, see :mod:`.repair`), and its texts are scrubbed of the values the
+instance's own Secrets hold (a status message never quotes a secret, whatever a container
+or the kubelet wrote)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.kubernetes.config import ServiceType
-from ctrlplane.provider.kubernetes.context import Context
+from ctrlplane.provider.kubernetes.context import Context, Settings
 from ctrlplane.provider.kubernetes.instances import CONTROLLERS, load, pods
+from ctrlplane.provider.kubernetes.observe.lease import describe
 from ctrlplane.provider.kubernetes.observe.status import (
     endpoints,
     instance_status,
@@ -22,12 +33,14 @@ from ctrlplane.provider.kubernetes.render.naming import (
     MANAGER,
     base_name,
 )
+from ctrlplane.provider.kubernetes.secret_values import instance_secret_values
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
-from ctrlplane.provider.results import Endpoint, InstanceStatus, InstanceSummary
+from ctrlplane.provider.results import Endpoint, HealthStatus, InstanceStatus, InstanceSummary
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["list_instances", "releases", "service_endpoints", "status"]
+__all__ = ["health", "list_instances", "releases", "service_endpoints", "status"]
 
 
 async def status(ctx: Context, instance_id: str) -> InstanceStatus:
@@ -35,7 +48,20 @@ async def status(ctx: Context, instance_id: str) -> InstanceStatus:
     inst = await load(ctx, instance_id)
     found = await pods(ctx, instance_id)
     eps = await service_endpoints(ctx, inst.req, found)
-    return instance_status(inst.req, inst.workload, found, eps, inst.metadata(ctx.config.namespace))
+    metadata = inst.metadata(ctx.config.namespace)
+    lease = await ctx.settings.ops.current_lease(instance_id)
+    result = instance_status(inst.req, inst.workload, found, eps, metadata)
+    if lease is not None:
+        extra = dict(lease_metadata(lease))
+        update: dict[str, object] = {}
+        if lease.expired():
+            extra["operation_repair"] = describe(lease)
+            message = interrupted_message(lease)
+            update["message"] = f"{message}; {result.message}" if result.message else message
+        update["metadata"] = {**result.metadata, **extra}
+        result = result.model_copy(update=update)
+    ctx.op.redactor.add(await instance_secret_values(ctx, inst.req))
+    return ctx.op.redactor.status(result)
 
 
 async def list_instances(ctx: Context, tenant_id: str | None = None) -> list[InstanceSummary]:
@@ -72,3 +98,24 @@ async def service_endpoints(
         for name in sorted({str(p["spec"]["nodeName"]) for p in pods if p["spec"].get("nodeName")})
     ]
     return endpoints(req, host, public_addresses(service, nodes))
+
+
+async def health(settings: Settings) -> HealthStatus:
+    """The body of :meth:`~.provider.KubernetesProvider.health_check`: ``/version`` asked
+    within ``request_timeout``; never raises (unhealthy with the reason)."""
+    began = time.monotonic()
+    limit = seconds(settings.config.request_timeout)
+    try:
+        async with asyncio.timeout(limit), settings.reading("", "health") as ctx:
+            major, minor = await ctx.server_version()
+        message, healthy = f"Kubernetes {major}.{minor}", True
+    except TimeoutError:
+        message, healthy = f"the API server did not answer within {limit:g}s", False
+    except Exception as exc:
+        message, healthy = str(exc), False
+    return HealthStatus(
+        healthy=healthy,
+        message=message,
+        latency=timedelta(seconds=time.monotonic() - began),
+        checked_at=datetime.now(UTC),
+    )

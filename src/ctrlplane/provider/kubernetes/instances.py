@@ -15,10 +15,10 @@ from ctrlplane.provider.kubernetes.config import KubernetesConfig
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.observe.instance import Instance, read_instance
 from ctrlplane.provider.kubernetes.observe.pods import is_ready
-from ctrlplane.provider.kubernetes.render import render_objects
+from ctrlplane.provider.kubernetes.render import Features, render_objects
 from ctrlplane.provider.kubernetes.render.naming import BACKEND, base_name, instance_selector
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.releases import Release
+from ctrlplane.provider.releases import Release, apply_snapshot
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "delete_pods",
     "load",
     "pods",
+    "previous_instance",
     "render_live",
     "render_release",
     "unhealthy_events",
@@ -87,7 +88,7 @@ def render_release(
     inst: Instance,
     target: ProvisionRequest,
     release: Release,
-    native: bool,
+    features: Features,
     *,
     secret_values: Mapping[str, bytes] | None = None,
 ) -> list[JSON]:
@@ -97,7 +98,7 @@ def render_release(
         target,
         config,
         release_id=release.release_id,
-        native=native,
+        features=features,
         releases=[release, *inst.releases],
         replicas=inst.replicas,
         remembered=inst.remembered,
@@ -109,7 +110,7 @@ def render_release(
 def render_live(
     config: KubernetesConfig,
     inst: Instance,
-    native: bool,
+    features: Features,
     *,
     target: ProvisionRequest | None = None,
     replicas: int | None = None,
@@ -123,9 +124,31 @@ def render_live(
         inst.req if target is None else target,
         config,
         release_id=inst.release_id,
-        native=native,
+        features=features,
         releases=inst.releases,
         replicas=inst.replicas if replicas is None else replicas,
         remembered=inst.remembered if remembered is None else remembered,
         restarted_at=inst.restarted_at if restarted_at is None else restarted_at,
     )[-1]
+
+
+def previous_instance(
+    config: KubernetesConfig, inst: Instance, features: Features
+) -> Instance | None:
+    """``inst`` as it was at its previous release (the newest one dropped from the
+    history), to undo a release that never came up; ``None`` without a previous one."""
+    if len(inst.releases) < 2:
+        return None
+    previous = inst.releases[1]
+    req = inst.req.model_copy(update={"services": apply_snapshot(inst.req.services, previous)})
+    manifest = render_objects(
+        req,
+        config,
+        release_id=previous.release_id,
+        features=features,
+        releases=inst.releases[1:],
+        replicas=inst.replicas,
+        remembered=inst.remembered,
+        restarted_at=inst.restarted_at,
+    )[-1]
+    return read_instance(inst.req.instance_id, manifest)

@@ -1,10 +1,20 @@
 """Reading container logs through ``pods/log`` and merging them across pods.
 
-Every request names the container (a pod holds every service), asks for timestamps (so
-lines of several pods merge in time order and ``since`` is exact), and, where the server
-supports it (the ``stream`` parameter of 1.32+ servers with ``PodLogsQuerySplitStreams``),
-reads stdout and stderr separately when configured to (``log_streams="split"``);
-otherwise every line is reported as stdout.
+Every request names the container (a pod holds every service) and asks for timestamps
+(nanoseconds: lines of several pods and of both streams merge in time order, and
+``since`` is exact). A container's log comes in file order, not time order across stdout
+and stderr, so records are sorted by their stamps.
+
+With ``log_streams="split"`` stdout and stderr are read apart through the ``stream``
+parameter where the server honours it. That is found out by behaviour, not by the
+answer's status: a server without the ``PodLogsQuerySplitStreams`` feature (1.21, or
+1.32+ with the feature off) answers 200 and ignores the parameter, even ``stream=Bogus``,
+returning every line for each stream. :func:`_splits` reads the first bytes of one
+container's log as stdout and as stderr: the same text twice means the parameter is
+ignored (the lines are then read once, as stdout); an error answer means the same. A
+specific stream cannot be combined with ``tailLines``, so a tail in split mode is found
+with one merged read (the oldest stamp of the last lines) and the streams are read from
+that stamp on.
 
 :func:`open_instance_logs` is the whole of ``logs``: it picks the pods (replica order) and
 the containers that have started, and ties the connection's life to the stream's.
@@ -15,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, Problem
@@ -23,7 +33,7 @@ from ctrlplane.provider.kubernetes.client import Cluster, LogResponse
 from ctrlplane.provider.kubernetes.config import LogStreams
 from ctrlplane.provider.kubernetes.context import Context, Settings
 from ctrlplane.provider.kubernetes.instances import load, pods
-from ctrlplane.provider.kubernetes.observe.loglines import LogSource, Stream, parse_line
+from ctrlplane.provider.kubernetes.observe.loglines import Line, LogSource, Stream, parse_line
 from ctrlplane.provider.kubernetes.observe.pods import has_started, replica_order
 from ctrlplane.provider.kubernetes.render.naming import BACKEND
 from ctrlplane.provider.results import LogRecord
@@ -33,16 +43,32 @@ __all__ = ["open_instance_logs", "open_merged"]
 
 _API_STREAMS = {"stdout": "Stdout", "stderr": "Stderr", None: ""}
 
-Opened = tuple[LogResponse, LogSource, Stream]
+PROBE_BYTES = 4096
+"""How much of a container's log :func:`_splits` reads per stream."""
+
+TAIL_SLACK = 16
+"""Extra lines asked for with a tail (not followed): the file's last lines are not quite
+the last by time, so a few more are read and the newest ``tail`` by time are kept."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Opened = tuple[LogResponse, LogSource, Stream, int | None]
+"""An open log: its response, source, stream and the oldest stamp (ns) to keep."""
 
 
 def _params(
-    source: LogSource, *, tail: int, since: datetime | None, follow: bool, stream: Stream | None
+    source: LogSource,
+    *,
+    tail: int,
+    since: datetime | None,
+    follow: bool,
+    stream: Stream | None,
 ) -> dict[str, str]:
-    """The query of one ``pods/log`` request."""
+    """The query of one ``pods/log`` request (``tail`` only without a ``stream``; with
+    :data:`TAIL_SLACK` more lines when not followed)."""
     params = {"container": source.container, "timestamps": "true"}
-    if tail > 0:
-        params["tailLines"] = str(tail)
+    if tail > 0 and stream is None:
+        params["tailLines"] = str(tail if follow else tail + TAIL_SLACK)
     if since is not None:
         params["sinceTime"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if follow:
@@ -57,18 +83,69 @@ def _what(source: LogSource) -> str:
 
 
 async def _lines(
-    resp: LogResponse, source: LogSource, stream: Stream, since: datetime | None
-) -> AsyncIterator[LogRecord]:
-    async for line in resp.lines():
-        record = parse_line(line, source, stream)
-        if record is not None and (since is None or record.time >= since):
-            yield record
+    resp: LogResponse,
+    source: LogSource,
+    stream: Stream,
+    since: datetime | None,
+    floor: int | None,
+) -> AsyncIterator[Line]:
+    async for text in resp.lines():
+        line = parse_line(text, source, stream)
+        if line is None or (floor is not None and line.at_ns < floor):
+            continue
+        if since is None or line.record.time >= since:
+            yield line
 
 
-async def _splits(cluster: Cluster, source: LogSource) -> bool:
-    """Whether the server accepts the ``stream`` parameter of ``pods/log``."""
-    params = {"container": source.container, "stream": "Stderr", "tailLines": "1"}
-    return await cluster.accepts(source.pod, params, "probe the log stream parameter")
+async def _probe(cluster: Cluster, source: LogSource, stream: str) -> str | None:
+    """The first :data:`PROBE_BYTES` of ``source``'s log asked for as ``stream``."""
+    params = {"container": source.container, "timestamps": "true", "stream": stream}
+    params["limitBytes"] = str(PROBE_BYTES)
+    return await cluster.read_log(source.pod, params, "find out how the server reads streams")
+
+
+async def _splits(cluster: Cluster, sources: Sequence[LogSource]) -> bool:
+    """Whether the server honours the ``stream`` parameter of ``pods/log`` (see the
+    module), decided by the first container with any output (undecided: merged).
+
+    Stderr is read first, then stdout: a server that ignores the parameter returns the
+    same log twice, the first read a prefix of the second (the log may have grown
+    between them). When only stdout has lines, stderr is read once more: still empty,
+    the server honours the parameter (the container wrote nothing to stderr)."""
+    for source in sources:
+        err, out = await _probe(cluster, source, "Stderr"), await _probe(cluster, source, "Stdout")
+        if err == "" and out:
+            err = await _probe(cluster, source, "Stderr")
+        if err is None or out is None:
+            return False
+        if err:
+            return not (out.startswith(err) or err.startswith(out))
+        if out:
+            return True
+    return False
+
+
+async def _tail_start(cluster: Cluster, source: LogSource, tail: int) -> int | None:
+    """The stamp (ns) of the ``tail``-th newest line of ``source``'s log (read merged,
+    with :data:`TAIL_SLACK` more lines); ``None`` when the log is empty (or unreadable:
+    then nothing is cut)."""
+    lines = str(tail + TAIL_SLACK)
+    params = {"container": source.container, "timestamps": "true", "tailLines": lines}
+    text = await cluster.read_log(source.pod, params, _what(source))
+    stamps = sorted(
+        line.at_ns
+        for raw in (text or "").splitlines()
+        if (line := parse_line(raw, source, "stdout")) is not None
+    )
+    return stamps[-tail:][0] if stamps else None
+
+
+def _later(since: datetime | None, floor: int | None) -> datetime | None:
+    """The later of ``since`` and the stamp ``floor`` (whole seconds, for ``sinceTime``)."""
+    if floor is None:
+        return since
+    at = _EPOCH + timedelta(seconds=floor // 1_000_000_000)
+    return at if since is None or at > since else since
 
 
 async def open_merged(
@@ -83,14 +160,17 @@ async def open_merged(
     """Connect to every source now (so errors raise here and a followed stream misses
     nothing that happens after this returns), then yield records in time order (followed:
     as they arrive). With ``split``, stdout and stderr are read apart where the server
-    accepts the ``stream`` parameter. A pod deleted meanwhile contributes nothing."""
-    split = split and bool(sources) and await _splits(cluster, sources[0])
-    streams: list[Stream | None] = ["stdout", "stderr"] if split else [None]
+    honours the ``stream`` parameter. A pod deleted meanwhile contributes nothing."""
+    split = split and bool(sources) and await _splits(cluster, sources)
     opened: list[Opened] = []
     try:
         for source in sources:
+            floor = await _tail_start(cluster, source, tail) if split and tail > 0 else None
+            streams: list[Stream | None] = ["stdout", "stderr"] if split else [None]
             for stream in streams:
-                params = _params(source, tail=tail, since=since, follow=follow, stream=stream)
+                params = _params(
+                    source, tail=tail, since=_later(since, floor), follow=follow, stream=stream
+                )
                 resp = await cluster.open_log(
                     source.pod,
                     params,
@@ -99,17 +179,18 @@ async def open_merged(
                     subject=f"logs of {source.service} (pod {source.pod})",
                 )
                 if resp is not None:
-                    opened.append((resp, source, stream or "stdout"))
+                    opened.append((resp, source, stream or "stdout", floor))
         if not follow:
-            records: list[LogRecord] = []
-            for resp, source, stream in opened:
-                records += [r async for r in _lines(resp, source, stream, since)]
-            records.sort(key=lambda r: (r.time, r.replica))
+            found: list[Line] = []
+            for resp, source, stream, floor in opened:
+                found += [line async for line in _lines(resp, source, stream, since, floor)]
+            found.sort(key=lambda line: (line.at_ns, line.record.replica))
+            records = [line.record for line in found]
             if tail > 0:
                 records = records[-tail:]
             return _iterate(records)
     except BaseException:
-        for resp, _, _ in opened:
+        for resp, _, _, _ in opened:
             await resp.aclose()
         raise
     return _follow(opened, since)
@@ -123,10 +204,10 @@ async def _iterate(records: Sequence[LogRecord]) -> AsyncIterator[LogRecord]:
 async def _follow(opened: Sequence[Opened], since: datetime | None) -> AsyncIterator[LogRecord]:
     queue: asyncio.Queue[LogRecord | BaseException | None] = asyncio.Queue()
 
-    async def pump(resp: LogResponse, source: LogSource, stream: Stream) -> None:
+    async def pump(resp: LogResponse, source: LogSource, stream: Stream, floor: int | None) -> None:
         try:
-            async for record in _lines(resp, source, stream, since):
-                await queue.put(record)
+            async for line in _lines(resp, source, stream, since, floor):
+                await queue.put(line.record)
         except Exception as exc:  # handed to the consumer
             await queue.put(exc)
         finally:
@@ -149,7 +230,7 @@ async def _follow(opened: Sequence[Opened], since: datetime | None) -> AsyncIter
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for resp, _, _ in opened:
+        for resp, _, _, _ in opened:
             await resp.aclose()
 
 
@@ -174,21 +255,24 @@ async def open_instance_logs(
     settings: Settings, instance_id: str, options: LogOptions
 ) -> AsyncIterator[LogRecord]:
     """The records of :meth:`~.provider.KubernetesProvider.logs` (its contract), merged
-    (:func:`open_merged`); the stream closes its connection when it ends or is closed."""
-    connection = settings.connect()
-    ctx = await connection.__aenter__()
-    try:
-        records = await open_merged(
-            ctx.cluster,
-            await _sources(ctx, instance_id, options),
-            tail=options.tail,
-            since=options.since,
-            follow=options.follow,
-            split=ctx.config.log_streams is LogStreams.SPLIT,
-        )
-    except BaseException:
-        await connection.__aexit__(None, None, None)
-        raise
+    (:func:`open_merged`); the stream closes its connection when it ends or is closed.
+    Opening is a read-only operation (its errors are scrubbed); the records are the
+    containers' own output, as they printed it."""
+    async with settings.ops.reading(instance_id, "logs") as op:
+        connection = settings.connect(op)
+        ctx = await connection.__aenter__()
+        try:
+            records = await open_merged(
+                ctx.cluster,
+                await _sources(ctx, instance_id, options),
+                tail=options.tail,
+                since=options.since,
+                follow=options.follow,
+                split=ctx.config.log_streams is LogStreams.SPLIT,
+            )
+        except BaseException:
+            await connection.__aexit__(None, None, None)
+            raise
     return _Closing(records, connection)
 
 

@@ -1,66 +1,91 @@
 """Provisioning and deprovisioning on the cluster: applying a new instance's objects as its
 first release and waiting for its pods (or waiting for an existing instance's), the
 all-or-nothing cleanup after a failed or cancelled provision, and deleting every object
-of an instance."""
+of an instance.
+
+What the operation is doing is recorded in its lease (``phase``: ``apply``, ``start``), so
+a provision whose process died is found and removed by the next mutating call (see
+:mod:`.repair`). Failures:
+
+- a step that cannot succeed (secrets, apply, schedule, pull, init, start, ready) is
+  ``ProvisionFailed`` naming it, after everything made was removed;
+- the API server lost or silent (``BackendUnavailable``) stays that error (the CLI's exit 5),
+  also after the cleanup;
+- a cleanup that fails or runs out of time (``deprovision_timeout``) is named in the error
+  with the objects it left.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from ctrlplane.errors import CtrlplaneError, InstanceNotFound, OperationTimeout, ProvisionFailed
+from ctrlplane.errors import (
+    BackendError,
+    BackendUnavailable,
+    CtrlplaneError,
+    InstanceNotFound,
+    OperationTimeout,
+    ProvisionFailed,
+)
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, run_to_end, seconds
-from ctrlplane.provider.events import StepTracker, Subscriber
+from ctrlplane.provider.deadlines import Deadline, cleanup, seconds
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.kubernetes.client import Kind
+from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.inspection import service_endpoints
 from ctrlplane.provider.kubernetes.instances import load, pods
+from ctrlplane.provider.kubernetes.limits import env_refusals, features, sidecar_refusals
 from ctrlplane.provider.kubernetes.observe.instance import Instance
-from ctrlplane.provider.kubernetes.render import render_objects
-from ctrlplane.provider.kubernetes.render.naming import base_name, instance_selector
+from ctrlplane.provider.kubernetes.render import Features, render_objects
+from ctrlplane.provider.kubernetes.render.naming import BACKEND, base_name, instance_selector
 from ctrlplane.provider.kubernetes.secret_values import resolve_secrets
 from ctrlplane.provider.kubernetes.waits import UnitEvents, poll_until, wait_live
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import Release, snapshot
 from ctrlplane.provider.results import Endpoint, ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["delete_all", "provision"]
+__all__ = ["delete_all", "leftovers", "preview", "provision"]
 
 _OBJECT_KINDS: tuple[Kind, ...] = ("Deployment", "StatefulSet", "Service", "Secret", "ConfigMap")
 """What an instance is made of (besides its claims and pods), in deletion order."""
 
+_DEPENDENT_KINDS: tuple[Kind, ...] = ("ReplicaSet", "Pod", "Endpoints")
+"""What the cluster makes for an instance's objects and removes after them."""
 
-async def provision(
-    ctx: Context, req: ProvisionRequest, events: Subscriber | None = None
-) -> ProvisionResult:
+
+async def provision(ctx: Context, req: ProvisionRequest) -> ProvisionResult:
     """The body of :meth:`~.provider.KubernetesProvider.provision` (its contract);
     ``req`` passed the preflight."""
     iid = req.instance_id
-    steps, units = StepTracker(iid, events), UnitEvents(iid, events)
+    steps, units = ctx.steps, UnitEvents(iid, ctx.events)
     created = False
     try:
         async with steps.guard():
             existing: Instance | None = None
-            with contextlib.suppress(InstanceNotFound):
+            try:
                 existing = await load(ctx, iid)
+            except InstanceNotFound:
+                existing = None
             if existing is not None:
                 units.seed(await pods(ctx, iid))
-                inst, eps = await _converge(ctx, existing, steps, units)
+                inst, eps = await _converge(ctx, existing, units)
             else:
                 if any(s.secrets for s in req.services):
                     await steps.enter("resolve-secrets")
                 try:
                     values = await resolve_secrets(ctx, req)
+                except BackendUnavailable:
+                    raise
                 except CtrlplaneError as exc:
                     raise ProvisionFailed(iid, "resolve-secrets", str(exc)) from exc
-                native = await ctx.native_sidecars(req)
+                wanted = await ctx.features(req)
                 created = True
-                inst, eps = await _create(ctx, req, values, native, steps, units)
+                inst, eps = await _create(ctx, req, values, wanted, units)
     except BaseException as exc:
         if created:
             await _clean_up_after(ctx, iid, exc, steps.current)
@@ -77,12 +102,13 @@ async def _create(
     ctx: Context,
     req: ProvisionRequest,
     values: dict[str, bytes],
-    native: bool,
-    steps: StepTracker,
+    features: Features,
     units: UnitEvents,
 ) -> tuple[Instance, list[Endpoint]]:
     """Steps ``apply`` and ``start`` of a new instance: apply the objects of ``req`` as
-    its first release, then wait."""
+    its first release, then wait. An apply the server refuses is ``ProvisionFailed`` at
+    step ``apply`` (the API server unreachable stays ``BackendUnavailable``)."""
+    iid = req.instance_id
     release_id = new_id(RELEASE_PREFIX)
     first = Release(
         release_id=release_id,
@@ -94,23 +120,30 @@ async def _create(
         req,
         ctx.config,
         release_id=release_id,
-        native=native,
+        features=features,
         releases=[first],
         secret_values=values,
     )
     kinds = ", ".join(f"{m['kind']} {m['metadata']['name']}" for m in manifests)
-    await steps.enter("apply", kinds)
-    await ctx.cluster.apply(manifests, f"provision {req.instance_id}")
-    return await _converge(ctx, await load(ctx, req.instance_id), steps, units)
+    await ctx.op.note(phase="apply", release_id=release_id)
+    await ctx.steps.enter("apply", kinds)
+    try:
+        await ctx.cluster.apply(manifests, f"provision {iid}")
+    except BackendUnavailable:
+        raise
+    except CtrlplaneError as exc:
+        raise ProvisionFailed(iid, "apply", str(exc)) from exc
+    return await _converge(ctx, await load(ctx, iid), units)
 
 
 async def _converge(
-    ctx: Context, inst: Instance, steps: StepTracker, units: UnitEvents
+    ctx: Context, inst: Instance, units: UnitEvents
 ) -> tuple[Instance, list[Endpoint]]:
     """Step ``start``: wait (``provision_timeout``) until the pods of ``inst``'s live
-    release are ready; ``ProvisionFailed`` names the failed step."""
+    release are ready and steady; ``ProvisionFailed`` names the failed step."""
     iid = inst.req.instance_id
-    await steps.enter("start", f"{inst.replicas} replica{'s' if inst.replicas != 1 else ''}")
+    await ctx.op.note(phase="start")
+    await ctx.steps.enter("start", f"{inst.replicas} replica{'s' if inst.replicas != 1 else ''}")
     try:
         await wait_live(
             ctx,
@@ -125,38 +158,41 @@ async def _converge(
         raise ProvisionFailed(iid, "ready", str(exc)) from None
     inst = await load(ctx, iid)
     eps = await service_endpoints(ctx, inst.req, await pods(ctx, iid))
-    await steps.finish()
+    await ctx.steps.finish()
     return inst, eps
 
 
 async def _clean_up_after(ctx: Context, iid: str, exc: BaseException, step: str) -> NoReturn:
     """Delete what a failed or cancelled provision of a new instance created and wait
-    until it is gone (on a new connection, to the end, even if cancelled again), then
-    raise: ``exc``, or a cancellation if one arrived meanwhile; a failed cleanup is
-    appended to the reason (``ProvisionFailed``, also made from another error) or noted
-    on a cancellation."""
-    problem, again = await run_to_end(_cleanup(ctx, iid))
+    until it is gone (on a new connection, to the end, even if cancelled again, within
+    ``deprovision_timeout`` and the requests' timeouts), then raise: ``exc``, or a
+    cancellation if one arrived meanwhile; a failed cleanup (what it left) is appended
+    to the error or noted on a cancellation."""
+    problem = await cleanup(_cleanup(ctx, iid), _cleanup_limit(ctx), f"cleanup of {iid}")
     note = f"cleanup also failed, objects may be left (run deprovision): {problem}"
-    if isinstance(exc, asyncio.CancelledError) or again:
-        cancel = exc if isinstance(exc, asyncio.CancelledError) else asyncio.CancelledError()
+    if isinstance(exc, asyncio.CancelledError):
         if problem:
-            cancel.add_note(note)
-        raise cancel
+            exc.add_note(note)
+        raise exc
     if not problem:
         raise exc
     if isinstance(exc, ProvisionFailed):
         raise ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}") from None
+    if isinstance(exc, BackendUnavailable):
+        raise BackendUnavailable(f"{exc}; {note}", backend=exc.backend) from exc
     raise ProvisionFailed(iid, step or "apply", f"{exc}; {note}") from exc
 
 
-async def _cleanup(ctx: Context, instance_id: str) -> str:
-    """Delete every object of the instance and wait until gone; '' or why it failed."""
-    try:
-        async with ctx.reconnect() as fresh:
-            await delete_all(fresh, instance_id, wait=True)
-    except CtrlplaneError as exc:
-        return str(exc)
-    return ""
+def _cleanup_limit(ctx: Context) -> float:
+    """How long a cleanup may take: the wait for the objects to go, plus the requests
+    that delete them."""
+    return seconds(ctx.config.deprovision_timeout) + 4 * seconds(ctx.config.request_timeout)
+
+
+async def _cleanup(ctx: Context, instance_id: str) -> None:
+    """Delete every object of the instance and wait until gone (on a new connection)."""
+    async with ctx.reconnect() as fresh:
+        await delete_all(fresh, instance_id, wait=True)
 
 
 def _kinds(ctx: Context, *extra: Kind) -> list[Kind]:
@@ -167,23 +203,54 @@ def _kinds(ctx: Context, *extra: Kind) -> list[Kind]:
     return kinds
 
 
+async def leftovers(ctx: Context, instance_id: str) -> list[str]:
+    """``Kind/name`` of every object of the instance still there (its pods, ReplicaSets
+    and Endpoints included; claims only without ``keep_volumes``; not its Lease)."""
+    found: list[str] = []
+    for kind in _kinds(ctx, *_DEPENDENT_KINDS):
+        found += [
+            f"{kind}/{o['metadata']['name']}" for o in await _of_instance(ctx, kind, instance_id)
+        ]
+    return found
+
+
 async def delete_all(ctx: Context, instance_id: str, *, wait: bool) -> None:
-    """Delete every object of the instance (PVCs unless ``keep_volumes``); with ``wait``,
-    until they are gone (``OperationTimeout`` after ``deprovision_timeout``)."""
+    """Delete every object of the instance (PVCs unless ``keep_volumes``; not its Lease,
+    which the operation holding it releases); with ``wait``, until they and what the
+    cluster made of them are gone (``OperationTimeout`` naming what is left after
+    ``deprovision_timeout``). A delete the server refuses does not stop the others; the
+    ``BackendError`` raised then names every object it could not delete."""
+    refused: list[tuple[str, CtrlplaneError]] = []
     for kind in _kinds(ctx):
         for obj in await _of_instance(ctx, kind, instance_id):
-            await ctx.cluster.delete(kind, obj["metadata"]["name"], background=True)
+            name = obj["metadata"]["name"]
+            try:
+                await ctx.cluster.delete(kind, name, background=True)
+            except BackendUnavailable:
+                raise
+            except CtrlplaneError as exc:  # the others are still deleted
+                refused.append((f"{kind} {name}", exc))
+    if refused:
+        first = refused[0][1]
+        names = ", ".join(what for what, _ in refused)
+        raise BackendError(
+            f"could not delete {names} of {instance_id}: {first}", backend=BACKEND
+        ) from first
     if not wait:
         return
     deadline = Deadline(ctx.config.deprovision_timeout, f"deprovision of {instance_id}")
+    left: list[str] = []
 
     async def gone() -> bool:
-        for kind in _kinds(ctx, "Pod"):
-            if await _of_instance(ctx, kind, instance_id):
-                return False
-        return True
+        left[:] = await leftovers(ctx, instance_id)
+        return not left
 
-    await poll_until(ctx, gone, deadline, detail="objects remain")
+    try:
+        await poll_until(ctx, gone, deadline, detail="objects remain")
+    except OperationTimeout as exc:
+        raise OperationTimeout(
+            deadline.what, deadline.seconds, detail=f"still there: {', '.join(left[:20])}"
+        ) from exc
 
 
 async def _of_instance(ctx: Context, kind: Kind, instance_id: str) -> list[JSON]:
@@ -191,3 +258,22 @@ async def _of_instance(ctx: Context, kind: Kind, instance_id: str) -> list[JSON]
     return await ctx.cluster.list_objects(
         kind, labels=instance_selector(instance_id), what=f"list {kind} of {instance_id}"
     )
+
+
+def preview(
+    config: KubernetesConfig,
+    preflight: Preflight,
+    req: ProvisionRequest,
+    server_version: tuple[int, int],
+) -> list[JSON]:
+    """What ``provision`` would apply for ``req`` (which passed the preflight) on a server
+    of ``server_version``: native sidecars from 1.29 per the config's ``sidecars``, the
+    claim retention policy from 1.23, secrets redacted; what that server would refuse is
+    refused first. Pure."""
+    mode = config.sidecars
+    if mode is not SidecarMode.CONTAINERS:
+        preflight.refuse(sidecar_refusals(req, mode, server_version))
+    preflight.refuse(env_refusals(req.services, server_version))
+    wanted = features(mode, server_version)
+    release = "rel_" + "0" * 26
+    return render_objects(req, config, release_id=release, features=wanted, releases=[])

@@ -30,6 +30,7 @@ from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.instances import delete_pods, pods, render_live
 from ctrlplane.provider.kubernetes.observe.instance import Instance
 from ctrlplane.provider.kubernetes.observe.pods import is_current, live_pods
+from ctrlplane.provider.kubernetes.render import Features
 from ctrlplane.provider.kubernetes.render.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.kubernetes.waits import PodObserver, UnitEvents, wait_gone, wait_live
 from ctrlplane.provider.native import JSON
@@ -123,7 +124,7 @@ async def abort_restoring(
     exc: BaseException,
     *,
     strategy: str,
-    native: bool,
+    features: Features,
     units: UnitEvents,
 ) -> NoReturn:
     """:func:`abort` whose undo is :func:`restore` (the one controller back to the
@@ -133,7 +134,7 @@ async def abort_restoring(
         inst,
         exc,
         strategy=strategy,
-        undo=lambda: restore(ctx, inst, native, units.observe),
+        undo=lambda: restore(ctx, inst, features, units.observe),
     )
 
 
@@ -150,7 +151,7 @@ async def remove_aux(
 async def undo_two_sets(
     ctx: Context,
     inst: Instance,
-    native: bool,
+    features: Features,
     service: JSON | None,
     aux_name: str,
     track: str,
@@ -171,7 +172,7 @@ async def undo_two_sets(
         restore_failed: Exception | None = None
         if promoted:
             try:
-                await restore(fresh, inst, native, on_pods)
+                await restore(fresh, inst, features, on_pods)
             except Exception as exc:
                 restore_failed = exc
         try:
@@ -184,7 +185,9 @@ async def undo_two_sets(
             raise restore_failed
 
 
-async def restore(ctx: Context, inst: Instance, native: bool, on_pods: PodObserver | None) -> None:
+async def restore(
+    ctx: Context, inst: Instance, features: Features, on_pods: PodObserver | None
+) -> None:
     """Re-apply the previous version (same release, history unchanged) and wait for it,
     on a new connection.
 
@@ -193,7 +196,7 @@ async def restore(ctx: Context, inst: Instance, native: bool, on_pods: PodObserv
     version to get ready (Kubernetes' documented forced rollback); it recreates them
     from the restored template, with their volumes.
     """
-    manifest = render_live(ctx.config, inst, native)
+    manifest = render_live(ctx.config, inst, features)
     iid = inst.req.instance_id
     async with ctx.reconnect() as fresh:
         await fresh.cluster.apply([manifest], f"restore {iid}")
@@ -214,4 +217,5 @@ async def restore(ctx: Context, inst: Instance, native: bool, on_pods: PodObserv
             limit=seconds(ctx.config.restore_timeout),
             what=f"restore of {iid}",
             on_pods=on_pods,
+            steady=False,
         )

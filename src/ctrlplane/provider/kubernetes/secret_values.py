@@ -1,17 +1,23 @@
-"""The values of an instance's secrets: resolved through the provider's secret resolver
+"""The values of an instance's secrets: resolved through the operation's secret resolver
 when objects are made (``provision``) or renewed (``deploy``, ``rollback``), and written
-only into the instance's Secrets (never into a controller, an annotation or an event)."""
+only into the instance's Secrets (never into a controller, an annotation or an event).
+Resolving teaches the operation's redactor every value, so whatever it reports is scrubbed
+of them. :func:`learn_instance_secrets` teaches it the values the instance's Secrets hold
+(an operation that only reads the pods' output, such as ``restart``, or ``status``)."""
 
 from __future__ import annotations
 
-from ctrlplane.errors import SecretNotFound
+import base64
+
+from ctrlplane.errors import PermissionDenied
 from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.kubernetes.context import Context
-from ctrlplane.provider.kubernetes.render import render_objects, secret_key
+from ctrlplane.provider.kubernetes.render import NEWEST, render_objects, secret_key
+from ctrlplane.provider.kubernetes.render.naming import registry_secret_name, secret_name
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.registry_logins import docker_config_json, parse_registry_secret
 
-__all__ = ["refresh_secrets", "resolve_secrets"]
+__all__ = ["instance_secret_values", "learn_instance_secrets", "refresh_secrets", "resolve_secrets"]
 
 
 async def resolve_secrets(ctx: Context, req: ProvisionRequest) -> dict[str, bytes]:
@@ -21,10 +27,6 @@ async def resolve_secrets(ctx: Context, req: ProvisionRequest) -> dict[str, byte
     values: dict[str, bytes] = {}
     for svc in req.services:
         for i, ref in enumerate(svc.secrets):
-            if ctx.secrets is None:
-                raise SecretNotFound(
-                    ref.key, looked_in="nothing: the provider has no secret resolver"
-                )
             value = await ctx.secrets.resolve(
                 ref, tenant_id=req.tenant_id, instance_id=req.instance_id
             )
@@ -47,10 +49,37 @@ async def refresh_secrets(ctx: Context, target: ProvisionRequest, release_id: st
             target,
             ctx.config,
             release_id=release_id,
-            native=True,
+            features=NEWEST,
             releases=[],
             secret_values=values,
         )
         if m["kind"] == "Secret"
     ]
     await ctx.cluster.apply(secrets, f"deploy {target.instance_id}: secrets")
+
+
+async def instance_secret_values(ctx: Context, req: ProvisionRequest) -> list[bytes]:
+    """The values the instance's Secrets hold now (none when it references no secret;
+    a Secret the caller may not read counts as empty)."""
+    if not any(s.secrets for s in req.services):
+        return []
+    values: list[bytes] = []
+    names = [secret_name(req.instance_id)]
+    names += [registry_secret_name(req.instance_id, i) for i in range(_registry_count(req))]
+    for name in names:
+        try:
+            found = await ctx.cluster.find("Secret", name)
+        except PermissionDenied:
+            continue
+        for data in ((found or {}).get("data") or {}).values():
+            values.append(base64.b64decode(data))
+    return values
+
+
+async def learn_instance_secrets(ctx: Context, req: ProvisionRequest) -> None:
+    """Teach the operation's redactor the values the instance's Secrets hold."""
+    ctx.op.redactor.add(await instance_secret_values(ctx, req))
+
+
+def _registry_count(req: ProvisionRequest) -> int:
+    return sum(1 for s in req.services for r in s.secrets if r.type is SecretType.REGISTRY)

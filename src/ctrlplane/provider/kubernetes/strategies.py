@@ -31,10 +31,9 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from ctrlplane.errors import OperationTimeout
 from ctrlplane.provider.deadlines import Deadline, finish, seconds
 from ctrlplane.provider.enums import DeployStrategy
-from ctrlplane.provider.events import StepTracker, Subscriber, TrafficSwitched, emit
+from ctrlplane.provider.events import StepTracker, TrafficSwitched, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.instances import pods, render_live, render_release
@@ -47,6 +46,7 @@ from ctrlplane.provider.kubernetes.recovery import (
     undo_two_sets,
 )
 from ctrlplane.provider.kubernetes.render import (
+    Features,
     aux_workload,
     canary_stateful_set,
     switched_service,
@@ -75,11 +75,13 @@ def canary_split(replicas: int, canary_units: int) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Rollout:
     """One deploy or rollback to roll out: the instance as it was, the request it becomes
-    (``target``) and the ``release`` that records it."""
+    (``target``), the ``release`` that records it and what the server's manifests may use
+    (``features``)."""
 
     inst: Instance
     target: ProvisionRequest
     release: Release
+    features: Features
 
     @property
     def instance_id(self) -> str:
@@ -88,12 +90,12 @@ class Rollout:
 
 @dataclass
 class _Run:
-    """A rollout under way: its steps and units, whether sidecars are native, and the one
-    deadline its waits share."""
+    """A rollout under way: its steps and units, what the server's manifests may use, and
+    the one deadline its waits share."""
 
     steps: StepTracker
     units: UnitEvents
-    native: bool
+    features: Features
     deadline: Deadline
     wait: Callable[..., Awaitable[None]]
     """:func:`~.waits.wait_release` for the new release's pods within the deadline, every
@@ -102,16 +104,20 @@ class _Run:
 
 
 @contextlib.asynccontextmanager
-async def _running(
-    ctx: Context, rollout: Rollout, events: Subscriber | None
-) -> AsyncIterator[_Run]:
-    """The state of one rollout (its units seeded with the pods before it); an error or
-    cancellation that escapes the block fails the open step."""
+async def _running(ctx: Context, rollout: Rollout, strategy: str) -> AsyncIterator[_Run]:
+    """The state of one rollout (its units seeded with the pods before it; what it does
+    recorded in the operation's lease); an error or cancellation that escapes the block
+    fails the open step."""
     iid = rollout.instance_id
-    steps, units = StepTracker(iid, events), UnitEvents(iid, events)
+    steps, units = ctx.steps, UnitEvents(iid, ctx.events)
     async with steps.guard():
         units.seed(await pods(ctx, iid))
-        native = await ctx.native_sidecars(rollout.target)
+        await ctx.op.note(
+            strategy=strategy,
+            release_id=rollout.release.release_id,
+            previous=rollout.inst.release_id,
+        )
+        features = rollout.features
         deadline = Deadline(ctx.config.progress_deadline, f"deploy of {iid}")
         wait = functools.partial(
             wait_release,
@@ -122,36 +128,47 @@ async def _running(
             limit=deadline,
             on_pods=units.observe,
         )
-        yield _Run(steps, units, native, deadline, wait)
+        yield _Run(steps, units, features, deadline, wait)
 
 
 def _rendered(ctx: Context, rollout: Rollout, run: _Run) -> list[JSON]:
-    return render_release(ctx.config, rollout.inst, rollout.target, rollout.release, run.native)
+    return render_release(ctx.config, rollout.inst, rollout.target, rollout.release, run.features)
 
 
-async def roll(ctx: Context, rollout: Rollout, strategy: str, events: Subscriber | None) -> None:
-    """Apply the target as the new release and wait for the controller's rollout; on
-    failure, cancellation or an API error re-apply the previous version and raise
-    ``DeployFailed`` (or re-raise the cancel or the API error; see :mod:`.recovery`)."""
+async def _enter(ctx: Context, run: _Run, step: str, detail: str = "", **intent: str) -> None:
+    """Start ``step`` and record it (and ``intent``) in the operation's lease."""
+    await ctx.op.note(phase=step, **intent)
+    await run.steps.enter(step, detail)
+
+
+async def roll(ctx: Context, rollout: Rollout, strategy: str) -> None:
+    """Apply the target as the new release and wait for the controller's rollout (ready
+    and steady); on failure, cancellation or an API error re-apply the previous version
+    and raise ``DeployFailed`` (or re-raise the cancel or the API error; see
+    :mod:`.recovery`)."""
     iid, inst = rollout.instance_id, rollout.inst
-    async with _running(ctx, rollout, events) as run:
+    async with _running(ctx, rollout, strategy) as run:
         manifest = _rendered(ctx, rollout, run)[-1]
-        await run.steps.enter("apply", rollout.release.release_id)
+        await _enter(ctx, run, "apply", rollout.release.release_id)
         await ctx.cluster.apply([manifest], f"deploy {iid}")
         if inst.replicas == 0:
             await run.steps.finish()
             return
-        await run.steps.enter("rollout", strategy)
+        await _enter(ctx, run, "rollout", strategy)
         try:
-            await run.wait(what=f"deploy of {iid}")
+            await run.wait(what=f"deploy of {iid}", steady=_steady(ctx))
         except ABORTING as exc:
             await abort_restoring(
-                ctx, run.steps, inst, exc, strategy=strategy, native=run.native, units=run.units
+                ctx, run.steps, inst, exc, strategy=strategy, features=run.features, units=run.units
             )
         await run.steps.finish()
 
 
-async def partitioned_canary(ctx: Context, rollout: Rollout, events: Subscriber | None) -> None:
+def _steady(ctx: Context) -> float:
+    return seconds(ctx.config.stability_window)
+
+
+async def partitioned_canary(ctx: Context, rollout: Rollout) -> None:
     """Canary of a StatefulSet through its partitioned rolling update.
 
     The new template is applied with ``partition`` so that only the highest ordinals
@@ -166,31 +183,29 @@ async def partitioned_canary(ctx: Context, rollout: Rollout, events: Subscriber 
     strategy = DeployStrategy.CANARY.value
     count, partition = canary_split(inst.replicas, ctx.config.canary_units)
     if count == 0:  # stopped: nothing to gate; record the release like a rolling deploy
-        await roll(ctx, rollout, strategy, events)
+        await roll(ctx, rollout, strategy)
         return
-    async with _running(ctx, rollout, events) as run:
+    async with _running(ctx, rollout, strategy) as run:
         new = _rendered(ctx, rollout, run)[-1]
-        old = render_live(ctx.config, inst, run.native)
+        old = render_live(ctx.config, inst, run.features)
         name = base_name(iid)
         try:
             last = inst.replicas - 1
-            await run.steps.enter("start-canary", f"{name} ordinals {partition}..{last}")
+            await _enter(ctx, run, "start-canary", f"{name} ordinals {partition}..{last}")
             await ctx.cluster.apply([canary_stateful_set(new, old, partition)], "canary")
             await run.wait(what=f"canary of {iid}", updated=count)
             await _observe(ctx, run, updated=count)
-            await run.steps.enter("promote", name)
+            await _enter(ctx, run, "promote", name)
             await ctx.cluster.apply([new], f"canary deploy {iid}")
-            await run.wait(what=f"promotion of {iid}")
+            await run.wait(what=f"promotion of {iid}", steady=_steady(ctx))
         except ABORTING as exc:
             await abort_restoring(
-                ctx, run.steps, inst, exc, strategy=strategy, native=run.native, units=run.units
+                ctx, run.steps, inst, exc, strategy=strategy, features=run.features, units=run.units
             )
         await run.steps.finish()
 
 
-async def two_sets(
-    ctx: Context, rollout: Rollout, strategy: DeployStrategy, events: Subscriber | None
-) -> None:
+async def two_sets(ctx: Context, rollout: Rollout, strategy: DeployStrategy) -> None:
     """Canary and blue-green of a Deployment: gate a second set of pods (an auxiliary
     Deployment) before the main controller takes the new version (see the module).
 
@@ -199,7 +214,7 @@ async def two_sets(
     the cancel or the API error, see :mod:`.recovery`).
     """
     iid, inst = rollout.instance_id, rollout.inst
-    async with _running(ctx, rollout, events) as run:
+    async with _running(ctx, rollout, strategy.value) as run:
         rendered = _rendered(ctx, rollout, run)
         main = rendered[-1]
         service = next(
@@ -220,17 +235,18 @@ async def two_sets(
         name = strategy.value
         switched = promoted = False
         try:
-            await run.steps.enter("start-" + track, aux_name)
+            await _enter(ctx, run, "start-" + track, aux_name, aux=aux_name)
             await ctx.cluster.apply([aux], f"{name} deploy {iid}")
-            await run.wait(what=f"{name} of {iid}", name=aux_name, track=track)
+            steady = 0.0 if canary else _steady(ctx)
+            await run.wait(what=f"{name} of {iid}", name=aux_name, track=track, steady=steady)
             if canary:
                 await _observe(ctx, run, name=aux_name, track=track)
             elif service is not None:
-                await run.steps.enter("switch-traffic", aux_name)
+                await _enter(ctx, run, "switch-traffic", aux_name)
                 await ctx.cluster.apply([switched_service(service, "green")], "switch")
                 switched = True
                 await emit(
-                    events,
+                    ctx.events,
                     TrafficSwitched(
                         instance_id=iid,
                         from_release=inst.release_id,
@@ -239,13 +255,13 @@ async def two_sets(
                 )
                 delay = seconds(ctx.config.blue_green_retire_delay)
                 if delay > 0:
-                    await run.steps.enter("retire-delay", f"old pods stay {delay:g}s")
+                    await _enter(ctx, run, "retire-delay", f"old pods stay {delay:g}s")
                     run.deadline.extend(delay)
                     await asyncio.sleep(delay)
-            await run.steps.enter("promote", base_name(iid))
+            await _enter(ctx, run, "promote", base_name(iid))
             promoted = True
             await ctx.cluster.apply([main], f"{name} deploy {iid}")
-            await run.wait(what=f"promotion of {iid}")
+            await run.wait(what=f"promotion of {iid}", steady=_steady(ctx))
             if switched and service is not None:
                 await ctx.cluster.apply([service], f"switch {iid}")
                 switched = False
@@ -257,12 +273,12 @@ async def two_sets(
                 exc,
                 strategy=name,
                 undo=lambda: undo_two_sets(
-                    ctx, inst, run.native, back, aux_name, track, promoted, run.units.observe
+                    ctx, inst, run.features, back, aux_name, track, promoted, run.units.observe
                 ),
             )
 
         async def remove() -> None:
-            await run.steps.enter("remove-" + track, aux_name)
+            await _enter(ctx, run, "remove-" + track, aux_name)
             await remove_aux(ctx, iid, aux_name, track, run.units.observe)
             await run.steps.finish()
 
@@ -278,19 +294,18 @@ async def _observe(
     updated: int | None = None,
 ) -> None:
     """Step ``observe``: keep the canary under watch for ``canary_observation`` (the
-    deploy's deadline extended by it): every pod must stay ready (``RolloutFailed`` at
-    step ``observe`` otherwise)."""
+    deploy's deadline extended by it): every pod must stay ready with its containers'
+    restart counts unchanged, so a canary that crashes and is restarted meanwhile fails
+    (``RolloutFailed`` at step ``observe``)."""
     observation = seconds(ctx.config.canary_observation)
-    await run.steps.enter("observe", f"{observation:g}s")
-    run.deadline.extend(observation)
-    until = Deadline(observation, "canary observation")
-    while not until.expired():
-        await asyncio.sleep(seconds(ctx.config.poll_interval))
-        try:
-            await run.wait(
-                limit=0, what="canary observation", name=name, track=track, updated=updated
-            )
-        except OperationTimeout:
-            raise RolloutFailed(
-                "observe", "a canary pod stopped being ready during the observation"
-            ) from None
+    await _enter(ctx, run, "observe", f"{observation:g}s")
+    try:
+        await run.wait(
+            what="canary observation",
+            name=name,
+            track=track,
+            updated=updated,
+            steady=observation,
+        )
+    except RolloutFailed as failed:
+        raise RolloutFailed("observe", f"the canary: {failed.reason}", failed.evidence) from None

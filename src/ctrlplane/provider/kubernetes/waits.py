@@ -1,37 +1,48 @@
-"""Waiting on the cluster: until the pods of a release are ready (or why they never will
-be), until pods or objects are gone; and the unit events the pods seen meanwhile give.
+"""Waiting on the cluster: until the pods of a release are ready and stay so (or why they
+never will), until pods or objects are gone; and the unit events the pods seen meanwhile
+give.
 
 Every wait polls every ``poll_interval`` within a :class:`~ctrlplane.provider.deadlines.
 Deadline` (its own, or the one of a whole operation shared by its waits) and ends with
 :class:`~ctrlplane.errors.OperationTimeout` when it passes.
+
+"Ready" means ready and steady: once every pod of the release is ready, they must stay
+ready for a stability window (``steady`` seconds) with every container's restart count
+unchanged; a container that crashed and was restarted by the kubelet meanwhile (a main that
+exits at once, or soon) fails the wait at step ``start``, whatever state it is back in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from ctrlplane.errors import BackendError, OperationTimeout
+from ctrlplane.errors import OperationTimeout
 from ctrlplane.provider.deadlines import Deadline, seconds
 from ctrlplane.provider.events import Subscriber, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.kubernetes.context import Context
 from ctrlplane.provider.kubernetes.instances import load, pods, unhealthy_events
 from ctrlplane.provider.kubernetes.observe.instance import Instance
-from ctrlplane.provider.kubernetes.observe.pods import replica_order
+from ctrlplane.provider.kubernetes.observe.pods import (
+    container_statuses,
+    live_pods,
+    replica_order,
+)
 from ctrlplane.provider.kubernetes.observe.rollouts import assess, probe_evidence
 from ctrlplane.provider.kubernetes.observe.units import UnitTracker
-from ctrlplane.provider.kubernetes.render.naming import BACKEND, LABEL_TRACK, TRACK_STABLE
+from ctrlplane.provider.kubernetes.render.naming import LABEL_TRACK, TRACK_STABLE
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
     "PodObserver",
+    "Steadiness",
     "UnitEvents",
     "poll_until",
     "wait_gone",
     "wait_live",
-    "wait_ready",
     "wait_release",
 ]
 
@@ -79,6 +90,72 @@ def _on_track(pod: JSON, track: str) -> bool:
     return (pod["metadata"].get("labels") or {}).get(LABEL_TRACK) == track
 
 
+Restarts = dict[tuple[str, str], int]
+"""(pod uid, container) -> restart count."""
+
+
+def _restarts(pods: Sequence[JSON]) -> Restarts:
+    out: Restarts = {}
+    for pod in pods:
+        uid = str(pod["metadata"].get("uid") or pod["metadata"]["name"])
+        for name, cs in container_statuses(pod).items():
+            out[(uid, name)] = int(cs.get("restartCount") or 0)
+    return out
+
+
+def _crash(pods: Sequence[JSON], before: Restarts, now: Restarts, window: float) -> str:
+    """Why the pods are no longer steady: a container restarted (with its last exit
+    code) or a pod went away (``""`` when they are steady)."""
+    for key, count in now.items():
+        if count > before.get(key, count):
+            uid, name = key
+            pod = next(
+                p for p in pods if str(p["metadata"].get("uid") or p["metadata"]["name"]) == uid
+            )
+            last = (container_statuses(pod)[name].get("lastState") or {}).get("terminated") or {}
+            code = last.get("exitCode")
+            exited = f" (exit code {code})" if code is not None else ""
+            return (
+                f"{name} of pod {pod['metadata']['name']} crashed and was restarted{exited} "
+                f"within the {window:g}s stability window"
+            )
+    gone = {uid for uid, _ in before} - {uid for uid, _ in now}
+    if gone:
+        return f"a pod went away within the {window:g}s stability window"
+    return ""
+
+
+class Steadiness:
+    """The stability window of one wait (see the module): started when every pod is
+    ready, it fails with :class:`RolloutFailed` at step ``start`` when a container
+    restarts, a pod goes or stops being ready before the window ends."""
+
+    def __init__(self, seconds: float, deadline: Deadline) -> None:
+        self.seconds = seconds
+        self.deadline = deadline
+        self._before: Restarts | None = None
+        self._until = 0.0
+
+    def check(self, pods: Sequence[JSON], ready: bool) -> bool:
+        """Whether the window has passed with ``pods`` steady."""
+        now = _restarts(pods)
+        if self._before is None:
+            if not ready:
+                return False
+            self._before = now
+            self._until = time.monotonic() + self.seconds
+            self.deadline.extend(self.seconds)  # the window does not eat the budget
+        crash = _crash(pods, self._before, now, self.seconds)
+        if crash:
+            raise RolloutFailed("start", crash)
+        if not ready:
+            raise RolloutFailed(
+                "start",
+                f"the pods stopped being ready within the {self.seconds:g}s stability window",
+            )
+        return time.monotonic() >= self._until
+
+
 async def wait_release(
     ctx: Context,
     req: ProvisionRequest,
@@ -91,17 +168,20 @@ async def wait_release(
     track: str = TRACK_STABLE,
     updated: int | None = None,
     on_pods: PodObserver | None = None,
+    steady: float = 0.0,
 ) -> None:
     """Poll until the pods of ``release`` of one controller (the instance's, or the
-    auxiliary Deployment ``name`` of ``track``) are ready; raise ``RolloutFailed`` or
-    ``OperationTimeout`` (after ``limit`` seconds, or when the operation's deadline
-    passes; ``0`` or a passed deadline checks once).
+    auxiliary Deployment ``name`` of ``track``) are ready and stay ready for ``steady``
+    seconds with no container restarted (see :class:`Steadiness`); raise
+    ``RolloutFailed`` or ``OperationTimeout`` (after ``limit`` seconds, or when the
+    operation's deadline passes; ``0`` or a passed deadline checks once).
 
     ``updated`` is how many pods must run ``release`` (``None``: all; see
     :func:`~.observe.rollouts.assess`). ``on_pods`` sees every pod of the instance at each
     poll.
     """
     deadline = limit if isinstance(limit, Deadline) else Deadline(limit, what)
+    window = Steadiness(steady, deadline) if steady > 0 else None
 
     async def ready() -> bool:
         if name is None:
@@ -126,7 +206,9 @@ async def wait_release(
             gate = verdict.step == "gate"
             evidence = probe_evidence(req, replica_order(mine), events) if gate else []
             raise RolloutFailed(verdict.step, verdict.reason, evidence)
-        return verdict.done
+        if window is None:
+            return verdict.done
+        return window.check(live_pods(mine), verdict.done)
 
     await poll_until(ctx, ready, deadline, what=what, detail="pods are not ready")
 
@@ -138,8 +220,10 @@ async def wait_live(
     limit: float,
     what: str,
     on_pods: PodObserver | None = None,
+    steady: bool = True,
 ) -> None:
-    """:func:`wait_release` for the pods of ``inst``'s live release (and restart stamp)."""
+    """:func:`wait_release` for the pods of ``inst``'s live release (and restart stamp),
+    steady for the config's ``stability_window`` (unless not ``steady``)."""
     await wait_release(
         ctx,
         inst.req,
@@ -148,21 +232,8 @@ async def wait_live(
         limit=limit,
         what=what,
         on_pods=on_pods,
+        steady=seconds(ctx.config.stability_window) if steady else 0.0,
     )
-
-
-async def wait_ready(ctx: Context, inst: Instance, what: str) -> None:
-    """:func:`wait_live` within ``provision_timeout``; a rollout failure is a
-    ``BackendError`` naming the step (``start``, ``restart`` and ``scale`` have no
-    release to restore)."""
-    try:
-        await wait_live(ctx, inst, limit=seconds(ctx.config.provision_timeout), what=what)
-    except RolloutFailed as failed:
-        raise BackendError(
-            f"{what} failed at {failed.step}: {failed.reason}; see status() for each "
-            "service's state",
-            backend=BACKEND,
-        ) from None
 
 
 async def wait_gone(

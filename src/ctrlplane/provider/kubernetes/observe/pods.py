@@ -27,6 +27,7 @@ __all__ = [
     "parse_time",
     "replica_order",
     "started_containers",
+    "unschedulable",
 ]
 
 IMAGE_REASONS = frozenset(
@@ -83,6 +84,17 @@ def is_ready(pod: JSON) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in (pod.get("status") or {}).get("conditions") or []
     )
+
+
+def unschedulable(pod: JSON) -> str | None:
+    """The scheduler's reason when it cannot place ``pod`` (its ``PodScheduled``
+    condition is false, ``Unschedulable``: no node has room for its requests), else
+    ``None``."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        failed = cond.get("type") == "PodScheduled" and cond.get("status") == "False"
+        if failed and cond.get("reason") == "Unschedulable":
+            return str(cond.get("message") or "no node can run it")
+    return None
 
 
 def is_current(pod: JSON, release: str, restarted_at: str) -> bool:

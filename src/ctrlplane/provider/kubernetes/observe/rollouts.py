@@ -19,6 +19,7 @@ from ctrlplane.provider.kubernetes.observe.pods import (
     is_ready,
     live_pods,
     parse_time,
+    unschedulable,
 )
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ProvisionRequest
@@ -53,15 +54,26 @@ def assess(
     ``updated`` is how many pods must run ``release`` (``None``: all of them; fewer for a
     partitioned StatefulSet update, whose other pods keep their version but must be ready).
 
-    Failures: an init container that exited non-zero (step ``init <name>``), an image that
-    cannot be pulled (``pull``), a crash-looping container (``start``), a readiness probe
-    failing past its threshold per the pod's ``Unhealthy`` Events (``gate``), the
-    controller's progress deadline (``rollout``).
+    Failures: a pod the scheduler cannot place (step ``schedule``, with its reason), an
+    init container that exited non-zero (step ``init <name>``), an image that cannot be
+    pulled (``pull``), a crash-looping or exited long-lived container (``start``: it runs
+    with ``restartPolicy: Always``, so any exit is a crash), a readiness probe failing
+    past its threshold per the pod's ``Unhealthy`` Events (``gate``), the controller's
+    progress deadline (``rollout``).
     """
     spec = workload.get("spec") or {}
     want = int(spec.get("replicas", 1))
     live = live_pods(pods)
     mine = [p for p in live if is_current(p, release, restarted_at)]
+    for pod in mine:
+        why = unschedulable(pod)
+        if why is not None:
+            name = pod["metadata"]["name"]
+            return Verdict(
+                failed=True,
+                step="schedule",
+                reason=f"pod {name} cannot be scheduled: {why}",
+            )
     for pod in mine:
         statuses = container_statuses(pod)
         for svc in req.services:
@@ -95,6 +107,14 @@ def assess(
                     reason=f"{svc.name} is failing: {reason}"
                     + (f" (exit code {code})" if code is not None else ""),
                 )
+            if term and svc.role is not ServiceRole.INIT:
+                return Verdict(
+                    failed=True,
+                    step="start",
+                    reason=f"{svc.name} exited with code {term.get('exitCode')} "
+                    f"({term.get('reason') or 'Error'}); it runs with restartPolicy Always, "
+                    "so any exit is a crash",
+                )
     unhealthy = _unhealthy(req, mine, events)
     if unhealthy:
         return Verdict(
@@ -115,11 +135,31 @@ def assess(
     expected = want if updated is None else updated
     done = (
         observed >= generation
+        and _rolled(workload, want, updated)
         and len(live) == want
         and len(mine) == expected
         and len(ready) == want
     )
     return Verdict(done=done)
+
+
+def _rolled(workload: JSON, want: int, updated: int | None) -> bool:
+    """Whether the controller says its pods run its current template (a change that keeps
+    the release, such as new limits, rolls the pods too): a Deployment has only updated
+    replicas; a StatefulSet's update revision is current (or, partitioned, ``updated``
+    pods run it)."""
+    status = workload.get("status") or {}
+    if workload.get("kind") == "StatefulSet":
+        if updated is not None:
+            return int(status.get("updatedReplicas") or 0) >= updated
+        if not want:
+            return True
+        return bool(status.get("updateRevision")) and status.get("updateRevision") == status.get(
+            "currentRevision"
+        )
+    return (
+        int(status.get("updatedReplicas") or 0) >= want and int(status.get("replicas") or 0) == want
+    )
 
 
 def _unhealthy_events(pod: JSON, events: Sequence[JSON]) -> dict[str, list[JSON]]:

@@ -20,6 +20,7 @@ from ctrlplane.provider.kubernetes.observe.pods import (
     container_statuses,
     parse_time,
     replica_order,
+    unschedulable,
 )
 from ctrlplane.provider.kubernetes.render.naming import ANN_RELEASE, ANN_SPEC
 from ctrlplane.provider.native import JSON
@@ -69,6 +70,9 @@ def _service_status(svc: ServiceSpec, pods: Sequence[JSON], pod_ref: str) -> Ser
     for pod in pods:
         cs = container_statuses(pod).get(svc.name)
         state, ok, message = _container_state(svc, cs)
+        why = unschedulable(pod)
+        if cs is None and why is not None:
+            state, message = InstanceState.FAILED, f"Unschedulable: {why}"
         states.append(state)
         ready = ready and ok
         restarts += int((cs or {}).get("restartCount", 0))

@@ -53,6 +53,8 @@ from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
+    "NEWEST",
+    "Features",
     "Manifests",
     "RenderInputs",
     "aux_workload",
@@ -69,6 +71,23 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class Features:
+    """What the server's version lets the manifests use (older servers refuse the newer
+    fields in server-side apply: "field not declared in schema")."""
+
+    native_sidecars: bool = True
+    """Sidecars as native sidecars (init containers with ``restartPolicy: Always``,
+    1.29+; see :class:`~ctrlplane.provider.kubernetes.config.SidecarMode`)."""
+    claim_retention: bool = True
+    """A StatefulSet's ``persistentVolumeClaimRetentionPolicy`` (1.23+), written for
+    ``keep_volumes``; older servers keep claims anyway."""
+
+
+NEWEST = Features()
+"""What a current server takes."""
+
+
+@dataclass(frozen=True)
 class RenderInputs:
     """Everything besides the request that shapes the manifests.
 
@@ -77,7 +96,7 @@ class RenderInputs:
     """
 
     release_id: str
-    native_sidecars: bool
+    features: Features = NEWEST
     replicas: int | None = None
     """Replica count to write; ``None``: the main service's (0 counts as 1)."""
     remembered_replicas: int | None = None
@@ -108,7 +127,7 @@ def render(req: ProvisionRequest, config: KubernetesConfig, inputs: RenderInputs
     found_config_maps = config_maps(scope)
     template = pod_template(
         scope,
-        native_sidecars=inputs.native_sidecars,
+        native_sidecars=inputs.features.native_sidecars,
         restarted_at=inputs.restarted_at,
         has_secrets=any(s.type == "Opaque" for s in found_secrets),
         has_config=bool(found_config_maps),
@@ -117,7 +136,12 @@ def render(req: ProvisionRequest, config: KubernetesConfig, inputs: RenderInputs
     replicas = inputs.replicas if inputs.replicas is not None else replicas_of(req)
     remembered = inputs.remembered_replicas or replicas or replicas_of(req)
     workload = controller(
-        scope, template, replicas=replicas, remembered=remembered, releases=inputs.releases
+        scope,
+        template,
+        replicas=replicas,
+        remembered=remembered,
+        releases=inputs.releases,
+        claim_retention=inputs.features.claim_retention,
     )
     return Manifests(
         secrets=[manifest(s) for s in found_secrets],
@@ -133,7 +157,7 @@ def render_objects(
     config: KubernetesConfig,
     *,
     release_id: str,
-    native: bool,
+    features: Features,
     releases: Sequence[Release],
     replicas: int | None = None,
     remembered: int | None = None,
@@ -144,7 +168,7 @@ def render_objects(
     first, kept to the configured depth), every object in apply order."""
     inputs = RenderInputs(
         release_id=release_id,
-        native_sidecars=native,
+        features=features,
         replicas=replicas,
         remembered_replicas=remembered,
         releases=dump_releases(releases, config.release_history),

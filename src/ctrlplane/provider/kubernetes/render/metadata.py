@@ -26,9 +26,11 @@ from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = [
+    "ANNOTATIONS_LIMIT",
     "Model",
     "Scope",
     "common_labels",
+    "is_qualified_name",
     "label_problems",
     "manifest",
     "object_meta",
@@ -38,6 +40,17 @@ __all__ = [
 _LABEL_KEY = re.compile(
     r"^(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
+
+
+ANNOTATIONS_LIMIT = 256 * 1024
+"""The API server's limit on an object's annotations (keys and values together, bytes)."""
+
+
+def is_qualified_name(key: str) -> bool:
+    """Whether ``key`` is a valid label or annotation key: an optional DNS subdomain
+    prefix (at most 253 characters) and ``/``, then a name of at most 63 characters,
+    alphanumerics, ``-``, ``_`` and ``.``, starting and ending with an alphanumeric."""
+    return bool(_LABEL_KEY.match(key)) and len(key.rpartition("/")[0]) <= 253
 
 
 class Model(Protocol):
@@ -65,7 +78,7 @@ def label_problems(req: ProvisionRequest) -> list[Problem]:
     return [
         Problem(f"labels[{key!r}]", "not a valid Kubernetes label key or value")
         for key, value in req.labels.items()
-        if not _LABEL_KEY.match(key) or not is_label_value(value)
+        if not is_qualified_name(key) or not is_label_value(value)
     ]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ANN_OPERATION",
     "ANN_RELEASE",
     "ANN_RELEASES",
     "ANN_REPLICAS",
@@ -65,6 +66,8 @@ ANN_RELEASE = "ctrlplane.io/release"
 """On every object and the pod template: the live release ID."""
 ANN_REPLICAS = "ctrlplane.io/replicas"
 """On the controller: the replica count ``start`` restores after ``stop``."""
+ANN_OPERATION = "ctrlplane.io/operation"
+"""On the instance's operation Lease: the lease record (holder, operation, times, intent)."""
 ANN_RESTARTED_AT = "ctrlplane.io/restarted-at"
 """On the pod template: the time of the last ``restart`` (changing it rolls the pods)."""
 

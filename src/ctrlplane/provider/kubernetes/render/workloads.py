@@ -87,11 +87,19 @@ def services(scope: Scope) -> list[Service]:
 
 
 def controller(
-    scope: Scope, template: PodTemplateSpec, *, replicas: int, remembered: int, releases: str
+    scope: Scope,
+    template: PodTemplateSpec,
+    *,
+    replicas: int,
+    remembered: int,
+    releases: str,
+    claim_retention: bool = True,
 ) -> Deployment | StatefulSet:
     """The Deployment or StatefulSet of the instance running pod ``template``: the
     controller annotations (request, release history ``releases``, the ``remembered``
-    replica count ``start`` restores), and the controller's rollout settings."""
+    replica count ``start`` restores), and the controller's rollout settings (a
+    StatefulSet's claim retention policy for ``keep_volumes`` where the server has the
+    field: ``claim_retention``)."""
     req, config = scope.req, scope.config
     iid = req.instance_id
     meta = scope.meta(base_name(iid))
@@ -140,7 +148,7 @@ def controller(
             revisionHistoryLimit=2,
             volumeClaimTemplates=claims or None,
             persistentVolumeClaimRetentionPolicy=(
-                retention if claims and config.keep_volumes else None
+                retention if claims and config.keep_volumes and claim_retention else None
             ),
         ),
     )
