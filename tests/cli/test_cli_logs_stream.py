@@ -11,6 +11,7 @@ merged lines are in time order.
 
 from __future__ import annotations
 
+import io
 import tracemalloc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,33 @@ def test_a_large_log_is_streamed_in_bounded_memory(
         assert sink.produced_at_first_line == len(SERVICES)
         # ...and every line in time order across the two services.
         assert sink.in_order
+
+
+class ClosedAfter(Sink):
+    """A standard output whose reader goes away after ``lines`` lines (``| head``)."""
+
+    def __init__(self, source: BigLogs, lines: int) -> None:
+        super().__init__(source)
+        self.limit = lines
+
+    def write(self, text: str) -> int:
+        if self.lines >= self.limit:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    big: BigLogs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    sink = ClosedAfter(big, 10)
+    monkeypatch.setattr("sys.stdout", sink)
+    code = _run(big, "logs", "big")
+    monkeypatch.undo()
+    assert code == 0
+    assert sink.lines == 10
+    assert big.produced < 100  # reading stopped with the writing
+    assert capsys.readouterr().err == ""
