@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest_asyncio
+from cli_process import Target, base_env
 from tests.kubernetes.fake_apiserver import running_fake
 from tests.nomad.harness import NAMESPACE, TOKEN, NomadHarness
 
 from ctrlplane.testing import FakeImage
 from ctrlplane.testing.conformance.fake_harness import conformance_http
 
-EXE = str(Path(sys.executable).with_name("ctrlplane"))
 IMAGE = "conformance/app:1"
 
 WORKLOAD = f"""\
@@ -34,40 +31,6 @@ services:
     command: ["sh", "-c", "echo hello from web; echo second line; sleep infinity"]
     ports: [{{container: 8080}}]
 """
-
-
-@dataclass
-class Target:
-    """Where the CLI runs: its working directory and environment."""
-
-    cwd: Path
-    env: dict[str, str]
-    name: str  # the provider name the CLI reports
-
-    async def run(self, *args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            EXE,
-            *args,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 90)
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(), err.decode()
-
-    async def ok(self, *args: str) -> str:
-        code, out, err = await self.run(*args)
-        assert code == 0, f"{args}: exit {code}\n{out}\n{err}"
-        return out
-
-
-def _base_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTRLPLANE_", "NOMAD_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
-    env.pop("KUBECONFIG", None)
-    return env
 
 
 def _project(tmp_path: Path, toml: str) -> Path:
@@ -94,7 +57,7 @@ provision_timeout = "15s"
 deprovision_timeout = "15s"
 request_timeout = 10
 """
-        yield Target(_project(tmp_path, toml), _base_env(tmp_path), "staging")
+        yield Target(_project(tmp_path, toml), base_env(tmp_path), "staging")
         assert not fake.cluster.errors, fake.cluster.errors
 
 
@@ -118,7 +81,7 @@ async def nomad_toml(tmp_path: Path) -> AsyncIterator[Target]:
     try:
         lines = ['default = "eu"', "", "[providers.eu]", 'type = "nomad"', f'token = "{TOKEN}"']
         lines += [f'{k} = "{v}"' for k, v in _nomad_settings(h).items()]
-        yield Target(_project(tmp_path, "\n".join(lines) + "\n"), _base_env(tmp_path), "eu")
+        yield Target(_project(tmp_path, "\n".join(lines) + "\n"), base_env(tmp_path), "eu")
     finally:
         await h.teardown()
 
@@ -129,7 +92,7 @@ async def nomad_env(tmp_path: Path) -> AsyncIterator[Target]:
     h = NomadHarness()
     await h.setup()
     try:
-        env = _base_env(tmp_path)
+        env = base_env(tmp_path)
         settings = _nomad_settings(h)
         env.update(CTRLPLANE_PROVIDER="nomad", NOMAD_ADDR=settings.pop("address"))
         env["NOMAD_TOKEN"] = TOKEN

@@ -70,6 +70,7 @@ def test_up_again_with_an_edited_file_deploys_and_scales_what_changed(
     assert list(fake.backend.instances) == [iid]  # the same instance converged
     deployed = next(line for line in out.splitlines() if line.startswith("deployed rel_"))
     assert "(rolling): web: image example/web:1 -> example/web:2, env ~GREETING" in deployed
+    assert "replicas" not in deployed  # a deploy does not scale: said once, below
     assert "scaled web: replicas 1 -> 3" in out
     release = live(fake)
     web = release.service("web")  # type: ignore[attr-defined]

@@ -16,6 +16,8 @@ from fake_cli import Listing, run_cli
 
 from ctrlplane.cli.lazy import COMMANDS
 from ctrlplane.cli.main import cli as root
+from ctrlplane.cli.output import endpoint_url, http_ports
+from ctrlplane.provider import Endpoint, ProvisionRequest
 from ctrlplane.testing import FakeBackend, FakeImage, FakeProvider
 from ctrlplane.testing.images import serve_files
 
@@ -220,6 +222,52 @@ def test_ps_lists_one_row_per_unit(
     assert [r[:2] for r in rows] == [["worker", "0"], ["worker", "1"], ["web", "0"], ["web", "1"]]
     assert {r[4] for r in rows} == {"running"}
     assert [r[5] for r in rows if r[0] == "web"] == ["healthy", "healthy"]
+
+
+def test_endpoints_that_speak_http_print_as_http() -> None:
+    services = ProvisionRequest.model_validate(
+        {
+            "instance_id": "inst_01jd0000000000000000000001",
+            "name": "site",
+            "services": [
+                {
+                    "name": "web",
+                    "image": "example/web:1",
+                    "ports": [{"container": 8080}],
+                    "health_check": {"path": "/", "port": 8080},
+                },
+                {
+                    "name": "api",
+                    "role": "sidecar",
+                    "image": "example/api:1",
+                    "ports": [{"container": 7000}, {"container": 9000}],
+                    "health_check": {"path": "/healthz", "port": 7000},
+                },
+                {
+                    "name": "db",
+                    "role": "sidecar",
+                    "image": "example/db:1",
+                    "ports": [{"container": 5432}],
+                    "health_check": {"port": 5432},
+                },
+            ],
+        }
+    ).services
+    http = http_ports(services)
+
+    def url(service: str, address: str, port: int, public: bool) -> str:
+        ep = Endpoint(service_name=service, url=f"tcp://{address}:{port}", port=port, public=public)
+        return endpoint_url(ep, http)
+
+    # Internal endpoints name the container port: probed over HTTP, or not.
+    assert url("web", "web", 8080, False) == "http://web:8080"
+    assert url("api", "api", 7000, False) == "http://api:7000"
+    assert url("api", "api", 9000, False) == "tcp://api:9000"
+    assert url("db", "db", 5432, False) == "tcp://db:5432"  # a tcp probe
+    # Public ones name a host port: HTTP when the service's only TCP port speaks it.
+    assert url("web", "127.0.0.1", 41234, True) == "http://127.0.0.1:41234"
+    assert url("api", "127.0.0.1", 41235, True) == "tcp://127.0.0.1:41235"
+    assert url("db", "127.0.0.1", 41236, True) == "tcp://127.0.0.1:41236"
 
 
 def test_ps_refuses_a_provider_that_cannot_list_units(

@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 
-from ctrlplane.errors import BackendError, BackendUnavailable, DeployFailed
 from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
 from ctrlplane.provider.docker import DockerConfig
-from ctrlplane.provider.docker.client import engine_lost
 from ctrlplane.provider.docker.observe.leases import lease_record, repair_plan
 from ctrlplane.provider.docker.observe.repairs import off_services, runs_release, unit_views
 from ctrlplane.provider.docker.observe.units import unit_rows
@@ -22,7 +20,6 @@ from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.strategies import rollout_shape
 from ctrlplane.provider.docker.units import Started
 from ctrlplane.provider.enums import DeployStrategy
-from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.releases import new_release, plan_deploy
@@ -262,16 +259,6 @@ def test_the_stability_window_sees_a_restart() -> None:
     assert not started.same_run({"State": {"Running": True, "StartedAt": "t2"}})
     assert not started.same_run({"State": {"Running": True, "Restarting": True, "StartedAt": "t1"}})
     assert not started.same_run(None)
-
-
-def test_a_lost_engine_is_found_behind_a_failed_step() -> None:
-    lost = BackendUnavailable("engine gone", backend="docker")
-    failed = RolloutFailed("start web", str(lost))
-    failed.__cause__ = lost
-    assert engine_lost(ExceptionGroup("x", [failed])) is lost
-    deploy = DeployFailed(IID, strategy="rolling", step="s", reason="r")
-    assert engine_lost(deploy) is None
-    assert engine_lost(BackendError("no", backend="docker")) is None
 
 
 def test_lease_and_volume_settings_from_env() -> None:

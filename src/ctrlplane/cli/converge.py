@@ -119,8 +119,9 @@ class ServiceChange:
             "blockers": [str(p) for p in self.recreate],
         }
 
-    def summary(self) -> str:
-        """``web: image a -> b, env +A ~B -C`` (keys only: env values may be private)."""
+    def summary(self, *, scale: bool = True) -> str:
+        """``web: image a -> b, env +A ~B -C, replicas 1 -> 2`` (env keys only: values may
+        be private); without ``scale``, only what a deploy changes."""
         parts = []
         if self.image:
             parts.append(f"image {self.image[0]} -> {self.image[1]}")
@@ -131,7 +132,8 @@ class ServiceChange:
             parts.append("env " + " ".join(marks))
         if self.health_check:
             parts.append("health_check")
-        parts += [f"{k} {a} -> {b}" for k, (a, b) in self.scale.items()]
+        if scale:
+            parts += [f"{k} {a} -> {b}" for k, (a, b) in self.scale.items()]
         return f"{self.service}: {', '.join(parts)}"
 
 

@@ -6,10 +6,12 @@ Instances are addressed by instance ID or by workload name (looked up on the bac
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
 
 import click
 
+from ctrlplane.cli.backends import BUILTIN_TYPES
 from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.operations import bounded, step
@@ -18,10 +20,23 @@ from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.errors import NotSupported
 from ctrlplane.provider import InstanceLister
 
-__all__ = ["age", "down_cmd", "ls_cmd"]
+__all__ = ["KEEP_VOLUMES_SETTING", "age", "down_cmd", "keeps_volumes", "ls_cmd"]
 
-KEEP_VOLUMES_SETTING = {"kubernetes": "keep_volumes"}
-"""Backend types whose config can keep an instance's volumes on deprovision."""
+KEEP_VOLUMES_SETTING = "keep_volumes"
+"""The config field with which a built-in backend keeps an instance's volumes on
+deprovision (Kubernetes has it; a backend whose config gains it is used at once)."""
+
+
+def keeps_volumes(backend_type: str) -> bool:
+    """Whether the built-in backend ``backend_type``'s config model has the
+    :data:`KEEP_VOLUMES_SETTING` field (this imports the backend, as building its
+    provider does)."""
+    backend = BUILTIN_TYPES.get(backend_type)
+    if backend is None:
+        return False
+    config = importlib.import_module(f"{backend.package}.config")
+    fields = getattr(config, backend.config_class).model_fields
+    return KEEP_VOLUMES_SETTING in fields
 
 
 def age(since: datetime | None, now: datetime | None = None) -> str:
@@ -74,7 +89,8 @@ def ls_cmd(state: CliState) -> None:
     "--keep-volumes",
     is_flag=True,
     help="Keep the instance's volumes (default: removed with it). Only where the "
-    "provider can (kubernetes); others refuse before removing anything.",
+    "provider's config has a keep_volumes setting (kubernetes); others refuse before "
+    "removing anything.",
 )
 @click.option("--timeout", type=DURATION, default="5m", show_default=True, help="How long to wait.")
 @global_options()
@@ -83,22 +99,21 @@ def down_cmd(state: CliState, instance: str, keep_volumes: bool, timeout: float)
     """Remove an instance and everything it created.
 
     Unlike docker compose down, volumes are removed by default: the library removes
-    everything an instance created. --keep-volumes keeps them on Kubernetes (its
-    keep_volumes setting); the Docker backend and others cannot keep them and refuse
-    (exit 4) before anything is removed.
+    everything an instance created. --keep-volumes keeps them where the backend's
+    config has a keep_volumes setting (Kubernetes); a backend without one cannot keep
+    them and refuses (exit 4) before anything is removed.
 
     Example: ctrlplane down hello-web
     """
     if keep_volumes:
-        setting = KEEP_VOLUMES_SETTING.get(state.chosen_type)
-        if setting is None:
+        if not keeps_volumes(state.chosen_type):
             raise NotSupported(
                 state.chosen_provider,
                 "down --keep-volumes",
                 detail="its backend removes an instance's volumes with the instance; "
                 "nothing was removed",
             )
-        state.settings[setting] = True
+        state.settings[KEEP_VOLUMES_SETTING] = True
     provider = state.provider()
 
     async def go() -> str:

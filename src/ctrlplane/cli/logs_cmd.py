@@ -7,18 +7,28 @@ colours; with several, each service gets its own colour. Without ``--follow`` th
 of several services are merged in time order; with it, lines are printed as they
 arrive. ``-o json`` prints one record per line. The services are the live release's
 (or, for a provider without a release history, the status').
+
+Lines are written as they are read, never collected: the merge holds one pending
+record per service (:mod:`ctrlplane.cli.log_merge`), so the memory used does not grow
+with the log's length (what the provider itself buffers aside). A reader that goes
+away (``ctrlplane logs web | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
 
 from ctrlplane.cli.completion import complete_instances, complete_services
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.log_merge import as_they_come, merge_by_time
 from ctrlplane.cli.options import global_options
 from ctrlplane.durations import coerce_duration
 from ctrlplane.errors import InvalidSpec, Problem
@@ -48,48 +58,105 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 class _Printer:
-    """Writes records: JSON lines, or ``service[replica] line`` coloured per service (when
-    several are shown) or per replica."""
+    """Writes records as they come: JSON lines, or ``service[replica] line`` coloured per
+    service (when several are shown) or per replica; stderr lines to stderr.
 
-    def __init__(self, services: Sequence[str], json_mode: bool, timestamps: bool = False) -> None:
+    Lines are written to the streams' own buffers (a terminal shows each line at once;
+    a pipe gets them in blocks), the other stream is flushed before a line changes
+    stream so the order is kept, and ``flush_each`` (``--follow``) flushes every line.
+    Colour only where the stream is a terminal and ``NO_COLOR`` is unset.
+    """
+
+    def __init__(
+        self,
+        services: Sequence[str],
+        json_mode: bool,
+        timestamps: bool = False,
+        *,
+        flush_each: bool = False,
+    ) -> None:
         self._services = list(services)
         self._json = json_mode
         self._timestamps = timestamps
+        self._flush_each = flush_each
+        self._out: TextIO = sys.stdout
+        self._err: TextIO = sys.stderr
+        self._last: TextIO | None = None
+        self._prefixes: dict[tuple[str, int, bool], str] = {}
+        plain = bool(os.environ.get("NO_COLOR"))
+        self._colour = {
+            id(self._out): not plain and self._out.isatty(),
+            id(self._err): not plain and self._err.isatty(),
+        }
+
+    def _prefix(self, rec: LogRecord, stream: TextIO) -> str:
+        colour = self._colour[id(stream)]
+        key = (rec.service, rec.replica, colour)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = f"{rec.service}[{rec.replica}]"
+            if colour:
+                if len(self._services) > 1 and rec.service in self._services:
+                    index = self._services.index(rec.service)
+                else:
+                    index = rec.replica
+                prefix = click.style(prefix, fg=_COLOURS[index % len(_COLOURS)])
+            self._prefixes[key] = prefix
+        return prefix
 
     def __call__(self, rec: LogRecord) -> None:
         if self._json:
-            click.echo(rec.to_json())
-            return
-        if len(self._services) > 1 and rec.service in self._services:
-            colour = _COLOURS[self._services.index(rec.service) % len(_COLOURS)]
+            stream, text = self._out, rec.to_json()
         else:
-            colour = _COLOURS[rec.replica % len(_COLOURS)]
-        prefix = click.style(f"{rec.service}[{rec.replica}]", fg=colour)
-        if self._timestamps:
-            prefix = rec.time.isoformat(timespec="milliseconds") + " " + prefix
-        click.echo(f"{prefix} {rec.line}", err=rec.stream == "stderr")
+            stream = self._err if rec.stream == "stderr" else self._out
+            text = f"{self._prefix(rec, stream)} {rec.line}"
+            if self._timestamps:
+                text = rec.time.isoformat(timespec="milliseconds") + " " + text
+        if self._last is not None and self._last is not stream:
+            self._last.flush()
+        self._last = stream
+        stream.write(text + "\n")
+        if self._flush_each:
+            stream.flush()
 
-
-async def _collect(provider: Provider, iid: str, opts: LogOptions) -> list[LogRecord]:
-    async with provider.logs(iid, opts) as records:
-        return [rec async for rec in records]
-
-
-async def _follow(provider: Provider, iid: str, opts: LogOptions, show: _Printer) -> None:
-    async with provider.logs(iid, opts) as records:
-        async for rec in records:
-            show(rec)
+    def close(self) -> None:
+        """Flush what is buffered."""
+        for stream in (self._out, self._err):
+            stream.flush()
 
 
 async def _show(provider: Provider, iid: str, options: list[LogOptions], show: _Printer) -> None:
-    if len(options) == 1:
-        await _follow(provider, iid, options[0], show)
-    elif options[0].follow:
-        await asyncio.gather(*(_follow(provider, iid, o, show) for o in options))
-    else:
-        batches = await asyncio.gather(*(_collect(provider, iid, o) for o in options))
-        for rec in sorted((r for batch in batches for r in batch), key=lambda r: r.time):
-            show(rec)
+    """Open every stream (concurrently), then write their records as they are read:
+    merged in time order, or as they arrive with ``--follow``."""
+    async with contextlib.AsyncExitStack() as stack:
+        streams = []
+        for opts in options:
+            stream = provider.logs(iid, opts)
+            stack.push_async_callback(stream.aclose)
+            streams.append(stream)
+        await asyncio.gather(*(s.open() for s in streams))
+        records: AsyncIterator[LogRecord]
+        if len(streams) == 1:
+            records = streams[0]
+        elif options[0].follow:
+            records = as_they_come(streams)
+        else:
+            records = merge_by_time(streams)
+        try:
+            async for rec in records:
+                show(rec)
+        finally:
+            closer = getattr(records, "aclose", None)
+            if closer is not None:
+                await closer()
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of our output went away (``logs | head``): point stdout at /dev/null
+    so that the interpreter's last flush does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 async def service_names(provider: Provider, iid: str) -> list[str]:
@@ -157,7 +224,13 @@ def logs_cmd(
             LogOptions(service_name=name, follow=follow, since=start, tail=tail, replica=replica)
             for name in names or [""]
         ]
-        show = _Printer([n for n in names if n], state.json, timestamps)
-        await _show(provider, iid, options, show)
+        show = _Printer([n for n in names if n], state.json, timestamps, flush_each=follow)
+        try:
+            await _show(provider, iid, options, show)
+        finally:
+            show.close()
 
-    run(go())
+    try:
+        run(go())
+    except BrokenPipeError:
+        _quiet_broken_pipe()

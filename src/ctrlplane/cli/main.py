@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None, *, state: CliState | None = None) -> Non
 
     ``state`` presets the shared state (tests pass one whose registry holds a fake). In
     a detached deploy (:mod:`ctrlplane.cli.detach`) the exit code and the error line are
-    also written to its result file.
+    also written to its result file, an unexpected exception's too (exit 1; the
+    exception then propagates with its traceback).
     """
     args = list(argv if argv is not None else sys.argv[1:])
     if args == ["--version"]:  # the fast path: nothing else to import
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None, *, state: CliState | None = None) -> Non
         click.echo(error, err=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # a bug: its traceback is shown, and a detached deploy failed
+        code, error = 1, f"error: unexpected {type(exc).__name__}: {exc}"
+        raise
     finally:
         if os.environ.get("CTRLPLANE_ROLLOUT_RESULT"):
             from ctrlplane.cli.detach import record_result

@@ -5,7 +5,8 @@ the header is bold and states are coloured, piped output is plain text with trai
 spaces trimmed, so it greps and diffs well. rich is imported only when a table is drawn.
 
 Endpoints print as ``http://`` when the port speaks HTTP: a port that a health check
-probes over HTTP (``path`` set), or that the backend reports with an ``http`` URL.
+probes over HTTP (``path`` set), a public endpoint of a service whose only TCP port is
+such a port, or an endpoint the backend reports with an ``http`` URL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -104,20 +106,47 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def http_ports(checks: Iterable[Any]) -> set[int]:
-    """The ports probed over HTTP by these health checks (``HealthCheckSpec`` or None)."""
-    return {hc.port for hc in checks if hc is not None and hc.path and hc.port}
+@dataclass(frozen=True)
+class HttpPorts:
+    """Which endpoints speak HTTP, as the workload's health checks tell.
+
+    ``ports``: the container ports a health check probes over HTTP (``path`` set).
+    ``services``: the services whose only TCP port is such a port, so that each of their
+    public endpoints (a host port, whose number says nothing of the container port)
+    speaks HTTP too.
+    """
+
+    ports: frozenset[int] = frozenset()
+    services: frozenset[str] = frozenset()
 
 
-def endpoint_url(ep: Endpoint, http: set[int] | frozenset[int] = frozenset()) -> str:
-    """``ep.url``, with ``http://`` for a TCP endpoint whose container port speaks HTTP."""
+def http_ports(services: Iterable[Any]) -> HttpPorts:
+    """The :class:`HttpPorts` of these service specs (``ServiceSpec``, or a release's
+    ``ServiceDeploySpec``, which has no ports: then only :attr:`HttpPorts.ports`)."""
+    ports: set[int] = set()
+    names: set[str] = set()
+    for svc in services:
+        hc = svc.health_check
+        if hc is None or not hc.path or not hc.port:
+            continue
+        ports.add(hc.port)
+        tcp = {p.container for p in getattr(svc, "ports", ()) if p.protocol == "tcp"}
+        if tcp == {hc.port}:
+            names.add(svc.name)
+    return HttpPorts(frozenset(ports), frozenset(names))
+
+
+def endpoint_url(ep: Endpoint, http: HttpPorts = HttpPorts()) -> str:
+    """``ep.url``, with ``http://`` for a TCP endpoint that speaks HTTP: an internal one
+    at a port of ``http.ports``, a public one of a service of ``http.services``."""
     scheme, sep, rest = ep.url.partition("://")
-    if sep and scheme == "tcp" and ep.protocol == "tcp" and ep.port in http:
-        return f"http://{rest}"
-    return ep.url
+    if not sep or scheme != "tcp" or ep.protocol != "tcp":
+        return ep.url
+    speaks = ep.service_name in http.services if ep.public else ep.port in http.ports
+    return f"http://{rest}" if speaks else ep.url
 
 
-def _endpoint_row(ep: Endpoint, http: set[int] | frozenset[int]) -> list[object]:
+def _endpoint_row(ep: Endpoint, http: HttpPorts) -> list[object]:
     return [
         ep.service_name or "-",
         endpoint_url(ep, http),
@@ -130,12 +159,12 @@ def status_lines(
     instance_id: str,
     name: str,
     status: InstanceStatus,
-    http: set[int] | frozenset[int] = frozenset(),
+    http: HttpPorts = HttpPorts(),
 ) -> str:
     """A human summary of an instance's status: header, services table, endpoints table.
 
-    ``http`` are the container ports that speak HTTP (their endpoints print as
-    ``http://``; see :func:`endpoint_url`).
+    ``http`` says which endpoints speak HTTP (they print as ``http://``; see
+    :func:`endpoint_url`).
     """
     started = status.started_at.isoformat(timespec="seconds") if status.started_at else "-"
     head = (

@@ -12,9 +12,10 @@ from ctrlplane.cli.completion import complete_instances, complete_services
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.lifecycle_cmds import age
 from ctrlplane.cli.options import global_options
-from ctrlplane.cli.output import echo_table, emit_json, endpoint_url
+from ctrlplane.cli.output import HttpPorts, echo_table, emit_json, endpoint_url
+from ctrlplane.cli.status_cmd import http_ports_of
 from ctrlplane.errors import NotSupported
-from ctrlplane.provider import ReleaseHistory, UnitLister, UnitStatus
+from ctrlplane.provider import UnitLister, UnitStatus
 
 __all__ = ["ps_cmd"]
 
@@ -46,20 +47,10 @@ def ps_cmd(state: CliState, instance: str, services: tuple[str, ...]) -> None:
             state.chosen_provider, "units", detail="it cannot list an instance's units (ps)"
         )
 
-    async def go() -> tuple[str, list[UnitStatus], set[int]]:
+    async def go() -> tuple[str, list[UnitStatus], HttpPorts]:
         iid, _ = await resolve_instance(provider, instance, state.tenant_id)
         units = await provider.units(iid)
-        http: set[int] = set()
-        if isinstance(provider, ReleaseHistory):
-            history = await provider.releases(iid)
-            live = next((r for r in history if r.live), None)
-            if live is not None:
-                http = {
-                    s.health_check.port
-                    for s in live.services
-                    if s.health_check is not None and s.health_check.path
-                }
-        return iid, units, http
+        return iid, units, await http_ports_of(provider, iid)
 
     iid, units, http = run(go())
     if services:

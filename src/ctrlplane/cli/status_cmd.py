@@ -23,7 +23,7 @@ import click
 from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.options import DURATION, global_options
-from ctrlplane.cli.output import emit_json, status_lines
+from ctrlplane.cli.output import HttpPorts, emit_json, http_ports, status_lines
 from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeout
 from ctrlplane.provider import InstanceStatus, Provider, ReleaseHistory
 
@@ -65,22 +65,19 @@ async def _watch(
         click.echo(status_lines(iid, name, status, http) if status else f"error: {problem}")
 
 
-async def http_ports_of(provider: Provider, iid: str) -> set[int]:
-    """The container ports the live release probes over HTTP (printed as http://)."""
+async def http_ports_of(provider: Provider, iid: str) -> HttpPorts:
+    """Which endpoints of the live release speak HTTP (printed as http://), from its
+    recorded specs (or, for an older record, its health checks)."""
     if not isinstance(provider, ReleaseHistory):
-        return set()
+        return HttpPorts()
     try:
         history = await provider.releases(iid)
     except CtrlplaneError:
-        return set()
+        return HttpPorts()
     live = next((r for r in history if r.live), None)
     if live is None:
-        return set()
-    return {
-        s.health_check.port
-        for s in live.services
-        if s.health_check is not None and s.health_check.path and s.health_check.port
-    }
+        return HttpPorts()
+    return http_ports(live.specs or live.services)
 
 
 @click.command("status")
@@ -116,7 +113,7 @@ def status_cmd(state: CliState, instance: str, watch: bool, interval: float, cou
             run(_watch(state, provider, instance, interval, count))
         return
 
-    async def once() -> tuple[str, str, InstanceStatus, set[int]]:
+    async def once() -> tuple[str, str, InstanceStatus, HttpPorts]:
         iid, name = await resolve_instance(provider, instance, state.tenant_id)
         status = await provider.status(iid)
         return iid, name, status, await http_ports_of(provider, iid)

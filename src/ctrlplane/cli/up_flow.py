@@ -197,7 +197,7 @@ class UpFlow:
             return
         for line in summary_lines(outcome["action"], plan, outcome["release_id"], self.strategy):
             click.echo(line)
-        http = http_ports(s.health_check for s in req.services)
+        http = http_ports(req.services)
         click.echo(status_lines(req.instance_id, req.name, status, http))
 
 
@@ -213,15 +213,13 @@ def summary_lines(action: str, plan: Convergence | None, release: str, strategy:
     if plan.unchanged:
         lines.append(f"unchanged: the instance matches the file (live release {plan.live_release})")
     else:
-        deployed = [c.summary() for c in plan.services if c.deploys]
+        deployed = [c.summary(scale=False) for c in plan.services if c.deploys]
         if deployed:
             lines.append(
                 f"deployed {release or 'a new release'} ({strategy}): " + "; ".join(deployed)
             )
         scaled = [
-            c.summary().split(": ", 1)[0]
-            + ": "
-            + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in c.scale.items())
+            f"{c.service}: " + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in c.scale.items())
             for c in plan.scale_changes
         ]
         if scaled:
