@@ -1,7 +1,8 @@
 """Reading instances back: ``status`` (assembled by the pure
 :func:`~.observe.status.instance_status`), the endpoints (cluster DNS, plus node ports and
-load balancers read from the Service and the nodes), ``list_instances`` (one summary per
-controller of the namespace) and ``releases`` (the history annotation).
+load balancers read from the Service and the nodes), ``units`` (one row per container of every
+pod meant to run), ``list_instances`` (one summary per controller of the namespace) and
+``releases`` (the history annotation).
 
 ``status`` also reports the instance's operation lease (:func:`~ctrlplane.provider.
 operations.lease_metadata`: the operation running, or interrupted and what the next call
@@ -27,6 +28,7 @@ from ctrlplane.provider.kubernetes.observe.status import (
     public_addresses,
     summaries,
 )
+from ctrlplane.provider.kubernetes.observe.unit_rows import unit_rows
 from ctrlplane.provider.kubernetes.render.naming import (
     LABEL_MANAGED_BY,
     LABEL_TENANT,
@@ -37,10 +39,16 @@ from ctrlplane.provider.kubernetes.secret_values import instance_secret_values
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
-from ctrlplane.provider.results import Endpoint, HealthStatus, InstanceStatus, InstanceSummary
+from ctrlplane.provider.results import (
+    Endpoint,
+    HealthStatus,
+    InstanceStatus,
+    InstanceSummary,
+    UnitStatus,
+)
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["health", "list_instances", "releases", "service_endpoints", "status"]
+__all__ = ["health", "list_instances", "releases", "service_endpoints", "status", "units"]
 
 
 async def status(ctx: Context, instance_id: str) -> InstanceStatus:
@@ -62,6 +70,19 @@ async def status(ctx: Context, instance_id: str) -> InstanceStatus:
         result = result.model_copy(update=update)
     ctx.op.redactor.add(await instance_secret_values(ctx, inst.req))
     return ctx.op.redactor.status(result)
+
+
+async def units(ctx: Context, instance_id: str) -> list[UnitStatus]:
+    """The body of :meth:`~.provider.KubernetesProvider.units`: the controller read (the
+    request, ``InstanceNotFound``) and one pod list by the instance's label selector,
+    turned into rows by the pure :func:`~.observe.unit_rows.unit_rows`. A row's message
+    quotes the kubelet: only then are the instance's Secrets read, to scrub their values."""
+    inst = await load(ctx, instance_id)
+    rows = unit_rows(inst.req, await pods(ctx, instance_id), datetime.now(UTC))
+    if any(row.message for row in rows):
+        ctx.op.redactor.add(await instance_secret_values(ctx, inst.req))
+        rows = [r.model_copy(update={"message": ctx.op.redactor.text(r.message)}) for r in rows]
+    return rows
 
 
 async def list_instances(ctx: Context, tenant_id: str | None = None) -> list[InstanceSummary]:

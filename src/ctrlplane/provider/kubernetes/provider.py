@@ -15,10 +15,9 @@ first repairs an operation whose holder died (:mod:`.repair`); the others run in
 read-only operation. Every operation's errors and events are scrubbed of the secret
 values it learnt.
 
-Every object is written with server-side apply under one field manager, so provisioning
-twice converges. Nothing is kept in the provider object: the request
-(``ctrlplane.io/spec``), the release history (``ctrlplane.io/releases``) and the replica
-count ``start`` restores (``ctrlplane.io/replicas``) are annotations of the controller.
+Objects are written with server-side apply under one field manager. Nothing is kept in the
+provider object: the request, the release history and the replica count ``start``
+restores are annotations of the controller.
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
 from ctrlplane.provider.spec import (
     DeployRequest,
@@ -183,6 +183,12 @@ class KubernetesProvider:
         operation running or interrupted (see :mod:`.inspection`)."""
         async with self._settings.reading(instance_id, "status") as ctx:
             return await inspection.status(ctx, instance_id)
+
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """One row per container of every pod meant to run (a rollout's too), in start-up
+        order, then replica; one pod list (see :func:`.inspection.units`)."""
+        async with self._settings.reading(instance_id, "units") as ctx:
+            return await inspection.units(ctx, instance_id)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """Every instance in the namespace (of ``tenant_id``), oldest first; state from the

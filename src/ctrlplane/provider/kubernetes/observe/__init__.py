@@ -3,7 +3,8 @@
 :mod:`.pods` (order, readiness, release and container states of pods), :mod:`.instance`
 (an instance read back from its controller), :mod:`.status` (status, endpoints,
 summaries), :mod:`.usage` (resource usage), :mod:`.rollouts` (rollout verdicts and probe
-evidence), :mod:`.units` (units started and removed between polls) and :mod:`.loglines`
+evidence), :mod:`.units` (units started and removed between polls), :mod:`.unit_rows` (one row per
+container for ``units``) and :mod:`.loglines`
 (log lines as records).
 """
 

@@ -33,11 +33,12 @@ from ctrlplane.provider.results import (
 )
 from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 
-__all__ = ["endpoints", "instance_status", "public_addresses", "summaries"]
+__all__ = ["container_state", "endpoints", "instance_status", "public_addresses", "summaries"]
 
 
-def _container_state(svc: ServiceSpec, cs: JSON | None) -> tuple[InstanceState, bool, str]:
-    """(state, ready, message) of one container status."""
+def container_state(svc: ServiceSpec, cs: JSON | None) -> tuple[InstanceState, bool, str]:
+    """(state, ready, message) of one container status of ``svc`` (``None``: not
+    created yet), as the module docstring maps them."""
     if cs is None:
         return InstanceState.STARTING, False, "not created yet"
     state = cs.get("state") or {}
@@ -69,7 +70,7 @@ def _service_status(svc: ServiceSpec, pods: Sequence[JSON], pod_ref: str) -> Ser
     messages: list[str] = []
     for pod in pods:
         cs = container_statuses(pod).get(svc.name)
-        state, ok, message = _container_state(svc, cs)
+        state, ok, message = container_state(svc, cs)
         why = unschedulable(pod)
         if cs is None and why is not None:
             state, message = InstanceState.FAILED, f"Unschedulable: {why}"
