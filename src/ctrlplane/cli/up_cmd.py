@@ -9,7 +9,11 @@ ones compare the file with the live release (:mod:`ctrlplane.cli.converge`) and
 - refuse (exit 2, nothing changed) what only re-creating the instance changes, naming
   each difference, unless ``--recreate`` is given: then the instance is removed and
   provisioned again under the same ID (its volumes and release history start over);
-- say ``unchanged`` when nothing differs; start the instance if it is stopped.
+- say ``unchanged`` when nothing differs; start the instance if it is stopped;
+- provision an instance whose provision never finished (its process was killed: status
+  reports the provision interrupted, or no release is recorded) instead of comparing it:
+  the backend's repair finishes or undoes what was left first
+  (:func:`~ctrlplane.cli.up_flow.unfinished_provision`).
 
 The instance is the one of ``--instance-id``, else the one running a workload of the
 file's name in the tenant (several: refused, exit 2), else a new one.
@@ -82,7 +86,9 @@ def up_cmd(
     deployed (--strategy), the main service's replicas, cpu and memory are scaled, and
     "unchanged" is printed when nothing differs. What only re-creating the instance
     changes (ports, command, volumes, secrets, services added or removed...) is refused
-    (exit 2) and named, unless --recreate is given. Several instances of that name in
+    (exit 2) and named, unless --recreate is given. An instance whose provision was
+    interrupted (its process killed) is provisioned: the backend first finishes or undoes
+    what was left. Several instances of that name in
     the tenant: refused (exit 2), listing them. Progress is shown on stderr; Ctrl-C
     cancels: what was created is removed, and the state left is printed.
 

@@ -24,13 +24,15 @@ from ctrlplane.provider import (
     DeployRequest,
     InstanceLister,
     InstanceState,
+    InstanceStatus,
     Provider,
     ProvisionRequest,
+    Release,
     ReleaseHistory,
     ResourceSpec,
 )
 
-__all__ = ["UpFlow", "existing_id"]
+__all__ = ["UpFlow", "existing_id", "unfinished_provision"]
 
 
 async def existing_id(provider: Provider, name: str, tenant: str) -> str | None:
@@ -85,20 +87,23 @@ class UpFlow:
         req: ProvisionRequest = self.workload.request(instance_id=chosen, tenant=tenant)
         self.instance_id = req.instance_id
         outcome: dict[str, Any] = {"action": "created", "release_id": "", "changes": None}
-        if chosen is not None and await self._exists(req.instance_id):
-            outcome = await bounded(f"up of {req.instance_id}", self.timeout, self._converge(req))
+        found = await self._status(req.instance_id) if chosen is not None else None
+        if found is not None:
+            outcome = await bounded(
+                f"up of {req.instance_id}", self.timeout, self._converge(req, found)
+            )
         else:
             await self._provision(req)
         status = await self.provider.status(req.instance_id)
         outcome.update(req=req, status=status)
         return outcome
 
-    async def _exists(self, instance_id: str) -> bool:
+    async def _status(self, instance_id: str) -> InstanceStatus | None:
+        """The instance's status; ``None`` when there is no such instance."""
         try:
-            await self.provider.status(instance_id)
+            return await self.provider.status(instance_id)
         except InstanceNotFound:
-            return False
-        return True
+            return None
 
     async def _provision(self, req: ProvisionRequest) -> None:
         self.say(
@@ -119,7 +124,7 @@ class UpFlow:
             if events is not None:
                 events.close()
 
-    async def _converge(self, req: ProvisionRequest) -> dict[str, Any]:
+    async def _converge(self, req: ProvisionRequest, status: InstanceStatus) -> dict[str, Any]:
         iid = req.instance_id
         if not isinstance(self.provider, ReleaseHistory):
             self.say(
@@ -129,6 +134,11 @@ class UpFlow:
             )
             await provision_with_progress(self.provider, req, None)
             return {"action": "provisioned", "release_id": "", "changes": None}
+        unfinished = unfinished_provision(status)
+        if unfinished is None and not await self._history(self.provider, iid):
+            unfinished = "it has no recorded release (its provision never finished)"
+        if unfinished is not None:
+            return await self._finish_provision(req, unfinished)
         live = await read_live(self.provider, iid)
         plan = converge(live, req.services, self.file)
         if plan.recreate:
@@ -167,6 +177,23 @@ class UpFlow:
         outcome["action"] = "converged"
         return outcome
 
+    @staticmethod
+    async def _history(provider: ReleaseHistory, instance_id: str) -> list[Release]:
+        """The instance's releases; none where the backend reads an instance whose
+        provision never recorded one as not found (its status still answers)."""
+        try:
+            return await provider.releases(instance_id)
+        except InstanceNotFound:
+            return []
+
+    async def _finish_provision(self, req: ProvisionRequest, why: str) -> dict[str, Any]:
+        """Provision an instance whose provision never finished (``why``): the provider's
+        repair of the interrupted operation runs first (it finishes or undoes what was
+        left), then the file is provisioned (an instance the repair kept is waited for)."""
+        self.say(f"{req.name or req.instance_id} ({req.instance_id}): {why}")
+        await self._provision(req)
+        return {"action": "provisioned", "release_id": "", "changes": None}
+
     async def _recreate(self, req: ProvisionRequest, plan: Convergence) -> dict[str, Any]:
         self.say(
             f"re-creating {req.name or req.instance_id} ({req.instance_id}): "
@@ -199,6 +226,18 @@ class UpFlow:
             click.echo(line)
         http = http_ports(req.services)
         click.echo(status_lines(req.instance_id, req.name, status, http))
+
+
+def unfinished_provision(status: InstanceStatus) -> str | None:
+    """Why ``up`` must provision an existing instance rather than converge it: its last
+    operation is a ``provision`` whose holder died (``status`` reports it interrupted, see
+    :func:`ctrlplane.provider.operations.lease_metadata`); ``None`` otherwise."""
+    meta = status.metadata
+    if meta.get("operation_state") != "interrupted":
+        return None
+    if meta.get("operation", "").split(" ", 1)[0] != "provision":
+        return None
+    return "its provision was interrupted (its process died); provisioning it again"
 
 
 def summary_lines(action: str, plan: Convergence | None, release: str, strategy: str) -> list[str]:
