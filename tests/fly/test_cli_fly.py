@@ -1,5 +1,5 @@
 """The real ``ctrlplane`` command on the Fly backend, against the fake Machines API (real
-HTTP on 127.0.0.1): up, status, ls, exec, deploy, releases, rollback, scale, render,
+HTTP on 127.0.0.1): up, status, ls, exec, deploy, releases, rollback, scale, ps, render,
 providers, doctor, logs (refused), down.
 
 The provider is configured the way an operator would: a ``ctrlplane.toml`` section of
@@ -176,7 +176,7 @@ async def _operate(target: Target, h: FlyHarness, app: str) -> None:
     assert "no logs endpoint" in err
 
     await target.ok("deploy", "cli-web", "-e", "MESSAGE=two")
-    history = json.loads(await target.ok("-o", "json", "releases", "cli-web"))
+    history = json.loads(await target.ok("-o", "json", "releases", "cli-web"))["releases"]
     assert len(history) == 2
     web = [m for m in h.api.live_machines(app) if m.metadata.get("ctrlplane_role") == "main"]
     assert [m.config["env"]["MESSAGE"] for m in web] == ["two"]
@@ -190,6 +190,19 @@ async def _operate(target: Target, h: FlyHarness, app: str) -> None:
         len([m for m in h.api.live_machines(app) if m.metadata.get("ctrlplane_role") == "main"])
         == 2
     )
+    live = json.loads(await target.ok("-o", "json", "releases", "cli-web"))["releases"][0]
+    units = json.loads(await target.ok("-o", "json", "ps", "cli-web"))["units"]
+    assert [(u["service"], u["replica"], u["state"]) for u in units] == [
+        ("web", 0, "running"),
+        ("web", 1, "running"),
+    ]
+    assert {u["release_id"] for u in units} == {live["release_id"]}
+    table = (await target.ok("ps", "cli-web")).splitlines()
+    assert table[0].split()[:3] == ["SERVICE", "REPLICA", "RELEASE"]
+    assert [line.split()[:5] for line in table[1:] if line.strip()] == [
+        ["web", "0", live["release_id"], IMAGE, "running"],
+        ["web", "1", live["release_id"], IMAGE, "running"],
+    ]
 
 
 async def test_fly_from_ctrlplane_toml(fly_toml: tuple[Target, FlyHarness]) -> None:

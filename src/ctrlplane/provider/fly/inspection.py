@@ -1,4 +1,5 @@
-"""Reading an instance (I/O): status, provision results, usage, releases, listing, health.
+"""Reading an instance (I/O): status, units, provision results, usage, releases, listing,
+health.
 
 Each is one listing of the app's Machines (plus the control Machine's versions for
 releases, each serving Machine's processes for usage); see :mod:`.observe.status`.
@@ -19,6 +20,7 @@ from ctrlplane.provider.fly.instances import Instance
 from ctrlplane.provider.fly.observe.listing import summary
 from ctrlplane.provider.fly.observe.machines import MachineView
 from ctrlplane.provider.fly.observe.status import instance_status, process_group, usage
+from ctrlplane.provider.fly.observe.units import unit_rows
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     HealthStatus,
@@ -27,6 +29,7 @@ from ctrlplane.provider.results import (
     ProvisionResult,
     ResourceUsage,
     ServiceStatus,
+    UnitStatus,
 )
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "releases",
     "resources",
     "status",
+    "units",
 ]
 
 
@@ -72,6 +76,16 @@ async def status(ctx: FlyContext, instance_id: str) -> InstanceStatus:
     if inst is None or inst.release is None or inst.spec is None:
         raise InstanceNotFound(instance_id, provider=BACKEND)
     return _status(ctx, inst)
+
+
+async def units(ctx: FlyContext, instance_id: str) -> list[UnitStatus]:
+    """One row per Machine of the instance but its control Machine
+    (:func:`~.observe.units.unit_rows`), from one listing of the app's Machines;
+    ``InstanceNotFound`` when there is no instance (or no spec recorded yet)."""
+    inst = await instances.find(ctx, instance_id)
+    if inst is None or inst.spec is None:
+        raise InstanceNotFound(instance_id, provider=BACKEND)
+    return unit_rows(inst.spec, instance_id, inst.machines, inst.units)
 
 
 async def provision_result(ctx: FlyContext, inst: Instance) -> ProvisionResult:

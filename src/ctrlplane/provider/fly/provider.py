@@ -58,6 +58,7 @@ from ctrlplane.provider.results import (
     ProviderInfo,
     ProvisionResult,
     ResourceUsage,
+    UnitStatus,
 )
 from ctrlplane.provider.spec import (
     DeployRequest,
@@ -208,6 +209,12 @@ class FlyProvider:
         if lease.expired():
             update["message"] = interrupted_message(lease)
         return status.model_copy(update=update)
+
+    async def units(self, instance_id: str) -> list[UnitStatus]:
+        """One row per Machine of the instance but its control Machine (a rollout's
+        other set too), in start-up order, then replica; one listing of the Machines."""
+        async with self._open() as ctx, self._ops.reading(instance_id, "units"):
+            return await inspection.units(ctx, instance_id)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """The instances of the configured app, or of the organization's apps named with
