@@ -1,6 +1,7 @@
 """The real ``ctrlplane`` command on the Fly backend, against the fake Machines API (real
 HTTP on 127.0.0.1): up, status, ls, exec, deploy, releases, rollback, scale, ps, render,
-providers, doctor, logs (refused), down.
+providers, doctor, logs (refused), down; and ``up`` of an instance whose provision was
+interrupted.
 
 The provider is configured the way an operator would: a ``ctrlplane.toml`` section of
 type ``fly``, or environment variables only (``CTRLPLANE_PROVIDER=fly``,
@@ -16,10 +17,15 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest_asyncio
+
+from ctrlplane.provider.leases import Lease
+from ctrlplane.workload import parse_workload, parse_workload_text
 
 from .harness import TOKEN, FlyHarness
 
@@ -241,3 +247,53 @@ async def test_render_prints_the_requests_without_secrets(
     machine = rendered[3]["body"]["config"]
     assert machine["processes"][0]["secrets"][0]["env_var"] == "API_TOKEN"
     assert TOKEN not in json.dumps(rendered)
+
+
+async def test_up_of_an_interrupted_provision_provisions_it(
+    fly_toml: tuple[Target, FlyHarness],
+) -> None:
+    # What a provision killed mid-way leaves on Fly: the app, a control Machine recording
+    # the spec but no release, a workload Machine, and the control Machine's lease of a
+    # provision whose holder died.
+    target, h = fly_toml
+    req = parse_workload(parse_workload_text(WORKLOAD, source="app.yaml"))
+    app = h.app(req.instance_id)
+    then = datetime.now(UTC) - timedelta(minutes=5)
+    dead = Lease("gone-host/1/abcd", "provision", then, then, 2.0, {"phase": "start"})
+    async with httpx.AsyncClient(
+        base_url=h.api.address + "/v1", headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as raw:
+        await raw.post("/apps", json={"app_name": app, "org_slug": "personal"})
+        meta = {
+            "ctrlplane_instance": req.instance_id,
+            "ctrlplane_role": "control",
+            "ctrlplane_name": req.name,
+            "ctrlplane_tenant": req.tenant_id,
+            "ctrlplane_spec": req.model_dump_json(),
+        }
+        control = {
+            "name": "ctrlplane-control",
+            "skip_launch": True,
+            "config": {"image": h.values()["control_image"], "metadata": meta},
+        }
+        made = (await raw.post(f"/apps/{app}/machines", json=control)).json()
+        half = {"config": {"image": IMAGE, "metadata": {"ctrlplane_instance": req.instance_id}}}
+        stray = (await raw.post(f"/apps/{app}/machines", json=half)).json()
+        await raw.post(
+            f"/apps/{app}/machines/{made['id']}/lease",
+            json={"ttl": 600, "description": dead.to_json()},
+        )
+    before = json.loads(await target.ok("-o", "json", "status", req.instance_id))["status"]
+    assert before["metadata"]["operation_state"] == "interrupted"
+
+    code, out, err = await target.run("up", "-f", "app.yaml")
+    assert code == 0, f"{out}\n{err}"
+    assert "its provision was interrupted" in err
+    assert out.startswith(f"instance {req.instance_id} (cli-web)")
+    assert "state running" in out
+    after = json.loads(await target.ok("-o", "json", "status", "cli-web"))["status"]
+    assert after["ready"] is True
+    assert "operation" not in after["metadata"]
+    assert next(m for m in h.api.machines_of(app) if m.id == stray["id"]).gone
+    assert len(json.loads(await target.ok("-o", "json", "releases", "cli-web"))["releases"]) == 1
+    await target.ok("down", "cli-web")
