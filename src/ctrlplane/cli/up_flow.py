@@ -235,7 +235,7 @@ def unfinished_provision(status: InstanceStatus) -> str | None:
     meta = status.metadata
     if meta.get("operation_state") != "interrupted":
         return None
-    if meta.get("operation", "").split(" ", 1)[0] != "provision":
+    if meta.get("operation_name") != "provision":
         return None
     return "its provision was interrupted (its process died); provisioning it again"
 

@@ -91,14 +91,16 @@ class Operation:
 
 def lease_metadata(lease: Lease | None, now: datetime | None = None) -> dict[str, str]:
     """What ``status`` reports of an instance's operation lease, as metadata entries:
-    ``operation`` (``deploy by host/pid/x since 2026-12-07T10:00:00+00:00``) and
-    ``operation_state``: ``running``, or ``interrupted`` when its holder died (the lease
-    expired): the next mutating call repairs it first. Empty when no operation runs."""
+    ``operation`` (``deploy by host/pid/x since 2026-12-07T10:00:00+00:00``), its name
+    alone in ``operation_name`` (``deploy``, for programs), and ``operation_state``:
+    ``running``, or ``interrupted`` when its holder died (the lease expired): the next
+    mutating call repairs it first. Empty when no operation runs."""
     if lease is None:
         return {}
     since = lease.acquired_at.isoformat(timespec="seconds")
     out = {
         "operation": f"{lease.operation} by {lease.holder} since {since}",
+        "operation_name": lease.operation,
         "operation_state": "interrupted" if lease.expired(now) else "running",
     }
     phase = lease.intent.get("phase")
