@@ -40,6 +40,7 @@ from typing import TypeVar
 import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
+from aiodocker.execs import Exec
 from aiodocker.networks import DockerNetwork
 from aiodocker.volumes import DockerVolume
 
@@ -50,7 +51,7 @@ from ctrlplane.provider.docker.observe.logframes import FrameDecoder
 from ctrlplane.provider.native import JSON
 from ctrlplane.registry_logins import registry_host
 
-__all__ = ["DockerClient", "ExecOutput", "open_client"]
+__all__ = ["DockerClient", "ExecOutput", "ExecStream", "exec_exit_code", "open_client"]
 
 _T = TypeVar("_T")
 
@@ -120,6 +121,63 @@ class ExecOutput:
     exit_code: int
     stdout: bytes
     stderr: bytes
+
+
+class ExecStream:
+    """The connection of an exec started attached (:meth:`DockerClient.attach_exec`): the
+    output as the engine sends it (raw bytes: multiplexed frames without a tty), input
+    written as it comes, and end of input as a half-close of the connection."""
+
+    _HIGH_WATER = 256 * 1024
+    """Bytes of unsent input past which :meth:`write` waits for the engine to read."""
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], what: str, patience: float
+    ) -> None:
+        self._resp = resp
+        self._chunks = chunks
+        self._what = what
+        self._patience = patience
+
+    async def read(self) -> bytes:
+        """The next bytes the engine sent; ``b""`` once it ended the stream (the process
+        exited, or the engine closed the connection)."""
+        return await anext(self._chunks, b"")
+
+    def _transport(self) -> asyncio.Transport:
+        conn = self._resp.connection
+        transport = conn.transport if conn is not None else None
+        if transport is None or transport.is_closing():
+            raise BackendError(f"{self._what}: the connection has ended", backend=BACKEND)
+        return transport
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` to the process's input; waits (at most ``request_timeout``)
+        while the engine has not read what was sent before."""
+        transport = self._transport()
+        transport.write(data)
+        try:
+            async with asyncio.timeout(self._patience):
+                while transport.get_write_buffer_size() > self._HIGH_WATER:
+                    await asyncio.sleep(0.01)
+                    transport = self._transport()
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"{self._what}: the engine read no input within {self._patience:g}s "
+                "(request_timeout)",
+                backend=BACKEND,
+            ) from None
+
+    def end_input(self) -> None:
+        """Half-close the connection: the process reads end of input (without a tty;
+        with one the engine ends the whole stream, see :mod:`.sessions`)."""
+        transport = self._transport()
+        if transport.can_write_eof():
+            transport.write_eof()
+
+    def close(self) -> None:
+        """Drop the connection (the engine does not stop the process for it)."""
+        self._resp.close()
 
 
 class DockerClient:
@@ -361,6 +419,47 @@ class DockerClient:
                     (err if stream == "stderr" else out).extend(payload)
         return bytes(out), bytes(err)
 
+    async def create_exec(
+        self, ref: str, argv: list[str], *, tty: bool, env: Mapping[str, str]
+    ) -> str:
+        """Create (not start) an exec of ``argv`` in a running container with its input
+        attached, ``env`` added to the container's; its ID."""
+        async with self._translated(f"create an exec in container {ref}"):
+            execution = await self._container(ref).exec(
+                argv, stdout=True, stderr=True, stdin=True, tty=tty, environment=dict(env)
+            )
+        return execution.id
+
+    @asynccontextmanager
+    async def attach_exec(self, exec_id: str, tty: bool, ref: str) -> AsyncIterator[ExecStream]:
+        """Start exec ``exec_id`` attached (the engine hijacks the connection and answers
+        200 with the raw stream); the connection is dropped when the block ends."""
+        what = f"run an interactive exec in container {ref}"
+        body: JSON = {"Detach": False, "Tty": tty}
+        path = f"exec/{exec_id}/start"
+        async with self._request(
+            "POST", path, what=what, body=body, limits=self._waiting()
+        ) as resp:
+            stream = ExecStream(
+                resp, self._chunks(resp, what), what, seconds(self._config.request_timeout)
+            )
+            try:
+                yield stream
+            finally:
+                stream.close()
+
+    async def resize_exec(self, exec_id: str, rows: int, columns: int) -> None:
+        """Set the tty size of a running exec."""
+        execution = Exec(self._docker, exec_id)
+        async with self._translated("resize an exec's terminal"):
+            await execution.resize(h=rows, w=columns)
+
+    async def inspect_exec(self, exec_id: str) -> JSON | None:
+        """``GET /exec/{id}/json`` (``Running``, ``ExitCode``, ``Pid``), or ``None`` if the
+        engine no longer knows it."""
+        execution = Exec(self._docker, exec_id)
+        return await self._unless_absent("inspect an exec", execution.inspect())
+
     # -- networks and volumes -------------------------------------------------------
 
     async def list_networks(self, filters: Mapping[str, list[str]]) -> list[JSON]:
@@ -531,15 +630,22 @@ def _pull_error(
 _START_FAILED = b"OCI runtime exec failed"
 
 
-def _normalized(code: int, out: bytes, err: bytes) -> ExecOutput:
-    """A program that could not be started: the engine writes its reason to the output
-    stream and reports 126; report it on stderr, with 127 when the program was not found
-    (as a shell does)."""
-    if code == 126 and out.startswith(_START_FAILED):
-        text = out.lower()
+def exec_exit_code(code: int, head: bytes) -> int:
+    """The exit code of an exec whose output starts with ``head``: a program that could
+    not be started is reported by the engine as 126 with its reason as output; 127 when
+    the program was not found (as a shell does)."""
+    if code == 126 and head.startswith(_START_FAILED):
+        text = head.lower()
         if b"not found" in text or b"no such file" in text:
-            code = 127
-        return ExecOutput(code, b"", err + out.replace(b"\r\n", b"\n"))
+            return 127
+    return code
+
+
+def _normalized(code: int, out: bytes, err: bytes) -> ExecOutput:
+    """A program that could not be started (:func:`exec_exit_code`): its reason goes to
+    stderr."""
+    if code == 126 and out.startswith(_START_FAILED):
+        return ExecOutput(exec_exit_code(code, out), b"", err + out.replace(b"\r\n", b"\n"))
     return ExecOutput(code, out, err)
 
 
