@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
+import signal
+import sys
 import time
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +26,11 @@ from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.sessions import ExecSession, InteractiveExec, OutputChunk
 
 from .helpers import IMAGE, TRAP, request
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from pty_terminal import PtyCli
+
+EXE = str(Path(sys.executable).with_name("ctrlplane"))
 
 PROMPT = b"/ # "
 WAIT = 10.0
@@ -251,3 +262,78 @@ async def test_a_program_that_does_not_exist_and_a_wrong_target(
         async with provider.exec_session(iid, ExecRequest(command=["sh"], service="nope")):
             pytest.fail("a session in a service that does not exist must not open")
     await no_process_left(provider, iid, before)
+
+
+# -- the command on a terminal ---------------------------------------------------------
+
+
+def _cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRLPLANE_")}
+    return {**env, "CTRLPLANE_PROVIDER": "docker", "CTRLPLANE_DOCKER_PULL_POLICY": "never"}
+
+
+@contextlib.asynccontextmanager
+async def cli_terminal(iid: str, *args: str) -> AsyncIterator[PtyCli]:
+    """``ctrlplane exec -it IID ARGS`` on a 30x100 terminal."""
+    term = PtyCli(EXE, ["exec", "-it", iid, *args], env=_cli_env(), rows=30, columns=100)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+async def test_exec_it_on_a_terminal(provider: DockerProvider, idle: tuple[str, set[str]]) -> None:
+    iid, before = idle
+    async with cli_terminal(iid, "app", "--", "sh") as term:
+        await term.until(PROMPT)
+        assert term.is_raw()
+        term.take()
+        term.type(b"stty size; echo $((6 * 7))\r")
+        assert b"\r\n30 100\r\n42\r\n" in await term.until(b"42\r\n" + PROMPT)
+        term.resize(40, 120)  # SIGWINCH: the new size reaches the remote terminal
+        await asyncio.sleep(0.5)
+        term.take()
+        term.type(b"stty size\r")
+        assert b"\r\n40 120\r\n" in await term.until(b"40 120\r\n" + PROMPT)
+        term.type(b"sleep 3000 &\r")
+        await term.until(PROMPT)
+        term.type(b"exit 3\r")
+        assert await term.exit_code() == 3
+        assert term.settings() == term.settings_before  # the terminal is restored
+    await no_process_left(provider, iid, before)
+
+
+async def test_exec_it_ends_nothing_left_when_the_terminal_hangs_up(
+    provider: DockerProvider, idle: tuple[str, set[str]]
+) -> None:
+    iid, before = idle
+    async with cli_terminal(iid, "--", "sh") as term:
+        await term.until(PROMPT)
+        term.type(b"sleep 3000\r")
+        await term.until(b"sleep 3000\r\n")
+        assert any("sleep 3000" in p for p in await processes(provider, iid))
+        term.proc.send_signal(signal.SIGHUP)  # the terminal closed (an ssh that dropped)
+        assert await term.exit_code() == 128 + signal.SIGHUP
+        assert term.settings() == term.settings_before
+    await no_process_left(provider, iid, before)
+
+
+async def test_exec_i_with_piped_input_and_json(idle: tuple[str, set[str]]) -> None:
+    iid, _ = idle
+
+    async def piped(*args: str, stdin: bytes) -> tuple[int, bytes, bytes]:
+        proc = await asyncio.create_subprocess_exec(
+            EXE, *args, env=_cli_env(), stdin=PIPE, stdout=PIPE, stderr=PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+        assert proc.returncode is not None
+        return proc.returncode, out, err
+
+    script = b"echo one\necho two >&2\nexit 4\n"
+    assert await piped("exec", "-i", iid, "--", "sh", stdin=script) == (4, b"one\n", b"two\n")
+    code, out, err = await piped("exec", "-it", iid, "--", "sh", stdin=script)
+    assert (code, out) == (4, b"one\n")
+    assert err.startswith(b"standard input is not a terminal")
+    code, out, _ = await piped("-o", "json", "exec", "-it", iid, "--", "sh", stdin=b"exit 6\n")
+    assert code == 6
+    assert json.loads(out) == {"exit_code": 6, "stdout": "", "stderr": ""}
