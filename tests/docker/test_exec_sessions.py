@@ -337,3 +337,18 @@ async def test_exec_i_with_piped_input_and_json(idle: tuple[str, set[str]]) -> N
     code, out, _ = await piped("-o", "json", "exec", "-it", iid, "--", "sh", stdin=b"exit 6\n")
     assert code == 6
     assert json.loads(out) == {"exit_code": 6, "stdout": "", "stderr": ""}
+
+
+async def test_one_shot_exec_with_a_tty_and_input_ends_with_the_remote_code(
+    provider: DockerProvider, idle: tuple[str, set[str]]
+) -> None:
+    # On a tty a half-close ended the stream while the shell ran on: exit code -1 and
+    # a shell left behind. The input now ends with the terminal's Ctrl-D.
+    iid, before = idle
+    req = ExecRequest(command=["sh"], stdin=b"echo hi; exit 3\n", tty=True)
+    r = await asyncio.wait_for(provider.exec(iid, req), WAIT)
+    assert r.exit_code == 3
+    assert b"hi\r\n" in r.stdout
+    r = await provider.exec(iid, ExecRequest(command=["cat"], stdin=b"a\nb\n", tty=True))
+    assert r.exit_code == 0
+    await no_process_left(provider, iid, before)

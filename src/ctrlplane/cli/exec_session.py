@@ -66,17 +66,9 @@ class Streams:
         if self.collect:
             (self.stderr if stream == "stderr" else self.stdout).extend(data)
             return
-        _write_all(2 if stream == "stderr" else 1, data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            continue
-        view = view[written:]
+        target = sys.stderr if stream == "stderr" else sys.stdout
+        target.buffer.write(data)
+        target.buffer.flush()
 
 
 def window_size() -> tuple[int, int] | None:
@@ -143,7 +135,13 @@ async def _forward_input(session: ExecSession, source: BinaryIO) -> None:
     """Stdin to the session as it comes, then end of input. A terminal or a pipe is
     read when it has data (the loop's reader, paused while :data:`_BACKLOG` chunks wait
     for the session); a regular file is read in chunks."""
-    fd = source.fileno()
+    try:
+        fd = source.fileno()
+    except (OSError, ValueError):  # not a file (an in-memory stream): read it as one
+        while data := await asyncio.to_thread(source.read, _READ):
+            await session.write(data)
+        await session.close_stdin()
+        return
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
     paused = False

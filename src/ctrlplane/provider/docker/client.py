@@ -376,8 +376,10 @@ class DockerClient:
         self, ref: str, argv: list[str], *, stdin: bytes | None, tty: bool
     ) -> ExecOutput:
         """Run ``argv`` in a running container; stdin (if given) is written then ended
-        with a half-close of the connection, and the output is read until the engine
-        ends the stream (no read timeout: the command takes what it takes)."""
+        (:meth:`_exec_output`), and the output is read until the engine ends the stream
+        (no read timeout: the command takes what it takes). The exit code is the
+        engine's, never guessed: a command still running once its output ended is a
+        :class:`BackendError`."""
         what = f"run a command in container {ref}"
         async with self._translated(what):
             execution = await self._container(ref).exec(
@@ -392,13 +394,20 @@ class DockerClient:
                     break
                 await asyncio.sleep(0.05)
         code = info.get("ExitCode")
-        return _normalized(int(code) if code is not None else -1, out, err)
+        if info.get("Running") or code is None:
+            raise BackendError(
+                f"{what}: its output ended but it still runs (no exit code to report)",
+                backend=BACKEND,
+            )
+        return _normalized(int(code), out, err)
 
     async def _exec_output(
         self, exec_id: str, stdin: bytes | None, tty: bool, what: str
     ) -> tuple[bytes, bytes]:
         """Start exec ``exec_id`` attached (without a protocol upgrade the engine answers
-        200 and streams the output until the command ends), feed it ``stdin``."""
+        200 and streams the output until the command ends), feed it ``stdin``, then end
+        the input: a half-close, or on a tty its end-of-input character (Ctrl-D, which
+        ends input after a complete line: end ``stdin`` with a newline there)."""
         out, err = bytearray(), bytearray()
         decoder = FrameDecoder(tty=tty)
         path = f"exec/{exec_id}/start"
@@ -412,7 +421,9 @@ class DockerClient:
                     raise BackendError(f"{what}: the engine closed the stream", backend=BACKEND)
                 if stdin:
                     transport.write(stdin)
-                if transport.can_write_eof():
+                if tty:  # a half-close would end the stream, not the process's input
+                    transport.write(_TTY_EOF)
+                elif transport.can_write_eof():
                     transport.write_eof()
             async for chunk in self._chunks(resp, what):
                 for stream, payload in decoder.feed(chunk):
@@ -628,6 +639,7 @@ def _pull_error(
 
 
 _START_FAILED = b"OCI runtime exec failed"
+_TTY_EOF = b"\x04"
 
 
 def exec_exit_code(code: int, head: bytes) -> int:
