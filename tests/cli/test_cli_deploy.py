@@ -435,7 +435,7 @@ def test_the_state_check_after_ctrl_c_is_bounded(
 # -- 6. exec -i / -t say what they do ----------------------------------------------------
 
 
-def test_exec_help_says_stdin_is_sent_once_and_the_terminal_stays_cooked(
+def test_exec_help_describes_the_interactive_session(
     capsys: pytest.CaptureFixture[str],
     fake: FakeProvider,
     provider: Wrapped,
@@ -443,12 +443,12 @@ def test_exec_help_says_stdin_is_sent_once_and_the_terminal_stays_cooked(
     code, out, _ = run_cli(capsys, provider, "exec", "--help")
     assert code == 0
     text = " ".join(out.split())
-    assert "Read standard input to EOF, then send it to the command once" in text
-    assert "pseudo-terminal in the container; the local terminal stays cooked" in text
-    assert "not an interactive session" in text
+    assert "Forward standard input to the command as it comes" in text
+    assert "with -i on a terminal, the local one goes raw" in text
+    assert "With -it it is an interactive session" in text
     guide = " ".join((DOCS / "cli.md").read_text().split())
-    assert "stdin is read to EOF and sent once" in guide
-    assert "the local terminal stays cooked" in guide
+    assert "`-it` is an interactive session" in guide
+    assert "the terminal is restored however the session ends" in guide
 
 
 def test_exec_interactive_sends_all_of_stdin(
@@ -458,9 +458,14 @@ def test_exec_interactive_sends_all_of_stdin(
     workload: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The one-shot exec of a provider without sessions (the fake's session runs its
+    # command as soon as its output is read, before any input: forwarding input as it
+    # comes is tested on the fake Nomad agent and on Docker, test_cli_exec_session.py).
     up(capsys, provider, workload)
+    one_shot = Wrapped(fake)
+    one_shot.hidden = frozenset({"exec_session"})
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"line 1\nline 2\n")))
-    code, out, err = run_cli(capsys, provider, "exec", "-i", IID, "-s", "web", "--", "cat")
+    code, out, err = run_cli(capsys, one_shot, "exec", "-i", IID, "-s", "web", "--", "cat")
     assert code == 0, err
     assert out == "line 1\nline 2\n"
     assert err == ""  # not a terminal: no hint

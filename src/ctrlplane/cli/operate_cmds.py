@@ -11,6 +11,7 @@ instance; cpu and memory limits apply to the main service).
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 import click
 
@@ -20,7 +21,14 @@ from ctrlplane.cli.operations import bounded, scale_with_progress, step
 from ctrlplane.cli.options import DURATION, global_options
 from ctrlplane.cli.output import emit_json
 from ctrlplane.errors import InvalidSpec, NotSupported, Problem
-from ctrlplane.provider import ExecRequest, ReleaseHistory, ResourceSpec
+from ctrlplane.provider import (
+    ExecRequest,
+    ExecResult,
+    InteractiveExec,
+    Provider,
+    ReleaseHistory,
+    ResourceSpec,
+)
 
 __all__ = ["exec_cmd", "restart_cmd", "scale_cmd", "start_cmd", "stop_cmd"]
 
@@ -81,35 +89,73 @@ stop_cmd = _lifecycle("stop", "stopped")
 restart_cmd = _lifecycle("restart", "restarted")
 
 
-@click.command("exec", context_settings={"ignore_unknown_options": True})
+class _ExecCommand(click.Command):
+    """``exec``: what follows ``--`` is the command, kept apart (``ctx.meta``) so that an
+    optional SERVICE may stand between INSTANCE and ``--``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta[_AFTER_DASH] = args[at + 1 :]
+            args = args[:at]
+        return super().parse_args(ctx, args)
+
+
+_AFTER_DASH = "ctrlplane.exec.command"
+
+
+def _target_and_argv(
+    ctx: click.Context, words: tuple[str, ...], service: str
+) -> tuple[str, list[str]]:
+    """(service, argv) of ``exec INSTANCE [SERVICE] -- CMD...`` (without ``--`` every
+    word after INSTANCE is the command)."""
+    after: list[str] | None = ctx.meta.get(_AFTER_DASH)
+    if after is None:
+        named, argv = "", list(words)
+    else:
+        if len(words) > 1:
+            raise click.UsageError(
+                f"only one SERVICE may stand between INSTANCE and --, not {' '.join(words)!r}"
+            )
+        named, argv = (words[0] if words else ""), after
+    if not argv:
+        raise click.UsageError("give the command to run: ctrlplane exec INSTANCE -- CMD...")
+    if named and service and named != service:
+        raise click.UsageError(f"two services given: {named!r} and -s {service!r}")
+    return named or service, argv
+
+
+@click.command("exec", cls=_ExecCommand, context_settings={"ignore_unknown_options": True})
 @click.argument("instance", shell_complete=complete_instances)
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument("words", metavar="[SERVICE] -- COMMAND...", nargs=-1, type=click.UNPROCESSED)
 @click.option(
     "-i",
     "--interactive",
     is_flag=True,
-    help="Read standard input to EOF, then send it to the command once (not a live stream).",
+    help="Forward standard input to the command as it comes (a terminal or a pipe).",
 )
 @click.option(
     "-t",
     "--tty",
     is_flag=True,
-    help="Allocate a pseudo-terminal in the container; the local terminal stays cooked.",
+    help="A terminal for the command; with -i on a terminal, the local one goes raw.",
 )
 @click.option(
     "-s",
     "--service",
     default="",
     shell_complete=complete_services,
-    help="Service to run in (default: main).",
+    help="Service to run in (default: main); or name it before --.",
 )
 @click.option("--replica", type=int, default=None, help="Replica to run in (default: 0).")
 @global_options()
 @pass_state
+@click.pass_context
 def exec_cmd(
+    ctx: click.Context,
     state: CliState,
     instance: str,
-    command: tuple[str, ...],
+    words: tuple[str, ...],
     interactive: bool,
     tty: bool,
     service: str,
@@ -117,22 +163,57 @@ def exec_cmd(
 ) -> None:
     """Run a command in an instance; its exit code becomes ours.
 
-    The command runs to completion, then its stdout and stderr are written (output is
-    not streamed while it runs). With -i, standard input is read to EOF first (on a
-    terminal: end it with Ctrl-D) and sent once; this is not an interactive session.
-    With -t the command gets a pseudo-terminal in the container, but the local
-    terminal stays cooked (no raw mode, no window size): use it for commands that
-    insist on a terminal, not for shells or editors.
+    Without -i/-t the command runs to completion, then its stdout and stderr are
+    written. With -it it is an interactive session, as docker exec -it: the local
+    terminal goes raw (every key, Ctrl-C and Ctrl-D included, reaches the command),
+    input and the window size are forwarded, output is printed as it comes, and the
+    terminal is restored when the command exits (Ctrl-D or exit in a shell). -i
+    alone forwards input as it comes (piped input too: its end is the command's end
+    of input); -t alone gives the command a terminal. Ending the session (the command
+    exits, the terminal closes, Ctrl-C without -t) stops every process it started in
+    the container. With -o json the output is collected and printed once, as an
+    ExecResult. Sessions need a provider with interactive exec (docker, nomad); on the
+    others -t is refused with the reason (exit 4), and -i reads standard input to EOF,
+    then runs the command.
 
-    Example: ctrlplane exec hello-web -- cat /www/index.html
+    Example: ctrlplane exec -it hello-web web -- sh
     """
+    service, argv = _target_and_argv(ctx, words, service)
+    provider = state.provider()
+    if (interactive or tty) and isinstance(provider, InteractiveExec):
+        code = _session(state, provider, instance, argv, interactive, tty, service, replica)
+    else:
+        code = _once(state, provider, instance, argv, interactive, tty, service, replica)
+    if code:
+        raise SystemExit(code)
+
+
+def _once(
+    state: CliState,
+    provider: Provider,
+    instance: str,
+    argv: list[str],
+    interactive: bool,
+    tty: bool,
+    service: str,
+    replica: int | None,
+) -> int:
+    """A command run to completion (``Provider.exec``); its exit code."""
     stdin: bytes | None = None
     if interactive:
-        if sys.stdin.isatty() and not state.json:
-            click.echo("reading standard input until EOF (Ctrl-D), then sending it", err=True)
+        if sys.stdin.isatty():
+            if tty:
+                raise NotSupported(
+                    state.chosen_provider,
+                    "exec -it",
+                    detail="this provider has no interactive exec sessions (docker and "
+                    "nomad have them); run the command to completion without -it "
+                    "(ctrlplane exec INSTANCE -- CMD), or pipe its input with -i",
+                )
+            if not state.json:
+                click.echo("reading standard input until EOF (Ctrl-D), then sending it", err=True)
         stdin = sys.stdin.buffer.read()
-    req = ExecRequest(command=list(command), stdin=stdin, tty=tty, service=service, replica=replica)
-    provider = state.provider()
+    req = ExecRequest(command=argv, stdin=stdin, tty=tty, service=service, replica=replica)
 
     async def go() -> int:
         iid, _ = await resolve_instance(provider, instance, state.tenant_id)
@@ -146,9 +227,49 @@ def exec_cmd(
             sys.stderr.buffer.flush()
         return result.exit_code
 
-    code = run(go())
-    if code:
-        raise SystemExit(code)
+    return run(go())
+
+
+def _session(
+    state: CliState,
+    provider: InteractiveExec,
+    instance: str,
+    argv: list[str],
+    interactive: bool,
+    tty: bool,
+    service: str,
+    replica: int | None,
+) -> int:
+    """A live session (:mod:`ctrlplane.cli.exec_session`); the remote exit code."""
+    from ctrlplane.cli.exec_session import RawTerminal, SessionEnded, Streams, drive, window_size
+
+    local_terminal = sys.stdin.isatty()
+    if tty and interactive and not local_terminal:
+        tty = False  # piped input: a remote terminal would echo it and mangle the output
+        if not state.json:
+            click.echo("standard input is not a terminal: running without -t", err=True)
+    raw = tty and interactive and local_terminal and not state.json
+    send_size = tty and not state.json and window_size() is not None
+    req = ExecRequest(command=argv, tty=tty, service=service, replica=replica)
+    out = Streams(collect=state.json)
+    lister = cast(Provider, provider)
+
+    async def go() -> int:
+        iid, _ = await resolve_instance(lister, instance, state.tenant_id)
+        async with provider.exec_session(iid, req) as session:
+            sys.stdout.flush()
+            with RawTerminal(0, raw):
+                return await drive(session, forward_input=interactive, out=out, send_size=send_size)
+
+    try:
+        code = run(go())
+    except SessionEnded as ended:
+        click.echo(f"\r\nsession ended by {ended}; its processes were stopped", err=True)
+        return 128 + ended.signal_number
+    if state.json:
+        result = ExecResult(exit_code=code, stdout=bytes(out.stdout), stderr=bytes(out.stderr))
+        emit_json(result.to_wire())
+    return code
 
 
 @click.command("scale")

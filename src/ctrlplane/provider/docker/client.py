@@ -40,6 +40,7 @@ from typing import TypeVar
 import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
+from aiodocker.execs import Exec
 from aiodocker.networks import DockerNetwork
 from aiodocker.volumes import DockerVolume
 
@@ -50,7 +51,7 @@ from ctrlplane.provider.docker.observe.logframes import FrameDecoder
 from ctrlplane.provider.native import JSON
 from ctrlplane.registry_logins import registry_host
 
-__all__ = ["DockerClient", "ExecOutput", "open_client"]
+__all__ = ["DockerClient", "ExecOutput", "ExecStream", "exec_exit_code", "open_client"]
 
 _T = TypeVar("_T")
 
@@ -120,6 +121,63 @@ class ExecOutput:
     exit_code: int
     stdout: bytes
     stderr: bytes
+
+
+class ExecStream:
+    """The connection of an exec started attached (:meth:`DockerClient.attach_exec`): the
+    output as the engine sends it (raw bytes: multiplexed frames without a tty), input
+    written as it comes, and end of input as a half-close of the connection."""
+
+    _HIGH_WATER = 256 * 1024
+    """Bytes of unsent input past which :meth:`write` waits for the engine to read."""
+
+    def __init__(
+        self, resp: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], what: str, patience: float
+    ) -> None:
+        self._resp = resp
+        self._chunks = chunks
+        self._what = what
+        self._patience = patience
+
+    async def read(self) -> bytes:
+        """The next bytes the engine sent; ``b""`` once it ended the stream (the process
+        exited, or the engine closed the connection)."""
+        return await anext(self._chunks, b"")
+
+    def _transport(self) -> asyncio.Transport:
+        conn = self._resp.connection
+        transport = conn.transport if conn is not None else None
+        if transport is None or transport.is_closing():
+            raise BackendError(f"{self._what}: the connection has ended", backend=BACKEND)
+        return transport
+
+    async def write(self, data: bytes) -> None:
+        """Send ``data`` to the process's input; waits (at most ``request_timeout``)
+        while the engine has not read what was sent before."""
+        transport = self._transport()
+        transport.write(data)
+        try:
+            async with asyncio.timeout(self._patience):
+                while transport.get_write_buffer_size() > self._HIGH_WATER:
+                    await asyncio.sleep(0.01)
+                    transport = self._transport()
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"{self._what}: the engine read no input within {self._patience:g}s "
+                "(request_timeout)",
+                backend=BACKEND,
+            ) from None
+
+    def end_input(self) -> None:
+        """Half-close the connection: the process reads end of input (without a tty;
+        with one the engine ends the whole stream, see :mod:`.sessions`)."""
+        transport = self._transport()
+        if transport.can_write_eof():
+            transport.write_eof()
+
+    def close(self) -> None:
+        """Drop the connection (the engine does not stop the process for it)."""
+        self._resp.close()
 
 
 class DockerClient:
@@ -318,8 +376,10 @@ class DockerClient:
         self, ref: str, argv: list[str], *, stdin: bytes | None, tty: bool
     ) -> ExecOutput:
         """Run ``argv`` in a running container; stdin (if given) is written then ended
-        with a half-close of the connection, and the output is read until the engine
-        ends the stream (no read timeout: the command takes what it takes)."""
+        (:meth:`_exec_output`), and the output is read until the engine ends the stream
+        (no read timeout: the command takes what it takes). The exit code is the
+        engine's, never guessed: a command still running once its output ended is a
+        :class:`BackendError`."""
         what = f"run a command in container {ref}"
         async with self._translated(what):
             execution = await self._container(ref).exec(
@@ -334,13 +394,20 @@ class DockerClient:
                     break
                 await asyncio.sleep(0.05)
         code = info.get("ExitCode")
-        return _normalized(int(code) if code is not None else -1, out, err)
+        if info.get("Running") or code is None:
+            raise BackendError(
+                f"{what}: its output ended but it still runs (no exit code to report)",
+                backend=BACKEND,
+            )
+        return _normalized(int(code), out, err)
 
     async def _exec_output(
         self, exec_id: str, stdin: bytes | None, tty: bool, what: str
     ) -> tuple[bytes, bytes]:
         """Start exec ``exec_id`` attached (without a protocol upgrade the engine answers
-        200 and streams the output until the command ends), feed it ``stdin``."""
+        200 and streams the output until the command ends), feed it ``stdin``, then end
+        the input: a half-close, or on a tty its end-of-input character (Ctrl-D, which
+        ends input after a complete line: end ``stdin`` with a newline there)."""
         out, err = bytearray(), bytearray()
         decoder = FrameDecoder(tty=tty)
         path = f"exec/{exec_id}/start"
@@ -354,12 +421,55 @@ class DockerClient:
                     raise BackendError(f"{what}: the engine closed the stream", backend=BACKEND)
                 if stdin:
                     transport.write(stdin)
-                if transport.can_write_eof():
+                if tty:  # a half-close would end the stream, not the process's input
+                    transport.write(_TTY_EOF)
+                elif transport.can_write_eof():
                     transport.write_eof()
             async for chunk in self._chunks(resp, what):
                 for stream, payload in decoder.feed(chunk):
                     (err if stream == "stderr" else out).extend(payload)
         return bytes(out), bytes(err)
+
+    async def create_exec(
+        self, ref: str, argv: list[str], *, tty: bool, env: Mapping[str, str]
+    ) -> str:
+        """Create (not start) an exec of ``argv`` in a running container with its input
+        attached, ``env`` added to the container's; its ID."""
+        async with self._translated(f"create an exec in container {ref}"):
+            execution = await self._container(ref).exec(
+                argv, stdout=True, stderr=True, stdin=True, tty=tty, environment=dict(env)
+            )
+        return execution.id
+
+    @asynccontextmanager
+    async def attach_exec(self, exec_id: str, tty: bool, ref: str) -> AsyncIterator[ExecStream]:
+        """Start exec ``exec_id`` attached (the engine hijacks the connection and answers
+        200 with the raw stream); the connection is dropped when the block ends."""
+        what = f"run an interactive exec in container {ref}"
+        body: JSON = {"Detach": False, "Tty": tty}
+        path = f"exec/{exec_id}/start"
+        async with self._request(
+            "POST", path, what=what, body=body, limits=self._waiting()
+        ) as resp:
+            stream = ExecStream(
+                resp, self._chunks(resp, what), what, seconds(self._config.request_timeout)
+            )
+            try:
+                yield stream
+            finally:
+                stream.close()
+
+    async def resize_exec(self, exec_id: str, rows: int, columns: int) -> None:
+        """Set the tty size of a running exec."""
+        execution = Exec(self._docker, exec_id)
+        async with self._translated("resize an exec's terminal"):
+            await execution.resize(h=rows, w=columns)
+
+    async def inspect_exec(self, exec_id: str) -> JSON | None:
+        """``GET /exec/{id}/json`` (``Running``, ``ExitCode``, ``Pid``), or ``None`` if the
+        engine no longer knows it."""
+        execution = Exec(self._docker, exec_id)
+        return await self._unless_absent("inspect an exec", execution.inspect())
 
     # -- networks and volumes -------------------------------------------------------
 
@@ -529,17 +639,25 @@ def _pull_error(
 
 
 _START_FAILED = b"OCI runtime exec failed"
+_TTY_EOF = b"\x04"
+
+
+def exec_exit_code(code: int, head: bytes) -> int:
+    """The exit code of an exec whose output starts with ``head``: a program that could
+    not be started is reported by the engine as 126 with its reason as output; 127 when
+    the program was not found (as a shell does)."""
+    if code == 126 and head.startswith(_START_FAILED):
+        text = head.lower()
+        if b"not found" in text or b"no such file" in text:
+            return 127
+    return code
 
 
 def _normalized(code: int, out: bytes, err: bytes) -> ExecOutput:
-    """A program that could not be started: the engine writes its reason to the output
-    stream and reports 126; report it on stderr, with 127 when the program was not found
-    (as a shell does)."""
+    """A program that could not be started (:func:`exec_exit_code`): its reason goes to
+    stderr."""
     if code == 126 and out.startswith(_START_FAILED):
-        text = out.lower()
-        if b"not found" in text or b"no such file" in text:
-            code = 127
-        return ExecOutput(code, b"", err + out.replace(b"\r\n", b"\n"))
+        return ExecOutput(exec_exit_code(code, out), b"", err + out.replace(b"\r\n", b"\n"))
     return ExecOutput(code, out, err)
 
 

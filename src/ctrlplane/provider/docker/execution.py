@@ -10,12 +10,20 @@ from ctrlplane.provider.docker.observe.workload import units
 from ctrlplane.provider.results import ExecResult
 from ctrlplane.provider.spec import ExecRequest
 
-__all__ = ["run_exec"]
+__all__ = ["exec_target", "run_exec"]
 
 
 async def run_exec(ctx: DockerContext, instance_id: str, req: ExecRequest) -> ExecResult:
     """Run ``req.command`` (checked) in a service (default main) of a replica (default
     the lowest); the service must be running."""
+    ref = await exec_target(ctx, instance_id, req)
+    out = await ctx.client.exec(ref, list(req.command), stdin=req.stdin, tty=req.tty)
+    return ExecResult(exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
+
+
+async def exec_target(ctx: DockerContext, instance_id: str, req: ExecRequest) -> str:
+    """The container ``req`` runs in: its service (default main) of its replica (default
+    the lowest), which must exist and be running."""
     wl, inspects = await load(ctx, instance_id)
     service = req.service or wl.main.name
     replica = req.replica if req.replica is not None else min(units(ctx.labels, inspects))
@@ -33,5 +41,4 @@ async def run_exec(ctx: DockerContext, instance_id: str, req: ExecRequest) -> Ex
             f"{instance_id!r}: it is not running",
             backend=BACKEND,
         )
-    out = await ctx.client.exec(ref, list(req.command), stdin=req.stdin, tty=req.tty)
-    return ExecResult(exit_code=out.exit_code, stdout=out.stdout, stderr=out.stderr)
+    return ref

@@ -10,12 +10,14 @@ any I/O, opens one operation (:mod:`.frames`: a mutating one holds the instance'
 and repairs an interrupted operation first; every one scrubs its errors of the secrets
 it learns) with a :class:`~.context.DockerContext` on a fresh client, and calls one
 function of an operation module: :mod:`.provisioning`, :mod:`.objects`,
-:mod:`.lifecycle`, :mod:`.inspection`, :mod:`.deploys`, :mod:`.logs`, :mod:`.execution`.
+:mod:`.lifecycle`, :mod:`.inspection`, :mod:`.deploys`, :mod:`.logs`, :mod:`.execution`,
+:mod:`.sessions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
@@ -41,6 +43,7 @@ from ctrlplane.provider.docker.objects import remove_instance
 from ctrlplane.provider.docker.provisioning import provision_instance
 from ctrlplane.provider.docker.render.bodies import RENDER_RELEASE, Renderer
 from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.docker.sessions import open_session
 from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.preflight import Preflight
@@ -57,6 +60,7 @@ from ctrlplane.provider.results import (
     ResourceUsage,
     UnitStatus,
 )
+from ctrlplane.provider.sessions import ExecSession
 from ctrlplane.provider.spec import (
     DeployRequest,
     ExecRequest,
@@ -241,3 +245,15 @@ class DockerProvider:
         self._preflight.exec(req)
         async with self._frames.reading(instance_id, "exec") as (ctx, _):
             return await run_exec(ctx, instance_id, req)
+
+    @asynccontextmanager
+    async def exec_session(self, instance_id: str, req: ExecRequest) -> AsyncIterator[ExecSession]:
+        """An interactive session with ``req.command`` (with a tty if ``req.tty``;
+        ``req.stdin`` unused), after the ``exec`` checks; leaving the block ends every
+        process it started (:mod:`.sessions`). Bound :meth:`ExecSession.wait` yourself."""
+        self._preflight.exec(req)
+        async with (
+            self._frames.reading(instance_id, "exec") as (ctx, _),
+            open_session(ctx, instance_id, req) as live,
+        ):
+            yield live
