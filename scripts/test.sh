@@ -10,7 +10,7 @@ echo "== ruff check" >&2
 .venv/bin/ruff check src tests bench
 echo "== ruff format --check" >&2
 .venv/bin/ruff format --check src tests bench
-echo "== mypy --strict src" >&2
+echo "== mypy --strict src tests bench" >&2
 .venv/bin/mypy
 bash scripts/docker-engine.sh  # real Docker engine + local test images for tests/docker
 echo "== pytest" >&2

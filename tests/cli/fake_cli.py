@@ -71,7 +71,7 @@ def run_with_secrets(
     built with the CLI's own secret resolver, as the built-in backends are."""
 
     def factory(secrets: SecretResolver | None) -> Provider:
-        return Listing(FakeProvider(backend, secrets=secrets, time_scale=0.01))  # type: ignore[return-value]
+        return Listing(FakeProvider(backend, secrets=secrets, time_scale=0.01))
 
     try:
         main(["--provider", "fake", *args], state=CliState(factories={"fake": factory}))

@@ -107,7 +107,7 @@ class Sink:
 
 def _run(provider: BigLogs, *args: str) -> int:
     registry = Registry()
-    registry.register("fake", provider)  # type: ignore[arg-type]
+    registry.register("fake", provider)
     try:
         main(["--provider", "fake", *args], state=CliState(_registry=registry))
     except SystemExit as exc:

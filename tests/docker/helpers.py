@@ -6,7 +6,7 @@ import asyncio
 import urllib.request
 from typing import Any
 
-from ctrlplane.provider import ExecRequest, ProvisionRequest
+from ctrlplane.provider import Endpoint, ExecRequest, ProvisionRequest
 from ctrlplane.provider.docker import DockerProvider
 
 IMAGE = "ctrlplane-example/busybox:latest"
@@ -65,7 +65,7 @@ async def http_get_async(url: str) -> tuple[int, str]:
     return await asyncio.to_thread(http_get, url)
 
 
-def public_url(endpoints: list[Any], service: str) -> str:
+def public_url(endpoints: list[Endpoint], service: str) -> str:
     for ep in endpoints:
         if ep.service_name == service and ep.public:
             return "http://" + ep.url.split("://", 1)[1]

@@ -53,13 +53,15 @@ def cli(
 def fetch(url: str) -> str:
     assert url.startswith("tcp://127.0.0.1:")  # published on loopback only
     with urllib.request.urlopen(url.replace("tcp://", "http://"), timeout=10) as answer:
-        return answer.read().decode().strip()
+        body: bytes = answer.read()
+        return body.decode().strip()
 
 
 def public_url(status: dict[str, object]) -> str:
     endpoints = status["endpoints"]
     assert isinstance(endpoints, list)
-    return next(e["url"] for e in endpoints if e["public"])
+    url: str = next(e["url"] for e in endpoints if e["public"])
+    return url
 
 
 def test_operator_workflow(tmp_path: Path, make_id: Callable[[], str]) -> None:

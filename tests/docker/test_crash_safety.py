@@ -113,7 +113,8 @@ async def _objects(iid: str) -> dict[str, list[str]]:
     async with aiodocker.Docker() as client:
         containers = [await c.show() for c in await client.containers.list(all=True, filters=flt)]
         networks = await client.networks.list(filters=flt)
-        volumes = (await client.volumes.list(filters=flt))["Volumes"] or []
+        # aiodocker's DockerVolumes.list has no annotations.
+        volumes = (await client.volumes.list(filters=flt))["Volumes"] or []  # type: ignore[no-untyped-call]
     return {
         "containers": sorted(
             f"{c['Name'].lstrip('/')} {c['State']['Status']} "

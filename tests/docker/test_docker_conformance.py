@@ -110,7 +110,8 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
         async with aiodocker.Docker() as client:
             containers = await client.containers.list(all=True, filters=flt)
             networks = await client.networks.list(filters=flt)
-            volumes = (await client.volumes.list(filters=flt))["Volumes"] or []
+            # aiodocker's DockerVolumes.list has no annotations.
+            volumes = (await client.volumes.list(filters=flt))["Volumes"] or []  # type: ignore[no-untyped-call]
         return (
             [f"container {c.id}" for c in containers]
             + [f"network {n['Name']}" for n in networks]
@@ -136,7 +137,8 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
                 )
             for n in await client.networks.list(filters=flt):
                 parts.append({"network": n["Name"], "labels": n["Labels"]})
-            for v in (await client.volumes.list(filters=flt))["Volumes"] or []:
+            # aiodocker's DockerVolumes.list has no annotations.
+            for v in (await client.volumes.list(filters=flt))["Volumes"] or []:  # type: ignore[no-untyped-call]
                 parts.append({"volume": v["Name"], "labels": v["Labels"]})
         return json.dumps(parts)
 

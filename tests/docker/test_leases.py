@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiodocker
 import pytest
@@ -47,7 +48,7 @@ def _lease(holder: str, *, age: float = 0.0, ttl: float = 30.0) -> Lease:
     return Lease(holder, "deploy", at, at, ttl, {"phase": "roll out"})
 
 
-async def _lease_containers(iid: str) -> list[dict[str, object]]:
+async def _lease_containers(iid: str) -> list[dict[str, Any]]:
     flt = {"label": [f"io.ctrlplane.instance={iid}", "io.ctrlplane.lease"]}
     async with aiodocker.Docker() as client:
         found = await client.containers.list(all=True, filters=flt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import aiodocker
 import pytest
@@ -14,10 +15,11 @@ from ctrlplane.provider.docker import DockerProvider
 from .helpers import IMAGE, loop_cmd, request, sh, web
 
 
-async def _host_config(name: str) -> dict[str, int]:
+async def _host_config(name: str) -> dict[str, Any]:
     async with aiodocker.Docker() as client:
         info = await client.containers.get(name)
-    return info["HostConfig"]
+    host_config: dict[str, Any] = info["HostConfig"]
+    return host_config
 
 
 async def test_limits_and_scale(provider: DockerProvider, make_id: Callable[[], str]) -> None:

@@ -47,7 +47,8 @@ async def test_stateful_set_has_per_replica_volumes(
         assert (await sh(provider, iid, "cat /data/who", replica=0))[1] == "zero\n"
         assert (await sh(provider, iid, "cat /data/who", replica=1))[1] == "one\n"
         async with aiodocker.Docker() as client:
-            vols = await client.volumes.list(filters={"label": [f"io.ctrlplane.instance={iid}"]})
+            # aiodocker's DockerVolumes.list has no annotations.
+            vols = await client.volumes.list(filters={"label": [f"io.ctrlplane.instance={iid}"]})  # type: ignore[no-untyped-call]
         names = sorted(
             v["Name"] for v in vols["Volumes"] if "io.ctrlplane.release-record" not in v["Labels"]
         )
@@ -105,12 +106,14 @@ async def test_anonymous_image_volumes_are_removed(
             )
         finally:
             await base.delete(force=True)
-        before = {v["Name"] for v in (await client.volumes.list())["Volumes"] or []}
+        # aiodocker's DockerVolumes.list has no annotations.
+        before = {v["Name"] for v in (await client.volumes.list())["Volumes"] or []}  # type: ignore[no-untyped-call]
         iid = make_id()
         try:
             await provider.provision(request(iid, app(image=image)))
             await provider.deprovision(iid)
-            after = {v["Name"] for v in (await client.volumes.list())["Volumes"] or []}
+            # aiodocker's DockerVolumes.list has no annotations.
+            after = {v["Name"] for v in (await client.volumes.list())["Volumes"] or []}  # type: ignore[no-untyped-call]
             assert after - before == set()
         finally:
             await client.images.delete(image, force=True)

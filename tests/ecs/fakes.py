@@ -60,6 +60,7 @@ async def raw_call(
     )
     signing = meta.get("signingName") or meta["endpointPrefix"]
     SigV4Auth(Credentials(key, secret), signing, region).add_auth(request)
+    assert request.url is not None
     async with httpx.AsyncClient() as client:
         resp = await client.post(request.url, content=data, headers=dict(request.headers))
     return resp.status_code, resp.json()

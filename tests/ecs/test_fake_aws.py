@@ -150,7 +150,7 @@ async def test_answers_are_checked_against_botocore_models(harness: EcsHarness) 
 # ECS's rules for task definitions
 
 
-def _mutate(change: Callable[[JSON], None]) -> JSON:
+def _mutate(change: Callable[[JSON], object]) -> JSON:
     body = _definition()
     change(body)
     return body
@@ -160,7 +160,7 @@ def _app(body: JSON) -> JSON:
     return dict(body["containerDefinitions"][0])
 
 
-_BROKEN: list[tuple[str, Callable[[JSON], None], str]] = [
+_BROKEN: list[tuple[str, Callable[[JSON], object], str]] = [
     ("fargate size", lambda b: b.update(cpu="256", memory="4096"), "No Fargate configuration"),
     (
         "host port",
@@ -256,7 +256,7 @@ _BROKEN: list[tuple[str, Callable[[JSON], None], str]] = [
 
 @pytest.mark.parametrize(("why", "change", "fragment"), _BROKEN, ids=[b[0] for b in _BROKEN])
 async def test_task_definitions_follow_ecs_rules(
-    ecs: Any, why: str, change: Callable[[JSON], None], fragment: str
+    ecs: Any, why: str, change: Callable[[JSON], object], fragment: str
 ) -> None:
     body = _mutate(change)
     message = await _code(ecs.register_task_definition(**copy.deepcopy(body)))
@@ -363,7 +363,9 @@ async def test_the_circuit_breaker_rolls_a_failing_deployment_back(ecs: Any) -> 
     async def state(rollout: str, definition: str) -> bool:
         svc = (await ecs.describe_services(cluster=CLUSTER, services=["strict"]))["services"][0]
         primary = svc["deployments"][0]
-        return primary["rolloutState"] == rollout and primary["taskDefinition"].endswith(definition)
+        return bool(
+            primary["rolloutState"] == rollout and primary["taskDefinition"].endswith(definition)
+        )
 
     await eventually(lambda: state("COMPLETED", ":1"), "the first deployment")
     bad = _definition()
@@ -534,6 +536,7 @@ async def _query(harness: EcsHarness, form: dict[str, str]) -> tuple[int, str]:
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "elasticloadbalancing", "us-east-1").add_auth(
         request
     )
+    assert request.url is not None
     async with httpx.AsyncClient() as client:
         resp = await client.post(request.url, content=data, headers=dict(request.headers))
     return resp.status_code, resp.text

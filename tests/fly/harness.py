@@ -94,7 +94,7 @@ class FlyHarness(FakeHarness):
     def make_provider(self, *, secrets: SecretResolver | None = None) -> FlyProvider:  # type: ignore[override]
         return FlyProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
-    def black_hole_provider(self, address: str) -> FlyProvider:  # type: ignore[override]
+    def black_hole_provider(self, address: str) -> FlyProvider:
         values = {
             **self.values(),
             "api_url": f"http://{address}",

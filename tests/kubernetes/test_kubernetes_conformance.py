@@ -85,7 +85,9 @@ class KubernetesHarness(FakeHarness):
         shutil.rmtree(self.tmp, ignore_errors=True)
         assert not errors, errors
 
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> KubernetesProvider:
+    # FakeHarness types make_provider as FakeProvider; this harness reuses its images and
+    # services with the Kubernetes provider (the same override as the other backends').
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> KubernetesProvider:  # type: ignore[override]
         # split log streams where the server honours them (found out by behaviour)
         config = fast_config(
             self.kubeconfig,

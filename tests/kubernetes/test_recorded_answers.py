@@ -65,7 +65,7 @@ def parse(text: str) -> Answer:
             ctype=m.group(2),
             reason=None if m.group(3) == "None" else m.group(3),
             message=None if m.group(4) == "None" else ast.literal_eval(m.group(4)),
-            causes=causes,  # type: ignore[arg-type]
+            causes=causes,
         )
     if m := _OBJECT.match(text):
         return Answer(code=int(m.group(1)), kind=m.group(2), name=m.group(3))

@@ -91,9 +91,7 @@ def _uids(fake: FakeCluster, iid: str) -> dict[str, str]:
 
 def _units(events: list[ProgressEvent], kind: type[Any], release: str) -> set[tuple[str, int]]:
     return {
-        (e.service, e.replica)
-        for e in events
-        if isinstance(e, kind) and e.release_id == release  # type: ignore[attr-defined]
+        (e.service, e.replica) for e in events if isinstance(e, kind) and e.release_id == release
     }
 
 

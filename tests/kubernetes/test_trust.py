@@ -26,7 +26,7 @@ from ctrlplane.errors import (
     ProvisionFailed,
 )
 from ctrlplane.ids import new_id
-from ctrlplane.provider.enums import DeployStrategy
+from ctrlplane.provider.enums import DeployStrategy, ServiceRole
 from ctrlplane.provider.kubernetes import KubernetesConfig, KubernetesProvider
 from ctrlplane.provider.kubernetes.render.naming import (
     ANN_OPERATION,
@@ -42,7 +42,6 @@ from ctrlplane.provider.spec import (
     ResourceSpec,
     SecretRef,
     ServiceDeploySpec,
-    ServiceRole,
     ServiceSpec,
 )
 from ctrlplane.secrets import MappingResolver

@@ -88,7 +88,7 @@ async def test_blue_green_reports_the_switch_at_the_promotion(harness: NomadHarn
         _to(harness, iid, 2, strategy="blue-green"), events=seen.append
     )
     order = [
-        e.kind if e.kind != "step_started" else f"start {e.step}"  # type: ignore[union-attr]
+        e.kind if e.kind != "step_started" else f"start {e.step}"
         for e in seen
         if e.kind in ("step_started", "traffic_switched")
     ]

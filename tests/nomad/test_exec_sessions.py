@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from httpx_ws import aconnect_ws
+from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
 from ctrlplane.errors import BackendUnavailable, InstanceNotFound, InvalidSpec, NotSupported
 from ctrlplane.ids import INSTANCE_PREFIX, new_id
@@ -232,7 +232,8 @@ async def test_exec_session_runs_the_exec_checks(harness: NomadHarness) -> None:
     with pytest.raises(InvalidSpec, match="no service 'nope'"):
         async with provider.exec_session(iid, ExecRequest(command=["sh"], service="nope")):
             pass
-    smuggled = ExecRequest.model_construct(command="sh -c true", stdin=None, tty=True)
+    # Deliberately ill-typed (a string command, unvalidated): the provider must refuse it.
+    smuggled = ExecRequest.model_construct(command="sh -c true", stdin=None, tty=True)  # type: ignore[arg-type]
     with pytest.raises(InvalidSpec):
         async with provider.exec_session(iid, smuggled):
             pass
@@ -261,7 +262,8 @@ async def test_the_fake_agent_ends_the_process_of_a_client_that_drops(
     url = f"{harness.agent.address}/v1/client/allocation/{alloc.id}/exec"
     async with (
         httpx.AsyncClient(headers={"X-Nomad-Token": TOKEN}) as client,
-        aconnect_ws(url, client, params=params) as ws,
+        # session_class (the default) named: it is what types ``ws``.
+        aconnect_ws(url, client, params=params, session_class=AsyncWebSocketSession) as ws,
     ):
         await ws.send_json({"stdin": {"data": "c2xlZXAgMzAK"}})  # "sleep 30\n"
         await asyncio.sleep(0.3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -64,6 +65,8 @@ CFG = NomadConfig(
 (the default; the configured refusal is tested in ``test_checks_and_ordering.py``)."""
 NATIVE = CFG.model_copy(update={"service_provider": "nomad"})
 
+JSON = dict[str, Any]
+
 
 def _svc(name: str, role: ServiceRole = ServiceRole.MAIN, **kw: object) -> ServiceSpec:
     return ServiceSpec.model_validate({"name": name, "image": f"img/{name}:1", "role": role, **kw})
@@ -75,7 +78,7 @@ def _req(*services: ServiceSpec, **kw: object) -> ProvisionRequest:
     )
 
 
-def _job(req: ProvisionRequest, cfg: NomadConfig = CFG) -> dict[str, object]:
+def _job(req: ProvisionRequest, cfg: NomadConfig = CFG) -> JSON:
     check_supported(req, cfg)
     job = translate(req, REL, cfg)
     assert job_problems(job, namespace=cfg.namespace) == []
@@ -83,15 +86,16 @@ def _job(req: ProvisionRequest, cfg: NomadConfig = CFG) -> dict[str, object]:
     return job
 
 
-def _group(job: dict[str, object]) -> dict[str, object]:
+def _group(job: JSON) -> JSON:
     groups = job["TaskGroups"]
     assert isinstance(groups, list)
     assert len(groups) == 1
-    return groups[0]  # type: ignore[no-any-return]
+    group: JSON = groups[0]
+    return group
 
 
-def _tasks(job: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {t["Name"]: t for t in _group(job)["Tasks"]}  # type: ignore[attr-defined]
+def _tasks(job: JSON) -> dict[str, JSON]:
+    return {t["Name"]: t for t in _group(job)["Tasks"]}
 
 
 FULL = _req(
@@ -143,7 +147,7 @@ def test_render_shows_the_job_released_and_created_now() -> None:
 
 def test_one_group_with_replicas_and_bridge_network() -> None:
     group = _group(_job(FULL))
-    net = group["Networks"][0]  # type: ignore[index]
+    net = group["Networks"][0]
     assert net["Mode"] == "bridge"
     assert {"Label": "web_8080", "To": 8080} in net["DynamicPorts"]
     assert {"Label": "db_5432", "To": 5432} in net["DynamicPorts"]
@@ -154,7 +158,7 @@ def test_one_group_with_replicas_and_bridge_network() -> None:
 
 def test_fixed_host_ports_are_reserved() -> None:
     job = _job(_req(_svc("web", ports=[PortSpec(container=8080, host=18080)])))
-    net = _group(job)["Networks"][0]  # type: ignore[index]
+    net = _group(job)["Networks"][0]
     assert net["ReservedPorts"] == [{"Label": "web_8080", "Value": 18080, "To": 8080}]
 
 
@@ -164,7 +168,7 @@ def test_lifecycle_hooks() -> None:
     assert tasks["db"]["Lifecycle"] == {"Hook": "prestart", "Sidecar": True}
     assert "Lifecycle" not in tasks["web"]
     assert tasks["shipper"]["Lifecycle"] == {"Hook": "poststart", "Sidecar": True}
-    assert tasks["migrate"]["RestartPolicy"]["Attempts"] == 0  # type: ignore[index]
+    assert tasks["migrate"]["RestartPolicy"]["Attempts"] == 0
 
 
 def test_phases_of_sidecars_that_depend_on_inits_are_poststart() -> None:
@@ -218,11 +222,11 @@ def test_unorderable_depends_on_is_not_supported(services: list[ServiceSpec]) ->
 def test_docker_config_and_extra_hosts() -> None:
     web = _tasks(_job(FULL))["web"]
     cfg = web["Config"]
-    assert cfg["image"] == "img/web:1"  # type: ignore[index]
-    assert cfg["entrypoint"] == ["/bin/server"]  # type: ignore[index]
-    assert cfg["command"] == "--port"  # type: ignore[index]
-    assert cfg["args"] == ["8080"]  # type: ignore[index]
-    assert cfg["extra_hosts"] == [  # type: ignore[index]
+    assert cfg["image"] == "img/web:1"
+    assert cfg["entrypoint"] == ["/bin/server"]
+    assert cfg["command"] == "--port"
+    assert cfg["args"] == ["8080"]
+    assert cfg["extra_hosts"] == [
         "web:127.0.0.1",
         "db:127.0.0.1",
         "migrate:127.0.0.1",
@@ -250,7 +254,7 @@ def test_resources() -> None:
 
 def test_services_and_checks() -> None:
     services = _group(_job(FULL))["Services"]
-    by_label = {s["PortLabel"]: s for s in services}  # type: ignore[attr-defined]
+    by_label = {s["PortLabel"]: s for s in services}
     web = by_label["web_8080"]
     assert web["Provider"] == "nomad"
     assert web["TaskName"] == "web"
@@ -273,24 +277,24 @@ def test_services_and_checks() -> None:
 def test_short_check_intervals_are_raised_to_nomads_minimum() -> None:
     hc = HealthCheckSpec(path="/", port=80, interval=timedelta(milliseconds=200))
     job = _job(_req(_svc("web", ports=[{"container": 80}], health_check=hc)))
-    check = _group(job)["Services"][0]["Checks"][0]  # type: ignore[index]
+    check = _group(job)["Services"][0]["Checks"][0]
     assert check["Interval"] == check["Timeout"] == 1_000_000_000
 
 
 def test_health_check_port_without_a_declared_port_gets_one() -> None:
     job = _job(_req(_svc("web", health_check={"port": 7000})))
-    net = _group(job)["Networks"][0]  # type: ignore[index]
+    net = _group(job)["Networks"][0]
     assert net["DynamicPorts"] == [{"Label": "web_7000", "To": 7000}]
 
 
 def test_exec_checks_are_consul_script_checks_or_the_providers_own_probes() -> None:
     req = _req(_svc("web", health_check={"command": ["pg_isready"]}))
     native = _job(req)  # no Consul: Nomad's native checks have no script checks
-    assert native["Update"]["HealthCheck"] == "manual"  # type: ignore[index]
+    assert native["Update"]["HealthCheck"] == "manual"
     assert _group(native)["Services"] == []  # no port to register, the check is ours
     job = _job(req, CFG.model_copy(update={"service_provider": "consul"}))
-    assert job["Update"]["HealthCheck"] == "checks"  # type: ignore[index]
-    service = _group(job)["Services"][0]  # type: ignore[index]
+    assert job["Update"]["HealthCheck"] == "checks"
+    service = _group(job)["Services"][0]
     assert service["Provider"] == "consul"
     assert service["Checks"][0]["Type"] == "script"
     assert service["Checks"][0]["Command"] == "pg_isready"
@@ -317,13 +321,13 @@ def test_job_shape_follows_the_agent(
     assert (shape.registration, shape.health) == (registration, health)
     job = translate(req, REL, CFG, shape=shape)
     assert job["Update"]["HealthCheck"] == health
-    services = _group(job).get("Services")  # type: ignore[union-attr]
+    services: Any = _group(job).get("Services")
     if registration == "none":
         assert services == []
-        assert _group(job)["Networks"][0]["DynamicPorts"] == [{"Label": "web_80", "To": 80}]  # type: ignore[index]
+        assert _group(job)["Networks"][0]["DynamicPorts"] == [{"Label": "web_80", "To": 80}]
     else:
-        assert services[0]["Provider"] == registration  # type: ignore[index]
-        assert ("Checks" in services[0]) == (health == "checks")  # type: ignore[index]
+        assert services[0]["Provider"] == registration
+        assert ("Checks" in services[0]) == (health == "checks")
     idle = _req(_svc("app"))
     assert job_shape(idle, CFG, version=version).health == "task_states"
 
@@ -345,12 +349,12 @@ def test_config_files_are_literal_templates_mounted_at_their_path() -> None:
         _svc("app", config_files=[ConfigFile(name="cfg", path="/etc/x.conf", content=tricky)])
     )
     task = _tasks(_job(req))["app"]
-    (tmpl,) = task["Templates"]  # type: ignore[misc]
+    (tmpl,) = task["Templates"]
     assert tmpl["EmbeddedTmpl"] == tricky
     assert tmpl["LeftDelim"] not in tricky
     assert tmpl["RightDelim"] not in tricky
     assert tmpl["DestPath"] == "local/ctrlplane/config/cfg"
-    assert task["Config"]["volumes"] == ["local/ctrlplane/config/cfg:/etc/x.conf:ro"]  # type: ignore[index]
+    assert task["Config"]["volumes"] == ["local/ctrlplane/config/cfg:/etc/x.conf:ro"]
 
 
 def test_secrets_are_variable_lookups_never_values() -> None:
@@ -358,22 +362,22 @@ def test_secrets_are_variable_lookups_never_values() -> None:
     templates = task["Templates"]
     path = variable_path(CFG, IID, "web")
     assert path == f"nomad/jobs/{IID}/unit/web"
-    env = next(t for t in templates if t.get("Envvars"))  # type: ignore[attr-defined]
+    env = next(t for t in templates if t.get("Envvars"))
     assert env["EmbeddedTmpl"] == (
         f'API_TOKEN={{{{ with nomadVar "{path}" }}}}{{{{ .secret_0 }}}}{{{{ end }}}}\n'
     )
-    file = next(t for t in templates if t["DestPath"] == "secrets/ctrlplane/file_1")  # type: ignore[index]
+    file = next(t for t in templates if t["DestPath"] == "secrets/ctrlplane/file_1")
     assert ".secret_1" in file["EmbeddedTmpl"]
-    assert "secrets/ctrlplane/file_1:/run/secrets/db/password:ro" in task["Config"]["volumes"]  # type: ignore[index]
+    assert "secrets/ctrlplane/file_1:/run/secrets/db/password:ro" in task["Config"]["volumes"]
 
 
 def test_meta_records_the_request_and_release() -> None:
     job = _job(FULL)
     meta = job["Meta"]
-    assert meta["ctrlplane_instance_id"] == IID  # type: ignore[index]
-    assert meta["ctrlplane_tenant_id"] == "t1"  # type: ignore[index]
-    assert meta["ctrlplane_release_id"] == REL.release_id  # type: ignore[index]
-    assert meta["team"] == "payments"  # type: ignore[index]
+    assert meta["ctrlplane_instance_id"] == IID
+    assert meta["ctrlplane_tenant_id"] == "t1"
+    assert meta["ctrlplane_release_id"] == REL.release_id
+    assert meta["team"] == "payments"
     assert request_from_job(job) == FULL
     assert release_meta(job) == REL
 
@@ -386,9 +390,9 @@ def test_host_network_mode() -> None:
     cfg = CFG.model_copy(update={"network_mode": "host"})
     req = _req(_svc("web", ports=[{"container": 8080}]))
     job = _job(req, cfg)
-    net = _group(job)["Networks"][0]  # type: ignore[index]
+    net = _group(job)["Networks"][0]
     assert net == {"Mode": "host", "ReservedPorts": [{"Label": "web_8080", "Value": 8080}]}
-    assert _tasks(job)["web"]["Config"]["network_mode"] == "host"  # type: ignore[index]
+    assert _tasks(job)["web"]["Config"]["network_mode"] == "host"
     moved = _req(_svc("web", ports=[PortSpec(container=8080, host=80)]))
     with pytest.raises(NotSupported, match="host network mode"):
         check_supported(moved, cfg)
@@ -509,12 +513,12 @@ def test_registry_secret_becomes_auth_by_env_names_only() -> None:
     )
     job = _job(req)
     task = _tasks(job)["app"]
-    assert task["Config"]["auth"] == {  # type: ignore[index]
+    assert task["Config"]["auth"] == {
         "username": "${CTRLPLANE_REGISTRY_USERNAME}",
         "password": "${CTRLPLANE_REGISTRY_PASSWORD}",
         "server_address": "registry.example:5000",
     }
-    (env,) = [t for t in task["Templates"] if t.get("Envvars")]  # type: ignore[attr-defined]
+    (env,) = [t for t in task["Templates"] if t.get("Envvars")]
     path = variable_path(CFG, IID, "app")
     assert f'CTRLPLANE_REGISTRY_PASSWORD={{{{ with nomadVar "{path}" }}}}' in env["EmbeddedTmpl"]
     with pytest.raises(NotSupported, match="driver 'exec'"):
@@ -524,10 +528,10 @@ def test_registry_secret_becomes_auth_by_env_names_only() -> None:
 def test_retries_reach_consul_checks_only() -> None:
     hc = {"path": "/healthz", "port": 8080, "retries": 5}
     req = _req(_svc("web", ports=[{"container": 8080}], health_check=hc))
-    native = _group(_job(req))["Services"][0]["Checks"][0]  # type: ignore[index]
+    native = _group(_job(req))["Services"][0]["Checks"][0]
     assert "FailuresBeforeCritical" not in native
     consul = CFG.model_copy(update={"service_provider": "consul"})
-    check = _group(_job(req, consul))["Services"][0]["Checks"][0]  # type: ignore[index]
+    check = _group(_job(req, consul))["Services"][0]["Checks"][0]
     assert check["FailuresBeforeCritical"] == 5
     assert check_limits(req) == {"web-health": 5}
 
@@ -626,7 +630,7 @@ def test_stateful_set_volumes_are_per_allocation_csi_volumes_when_mapped() -> No
     }
     # the same volume on a deployment of one replica is claimed whole
     single = _req(_svc("db", volumes=[_data()]))
-    assert _group(_job(single, CSI))["Volumes"]["data"]["PerAlloc"] is False  # type: ignore[index]
+    assert _group(_job(single, CSI))["Volumes"]["data"]["PerAlloc"] is False
 
 
 def test_tmpfs_is_a_docker_mount_of_the_task_with_its_size_in_bytes() -> None:
@@ -643,7 +647,7 @@ def test_tmpfs_is_a_docker_mount_of_the_task_with_its_size_in_bytes() -> None:
     assert "Volumes" not in _group(job)
     app = _tasks(job)["app"]
     assert "VolumeMounts" not in app
-    assert app["Config"]["mount"] == [  # type: ignore[index]
+    assert app["Config"]["mount"] == [
         {
             "type": "tmpfs",
             "target": "/scratch",

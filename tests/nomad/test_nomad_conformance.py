@@ -73,28 +73,32 @@ class TestNomad11Conformance(TestNomadConformance):
         return NomadHarness(version=OLDEST)
 
     @pytest.mark.skip(reason=NO_VARIABLES)
-    async def test_secrets_reach_only_the_service(self, suite: SuiteContext) -> None:
-        raise AssertionError("skipped")
-
-    @pytest.mark.skip(reason=NO_VARIABLES)
-    async def test_failing_init_error_does_not_show_secret_output(
-        self, suite: SuiteContext
+    async def test_secrets_reach_only_the_service(
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
     ) -> None:
         raise AssertionError("skipped")
 
     @pytest.mark.skip(reason=NO_VARIABLES)
-    async def test_exec_probe_output_never_shows_a_secret(self, suite: SuiteContext) -> None:
+    async def test_failing_init_error_does_not_show_secret_output(
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        raise AssertionError("skipped")
+
+    @pytest.mark.skip(reason=NO_VARIABLES)
+    async def test_exec_probe_output_never_shows_a_secret(
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
+    ) -> None:
         raise AssertionError("skipped")
 
     @pytest.mark.skip(reason=NO_VARIABLES)
     async def test_a_canary_crashing_with_a_secret_never_shows_it(
-        self, suite: SuiteContext
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
     ) -> None:
         raise AssertionError("skipped")
 
     @pytest.mark.skip(reason=NO_VARIABLES)
     async def test_a_restart_whose_main_crashes_with_a_secret_fails_without_showing_it(
-        self, suite: SuiteContext
+        self, suite: SuiteContext, caplog: pytest.LogCaptureFixture
     ) -> None:
         raise AssertionError("skipped")
 

@@ -126,7 +126,7 @@ def test_deep_nesting_and_huge_chains_are_invalid_specs_not_crashes() -> None:
     for text, as_json in ((deep_yaml, False), (deep_json, True)):
         _only_invalid_spec(parse_workload_text, text, source="deep", json_text=as_json)
     nested = json.dumps({"k": json.loads("[" * 900 + "]" * 900)})
-    chain = [
+    chain: list[dict[str, object]] = [
         {"name": f"s{i}", "image": "img", "role": "sidecar", "depends_on": [f"s{i + 1}"]}
         for i in range(1500)
     ]

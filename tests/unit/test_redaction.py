@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 from datetime import UTC, datetime
 
 import pytest
 
 from ctrlplane.errors import DeployFailed, ProvisionFailed
+from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.events import ProbeObserved, ProgressEvent, RolledBack, StepFinished
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.liblog import library_logger
 from ctrlplane.provider.redaction import MASK, Redactor
-from ctrlplane.provider.results import InstanceState, InstanceStatus, ServiceStatus
+from ctrlplane.provider.results import InstanceStatus, ServiceStatus
 
 SECRET = b"hunter2-sentinel"
 
@@ -51,6 +53,7 @@ async def test_events_errors_and_status_are_scrubbed() -> None:
     seen: list[ProgressEvent] = []
     sub = red.subscriber(seen.append)
     assert sub is not None
+    assert inspect.iscoroutinefunction(sub)
     await sub(StepFinished(instance_id="i", step="gate", ok=False, detail=f"saw {SECRET.decode()}"))
     await sub(ProbeObserved(instance_id="i", result=_probe(f"exit 1: {SECRET.decode()}")))
     await sub(RolledBack(instance_id="i", to_release="rel", reason=SECRET.decode()))

@@ -308,7 +308,7 @@ class DynamoDb:
 
     @staticmethod
     def _failed(body: JSON, item: JSON | None) -> AwsError:
-        fields = {}
+        fields: JSON = {}
         if body.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and item is not None:
             fields["Item"] = copy.deepcopy(item)
         return AwsError(

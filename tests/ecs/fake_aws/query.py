@@ -64,7 +64,7 @@ def from_form(shape: StructureShape | None, form: Mapping[str, str]) -> dict[str
         if kind == "list":
             assert isinstance(node, ListShape)
             item = _name(node.member, "member")
-            items = []
+            items: list[Any] = []
             while True:
                 value = read(node.member, f"{key}.{item}.{len(items) + 1}")
                 if value is None:

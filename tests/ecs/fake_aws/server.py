@@ -15,6 +15,7 @@ needs to see the provider's error handling).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable
@@ -67,8 +68,8 @@ class FrontDoor:
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         server = site._server  # aiohttp exposes the bound port only through the server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
         if self._runner is not None:

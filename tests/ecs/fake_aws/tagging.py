@@ -38,7 +38,7 @@ class Tagging:
                 f"the fake lists ecs:service resources only, not {unknown}",
             )
         filters = body.get("TagFilters") or []
-        found = []
+        found: list[JSON] = []
         for service in self.ecs.services.values():
             if service.status == "INACTIVE":
                 continue

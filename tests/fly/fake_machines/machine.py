@@ -210,17 +210,17 @@ class FakeMachine:
 
     def _argv(self) -> tuple[list[str], list[str]]:
         """(entrypoint, cmd): ``init.exec`` replaces both; else each overrides the image's."""
-        init = self.config.get("init") or {}
-        process = (self.config.get("processes") or [{}])[0]
+        init: JSON = self.config.get("init") or {}
+        process: JSON = (self.config.get("processes") or [{}])[0]
         if process.get("exec") or init.get("exec"):
-            return list(process.get("exec") or init.get("exec")), []
+            return list(process.get("exec") or init["exec"]), []
         entry = process.get("entrypoint") or init.get("entrypoint") or []
         cmd = process.get("cmd") or init.get("cmd") or []
         return list(entry), list(cmd)
 
     def _env(self) -> dict[str, str]:
         env = {str(k): str(v) for k, v in (self.config.get("env") or {}).items()}
-        process = (self.config.get("processes") or [{}])[0]
+        process: JSON = (self.config.get("processes") or [{}])[0]
         env.update({str(k): str(v) for k, v in (process.get("env") or {}).items()})
         wanted = process.get("secrets")
         if wanted:

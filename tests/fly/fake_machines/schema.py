@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from jsonschema import Draft4Validator
 
@@ -142,13 +142,17 @@ def _problem(error: Any) -> str:
     return f"{where}: {error.message}"
 
 
+@overload
+def _closed(schema: JSON) -> JSON: ...
+@overload
+def _closed(schema: object) -> object: ...
 def _closed(schema: object) -> object:
     """``schema`` with every object that lists properties closed to other fields."""
     if isinstance(schema, list):
         return [_closed(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: _closed(v) for k, v in schema.items()}
+    out: dict[str, object] = {k: _closed(v) for k, v in schema.items()}
     if "properties" in out and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out

@@ -335,9 +335,9 @@ async def stateful_set(cluster: Cluster, sts: JSON, owned: Owned) -> None:
     partition = int(rolling.get("partition", 0))
     mine = [o for o in owned.get(str(meta["uid"]), []) if o["kind"] == "Pod"]
     pods = {p["metadata"]["name"]: p for p in mine}
-    for pod_name, pod in pods.items():
+    for pod_name, existing in pods.items():
         ordinal = int(pod_name.rsplit("-", 1)[1])
-        if ordinal >= desired and not pod["metadata"].get("deletionTimestamp"):
+        if ordinal >= desired and not existing["metadata"].get("deletionTimestamp"):
             await cluster.delete_pod(ns, pod_name)
     blocked = False
     for ordinal in range(desired):

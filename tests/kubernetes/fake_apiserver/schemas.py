@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -125,7 +126,7 @@ def smd_path(obj: Any, path: list[Any]) -> str:
     cur = obj
     for part in path:
         if isinstance(part, int) and isinstance(cur, list):
-            item = cur[part] if part < len(cur) else None
+            item: Any = cur[part] if part < len(cur) else None
             keys = next(
                 (k for k in _LIST_KEYS if isinstance(item, dict) and all(f in item for f in k)),
                 None,
@@ -162,11 +163,13 @@ def apply_errors(obj: JSON, server: tuple[int, int]) -> list[str]:
     for err in sorted(v.iter_errors(obj), key=lambda e: list(e.absolute_path)):
         where = list(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            assert isinstance(err.schema, Mapping)  # the object schema that failed
             declared = set((err.schema or {}).get("properties") or {})
             for extra in sorted(set(err.instance) - declared):
                 found.append(f"{smd_path(obj, [*where, extra])}: field not declared in schema")
         elif err.validator == "type":
             wanted = err.validator_value
+            assert isinstance(wanted, str | list)  # a type name or a list of them
             names = [wanted] if isinstance(wanted, str) else [t for t in wanted if t != "null"]
             expected = " or ".join(_SMD_TYPES.get(t, t) for t in names)
             found.append(

@@ -18,6 +18,7 @@ nothing serves is a plain-text ``404 page not found``.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import yaml
@@ -175,7 +176,7 @@ class FakeApiServer:
         r.add_route("*", "/{tail:.*}", self.nothing)
 
     @staticmethod
-    def _bind(handler: Any, ctx: JSON) -> Any:
+    def _bind(handler: Callable[..., Awaitable[web.StreamResponse]], ctx: JSON) -> Any:
         async def bound(request: web.Request) -> web.StreamResponse:
             return await handler(request, **ctx)
 

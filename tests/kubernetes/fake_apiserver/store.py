@@ -4,6 +4,7 @@ and the watchers that see every change (``ADDED``, ``MODIFIED``, ``DELETED``).""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import itertools
 import re
@@ -118,7 +119,7 @@ class Store:
             if n == ns and matches(o["metadata"].get("labels"), selector or [])
         ]
 
-    def list_kind(self, kind: str) -> list[JSON]:
+    def list_kind(self, kind: str) -> builtins.list[JSON]:
         """Every object of ``kind`` in every namespace."""
         return list(self.by_kind.get(kind, {}).values())
 

@@ -120,7 +120,7 @@ async def log_stream(cluster: Cluster, request: web.Request) -> web.StreamRespon
     slot = runner.slot(container) if runner is not None else None
     if q.get("previous") == "true":
         proc = slot.previous if slot is not None else None
-        if proc is None:
+        if proc is None or runner is None:
             return status_error(
                 400,
                 "BadRequest",
@@ -236,7 +236,7 @@ async def exec_stream(cluster: Cluster, request: web.Request) -> web.StreamRespo
             "BadRequest",
             f'unable to upgrade connection: container not found ("{container}")',
         )
-    protocols = ("v4.channel.k8s.io",)
+    protocols: tuple[str, ...] = ("v4.channel.k8s.io",)
     if cluster.features.exec_v5:
         protocols = ("v5.channel.k8s.io", *protocols)
     ws = web.WebSocketResponse(protocols=protocols)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 import uuid
@@ -243,7 +244,7 @@ class Alloc:
                     label = str(port["Label"])
                     wanted = int(port.get("Value") or 0) if kind == "ReservedPorts" else 0
                     server = await asyncio.start_server(
-                        lambda r, w, label=label: self._serve(label, r, w), "127.0.0.1", wanted
+                        functools.partial(self._serve, label), "127.0.0.1", wanted
                     )
                     self._servers.append(server)
                     value = server.sockets[0].getsockname()[1]

@@ -11,6 +11,7 @@ answered unfiltered.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -70,17 +71,13 @@ def compile_filter(expr: str) -> Callable[[Mapping[str, Any]], bool]:
         found = _IN_META.match(clause)
         if found:
             key = _unquote(found.group(1))
-            tests.append(lambda obj, key=key: key in _meta(obj))
+            tests.append(functools.partial(_has_meta, key))
             continue
         found = _META_CMP.match(clause) or _FIELD_CMP.match(clause)
         if found:
             in_meta = clause.startswith("Meta.")
             key, op, value = found.group(1), found.group(2), _unquote(found.group(3))
-            tests.append(
-                lambda obj, k=key, v=value, m=in_meta, eq=op == "==": (
-                    ((_meta(obj).get(k) if m else obj.get(k)) == v) == eq
-                )
-            )
+            tests.append(functools.partial(_compare, key, value, in_meta, op == "=="))
             continue
         raise FilterError(f"failed to read filter expression: unsupported clause {clause!r}")
 
@@ -92,3 +89,11 @@ def compile_filter(expr: str) -> Callable[[Mapping[str, Any]], bool]:
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("Meta") or {}
+
+
+def _has_meta(key: str, obj: Mapping[str, Any]) -> bool:
+    return key in _meta(obj)
+
+
+def _compare(key: str, value: str, in_meta: bool, eq: bool, obj: Mapping[str, Any]) -> bool:
+    return ((_meta(obj).get(key) if in_meta else obj.get(key)) == value) == eq

@@ -25,6 +25,7 @@ from .replies import eval_reply, text
 from .schema import review_job
 
 if TYPE_CHECKING:
+    from .jobs import AgentState
     from .server import FakeNomadAgent
 
 __all__ = ["JobsApi"]
@@ -57,7 +58,7 @@ class JobsApi:
         self.agent = agent
 
     @property
-    def state(self) -> Any:
+    def state(self) -> AgentState:
         return self.agent.state
 
     def routes(self, r: web.UrlDispatcher) -> None:
@@ -125,6 +126,7 @@ class JobsApi:
             return text(500, refused)
         stored, changed = self.state.register(ns, job)
         state = self.state.job(ns, job["ID"])
+        assert state is not None  # registered just above
         if state.parameterized:
             return eval_reply(stored["JobModifyIndex"], evaluated=False)
         if not changed:
