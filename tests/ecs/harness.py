@@ -117,7 +117,7 @@ class EcsHarness(FakeHarness):
         values.update(extra)
         return EcsConfig.model_validate(values)
 
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> EcsProvider:  # type: ignore[override]
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> EcsProvider:
         return EcsProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
     def black_hole_provider(self, address: str) -> EcsProvider:

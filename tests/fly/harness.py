@@ -91,7 +91,7 @@ class FlyHarness(FakeHarness):
     def config(self) -> FlyConfig:
         return FlyConfig.model_validate({**self.values(), **self.overrides})
 
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> FlyProvider:  # type: ignore[override]
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> FlyProvider:
         return FlyProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
     def black_hole_provider(self, address: str) -> FlyProvider:

@@ -87,7 +87,7 @@ class KubernetesHarness(FakeHarness):
 
     # FakeHarness types make_provider as FakeProvider; this harness reuses its images and
     # services with the Kubernetes provider (the same override as the other backends').
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> KubernetesProvider:  # type: ignore[override]
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> KubernetesProvider:
         # split log streams where the server honours them (found out by behaviour)
         config = fast_config(
             self.kubeconfig,

@@ -138,7 +138,7 @@ class NomadHarness(FakeHarness):
         values.update(self.overrides)
         return NomadConfig.model_validate(values)
 
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> NomadProvider:  # type: ignore[override]
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> NomadProvider:
         return NomadProvider(self.config(), secrets=secrets, capabilities=self.capabilities)
 
     def slow_init(self, name: str = "setup") -> ServiceSpec:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import inspect
 import logging
 from datetime import UTC, datetime
 
@@ -53,7 +52,6 @@ async def test_events_errors_and_status_are_scrubbed() -> None:
     seen: list[ProgressEvent] = []
     sub = red.subscriber(seen.append)
     assert sub is not None
-    assert inspect.iscoroutinefunction(sub)
     await sub(StepFinished(instance_id="i", step="gate", ok=False, detail=f"saw {SECRET.decode()}"))
     await sub(ProbeObserved(instance_id="i", result=_probe(f"exit 1: {SECRET.decode()}")))
     await sub(RolledBack(instance_id="i", to_release="rel", reason=SECRET.decode()))

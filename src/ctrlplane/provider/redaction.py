@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from ctrlplane.errors import CtrlplaneError, DeployFailed
 from ctrlplane.provider.events import (
@@ -99,7 +99,9 @@ class Redactor:
             return event.model_copy(update={"result": self.probe(event.result)})
         return event
 
-    def subscriber(self, events: Subscriber | None) -> Subscriber | None:
+    def subscriber(
+        self, events: Subscriber | None
+    ) -> Callable[[ProgressEvent], Awaitable[None]] | None:
         """``events`` receiving redacted events (``None`` stays ``None``)."""
         if events is None:
             return None

@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 
 from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.protocol import Provider
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.provider.spec import PortSpec, ServiceSpec
 from ctrlplane.secrets import SecretResolver
@@ -60,7 +61,7 @@ class FakeHarness(ConformanceHarness):
                 FakeImage(name=f"conformance/ticker:{n}", http=conformance_http, tick=self.log_tick)
             )
 
-    def make_provider(self, *, secrets: SecretResolver | None = None) -> FakeProvider:
+    def make_provider(self, *, secrets: SecretResolver | None = None) -> Provider:
         return FakeProvider(
             self.backend,
             secrets=secrets,
