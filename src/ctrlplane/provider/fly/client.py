@@ -37,6 +37,7 @@ from ctrlplane.provider.fly.errors import (
     MachineConflict,
     ServerError,
 )
+from ctrlplane.provider.native import JSON
 
 try:
     import httpx
@@ -45,7 +46,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = ["NONCE_HEADER", "FlyClient"]
 
-JSON = dict[str, Any]
 NONCE_HEADER = "fly-machine-lease-nonce"
 """The header that proves a caller holds a Machine's lease."""
 _WAIT_TIMEOUT = 408

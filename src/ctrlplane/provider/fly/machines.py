@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import Deadline, cleanup, run_to_end, seconds
@@ -27,6 +26,7 @@ from ctrlplane.provider.fly.context import FlyContext
 from ctrlplane.provider.fly.errors import MachineConflict
 from ctrlplane.provider.fly.observe.machines import MachineView
 from ctrlplane.provider.fly.render.machine import stop_body
+from ctrlplane.provider.native import JSON
 
 __all__ = [
     "confirm_started",
@@ -40,7 +40,6 @@ __all__ = [
     "wait_for",
 ]
 
-JSON = dict[str, Any]
 _SLICE = 10
 """The longest single ``/wait`` (seconds); shorter when the request timeout is short."""
 _MACHINE_LEASE_TTL = 30

@@ -24,7 +24,6 @@ failure path: undo, ``RolledBack``, ``DeployFailed`` with the evidence).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import Deadline, seconds
@@ -39,6 +38,7 @@ from ctrlplane.provider.fly.observe.machines import MachineView
 from ctrlplane.provider.fly.render.machine import machine_config
 from ctrlplane.provider.fly.units import UnitBuilder, ids_by_service, unit_step
 from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import ReleasePlan
 from ctrlplane.provider.rollouts import ProbeSink, RolloutShape, roll_out
@@ -46,8 +46,6 @@ from ctrlplane.provider.spec import ServiceSpec
 from ctrlplane.provider.validation import startup_order
 
 __all__ = ["FlyUnits", "roll"]
-
-JSON = dict[str, Any]
 
 
 class FlyUnits:

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ctrlplane.provider.fly.config import FlyConfig
 from ctrlplane.provider.fly.render import meta
 from ctrlplane.provider.fly.render.names import CONTROL_NAME
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.spec import ProvisionRequest
 
 __all__ = ["control_body", "control_config"]
-
-JSON = dict[str, Any]
 
 
 def control_config(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
 
 from ctrlplane.provider.enums import SecretType, ServiceRole, VolumeType
 from ctrlplane.provider.fly.config import FlyConfig
@@ -35,12 +34,11 @@ from ctrlplane.provider.fly.render import meta
 from ctrlplane.provider.fly.render.checks import go_duration, machine_checks
 from ctrlplane.provider.fly.render.guest import guest
 from ctrlplane.provider.fly.render.names import init_machine_name, machine_name, secret_name
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ServiceSpec
 from ctrlplane.provider.validation import secret_target
 
 __all__ = ["Placement", "create_body", "machine_config", "persistent_volume", "stop_body"]
-
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True)

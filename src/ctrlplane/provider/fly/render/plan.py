@@ -9,21 +9,19 @@ Machines (in start-up order). Volume IDs are only known once created: a mount sh
 
 from __future__ import annotations
 
-from typing import Any
-
 from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.fly.config import FlyConfig
 from ctrlplane.provider.fly.render.control import control_body
 from ctrlplane.provider.fly.render.machine import Placement, create_body, persistent_volume
 from ctrlplane.provider.fly.render.names import app_name, secret_name
 from ctrlplane.provider.fly.render.volumes import volume_body
+from ctrlplane.provider.native import JSON
 from ctrlplane.provider.redaction import MASK
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.provider.validation import startup_order
 
 __all__ = ["SET_SECRETS", "provision_requests", "region_of", "secret_keys"]
 
-JSON = dict[str, Any]
 
 SET_SECRETS = "mutation($input: SetSecretsInput!) { setSecrets(input: $input) { app { name } } }"
 """The GraphQL document that writes app secrets."""
