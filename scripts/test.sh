@@ -16,4 +16,4 @@ bash scripts/docker-engine.sh  # real Docker engine + local test images for test
 echo "== pytest" >&2
 # Two workers: the real-engine tests in one group on one worker, the rest over both
 # (tests/conftest.py).
-.venv/bin/pytest -n 2 --dist loadgroup "$@"
+.venv/bin/pytest -n 2 --dist loadgroup --durations=30 "$@"
