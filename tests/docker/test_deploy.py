@@ -12,7 +12,7 @@ import aiodocker
 import pytest
 
 from ctrlplane.errors import DeployFailed, InvalidSpec, NotSupported, ReleaseNotFound
-from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
+from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest, WorkloadKind
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.events import ProgressEvent, UnitRemoved, UnitStarted
 from ctrlplane.testing.conformance import check_step_pairs
@@ -186,12 +186,12 @@ async def test_unsupported_strategies_and_bad_requests(
     with socket.socket() as probe:  # a free port for a fixed host port
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    req = workload(iid, replicas=1)
-    req.services[0].ports[0].host = free
+    req = workload(iid, replicas=1).model_copy(update={"kind": WorkloadKind.STATEFUL_SET})
+    req.services[0].ports[0].host = free  # (a fixed host port no longer stops blue-green)
     await provider.provision(req)
     try:
         before = (await provider.status(iid)).services["app"].provider_ref
-        with pytest.raises(NotSupported):  # a fixed host port cannot serve two sets
+        with pytest.raises(NotSupported):  # blue-green needs a deployment
             await provider.deploy(
                 DeployRequest(
                     instance_id=iid,
