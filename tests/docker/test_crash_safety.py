@@ -133,9 +133,9 @@ async def assert_consistent(provider: DockerProvider, iid: str, replicas: int = 
     assert live.live
     version = live.service("web").env["VERSION"]
     found = await _objects(iid)
-    assert found["containers"] == [
-        f"cp-{iid}-{r}-web running VERSION={version}" for r in range(replicas)
-    ], (found, live.release_id)
+    units = [f"cp-{iid}-{r}-web running VERSION={version}" for r in range(replicas)]
+    front = f"cp-{iid}-front-web-8080 running -"  # the published port's front, never moved
+    assert found["containers"] == sorted([*units, front]), (found, live.release_id)
     assert found["networks"] == [f"cp-{iid}"], found
     assert sorted(found["volumes"]) == sorted(f"cp-{iid}-rel-{r.release_id}" for r in history), (
         found
