@@ -325,7 +325,8 @@ async def test_a_deploy_killed_after_its_switch_is_finished_and_status_says_so(
         assert "the next mutating call repairs it first" in status.message
         seen: list[ProgressEvent] = []
         await provider.stop(iid)
-        assert await _names(iid) == [f"cp-{iid}-{r}-web" for r in range(2)]  # retired
+        retired = [f"cp-{iid}-{r}-web" for r in range(2)]
+        assert await _names(iid) == sorted([*retired, f"cp-{iid}-front-web-8080"])
         assert (await provider.releases(iid))[0].release_id == live.release_id
         await provider.start(iid)
         await provider.deploy(
