@@ -8,11 +8,76 @@
 # io.ctrlplane.recipe=<hash of this recipe and the busybox binary>; it is rebuilt only when that
 # hash changes or the image is missing. It is also tagged ctrlplane-conformance/busybox:1..4 for
 # the conformance suite (distinct references of one image).
+#
+# ctrlplane-front:1 (DockerConfig.front_image) holds an instance's published ports: a scratch image
+# with Debian's socat and exactly the shared libraries `ldd` lists for it (glibc's DNS lookup is
+# part of libc.so.6 since 2.34, so Docker's embedded DNS answers it), entrypoint socat. Debian's
+# socat package is installed first when missing (as root; the only step that needs the network).
+# It carries its own recipe label and is rebuilt only when that changes.
+#
+# Every step after the package installs is offline: no registry, no downloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 IMAGE=ctrlplane-example/busybox:latest
 BUSYBOX=${CTRLPLANE_BUSYBOX:-/bin/busybox}
+FRONT_IMAGE=ctrlplane-front:1
+SOCAT=${CTRLPLANE_SOCAT:-/usr/bin/socat}
+
+# install_socat : Debian's socat package (as root), refreshing the package index only if needed
+install_socat() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "build-images: $SOCAT missing and installing socat needs root" >&2
+    return 1
+  fi
+  echo "build-images: installing socat" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends socat >&2 \
+    || { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends socat >&2; }
+}
+
+# image_recipe IMAGE : the recipe label of IMAGE ("" when it is missing)
+image_recipe() {
+  docker image inspect -f '{{ index .Config.Labels "io.ctrlplane.recipe" }}' "$1" 2>/dev/null || true
+}
+
+# build_front : (re)build $FRONT_IMAGE when its recipe changed or it is missing
+build_front() {
+  if [ ! -x "$SOCAT" ] && [ -z "${CTRLPLANE_SOCAT:-}" ]; then
+    install_socat
+  fi
+  if [ ! -x "$SOCAT" ]; then
+    echo "build-images: $SOCAT missing (install socat)" >&2
+    return 1
+  fi
+  local libs recipe previous froot
+  libs=$(ldd "$SOCAT" | grep -o '/[^ ]*' | sort -u)
+  # shellcheck disable=SC2086 # one path per word
+  recipe=$( { sed -n '/^build_front()/,/^}/p' "$0"; sha256sum "$SOCAT" $libs; } | sha256sum | cut -c1-16)
+  if [ "$(image_recipe "$FRONT_IMAGE")" = "$recipe" ]; then
+    return 0
+  fi
+  echo "build-images: building $FRONT_IMAGE (recipe $recipe)" >&2
+  previous=$(docker image inspect -f '{{.Id}}' "$FRONT_IMAGE" 2>/dev/null || true)
+  froot=$(mktemp -d)
+  mkdir -p "$froot/usr/bin" "$froot/etc" "$froot/tmp"
+  chmod 1777 "$froot/tmp"
+  cp "$SOCAT" "$froot/usr/bin/socat"
+  for lib in $libs; do
+    mkdir -p "$froot$(dirname "$lib")"
+    cp -L "$lib" "$froot$lib"
+  done
+  echo 'hosts: files dns' >"$froot/etc/nsswitch.conf"
+  printf 'root:x:0:0:root:/:/usr/bin/socat\nnobody:x:65534:65534:nobody:/nonexistent:/usr/bin/socat\n' >"$froot/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$froot/etc/group"
+  tar -C "$froot" -c . | docker import \
+    --change 'ENTRYPOINT ["/usr/bin/socat"]' \
+    --change "LABEL io.ctrlplane.recipe=$recipe" \
+    - "$FRONT_IMAGE" >/dev/null
+  rm -rf "$froot"
+  echo "build-images: built $FRONT_IMAGE" >&2
+  if [ -n "$previous" ]; then docker rmi "$previous" >/dev/null 2>&1 || true; fi
+}
 
 if [ ! -x "$BUSYBOX" ]; then
   echo "build-images: $BUSYBOX missing (install busybox-static)" >&2
@@ -37,9 +102,10 @@ tag_conformance() {
   done
 }
 
-recipe=$( { cat "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
-current=$(docker image inspect -f '{{ index .Config.Labels "io.ctrlplane.recipe" }}' "$IMAGE" 2>/dev/null || true)
-if [ "$current" = "$recipe" ]; then
+build_front
+
+recipe=$( { sed '/^build_front()/,/^}/d' "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
+if [ "$(image_recipe "$IMAGE")" = "$recipe" ]; then
   tag_conformance
   exit 0
 fi

@@ -134,9 +134,9 @@ async def assert_consistent(provider: DockerProvider, iid: str, replicas: int = 
     assert live.live
     version = live.service("web").env["VERSION"]
     found = await _objects(iid)
-    assert found["containers"] == [
-        f"cp-{iid}-{r}-web running VERSION={version}" for r in range(replicas)
-    ], (found, live.release_id)
+    units = [f"cp-{iid}-{r}-web running VERSION={version}" for r in range(replicas)]
+    front = f"cp-{iid}-front-web-8080 running -"  # the published port's front, never moved
+    assert found["containers"] == sorted([*units, front]), (found, live.release_id)
     assert found["networks"] == [f"cp-{iid}"], found
     assert sorted(found["volumes"]) == sorted(f"cp-{iid}-rel-{r.release_id}" for r in history), (
         found
@@ -326,7 +326,8 @@ async def test_a_deploy_killed_after_its_switch_is_finished_and_status_says_so(
         assert "the next mutating call repairs it first" in status.message
         seen: list[ProgressEvent] = []
         await provider.stop(iid)
-        assert await _names(iid) == [f"cp-{iid}-{r}-web" for r in range(2)]  # retired
+        retired = [f"cp-{iid}-{r}-web" for r in range(2)]
+        assert await _names(iid) == sorted([*retired, f"cp-{iid}-front-web-8080"])
         assert (await provider.releases(iid))[0].release_id == live.release_id
         await provider.start(iid)
         await provider.deploy(

@@ -12,7 +12,7 @@ import aiodocker
 import pytest
 
 from ctrlplane.errors import DeployFailed, InvalidSpec, NotSupported, ReleaseNotFound
-from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
+from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest, WorkloadKind
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.events import ProgressEvent, UnitRemoved, UnitStarted
 from ctrlplane.testing.conformance import check_step_pairs
@@ -186,12 +186,12 @@ async def test_unsupported_strategies_and_bad_requests(
     with socket.socket() as probe:  # a free port for a fixed host port
         probe.bind(("127.0.0.1", 0))
         free = probe.getsockname()[1]
-    req = workload(iid, replicas=1)
-    req.services[0].ports[0].host = free
+    req = workload(iid, replicas=1).model_copy(update={"kind": WorkloadKind.STATEFUL_SET})
+    req.services[0].ports[0].host = free  # (a fixed host port no longer stops blue-green)
     await provider.provision(req)
     try:
         before = (await provider.status(iid)).services["app"].provider_ref
-        with pytest.raises(NotSupported):  # a fixed host port cannot serve two sets
+        with pytest.raises(NotSupported):  # blue-green needs a deployment
             await provider.deploy(
                 DeployRequest(
                     instance_id=iid,
@@ -421,6 +421,8 @@ async def test_blue_green_switches_at_once_and_keeps_serving(
 
 
 async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> None:
+    published = [e.url for e in (await provider.status(iid)).endpoints if e.public]
+    assert len(published) == 1
     async with aiodocker.Docker() as client:
         watcher = await client.containers.create(
             {
@@ -488,7 +490,8 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
             await watcher.delete(force=True)
     status = await provider.status(iid)
     assert status.ready
-    assert len([e for e in status.endpoints if e.public]) == 2
+    # one published endpoint for both replicas (the front's), the one it had before
+    assert [e.url for e in status.endpoints if e.public] == published
     for ep in (e for e in status.endpoints if e.public):
         code, body = await http_get_async("http://" + ep.url.split("://", 1)[1] + "/version")
         assert (code, body) == (200, "v2\n")
@@ -505,7 +508,10 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
             )
         ]
     assert not [n for n in names if n.endswith("-retiring")]
-    assert len(names) == 4
+    assert sorted(names) == sorted(
+        [f"/cp-{iid}-{r}-{s}" for r in (0, 1) for s in ("app", "agent")]
+        + [f"/cp-{iid}-front-app-8080"]
+    )
 
 
 @pytest.mark.parametrize("strategy", ["rolling", "blue-green"])

@@ -193,9 +193,11 @@ async def test_invalid_requests_create_nothing(
     iid = make_id()
     with pytest.raises(InvalidSpec) as exc:
         await provider.provision(
-            request(iid, web(ports=[{"container": 8080, "host": 18080}], resources={"replicas": 2}))
+            request(
+                iid, web(ports=[{"container": 70000, "host": 18080}], resources={"replicas": 2})
+            )
         )
-    assert "services[0].ports[0].host" in str(exc.value)
+    assert "services[0].ports[0].container" in str(exc.value)
     with pytest.raises(InvalidSpec):
         await provider.provision(request(iid, web(depends_on=["web"])))
     with pytest.raises(InvalidSpec):

@@ -8,7 +8,7 @@ import aiodocker
 
 from ctrlplane.provider.docker import DockerProvider
 
-from .helpers import IMAGE, loop_cmd, request, sh, web
+from .helpers import IMAGE, http_get_async, loop_cmd, public_url, request, sh, web
 
 
 async def test_services_share_localhost_and_names(
@@ -37,21 +37,25 @@ async def test_services_share_localhost_and_names(
         await provider.deprovision(iid)
 
 
-async def test_ports_published_on_loopback_per_replica(
+async def test_one_port_published_on_loopback_for_every_replica(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:
     iid = make_id()
     result = await provider.provision(request(iid, web(resources={"replicas": 2})))
     try:
         public = [e for e in result.endpoints if e.public]
-        assert len(public) == 2
-        assert len({e.port for e in public}) == 2
-        assert all(e.url.startswith("tcp://127.0.0.1:") for e in public)
+        assert len(public) == 1  # the instance's port, held by its front for both replicas
+        assert public[0].url.startswith("tcp://127.0.0.1:")
+        status, body = await http_get_async(public_url(result.endpoints, "web"))
+        assert status == 200
+        assert "hello" in body
         async with aiodocker.Docker() as client:
+            front = await client.containers.get(f"cp-{iid}-front-web-8080")
+            bindings = front["HostConfig"]["PortBindings"]["8080/tcp"]
+            assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(public[0].port)}]
             for replica in (0, 1):
                 info = await client.containers.get(f"cp-{iid}-{replica}-web")
-                bindings = info["HostConfig"]["PortBindings"]["8080/tcp"]
-                assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+                assert not info["HostConfig"].get("PortBindings")
         # replica units reach each other by replica alias on the instance network
         code, out, _ = await sh(provider, iid, "wget -qO- http://web-1:8080/", replica=0)
         assert code == 0

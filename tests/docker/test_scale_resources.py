@@ -65,11 +65,13 @@ async def test_limits_and_scale(provider: DockerProvider, make_id: Callable[[], 
         assert (await provider.status(iid)).services["web"].provider_ref == before
 
         # more replicas: new units start in order, with the current limits and files
+        published = [e.url for e in (await provider.status(iid)).endpoints if e.public]
+        assert len(published) == 1  # the front's, for every replica
         await provider.scale(iid, ResourceSpec(replicas=3))
         status = await provider.status(iid)
         assert status.metadata["replicas"] == "3"
         assert status.state is InstanceState.RUNNING
-        assert len([e for e in status.endpoints if e.public]) == 3
+        assert [e.url for e in status.endpoints if e.public] == published
         hc = await _host_config(f"cp-{iid}-2-web")
         assert (hc["NanoCpus"], hc["Memory"]) == (500_000_000, 64 * 1024 * 1024)
         code, out, _ = await sh(provider, iid, "cat /etc/conf.txt", replica=2)
@@ -83,7 +85,7 @@ async def test_limits_and_scale(provider: DockerProvider, make_id: Callable[[], 
         await provider.scale(iid, ResourceSpec(replicas=1))
         status = await provider.status(iid)
         assert status.metadata["replicas"] == "1"
-        assert len([e for e in status.endpoints if e.public]) == 1
+        assert [e.url for e in status.endpoints if e.public] == published
 
         with pytest.raises(InvalidSpec):
             await provider.scale(iid, ResourceSpec())

@@ -15,6 +15,7 @@ from ctrlplane.provider.docker.observe.repairs import off_services, runs_release
 from ctrlplane.provider.docker.observe.units import unit_rows
 from ctrlplane.provider.docker.observe.workload import summaries
 from ctrlplane.provider.docker.render.bodies import Renderer
+from ctrlplane.provider.docker.render.fronts import front_ports
 from ctrlplane.provider.docker.render.naming import LEASE_IMAGE
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.strategies import rollout_shape
@@ -199,7 +200,11 @@ def test_unit_rows_one_per_container_in_start_up_order() -> None:
         observed="HTTP 500",
         at=datetime.now(UTC),
     )
-    rows = unit_rows(R.config, wl, inspects, {f"id-cp-{IID}-1-web": probe})
+    front = R.front_body(wl, front_ports(wl)[0], 40100)  # the pinned published port
+    fronts = [
+        {"Id": "front", "Config": {"Labels": front["Labels"]}, "HostConfig": front["HostConfig"]}
+    ]
+    rows = unit_rows(R.config, wl, inspects, {f"id-cp-{IID}-1-web": probe}, fronts)
     assert [(r.service, r.replica) for r in rows] == [
         ("web", 0),
         ("web", 0),
@@ -211,12 +216,18 @@ def test_unit_rows_one_per_container_in_start_up_order() -> None:
     assert current.release_id == REL
     assert current.image == "busybox:1"
     assert current.health == "starting"  # a check, no probe yet
+    # the instance's published port (its front forwards to every unit with the names),
+    # whatever the unit itself has bound, and the unit's own name
     assert [(p.url, p.public) for p in current.ports] == [
-        ("tcp://127.0.0.1:40000", True),
+        ("tcp://127.0.0.1:40100", True),
         ("tcp://web-0:8080", False),
     ]
+    assert [(p.url, p.public) for p in rows[2].ports] == [
+        ("tcp://127.0.0.1:40100", True),
+        ("tcp://web-1:8080", False),
+    ]
     assert retiring.message.startswith("retiring")
-    assert [p.url for p in retiring.ports] == ["tcp://127.0.0.1:40009"]
+    assert retiring.ports == []  # off the names: neither the front nor a name reaches it
     assert unhealthy.health == "unhealthy"
     assert not unhealthy.ready
     assert "HTTP 500" in unhealthy.message

@@ -26,6 +26,7 @@ from ctrlplane.provider.docker.observe.workload import (
     workload_from_containers,
 )
 from ctrlplane.provider.docker.render.bodies import Renderer
+from ctrlplane.provider.docker.render.fronts import front_ports
 from ctrlplane.provider.docker.render.materials import FileEntry, build_tar, read_tar_file
 from ctrlplane.provider.docker.render.workload import (
     Workload,
@@ -74,7 +75,7 @@ def tr(**cfg: object) -> Renderer:
     return Renderer(DockerConfig.model_validate(cfg))
 
 
-def test_owner_config_publishes_ports_and_aliases() -> None:
+def test_owner_config_exposes_ports_and_carries_aliases() -> None:
     wl = Workload.from_request(req(), REL)
     body = tr().container_config(wl, wl.service("web"), 0, secret_env={"DB": "pw"})
     host = body["HostConfig"]
@@ -83,8 +84,9 @@ def test_owner_config_publishes_ports_and_aliases() -> None:
     assert {"web", "web-0", "agent", "agent-0"} <= set(aliases)
     assert "migrate" not in aliases
     assert host["ExtraHosts"] == ["web:127.0.0.1", "agent:127.0.0.1"]
-    assert host["PortBindings"]["8080/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": ""}]
-    assert host["PortBindings"]["53/udp"] == [{"HostIp": "127.0.0.1", "HostPort": "5353"}]
+    # units publish nothing: the instance's fronts hold the published ports
+    assert "PortBindings" not in host
+    assert set(body["ExposedPorts"]) == {"8080/tcp", "53/udp"}
     assert host["NanoCpus"] == 250_000_000
     assert host["Memory"] == 64 * 1024 * 1024
     assert body["Entrypoint"] == ["httpd"]
@@ -104,6 +106,39 @@ def test_owner_config_publishes_ports_and_aliases() -> None:
     assert "pw" not in json.dumps(labels).replace('"pw"', "")
     assert "SECRETISH" not in json.dumps(labels)
     assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+
+
+def test_front_bodies_hold_each_published_port() -> None:
+    wl = Workload.from_request(req(), REL)
+    t = tr(front_image="registry.example.com/front:7", publish_host="127.0.0.2")
+    fronts = front_ports(wl)
+    assert [f.key for f in fronts] == ["web:8080/tcp", "web:53/udp"]  # not the init's
+    tcp = t.front_body(wl, fronts[0], 0)
+    assert t.front_name(wl, fronts[0]) == f"cp-{IID}-front-web-8080"
+    assert t.front_name(wl, fronts[1]) == f"cp-{IID}-front-web-53-udp"
+    assert tcp["Image"] == "registry.example.com/front:7"
+    assert tcp["Cmd"] == ["TCP-LISTEN:8080,fork,reuseaddr", "TCP:web:8080,connect-timeout=5"]
+    host = tcp["HostConfig"]
+    assert host["NetworkMode"] == f"cp-{IID}"
+    assert host["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.2", "HostPort": ""}]}
+    assert host["RestartPolicy"] == {"Name": "unless-stopped"}
+    assert tcp["NetworkingConfig"]["EndpointsConfig"][f"cp-{IID}"]["Aliases"] == []
+    assert tcp["Labels"]["io.ctrlplane.front"] == "web:8080/tcp"
+    assert tcp["Labels"]["io.ctrlplane.instance"] == IID
+    assert "io.ctrlplane.spec" not in tcp["Labels"]  # not a service container
+    pinned = t.front_body(wl, fronts[0], 33055)
+    assert pinned["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostPort"] == "33055"
+    udp = t.front_body(wl, fronts[1], 5353)
+    assert udp["Cmd"] == ["UDP-RECVFROM:53,fork,reuseaddr", "UDP-SENDTO:web:53"]
+    assert udp["HostConfig"]["PortBindings"] == {
+        "53/udp": [{"HostIp": "127.0.0.2", "HostPort": "5353"}]
+    }
+    kinds = [(o["Kind"], o.get("Name")) for o in t.instance_objects(wl)]
+    assert kinds[:3] == [
+        ("network", None),
+        ("front", f"cp-{IID}-front-web-8080"),
+        ("front", f"cp-{IID}-front-web-53-udp"),
+    ]
 
 
 def test_joiner_and_init_configs() -> None:
@@ -168,6 +203,16 @@ def test_workload_read_back_from_labels() -> None:
                     },
                 }
             )
+    fronts = []
+    for front in front_ports(wl):  # 8080: engine-chosen, then pinned; 53/udp: 5353 asked
+        body = t.front_body(wl, front, front.port.host or 33055)
+        fronts.append(
+            {
+                "Config": {"Labels": body["Labels"]},
+                "HostConfig": body["HostConfig"],
+                "NetworkSettings": {"Ports": {}},
+            }
+        )
     back = workload_from_containers(t.labels, inspects)
     assert back.replicas == 2
     assert back.release_id == REL
@@ -175,18 +220,21 @@ def test_workload_read_back_from_labels() -> None:
     assert back.name == "shop"
     assert back.tenant_id == "acme"
     assert dict(back.labels)["team"] == "web"
-    eps = endpoints(t.config, back, inspects)
+    eps = endpoints(t.config, back, fronts)
     urls = [(e.url, e.public) for e in eps]
-    assert ("tcp://web:8080", False) in urls
-    assert ("tcp://127.0.0.1:40000", True) in urls
-    assert ("tcp://127.0.0.1:40001", True) in urls
+    # one published endpoint per port, the front's, whatever the units bound
+    assert urls == [
+        ("tcp://web:8080", False),
+        ("tcp://127.0.0.1:33055", True),
+        ("udp://web:53", False),
+        ("udp://127.0.0.1:5353", True),
+    ]
+    assert endpoints(t.config, back, []) == [e for e in eps if not e.public]
 
 
 def test_docker_specific_refusals() -> None:
     r = req()
-    with pytest.raises(InvalidSpec) as exc:
-        check_docker(r.services, 2)  # host port 5353 with 2 replicas
-    assert "services[1].ports[1].host" in str(exc.value)
+    check_docker(r.services, 2)  # host port 5353 with 2 replicas: the front serves both
     disk = req(services=[{"name": "a", "image": "x", "resources": {"disk_mb": 5}}])
     with pytest.raises(InvalidSpec):
         check_docker(disk.services, 1)
@@ -303,6 +351,7 @@ def test_config_from_env() -> None:
             "CTRLPLANE_DOCKER_STOP_TIMEOUT": "1m30s",
             "CTRLPLANE_DOCKER_PULL_POLICY": "never",
             "CTRLPLANE_DOCKER_PUBLISH_HOST": "::1",
+            "CTRLPLANE_DOCKER_FRONT_IMAGE": "registry.example.com/ops/socat:1.8",
             "CTRLPLANE_DOCKER_REGISTRY_AUTH": json.dumps(
                 {"r.example:5000": {"username": "u", "password": "p"}}
             ),
@@ -313,6 +362,8 @@ def test_config_from_env() -> None:
     assert cfg.init_timeout == timedelta(seconds=3)
     assert cfg.pull_policy == "never"
     assert cfg.publish_host == "::1"
+    assert cfg.front_image == "registry.example.com/ops/socat:1.8"
+    assert DockerConfig().front_image == "ctrlplane-front:1"  # built by scripts/build-images.sh
     assert "p" not in repr(cfg.registry_auth["r.example:5000"].password)
     with pytest.raises(InvalidSpec) as exc:
         DockerConfig.from_env({"CTRLPLANE_DOCKER_PULL_POLICY": "sometimes"})

@@ -101,6 +101,14 @@ class DockerConfig(BaseModel):
         default="127.0.0.1",
         description="Host address ports are published on; published endpoints use it.",
     )
+    front_image: str = Field(
+        default="ctrlplane-front:1",
+        description="Image of the front containers that hold an instance's published ports "
+        "for its whole life and forward each new connection to the service's current units. "
+        "Its entrypoint must be socat (1.7+): the default is built locally by "
+        "scripts/build-images.sh from Debian's socat; alpine/socat works too. Made available "
+        "by pull_policy like the services' images (registry_auth applies).",
+    )
     stop_timeout: Seconds = Field(
         default=timedelta(seconds=10),
         description="Grace period between SIGTERM and SIGKILL when stopping a container.",
@@ -145,7 +153,7 @@ class DockerConfig(BaseModel):
         description="rolling/canary: how many units get their new version beside the old "
         "one at a time (the old ones keep serving until the new ones passed their gate). "
         "Used when the unit's network owner changes and the workload is a deployment "
-        "without fixed host ports and without changed inits; 0 turns it off. Otherwise "
+        "without changed inits; 0 turns it off. Otherwise "
         "units are replaced in place, max_unavailable at a time.",
     )
     max_unavailable: int = Field(

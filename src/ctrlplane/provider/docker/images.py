@@ -11,7 +11,7 @@ from ctrlplane.provider.docker.render.materials import ServiceMaterials
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["pull_images"]
+__all__ = ["ensure_image", "pull_images"]
 
 
 async def pull_images(
@@ -22,26 +22,32 @@ async def pull_images(
     """Make the images of ``services`` available per the pull policy (each image once,
     with its service's pull credentials); a missing or unpullable image fails the step
     naming it (:class:`RolloutFailed`); an unreachable engine raises as it is."""
-    policy = ctx.config.pull_policy
     seen: set[str] = set()
     for svc in services:
         if svc.image in seen:
             continue
         seen.add(svc.image)
-        step = f"pull image {svc.image}"
-        try:
-            present = await ctx.client.image_exists(svc.image)
-            if policy is PullPolicy.NEVER and not present:
-                raise RolloutFailed(
-                    step, f"image {svc.image!r} is not on the engine and pull policy is never"
-                )
-            if policy is PullPolicy.ALWAYS or not present:
-                mats = materials.get(svc.name)
-                await ctx.client.pull(svc.image, mats.pull_auth if mats else None)
-        except BackendUnavailable:
-            raise
-        except CtrlplaneError as exc:
-            reason = str(exc)
-            if svc.image not in reason:
-                reason = f"image {svc.image!r} could not be pulled: {reason}"
-            raise RolloutFailed(step, reason) from exc
+        mats = materials.get(svc.name)
+        await ensure_image(ctx, svc.image, mats.pull_auth if mats else None)
+
+
+async def ensure_image(ctx: DockerContext, image: str, auth: Mapping[str, str] | None) -> None:
+    """Make ``image`` available per the pull policy (pulled with ``auth``); see
+    :func:`pull_images` for the errors."""
+    policy = ctx.config.pull_policy
+    step = f"pull image {image}"
+    try:
+        present = await ctx.client.image_exists(image)
+        if policy is PullPolicy.NEVER and not present:
+            raise RolloutFailed(
+                step, f"image {image!r} is not on the engine and pull policy is never"
+            )
+        if policy is PullPolicy.ALWAYS or not present:
+            await ctx.client.pull(image, auth)
+    except BackendUnavailable:
+        raise
+    except CtrlplaneError as exc:
+        reason = str(exc)
+        if image not in reason:
+            reason = f"image {image!r} could not be pulled: {reason}"
+        raise RolloutFailed(step, reason) from exc

@@ -15,10 +15,12 @@ from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.frames import DockerFrames
+from ctrlplane.provider.docker.fronts import inspect_fronts
 from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.history import read_history
 from ctrlplane.provider.docker.instances import inspect_all, load
 from ctrlplane.provider.docker.materials import held_secret_values
+from ctrlplane.provider.docker.observe.fronts import with_fronts
 from ctrlplane.provider.docker.observe.leases import repair_plan
 from ctrlplane.provider.docker.observe.state import instance_status
 from ctrlplane.provider.docker.observe.units import unit_rows
@@ -87,15 +89,17 @@ async def read_status(ctx: DockerContext, op: Operation, lease: Lease | None) ->
         wl = workload_from_containers(ctx.labels, inspects)
         op.redactor.add(await held_secret_values(ctx, wl, inspects))
         probes = await _probe_running(ctx, wl, inspects)
+        fronts = await inspect_fronts(ctx, instance_id)
         status = instance_status(
             [s.name for s in wl.services],
             {s.name: s.role for s in wl.services},
             inspects,
             {(r.service, r.replica): r for i, r in probes.items() if i not in _retiring(inspects)},
             label_prefix=ctx.config.label_prefix,
-            endpoints=endpoints(ctx.config, wl, inspects),
+            endpoints=endpoints(ctx.config, wl, fronts),
             metadata=instance_metadata(ctx.names, wl, len(units(ctx.labels, inspects))),
         )
+        status = with_fronts(ctx.config, wl, fronts, status)
     elif lease is not None or await ctx.client.list_networks(
         ctx.labels.instance_filter(instance_id)
     ):
@@ -132,7 +136,8 @@ async def list_units(ctx: DockerContext, op: Operation) -> list[UnitStatus]:
     :class:`InstanceNotFound` when it has none. Messages are scrubbed like status."""
     wl, inspects = await load(ctx, op.instance_id)
     op.redactor.add(await held_secret_values(ctx, wl, inspects))
-    rows = unit_rows(ctx.config, wl, inspects, await _probe_running(ctx, wl, inspects))
+    fronts = await inspect_fronts(ctx, op.instance_id)
+    rows = unit_rows(ctx.config, wl, inspects, await _probe_running(ctx, wl, inspects), fronts)
     return [r.model_copy(update={"message": op.redact(r.message)}) for r in rows]
 
 

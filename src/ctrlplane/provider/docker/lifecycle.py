@@ -3,9 +3,11 @@
 ``start`` brings every unit's long-lived services up in dependency order (first stopping
 the joined services of a unit whose namespace owner is down or restarted after them, so
 they rejoin its current namespace), each of which must then stay up through the
-stability window; ``stop`` stops them gracefully in reverse order; ``restart`` is both in
-one operation; ``scale`` updates the main service's limits in place and adds or removes
-units.
+stability window, and makes every front run (:mod:`.fronts`: a missing one is created
+again); ``stop`` stops the units gracefully in reverse order (the fronts keep holding the
+published ports); ``restart`` is both in one operation; ``scale`` updates the main
+service's limits in place and adds or removes units (a removed unit gives up its service
+names and drains for ``drain_period`` first, so the fronts send it nothing new).
 
 A start quotes the last log lines of a service that does not stay up: the operation's
 redactor learns the secret values the instance's containers hold first, so the error
@@ -18,9 +20,11 @@ import asyncio
 from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError, BackendUnavailable
-from ctrlplane.provider.deadlines import cleanup, first_error
+from ctrlplane.provider.deadlines import cleanup, first_error, seconds
+from ctrlplane.provider.docker.addressing import withdraw
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.fronts import ensure_fronts
 from ctrlplane.provider.docker.instances import load
 from ctrlplane.provider.docker.limits import check_docker
 from ctrlplane.provider.docker.materials import (
@@ -74,6 +78,7 @@ async def start_instance(ctx: DockerContext, op: Operation, instance_id: str) ->
                 for r in units(ctx.labels, inspects)
             ]
         await runner.stable([s for unit in started for s in unit.result()])
+        await ensure_fronts(ctx, wl)
     except (BaseExceptionGroup, RolloutFailed) as exc:
         raise _op_error(instance_id, "start", exc) from None
 
@@ -132,6 +137,8 @@ async def scale_instance(
     elif target < len(present):
         runner = UnitRunner(ctx, wl, {})
         for r in sorted(present)[target:][::-1]:
+            if await withdraw(ctx, wl, runner.name(r, wl.owner)):
+                await asyncio.sleep(seconds(ctx.config.drain_period))
             await runner.stop_long_lived(r)
             await runner.remove_services(r, [s.name for s in wl.services])
 

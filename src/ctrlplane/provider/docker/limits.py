@@ -65,16 +65,6 @@ def unit_refusals(services: Sequence[ServiceSpec], replicas: int) -> list[Refusa
                     f"services[{i}].resources.gpu",
                 )
             )
-        for j, port in enumerate(svc.ports):
-            if port.host and replicas > 1:
-                out.append(
-                    Refusal(
-                        Capability.PROVISION,
-                        f"fixed host port {port.host} cannot serve {replicas} replicas; "
-                        "use host 0 (the engine picks a free port per replica)",
-                        f"services[{i}].ports[{j}].host",
-                    )
-                )
         if svc.role is not ServiceRole.MAIN and svc.resources.replicas not in (0, 1):
             out.append(
                 Refusal(
@@ -101,13 +91,10 @@ def check_docker(services: Sequence[ServiceSpec], replicas: int) -> None:
 
 def blue_green_refusals(wl: Workload) -> list[Refusal]:
     """Why the live workload ``wl`` cannot be deployed blue-green (two whole sets side
-    by side): a stateful set's volumes are per replica; a fixed host port cannot be
-    held by two sets."""
+    by side): a stateful set's volumes are per replica. (Published ports are held by the
+    instance's fronts, not by the sets, so fixed host ports are fine.)"""
     if wl.kind is not WorkloadKind.DEPLOYMENT:
         reason = "blue-green needs a deployment (a stateful set's volumes are per replica)"
-        return [Refusal(Capability.BLUE_GREEN, reason)]
-    if any(p.host for s in wl.services for p in s.ports):
-        reason = "blue-green cannot run two sets on a fixed host port; use host 0"
         return [Refusal(Capability.BLUE_GREEN, reason)]
     return []
 
@@ -116,8 +103,7 @@ class DockerLimits:
     """The Docker backend's :class:`~ctrlplane.provider.preflight.Limits`."""
 
     def provision(self, req: ProvisionRequest) -> Iterable[Refusal]:
-        """Disk limits, GPUs, fixed host ports with several replicas, replicas set on a
-        service other than the main one."""
+        """Disk limits, GPUs, replicas set on a service other than the main one."""
         return unit_refusals(req.services, max(req.main.resources.replicas, 1))
 
     def deploy(self, req: DeployRequest) -> Iterable[Refusal]:

@@ -1,7 +1,8 @@
 """``provision`` on one engine: the steps that create an instance, and their errors.
 
 The steps run in order (resolve secrets, pull images, remove a partial instance's
-leftovers, create the network and volumes, start the replica units, check they stay up
+leftovers, create the network, publish the ports (the fronts, :mod:`.fronts`), create the
+volumes, start the replica units, check they stay up
 through the stability window, record the release), all within ``provision_timeout``.
 The release and the volumes that existed before are noted in the operation's lease
 before anything is created (a repair after a crash then knows what to remove). On a
@@ -22,6 +23,7 @@ from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error, seconds
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.fronts import ensure_fronts, inspect_fronts
 from ctrlplane.provider.docker.history import record_release
 from ctrlplane.provider.docker.images import pull_images
 from ctrlplane.provider.docker.instances import inspect_all
@@ -85,7 +87,8 @@ async def provision_instance(
             if existing:
                 current = workload_from_containers(ctx.labels, existing)
                 if is_complete(ctx.config, current, existing):
-                    return provision_result(ctx.config, current, existing)
+                    fronts = await ensure_fronts(ctx, current)
+                    return provision_result(ctx.config, current, existing, fronts)
             await steps.enter("resolve secrets")
             materials = await _materials(ctx, wl)
             volumes = await ctx.client.list_volumes(ctx.labels.instance_filter(iid))
@@ -106,7 +109,8 @@ async def provision_instance(
             err.add_note(left)
         raise err from None
     await steps.finish()
-    return provision_result(ctx.config, wl, await inspect_all(ctx, iid))
+    fronts = await inspect_fronts(ctx, iid)
+    return provision_result(ctx.config, wl, await inspect_all(ctx, iid), fronts)
 
 
 async def _materials(ctx: DockerContext, wl: Workload) -> dict[str, ServiceMaterials]:
@@ -174,6 +178,8 @@ async def _provision_steps(
     if not await ctx.client.list_networks(ctx.labels.instance_filter(iid)):
         await steps.enter("create network")
         await create_network(ctx, wl, datetime.now(UTC).isoformat())
+    await steps.enter("publish ports")
+    await ensure_fronts(ctx, wl)
     await steps.enter("create volumes")
     await ensure_volumes(ctx, wl, range(wl.replicas))
     await steps.enter("start replica units")

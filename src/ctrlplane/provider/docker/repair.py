@@ -15,7 +15,8 @@ its own work (and says what it does in a ``repair`` progress step):
   removed: the rollout had recorded it) and else is removed and the old one gets its
   names back (the rollout is undone); services whose containers are missing, were
   never started or run another version get new containers of the live release; every
-  unit's namespace owner gets its service names back.
+  unit's namespace owner gets its service names back; every front of the instance runs
+  (a missing one is created again, :mod:`.fronts`).
 
 The secrets of re-created containers are resolved through the operation's resolver.
 """
@@ -28,6 +29,7 @@ from typing import Any
 
 from ctrlplane.provider.docker.addressing import advertise
 from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.fronts import ensure_fronts
 from ctrlplane.provider.docker.history import read_history
 from ctrlplane.provider.docker.instances import inspect_all
 from ctrlplane.provider.docker.materials import config_contents, workload_materials
@@ -101,6 +103,7 @@ async def _converge(
         owner = view.current.get(wl.owner)
         if owner is not None and (owner.get("State") or {}).get("Running"):
             await advertise(ctx, wl, view.replica, str(owner["Id"]))
+    await ensure_fronts(ctx, wl)
 
 
 async def _settle_pair(ctx: DockerContext, iid: str, view: UnitView, live: Release) -> None:

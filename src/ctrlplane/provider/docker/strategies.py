@@ -56,14 +56,13 @@ def batch_size(config: DockerConfig, surge: bool) -> int:
 
 def can_surge(config: DockerConfig, wl: Workload, names: Sequence[str]) -> bool:
     """Whether units can get their new version beside the old (``max_surge`` > 0): a
-    deployment without fixed host ports whose namespace owner is replaced and whose
-    inits are not."""
+    deployment whose namespace owner is replaced and whose inits are not (published
+    ports, fixed or not, are the fronts', so they do not stop a surge)."""
     return (
         config.max_surge > 0
         and wl.kind is WorkloadKind.DEPLOYMENT
         and wl.owner in names
         and not any(wl.is_init(n) for n in names)
-        and not any(p.host for s in wl.services for p in s.ports)
     )
 
 

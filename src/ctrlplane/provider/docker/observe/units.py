@@ -31,14 +31,19 @@ def _retiring(info: Mapping[str, Any]) -> bool:
 
 
 def _reaching(
-    config: DockerConfig, wl: Workload, unit: Sequence[Mapping[str, Any]]
+    config: DockerConfig,
+    wl: Workload,
+    unit: Sequence[Mapping[str, Any]],
+    fronts: Sequence[Mapping[str, Any]],
 ) -> list[Endpoint]:
     """The endpoints that reach the containers of ``unit`` (one replica unit's
-    containers, all ``-retiring`` or none): the ports its owner publishes and, unless
-    retiring, each service's own in-network name ``<service>-<replica>``."""
+    containers, all ``-retiring`` or none): unless retiring, the instance's published
+    ports (their fronts forward to every unit holding the service names) and each
+    service's own in-network name ``<service>-<replica>``."""
     keys = Labels(config.label_prefix)
-    out = [e for e in endpoints(config, wl, unit) if e.public]
+    out: list[Endpoint] = []
     if unit and not _retiring(unit[0]):
+        out += [e for e in endpoints(config, wl, fronts) if e.public]
         replica = replica_of(keys, unit[0])
         out += [
             Endpoint(
@@ -59,9 +64,11 @@ def unit_rows(
     wl: Workload,
     inspects: Sequence[Mapping[str, Any]],
     probes: Mapping[str, ProbeResult],
+    fronts: Sequence[Mapping[str, Any]] = (),
 ) -> list[UnitStatus]:
     """The rows of an instance's containers; ``probes`` holds one probe result per
-    running container (by container ID) whose service has a health check."""
+    running container (by container ID) whose service has a health check; ``fronts``
+    the instance's fronts (its published ports)."""
     keys = Labels(config.label_prefix)
     order = {
         name: i for i, name in enumerate(n for wave in startup_names(wl.services) for n in wave)
@@ -92,7 +99,7 @@ def unit_rows(
             ready=ready,
             health=health,
             restarts=cs.restarts,
-            ports=[e for e in _reaching(config, wl, unit) if e.service_name == cs.service],
+            ports=[e for e in _reaching(config, wl, unit, fronts) if e.service_name == cs.service],
             started_at=cs.started_at,
             provider_ref=cs.container_id,
             message="; ".join(m for m in (_RETIRING if _retiring(info) else "", message) if m),

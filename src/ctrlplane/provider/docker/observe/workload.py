@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ctrlplane.provider.docker.config import DockerConfig
-from ctrlplane.provider.docker.render.bodies import port_key
 from ctrlplane.provider.docker.render.naming import Labels, Names
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.enums import InstanceState, ServiceRole, WorkloadKind
@@ -27,6 +26,9 @@ __all__ = [
     "address_pools",
     "endpoints",
     "fixed_addressing",
+    "front_host_port",
+    "front_url",
+    "fronts_by_key",
     "instance_metadata",
     "is_complete",
     "network_endpoint",
@@ -139,21 +141,51 @@ def fixed_addressing(keys: Labels, network: Mapping[str, Any] | None) -> bool:
     return ((network or {}).get("Labels") or {}).get(keys.addressing) == "fixed"
 
 
-def endpoints(
-    config: DockerConfig, wl: Workload, inspects: Sequence[Mapping[str, Any]]
-) -> list[Endpoint]:
-    """In-network endpoints (one per service port) and published ones (per replica).
+def front_host_port(info: Mapping[str, Any] | None) -> tuple[str, int]:
+    """The host address and port a front (inspect) holds: its pinned port binding, else
+    the port the engine bound while it runs (``("", 0)`` when neither is known)."""
+    host = (info or {}).get("HostConfig") or {}
+    live = ((info or {}).get("NetworkSettings") or {}).get("Ports") or {}
+    for bindings in (host.get("PortBindings") or {}, live):
+        for bound in bindings.values():
+            for binding in bound or []:
+                port = int(binding.get("HostPort") or 0)
+                if port:
+                    return str(binding.get("HostIp") or ""), port
+    return "", 0
 
-    In-network: ``<protocol>://<service>:<port>`` on the instance network
-    (``public`` false). Published: ``<protocol>://<publish_host>:<host port>``
-    read from the owners' live port bindings (``public`` true).
+
+def front_url(config: DockerConfig, protocol: str, info: Mapping[str, Any] | None) -> str:
+    """``<protocol>://<address>:<port>`` of a front (``""`` when its port is unknown)."""
+    addr, port = front_host_port(info)
+    if not port:
+        return ""
+    if not addr or addr in ("0.0.0.0", "::"):
+        addr = config.publish_host
+    if ":" in addr:
+        addr = f"[{addr}]"
+    return f"{protocol}://{addr}:{port}"
+
+
+def fronts_by_key(
+    keys: Labels, fronts: Iterable[Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """Front inspects (or list entries) by the ``<service>:<port>/<protocol>`` they publish."""
+    return {str(_labels(f).get(keys.front, "")): f for f in fronts}
+
+
+def endpoints(
+    config: DockerConfig, wl: Workload, fronts: Sequence[Mapping[str, Any]]
+) -> list[Endpoint]:
+    """In-network endpoints (one per service port) and published ones (one per front).
+
+    In-network: ``<protocol>://<service>:<port>`` on the instance network (``public``
+    false). Published: ``<protocol>://<publish_host>:<host port>`` held by the port's
+    front (``public`` true); the same for the instance's whole life.
     """
     keys = Labels(config.label_prefix)
+    by_key = fronts_by_key(keys, fronts)
     out: list[Endpoint] = []
-    owners = sorted(
-        (c for c in inspects if _labels(c).get(keys.netns) == "owner"),
-        key=lambda c: replica_of(keys, c),
-    )
     for svc in wl.services:
         for port in svc.ports:
             proto = str(port.protocol)
@@ -166,27 +198,17 @@ def endpoints(
                     public=False,
                 )
             )
-            key = port_key(port.container, proto)
-            for owner in owners:
-                bound = ((owner.get("NetworkSettings") or {}).get("Ports") or {}).get(key)
-                for binding in bound or []:
-                    host_port = int(binding.get("HostPort") or 0)
-                    if not host_port:
-                        continue
-                    addr = binding.get("HostIp") or config.publish_host
-                    if addr in ("0.0.0.0", "::"):
-                        addr = config.publish_host
-                    if ":" in addr:
-                        addr = f"[{addr}]"
-                    out.append(
-                        Endpoint(
-                            service_name=svc.name,
-                            url=f"{proto}://{addr}:{host_port}",
-                            port=host_port,
-                            protocol=proto,
-                            public=True,
-                        )
+            url = front_url(config, proto, by_key.get(f"{svc.name}:{port.container}/{proto}"))
+            if url:
+                out.append(
+                    Endpoint(
+                        service_name=svc.name,
+                        url=url,
+                        port=int(url.rsplit(":", 1)[1]),
+                        protocol=proto,
+                        public=True,
                     )
+                )
     return out
 
 
@@ -201,9 +223,12 @@ def instance_metadata(names: Names, wl: Workload, replicas: int) -> dict[str, st
 
 
 def provision_result(
-    config: DockerConfig, wl: Workload, inspects: Sequence[Mapping[str, Any]]
+    config: DockerConfig,
+    wl: Workload,
+    inspects: Sequence[Mapping[str, Any]],
+    fronts: Sequence[Mapping[str, Any]],
 ) -> ProvisionResult:
-    """The :class:`ProvisionResult` of an instance from its containers."""
+    """The :class:`ProvisionResult` of an instance from its containers and fronts."""
     keys, names = Labels(config.label_prefix), Names(config.name_prefix)
     present = units(keys, inspects)
     template = min(present) if present else 0
@@ -213,7 +238,7 @@ def provision_result(
     return ProvisionResult(
         provider_ref=names.network(wl.instance_id),
         service_refs=refs,
-        endpoints=endpoints(config, wl, inspects),
+        endpoints=endpoints(config, wl, fronts),
         metadata=instance_metadata(names, wl, len(present) if present else wl.replicas),
     )
 
@@ -242,7 +267,8 @@ def summaries(keys: Labels, containers: Iterable[Mapping[str, Any]]) -> list[Ins
     by_instance: dict[str, list[Mapping[str, Any]]] = {}
     for c in containers:
         iid = _labels(c).get(keys.instance)
-        if iid and keys.lease not in _labels(c):  # a lease container is no instance's unit
+        # a lease container or a front is no instance's unit
+        if iid and keys.lease not in _labels(c) and keys.front not in _labels(c):
             by_instance.setdefault(iid, []).append(c)
     out: list[InstanceSummary] = []
     for iid, found in by_instance.items():

@@ -1,12 +1,13 @@
 """The engine bodies of an instance (pure, no I/O): what ``provision`` sends and
 ``render()`` shows.
 
-The owner of a unit's network namespace publishes every port of the unit on the
-configured host address and carries the network aliases of every service of the unit
-(``<service>`` and ``<service>-<replica>``), plus ``/etc/hosts`` entries mapping each
-service name to ``127.0.0.1``: inside a unit a service name resolves to its own replica,
-and from elsewhere on the instance network to any replica. Every body carries the labels
-of :mod:`.naming`, so the instance can be read back from the engine alone.
+The owner of a unit's network namespace carries the network aliases of every service of
+the unit (``<service>`` and ``<service>-<replica>``), plus ``/etc/hosts`` entries mapping
+each service name to ``127.0.0.1``: inside a unit a service name resolves to its own
+replica, and from elsewhere on the instance network to any replica. Units publish no
+port: each published port is held by the instance's front for it (:mod:`.fronts`), which
+forwards to the units. Every body carries the labels of :mod:`.naming`, so the instance
+can be read back from the engine alone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.docker.config import DockerConfig, RestartPolicy
+from ctrlplane.provider.docker.render.fronts import FrontPort, forward_args, front_ports
 from ctrlplane.provider.docker.render.naming import LEASE_IMAGE, Labels, Names
 from ctrlplane.provider.docker.render.workload import Workload, netns_owner, redacted_spec
 from ctrlplane.provider.enums import ServiceRole, VolumeType, WorkloadKind
@@ -216,9 +218,9 @@ class Renderer:
                 aliases = self.owner_aliases(wl, replica) if advertise else []
                 body["Hostname"] = f"{svc.name}-{replica}"
                 host["ExtraHosts"] = [f"{s.name}:127.0.0.1" for s in unit]
-                exposed, bindings = self._ports(unit)
-                body["ExposedPorts"] = exposed
-                host["PortBindings"] = bindings
+                body["ExposedPorts"] = {
+                    port_key(p.container, str(p.protocol)): {} for s in unit for p in s.ports
+                }
             body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": aliases}}}
         else:
             host["NetworkMode"] = f"container:{self.container_name(wl, replica, owner.name)}"
@@ -263,28 +265,57 @@ class Renderer:
                 )
         return mounts
 
-    def _ports(self, unit: Sequence[ServiceSpec]) -> tuple[JSON, JSON]:
-        exposed: JSON = {}
-        bindings: JSON = {}
-        for svc in unit:
-            for port in svc.ports:
-                key = port_key(port.container, str(port.protocol))
-                exposed[key] = {}
-                bindings[key] = [
-                    {
-                        "HostIp": self.config.publish_host,
-                        "HostPort": str(port.host) if port.host else "",
-                    }
-                ]
-        return exposed, bindings
+    # -- fronts ----------------------------------------------------------------------
+
+    def front_name(self, wl: Workload, front: FrontPort) -> str:
+        return self.names.front(wl.instance_id, front.service, front.port.container, front.protocol)
+
+    def front_body(self, wl: Workload, front: FrontPort, host_port: int) -> JSON:
+        """Create body of the front holding ``front`` on ``publish_host``:``host_port``
+        (0: the engine chooses one), on the instance network without aliases, restarted
+        by the engine unless stopped (see :mod:`.fronts`). No spec label: it is not one
+        of the instance's service containers."""
+        key = port_key(front.port.container, front.protocol)
+        network = self.names.network(wl.instance_id)
+        labels = self.common_labels(wl)
+        labels[self.labels.front] = front.key
+        return {
+            "Image": self.config.front_image,
+            "Cmd": forward_args(front),
+            "Labels": labels,
+            "ExposedPorts": {key: {}},
+            "StopTimeout": self.stop_seconds,
+            "HostConfig": {
+                "NetworkMode": network,
+                "PortBindings": {
+                    key: [
+                        {
+                            "HostIp": self.config.publish_host,
+                            "HostPort": str(host_port) if host_port else "",
+                        }
+                    ]
+                },
+                "RestartPolicy": {"Name": "unless-stopped"},
+                "Init": False,
+            },
+            "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": []}}},
+        }
 
     # -- the whole instance -----------------------------------------------------------
 
     def instance_objects(self, wl: Workload) -> list[JSON]:
-        """The network, named volumes and container create bodies of ``wl``, in creation
-        order, each as ``{"Kind", ("Name"), "Body"}`` (secrets not resolved: secret env
-        variables and files are absent)."""
+        """The network, fronts, named volumes and container create bodies of ``wl``, in
+        creation order, each as ``{"Kind", ("Name"), "Body"}`` (secrets not resolved: secret
+        env variables and files are absent)."""
         out: list[JSON] = [{"Kind": "network", "Body": self.network_config(wl, RENDER_CREATED)}]
+        for front in front_ports(wl):
+            out.append(
+                {
+                    "Kind": "front",
+                    "Name": self.front_name(wl, front),
+                    "Body": self.front_body(wl, front, front.port.host),
+                }
+            )
         volumes = {v["Name"]: v for r in range(wl.replicas) for v in self.volume_configs(wl, r)}
         out += [{"Kind": "volume", "Body": v} for v in volumes.values()]
         for replica in range(wl.replicas):

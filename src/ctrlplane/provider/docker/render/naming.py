@@ -18,6 +18,7 @@ Every object the provider creates carries labels under one prefix (default
 ``<p>.addressing``               ``"fixed"``: the network's subnet was pinned (network)
 ``<p>.release-record``           JSON release (the release record volumes only)
 ``<p>.lease``                    JSON lease as created (the lease container only)
+``<p>.front``                    ``<service>:<port>/<protocol>`` it publishes (fronts only)
 ===============================  ==================================================
 
 The spec label never holds a secret value (only secret references) nor config file
@@ -28,7 +29,9 @@ Names: network ``<n>-<instance>``; container ``<n>-<instance>-<replica>-<service
 ``<n>-<instance>-<volume>`` (deployment, shared by replicas) or
 ``<n>-<instance>-<replica>-<volume>`` (stateful_set, one per replica); release record
 ``<n>-<instance>-rel-<release>``; the operation lease (a container created from
-:data:`LEASE_IMAGE` and never started) ``<n>-<instance>-lease``.
+:data:`LEASE_IMAGE` and never started) ``<n>-<instance>-lease``; the front of a published
+port ``<n>-<instance>-front-<service>-<port>`` (``-udp`` / ``-sctp`` appended for those
+protocols).
 """
 
 from __future__ import annotations
@@ -120,6 +123,15 @@ class Labels:
         """On the lease container only: the lease as created, as JSON."""
         return f"{self.prefix}.lease"
 
+    @property
+    def front(self) -> str:
+        """On front containers only: ``<service>:<port>/<protocol>`` they publish."""
+        return f"{self.prefix}.front"
+
+    def front_filter(self, instance_id: str) -> dict[str, list[str]]:
+        """Engine list filter selecting the fronts of one instance."""
+        return {"label": [f"{self.instance}={instance_id}", f"{self.managed}=true", self.front]}
+
     def instance_filter(self, instance_id: str) -> dict[str, list[str]]:
         """Engine list filter selecting every object of one instance."""
         return {"label": [f"{self.instance}={instance_id}"]}
@@ -164,6 +176,11 @@ class Names:
     def lease(self, instance_id: str) -> str:
         """The container that holds the instance's operation lease."""
         return f"{self.prefix}-{instance_id}-lease"
+
+    def front(self, instance_id: str, service: str, port: int, protocol: str) -> str:
+        """The container that holds the published port ``port``/``protocol`` of ``service``."""
+        suffix = "" if protocol == "tcp" else f"-{protocol}"
+        return f"{self.prefix}-{instance_id}-front-{service}-{port}{suffix}"
 
     def volume(self, instance_id: str, volume: str, replica: int, kind: WorkloadKind) -> str:
         if kind is WorkloadKind.STATEFUL_SET:
