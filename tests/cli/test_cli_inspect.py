@@ -109,9 +109,12 @@ def test_render_docker_offline(offline: dict[str, str], workload: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert SECRET_VALUE not in proc.stdout + proc.stderr
     objects = json.loads(proc.stdout)
-    assert [o["Kind"] for o in objects] == ["network", "container"]
-    network, container = objects
+    assert [o["Kind"] for o in objects] == ["network", "front", "container"]
+    network, front, container = objects
     assert network["Body"]["Labels"]["io.ctrlplane.instance"] == IID
+    # the published port is held by the instance's front, not by the unit
+    assert "8080/tcp" in front["Body"]["HostConfig"]["PortBindings"]
+    assert not container["Body"]["HostConfig"].get("PortBindings")
     body = container["Body"]
     assert body["Image"] == "ctrlplane-example/busybox:latest"
     assert body["Env"] == ["GREETING=hello"]  # secret env is added only at create time
