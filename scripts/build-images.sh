@@ -15,6 +15,10 @@
 # socat package is installed first when missing (as root; the only step that needs the network).
 # It carries its own recipe label and is rebuilt only when that changes.
 #
+# ctrlplane-pod:1 (DockerConfig.pod_image) holds each replica unit's network namespace: a scratch
+# image with the busybox binary and its sh and sleep applets; its entrypoint waits (sleep) until
+# SIGTERM, which its trap turns into a clean exit. It carries its own recipe label.
+#
 # Every step after the package installs is offline: no registry, no downloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,7 @@ cd "$(dirname "$0")/.."
 IMAGE=ctrlplane-example/busybox:latest
 BUSYBOX=${CTRLPLANE_BUSYBOX:-/bin/busybox}
 FRONT_IMAGE=ctrlplane-front:1
+POD_IMAGE=ctrlplane-pod:1
 SOCAT=${CTRLPLANE_SOCAT:-/usr/bin/socat}
 
 # install_socat : Debian's socat package (as root), refreshing the package index only if needed
@@ -79,6 +84,29 @@ build_front() {
   if [ -n "$previous" ]; then docker rmi "$previous" >/dev/null 2>&1 || true; fi
 }
 
+# build_pod : (re)build $POD_IMAGE when its recipe changed or it is missing
+build_pod() {
+  local recipe previous proot
+  recipe=$( { sed -n '/^build_pod()/,/^}/p' "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
+  if [ "$(image_recipe "$POD_IMAGE")" = "$recipe" ]; then
+    return 0
+  fi
+  echo "build-images: building $POD_IMAGE (recipe $recipe)" >&2
+  previous=$(docker image inspect -f '{{.Id}}' "$POD_IMAGE" 2>/dev/null || true)
+  proot=$(mktemp -d)
+  mkdir -p "$proot/bin"
+  cp "$BUSYBOX" "$proot/bin/busybox"
+  ln -s busybox "$proot/bin/sh"
+  ln -s busybox "$proot/bin/sleep"
+  tar -C "$proot" -c . | docker import \
+    --change 'ENTRYPOINT ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"]' \
+    --change "LABEL io.ctrlplane.recipe=$recipe" \
+    - "$POD_IMAGE" >/dev/null
+  rm -rf "$proot"
+  echo "build-images: built $POD_IMAGE" >&2
+  if [ -n "$previous" ]; then docker rmi "$previous" >/dev/null 2>&1 || true; fi
+}
+
 if [ ! -x "$BUSYBOX" ]; then
   echo "build-images: $BUSYBOX missing (install busybox-static)" >&2
   exit 1
@@ -103,8 +131,9 @@ tag_conformance() {
 }
 
 build_front
+build_pod
 
-recipe=$( { sed '/^build_front()/,/^}/d' "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
+recipe=$( { sed '/^build_front()/,/^}/d; /^build_pod()/,/^}/d' "$0"; sha256sum "$BUSYBOX"; } | sha256sum | cut -c1-16)
 if [ "$(image_recipe "$IMAGE")" = "$recipe" ]; then
   tag_conformance
   exit 0

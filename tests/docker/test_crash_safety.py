@@ -2,9 +2,10 @@
 with SIGKILL at random points, then one call; two ``deploy`` processes at once.
 
 After the one call the instance must be consistent: every unit runs the live release (one
-container per service per unit, running, none ``-retiring``), the history has one live
-release, the status is running and ready with no operation in it, and nothing of the
-instance is orphaned (no lease container, one network, only release records besides).
+container per service per unit and one namespace holder per unit, running, none
+``-retiring``), the history has one live release, the status is running and ready with
+no operation in it, and nothing of the instance is orphaned (no lease container, one
+network, only release records besides).
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ async def assert_consistent(provider: DockerProvider, iid: str, replicas: int = 
     found = await _objects(iid)
     units = [f"cp-{iid}-{r}-web running VERSION={version}" for r in range(replicas)]
     front = f"cp-{iid}-front-web-8080 running -"  # the published port's front, never moved
-    assert found["containers"] == sorted([*units, front]), (found, live.release_id)
+    holders = [f"cp-{iid}-{r}.pod running -" for r in range(replicas)]  # one per unit
+    assert found["containers"] == sorted([*units, *holders, front]), (found, live.release_id)
     assert found["networks"] == [f"cp-{iid}"], found
     assert sorted(found["volumes"]) == sorted(f"cp-{iid}-rel-{r.release_id}" for r in history), (
         found
@@ -326,7 +328,7 @@ async def test_a_deploy_killed_after_its_switch_is_finished_and_status_says_so(
         assert "the next mutating call repairs it first" in status.message
         seen: list[ProgressEvent] = []
         await provider.stop(iid)
-        retired = [f"cp-{iid}-{r}-web" for r in range(2)]
+        retired = [f"cp-{iid}-{r}{n}" for r in range(2) for n in ("-web", ".pod")]
         assert await _names(iid) == sorted([*retired, f"cp-{iid}-front-web-8080"])
         assert (await provider.releases(iid))[0].release_id == live.release_id
         await provider.start(iid)

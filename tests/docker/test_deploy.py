@@ -510,6 +510,7 @@ async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> N
     assert not [n for n in names if n.endswith("-retiring")]
     assert sorted(names) == sorted(
         [f"/cp-{iid}-{r}-{s}" for r in (0, 1) for s in ("app", "agent")]
+        + [f"/cp-{iid}-{r}.pod" for r in (0, 1)]  # each unit's (new) namespace holder
         + [f"/cp-{iid}-front-app-8080"]
     )
 

@@ -96,8 +96,8 @@ class DockerHarness(BusyboxServices, ConformanceHarness):
         units = []
         for c in found:
             labels = c._container["Labels"]
-            if "io.ctrlplane.front" in labels:
-                continue  # a published port's front: part of the instance, not a unit
+            if "io.ctrlplane.front" in labels or "io.ctrlplane.pod" in labels:
+                continue  # a published port's front, a unit's namespace holder: no units
             units.append(
                 RunningUnit(
                     service=labels["io.ctrlplane.service"],

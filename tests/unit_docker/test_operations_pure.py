@@ -11,7 +11,12 @@ import pytest
 from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest
 from ctrlplane.provider.docker import DockerConfig
 from ctrlplane.provider.docker.observe.leases import lease_record, repair_plan
-from ctrlplane.provider.docker.observe.repairs import off_services, runs_release, unit_views
+from ctrlplane.provider.docker.observe.repairs import (
+    off_services,
+    orphan_holders,
+    runs_release,
+    unit_views,
+)
 from ctrlplane.provider.docker.observe.units import unit_rows
 from ctrlplane.provider.docker.observe.workload import summaries
 from ctrlplane.provider.docker.render.bodies import Renderer
@@ -74,6 +79,22 @@ def _inspect(
         "State": {"Status": status, "Running": status == "running", "StartedAt": ""},
         "RestartCount": 0,
         "NetworkSettings": {"Ports": ports},
+    }
+
+
+def _holder(
+    wl: Workload, replica: int, *, status: str = "running", retiring: bool = False
+) -> dict[str, Any]:
+    body = R.holder_body(wl, replica)
+    name = R.holder_name(wl, replica) + ("-retiring" if retiring else "")
+    return {
+        "Id": f"id-{name}",
+        "Name": f"/{name}",
+        "Config": {"Labels": body["Labels"], "Image": body["Image"]},
+        "HostConfig": body["HostConfig"],
+        "State": {"Status": status, "Running": status == "running", "StartedAt": ""},
+        "RestartCount": 0,
+        "NetworkSettings": {"Ports": {}},
     }
 
 
@@ -167,9 +188,20 @@ def test_a_repair_keeps_what_runs_the_live_release_unit_by_unit() -> None:
         _inspect(wl, 1, "web"),
         _inspect(wl, 1, "agent", status="created"),
     ]
-    views = unit_views(R.labels, inspects)
+    holders = [
+        _holder(new_wl, 0),
+        _holder(wl, 0, retiring=True),
+        _holder(wl, 1),
+        _holder(wl, 2),  # a unit removed part-way: only its holder is left
+    ]
+    views = unit_views(R.labels, inspects, holders)
     assert [v.replica for v in views] == [0, 1]
+    assert orphan_holders(R.labels, inspects, holders) == [f"id-cp-{IID}-2.pod"]
     assert set(views[0].retiring) == {"web", "agent"}
+    assert views[0].holder is holders[0]
+    assert views[0].retiring_holder is holders[1]
+    assert views[1].holder is holders[2]
+    assert views[1].retiring_holder is None
     assert not runs_release(R.labels, views[0].current["web"], old)
     assert runs_release(R.labels, views[0].retiring["web"], old)
     assert runs_release(R.labels, views[0].current["agent"], old)  # unchanged service
@@ -179,6 +211,13 @@ def test_a_repair_keeps_what_runs_the_live_release_unit_by_unit() -> None:
     assert off_services(R.labels, wl, views[1], old) == ["agent"]
     recorded = new_release(NEW, new_wl.services)
     assert off_services(R.labels, new_wl, views[0], recorded) == []
+    # a unit whose namespace holder is gone (or never started) is replaced whole
+    whole = [_inspect(wl, 1, "web"), _inspect(wl, 1, "agent")]
+    assert off_services(R.labels, wl, unit_views(R.labels, whole, [_holder(wl, 1)])[0], old) == []
+    bare = unit_views(R.labels, whole)[0]
+    assert off_services(R.labels, wl, bare, old) == ["web", "agent"]
+    unstarted = unit_views(R.labels, whole, [_holder(wl, 1, status="created")])[0]
+    assert off_services(R.labels, wl, unstarted, old) == ["web", "agent"]
 
 
 def test_unit_rows_one_per_container_in_start_up_order() -> None:

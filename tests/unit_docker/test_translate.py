@@ -75,18 +75,41 @@ def tr(**cfg: object) -> Renderer:
     return Renderer(DockerConfig.model_validate(cfg))
 
 
-def test_owner_config_exposes_ports_and_carries_aliases() -> None:
+def test_holder_owns_the_units_namespace_and_carries_aliases() -> None:
     wl = Workload.from_request(req(), REL)
-    body = tr().container_config(wl, wl.service("web"), 0, secret_env={"DB": "pw"})
-    host = body["HostConfig"]
+    t = tr(pod_image="registry.example.com/pause:3")
+    assert t.holder_name(wl, 0) == f"cp-{IID}-0.pod"
+    holder = t.holder_body(wl, 0)
+    host = holder["HostConfig"]
+    assert holder["Image"] == "registry.example.com/pause:3"
     assert host["NetworkMode"] == f"cp-{IID}"
-    aliases = body["NetworkingConfig"]["EndpointsConfig"][f"cp-{IID}"]["Aliases"]
+    aliases = holder["NetworkingConfig"]["EndpointsConfig"][f"cp-{IID}"]["Aliases"]
     assert {"web", "web-0", "agent", "agent-0"} <= set(aliases)
     assert "migrate" not in aliases
     assert host["ExtraHosts"] == ["web:127.0.0.1", "agent:127.0.0.1"]
+    assert holder["Hostname"] == "web-0"
+    assert host["RestartPolicy"] == {"Name": "unless-stopped"}
     # units publish nothing: the instance's fronts hold the published ports
     assert "PortBindings" not in host
-    assert set(body["ExposedPorts"]) == {"8080/tcp", "53/udp"}
+    assert set(holder["ExposedPorts"]) == {"8080/tcp", "53/udp"}
+    labels = holder["Labels"]
+    assert labels["io.ctrlplane.pod"] == "holder"
+    assert labels["io.ctrlplane.replica"] == "0"
+    assert labels["io.ctrlplane.netns"] == "owner"
+    assert "io.ctrlplane.spec" not in labels  # not a service container
+    quiet = t.holder_body(wl, 1, advertise=False)
+    assert quiet["NetworkingConfig"]["EndpointsConfig"][f"cp-{IID}"]["Aliases"] == []
+    assert DockerConfig().pod_image == "ctrlplane-pod:1"  # built by scripts/build-images.sh
+
+
+def test_main_config_joins_the_holder() -> None:
+    wl = Workload.from_request(req(), REL)
+    body = tr().container_config(wl, wl.service("web"), 0, secret_env={"DB": "pw"})
+    host = body["HostConfig"]
+    assert host["NetworkMode"] == f"container:cp-{IID}-0.pod"
+    assert "NetworkingConfig" not in body
+    assert "Hostname" not in body
+    assert "PortBindings" not in host
     assert host["NanoCpus"] == 250_000_000
     assert host["Memory"] == 64 * 1024 * 1024
     assert body["Entrypoint"] == ["httpd"]
@@ -100,7 +123,7 @@ def test_owner_config_exposes_ports_and_carries_aliases() -> None:
     assert labels["io.ctrlplane.instance"] == IID  # ours win over request labels
     assert labels["team"] == "web"
     assert labels["note"] == "x"
-    assert labels["io.ctrlplane.netns"] == "owner"
+    assert labels["io.ctrlplane.netns"] == "pod"
     assert labels["io.ctrlplane.release"] == REL
     # no secret value and no config content in any label
     assert "pw" not in json.dumps(labels).replace('"pw"', "")
@@ -139,15 +162,18 @@ def test_front_bodies_hold_each_published_port() -> None:
         ("front", f"cp-{IID}-front-web-8080"),
         ("front", f"cp-{IID}-front-web-53-udp"),
     ]
+    # each unit's holder comes before the containers that join it
+    names = [name for _, name in kinds]
+    assert names.index(f"cp-{IID}-0.pod") < names.index(f"cp-{IID}-0-web")
 
 
 def test_joiner_and_init_configs() -> None:
     wl = Workload.from_request(req(), REL)
     agent = tr().container_config(wl, wl.service("agent"), 1)
-    assert agent["HostConfig"]["NetworkMode"] == f"container:cp-{IID}-1-web"
+    assert agent["HostConfig"]["NetworkMode"] == f"container:cp-{IID}-1.pod"
     assert "NetworkingConfig" not in agent
     assert "Hostname" not in agent
-    assert agent["Labels"]["io.ctrlplane.netns"] == "web"
+    assert agent["Labels"]["io.ctrlplane.netns"] == "pod"
     init = tr().container_config(wl, wl.service("migrate"), 0)
     assert init["HostConfig"]["NetworkMode"] == f"cp-{IID}"
     assert init["HostConfig"]["RestartPolicy"] == {"Name": "no"}

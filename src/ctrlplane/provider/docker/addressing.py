@@ -1,6 +1,6 @@
 """A unit's service names on the instance network, switched without dropping requests.
 
-A unit answers to its service names through network aliases on its namespace owner.
+A unit answers to its service names through network aliases on its namespace holder.
 Docker sets aliases only when a container joins a network, so switching them means
 leaving and rejoining. On an instance network whose subnet was pinned at creation
 (:func:`~ctrlplane.provider.docker.objects.create_network`) a container can rejoin under
@@ -40,7 +40,7 @@ async def _rejoin(
 
 
 async def withdraw(ctx: DockerContext, wl: Workload, ref: str) -> bool:
-    """Take the service names of the unit whose namespace owner is ``ref`` away from it
+    """Take the service names of the unit whose namespace holder is ``ref`` away from it
     while it keeps its address (it leaves and rejoins the network at once, under the
     same address, without aliases), so lookups made just before still reach it. False,
     with nothing changed, when the network's addresses are not pinned or ``ref`` is not
@@ -58,7 +58,7 @@ async def withdraw(ctx: DockerContext, wl: Workload, ref: str) -> bool:
 
 
 async def advertise(ctx: DockerContext, wl: Workload, replica: int, ref: str) -> None:
-    """Give the unit whose namespace owner is ``ref`` its service names (keeping its
+    """Give the unit whose namespace holder is ``ref`` its service names (keeping its
     address where the network allows it). No-op when it has them already."""
     address, aliases = await _address(ctx, wl, ref)
     wanted = ctx.render.owner_aliases(wl, replica)

@@ -109,6 +109,15 @@ class DockerConfig(BaseModel):
         "scripts/build-images.sh from Debian's socat; alpine/socat works too. Made available "
         "by pull_policy like the services' images (registry_auth applies).",
     )
+    pod_image: str = Field(
+        default="ctrlplane-pod:1",
+        description="Image of the holder container that owns each replica unit's network "
+        "namespace (every service of the unit joins it, so a service the engine restarts "
+        "finds its siblings' namespace intact). Its default command must wait until SIGTERM "
+        "(Kubernetes' pause image does): the default is built locally by "
+        "scripts/build-images.sh (busybox sleep behind a TERM trap). Made available by "
+        "pull_policy like the services' images (registry_auth applies).",
+    )
     stop_timeout: Seconds = Field(
         default=timedelta(seconds=10),
         description="Grace period between SIGTERM and SIGKILL when stopping a container.",

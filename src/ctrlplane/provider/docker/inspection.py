@@ -18,7 +18,7 @@ from ctrlplane.provider.docker.frames import DockerFrames
 from ctrlplane.provider.docker.fronts import inspect_fronts
 from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.history import read_history
-from ctrlplane.provider.docker.instances import inspect_all, load
+from ctrlplane.provider.docker.instances import inspect_all, inspect_holders, load
 from ctrlplane.provider.docker.materials import held_secret_values
 from ctrlplane.provider.docker.observe.fronts import with_fronts
 from ctrlplane.provider.docker.observe.leases import repair_plan
@@ -153,6 +153,7 @@ async def _probe_running(
     passes."""
     keys = ctx.labels
     network = ctx.names.network(wl.instance_id)
+    holders = await inspect_holders(ctx, wl.instance_id)
     jobs: dict[str, Awaitable[GateOutcome]] = {}
     for info in inspects:
         if not (info.get("State") or {}).get("Running"):
@@ -170,7 +171,7 @@ async def _probe_running(
             svc.health_check.model_copy(update={"retries": 1}),
             service=name,
             replica=replica,
-            address=unit_address(keys, network, inspects, replica),
+            address=unit_address(keys, network, holders, replica),
             container=str(info["Id"]),
         )
     outcomes = await asyncio.gather(*jobs.values())
@@ -188,16 +189,21 @@ async def list_summaries(ctx: DockerContext, tenant_id: str | None) -> list[Inst
 
 
 async def resource_usage(ctx: DockerContext, instance_id: str) -> ResourceUsage:
-    """CPU (100 = one core), memory and network summed over running containers (sampled
-    concurrently: the engine takes about a second per sample)."""
+    """CPU (100 = one core), memory and network summed over running service containers
+    (sampled concurrently: the engine takes about a second per sample); a unit's network
+    traffic is its namespace holder's (only that is counted of a holder)."""
     _, inspects = await load(ctx, instance_id)
+    inspects += await inspect_holders(ctx, instance_id)
     running = [i for i in inspects if (i.get("State") or {}).get("Running")]
     stats = await asyncio.gather(*(ctx.client.stats(i["Id"]) for i in running))
     samples = []
     for info, sample in zip(running, stats, strict=True):
         if sample is None:
             continue
+        labels = info["Config"]["Labels"]
+        if ctx.labels.pod in labels:
+            samples.append(({"networks": sample.get("networks") or {}}, 0, True))
+            continue
         configured = int((info.get("HostConfig") or {}).get("Memory") or 0)
-        owns = info["Config"]["Labels"].get(ctx.labels.netns) in ("owner", "own")
-        samples.append((sample, configured, owns))
+        samples.append((sample, configured, labels.get(ctx.labels.netns) == "own"))
     return sum_usage(samples)

@@ -10,11 +10,12 @@ from ctrlplane.errors import InstanceNotFound, InvalidSpec, Problem
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import workload_from_containers
+from ctrlplane.provider.docker.render.naming import RETIRING_SUFFIX
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["inspect_all", "load", "pick_service"]
+__all__ = ["inspect_all", "inspect_holders", "load", "pick_service"]
 
 
 async def inspect_all(ctx: DockerContext, instance_id: str) -> list[JSON]:
@@ -23,6 +24,15 @@ async def inspect_all(ctx: DockerContext, instance_id: str) -> list[JSON]:
     found = await ctx.client.list_containers(ctx.labels.service_filter(instance_id))
     inspects = await asyncio.gather(*(ctx.client.inspect_container(c["Id"]) for c in found))
     return [i for i in inspects if i is not None]
+
+
+async def inspect_holders(ctx: DockerContext, instance_id: str) -> list[JSON]:
+    """``docker inspect`` of every namespace holder of the instance's units (the current
+    ones first, then ``-retiring`` ones)."""
+    found = await ctx.client.list_containers(ctx.labels.holder_filter(instance_id))
+    inspects = await asyncio.gather(*(ctx.client.inspect_container(c["Id"]) for c in found))
+    present = [i for i in inspects if i is not None]
+    return sorted(present, key=lambda i: str(i.get("Name", "")).endswith(RETIRING_SUFFIX))
 
 
 async def load(ctx: DockerContext, instance_id: str) -> tuple[Workload, list[JSON]]:

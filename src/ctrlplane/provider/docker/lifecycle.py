@@ -1,8 +1,8 @@
 """Start, stop and scale an existing instance's replica units on one engine.
 
-``start`` brings every unit's long-lived services up in dependency order (first stopping
-the joined services of a unit whose namespace owner is down or restarted after them, so
-they rejoin its current namespace), each of which must then stay up through the
+``start`` brings every unit's namespace holder, then its long-lived services up in
+dependency order (first stopping the services of a unit whose holder is down or gone, so
+they join its new namespace), each of which must then stay up through the
 stability window, and makes every front run (:mod:`.fronts`: a missing one is created
 again); ``stop`` stops the units gracefully in reverse order (the fronts keep holding the
 published ports); ``restart`` is both in one operation; ``scale`` updates the main
@@ -25,7 +25,7 @@ from ctrlplane.provider.docker.addressing import withdraw
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts
-from ctrlplane.provider.docker.instances import load
+from ctrlplane.provider.docker.instances import inspect_holders, load
 from ctrlplane.provider.docker.limits import check_docker
 from ctrlplane.provider.docker.materials import (
     config_contents,
@@ -33,12 +33,10 @@ from ctrlplane.provider.docker.materials import (
     workload_materials,
 )
 from ctrlplane.provider.docker.objects import cleanup_limit, ensure_volumes
-from ctrlplane.provider.docker.observe.state import cut_off
 from ctrlplane.provider.docker.observe.workload import replica_of, units
 from ctrlplane.provider.docker.render.bodies import resource_limits
 from ctrlplane.provider.docker.render.workload import Workload, scaled
 from ctrlplane.provider.docker.units import UnitRunner
-from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
@@ -62,15 +60,10 @@ async def start_instance(ctx: DockerContext, op: Operation, instance_id: str) ->
     wl, inspects = await load(ctx, instance_id)
     op.redactor.add(await held_secret_values(ctx, wl, inspects))
     runner = UnitRunner(ctx, wl, {})
-    stale = cut_off(inspects)
-    down = {
-        replica_of(ctx.labels, i)
-        for i in inspects
-        if _service(ctx, i) == wl.owner and not (i.get("State") or {}).get("Running")
-    }
-    down |= {replica_of(ctx.labels, i) for i in inspects if i.get("Id") in stale}
-    joiners = [s.name for s in wl.services if s.role is not ServiceRole.INIT and s.name != wl.owner]
-    await asyncio.gather(*(runner.stop_long_lived(r, only=joiners) for r in down))
+    holders = await inspect_holders(ctx, instance_id)
+    up = {replica_of(ctx.labels, h) for h in holders if (h.get("State") or {}).get("Running")}
+    down = set(units(ctx.labels, inspects)) - up
+    await asyncio.gather(*(runner.stop_long_lived(r) for r in down))
     try:
         async with asyncio.TaskGroup() as tg:
             started = [
@@ -137,7 +130,7 @@ async def scale_instance(
     elif target < len(present):
         runner = UnitRunner(ctx, wl, {})
         for r in sorted(present)[target:][::-1]:
-            if await withdraw(ctx, wl, runner.name(r, wl.owner)):
+            if await withdraw(ctx, wl, runner.holder(r)):
                 await asyncio.sleep(seconds(ctx.config.drain_period))
             await runner.stop_long_lived(r)
             await runner.remove_services(r, [s.name for s in wl.services])

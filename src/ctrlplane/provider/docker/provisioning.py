@@ -25,7 +25,7 @@ from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts, inspect_fronts
 from ctrlplane.provider.docker.history import record_release
-from ctrlplane.provider.docker.images import pull_images
+from ctrlplane.provider.docker.images import ensure_image, pull_images
 from ctrlplane.provider.docker.instances import inspect_all
 from ctrlplane.provider.docker.materials import workload_materials
 from ctrlplane.provider.docker.objects import (
@@ -41,7 +41,7 @@ from ctrlplane.provider.docker.observe.workload import (
     provision_result,
     workload_from_containers,
 )
-from ctrlplane.provider.docker.render.materials import ServiceMaterials
+from ctrlplane.provider.docker.render.materials import ServiceMaterials, registry_auth
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.repair import KEPT_VOLUMES
 from ctrlplane.provider.docker.units import UnitRunner
@@ -172,6 +172,8 @@ async def _provision_steps(
     iid = wl.instance_id
     await steps.enter("pull images")
     await pull_images(ctx, wl.services, materials)
+    pod = ctx.config.pod_image  # the units' namespace holders: pulled only when absent
+    await ensure_image(ctx, pod, registry_auth(ctx.config, pod), refresh=False)
     if existing:
         await steps.enter("remove partial leftovers")
         await asyncio.gather(*(ctx.client.remove_container(i["Id"]) for i in existing))

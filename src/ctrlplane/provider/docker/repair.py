@@ -14,8 +14,9 @@ its own work (and says what it does in a ``repair`` progress step):
   one, the new one stays if it runs the live release (the old one is stopped and
   removed: the rollout had recorded it) and else is removed and the old one gets its
   names back (the rollout is undone); services whose containers are missing, were
-  never started or run another version get new containers of the live release; every
-  unit's namespace owner gets its service names back; every front of the instance runs
+  never started or run another version get new containers of the live release (the
+  whole unit, its namespace holder too, when the holder is missing or not running);
+  every unit's holder gets its service names back; every front of the instance runs
   (a missing one is created again, :mod:`.fronts`).
 
 The secrets of re-created containers are resolved through the operation's resolver.
@@ -31,13 +32,14 @@ from ctrlplane.provider.docker.addressing import advertise
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts
 from ctrlplane.provider.docker.history import read_history
-from ctrlplane.provider.docker.instances import inspect_all
+from ctrlplane.provider.docker.instances import inspect_all, inspect_holders
 from ctrlplane.provider.docker.materials import config_contents, workload_materials
 from ctrlplane.provider.docker.objects import purge
 from ctrlplane.provider.docker.observe.leases import repair_plan
 from ctrlplane.provider.docker.observe.repairs import (
     UnitView,
     off_services,
+    orphan_holders,
     runs_release,
     unit_views,
 )
@@ -85,11 +87,11 @@ async def _converge(
     iid = op.instance_id
     found = workload_from_containers(keys, inspects)
     wl = found.with_services(apply_snapshot(found.services, live), live.release_id)
-    for view in unit_views(keys, inspects):
-        if view.retiring:
+    for view in unit_views(keys, inspects, await inspect_holders(ctx, iid)):
+        if view.retiring or view.retiring_holder is not None:
             await _settle_pair(ctx, iid, view, live)
     inspects = await inspect_all(ctx, iid)
-    views = unit_views(keys, inspects)
+    views = unit_views(keys, inspects, await inspect_holders(ctx, iid))
     off = {v.replica: off_services(keys, wl, v, live) for v in views}
     if any(off.values()):
         contents = await config_contents(ctx, wl, inspects)
@@ -99,10 +101,13 @@ async def _converge(
             if names:
                 units = UnitReplacement(ctx, wl, wl, names, frozenset(), materials, materials, live)
                 await units.start(view.replica, beside=False)
-    for view in unit_views(keys, await inspect_all(ctx, iid)):
-        owner = view.current.get(wl.owner)
-        if owner is not None and (owner.get("State") or {}).get("Running"):
-            await advertise(ctx, wl, view.replica, str(owner["Id"]))
+    inspects, holders = await inspect_all(ctx, iid), await inspect_holders(ctx, iid)
+    await asyncio.gather(
+        *(ctx.client.remove_container(ref) for ref in orphan_holders(keys, inspects, holders))
+    )
+    for view in unit_views(keys, inspects, holders):
+        if view.holder is not None and (view.holder.get("State") or {}).get("Running"):
+            await advertise(ctx, wl, view.replica, str(view.holder["Id"]))
     await ensure_fronts(ctx, wl)
 
 
@@ -115,14 +120,21 @@ async def _settle_pair(ctx: DockerContext, iid: str, view: UnitView, live: Relea
     new_is_live = all(
         s in view.current and runs_release(keys, view.current[s], live) for s in pairs
     )
+    old_holder, new_holder = view.retiring_holder, view.holder
     if new_is_live:
         gone = [str(info["Id"]) for info in pairs.values()]
+        holders = [str(old_holder["Id"])] if old_holder is not None else []
     else:
         gone = [str(view.current[s]["Id"]) for s in pairs if s in view.current]
+        holders = [str(new_holder["Id"])] if new_holder is not None and old_holder else []
     stop = ctx.render.stop_seconds
-    await asyncio.gather(*(client.stop_container(ref, stop) for ref in gone))
-    await asyncio.gather(*(client.remove_container(ref) for ref in gone))
+    for group in (gone, holders):  # a holder goes after the services that joined it
+        await asyncio.gather(*(client.stop_container(ref, stop) for ref in group))
+        await asyncio.gather(*(client.remove_container(ref) for ref in group))
     if not new_is_live:
         for service, info in pairs.items():
             name = ctx.names.container(iid, view.replica, service)
             await client.rename_container(str(info["Id"]), name)
+        if old_holder is not None:
+            name = ctx.names.holder(iid, view.replica)
+            await client.rename_container(str(old_holder["Id"]), name)

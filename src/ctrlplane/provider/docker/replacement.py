@@ -75,6 +75,24 @@ class UnitReplacement:
     def _current(self, replica: int, service: str) -> str:
         return self.ctx.names.container(self.old.instance_id, replica, service)
 
+    def _holder(self, replica: int) -> str:
+        return self.ctx.names.holder(self.old.instance_id, replica)
+
+    def _retiring_holder(self, replica: int) -> str:
+        return self.ctx.names.retiring_holder(self.old.instance_id, replica)
+
+    def _retiring_refs(self, replica: int) -> list[str]:
+        """The names of the unit's old version while it runs beside the new one."""
+        holders = [self._retiring_holder(replica)] if self._whole else []
+        return [self._retiring(replica, n) for n in self.names] + holders
+
+    @property
+    def _whole(self) -> bool:
+        """Whether each unit's holder is replaced too (the namespace owner's change
+        replaces every long-lived service, and a new namespace is needed beside the
+        old one)."""
+        return self.old.owner in self.names
+
     @property
     def _network(self) -> str:
         return self.ctx.names.network(self.old.instance_id)
@@ -102,6 +120,9 @@ class UnitReplacement:
             await client.rename_container(
                 self._current(replica, name), self._retiring(replica, name)
             )
+        if self._whole:
+            await client.remove_container(self._retiring_holder(replica))
+            await client.rename_container(self._holder(replica), self._retiring_holder(replica))
         runner = UnitRunner(self.ctx, self.new, self.new_materials, advertise=False)
         inits = [n for n in self.names if self.new.is_init(n)]
         await runner.run_inits(replica, only=inits)
@@ -113,17 +134,17 @@ class UnitReplacement:
     ) -> list[Started]:
         runner = UnitRunner(self.ctx, wl, materials)
         long_lived = [n for n in self.names if not wl.is_init(n)]
-        owner_ref = self._current(replica, wl.owner)
+        holder = self._holder(replica)
         # with other units serving meanwhile, this one drains first
         drain = long_lived and wl.replicas > 1
-        if drain and await withdraw(self.ctx, wl, owner_ref):
+        if drain and await withdraw(self.ctx, wl, holder):
             await asyncio.sleep(seconds(self.ctx.config.drain_period))
         await runner.stop_long_lived(replica, only=long_lived)
         await runner.remove_services(replica, self.names)
         await runner.run_inits(replica, only=[n for n in self.names if wl.is_init(n)])
         started = await runner.start_long_lived(replica, create=True, only=long_lived)
         if long_lived and wl.owner not in long_lived:
-            await advertise(self.ctx, wl, replica, owner_ref)  # no-op unless it lost its names
+            await advertise(self.ctx, wl, replica, holder)  # no-op unless it lost its names
         return started
 
     # -- gate ---------------------------------------------------------------------------
@@ -195,7 +216,7 @@ class UnitReplacement:
     async def switch(self, replica: int) -> None:
         """Give the unit's new version its service names (keeping the address its gate
         probed where the network allows it)."""
-        await advertise(self.ctx, self.new, replica, self._current(replica, self.new.owner))
+        await advertise(self.ctx, self.new, replica, self._holder(replica))
 
     async def withdraw(self, replica: int) -> None:
         """Take the service names from the unit's old version (started beside): see
@@ -206,7 +227,7 @@ class UnitReplacement:
         """Take the service names from the unit's old version: it keeps its address, so
         requests on their way still reach it (true); on a network without pinned
         addresses it is cut off the network at once instead (false)."""
-        old_owner = self._retiring(replica, self.old.owner)
+        old_owner = self._retiring_holder(replica) if self._whole else self._holder(replica)
         if await withdraw(self.ctx, self.old, old_owner):
             return True
         await self.ctx.client.disconnect_network(self._network, old_owner)
@@ -220,14 +241,13 @@ class UnitReplacement:
         ``drain_period``, then it is stopped gracefully and removed."""
         if not withdrawn and await self._withdraw_old(replica):
             await asyncio.sleep(seconds(self.ctx.config.drain_period))
-        owner = self.old.owner
         stop = self.ctx.render.stop_seconds
         client = self.ctx.client
-        joiners = [n for n in self.names if n != owner]
-        for group in (joiners, [owner]):
-            refs = [self._retiring(replica, n) for n in group if n in self.names]
-            await asyncio.gather(*(client.stop_container(ref, stop) for ref in refs))
-            await asyncio.gather(*(client.remove_container(ref) for ref in refs))
+        refs = [self._retiring(replica, n) for n in self.names]
+        holders = [self._retiring_holder(replica)] if self._whole else []
+        for group in (refs, holders):  # the holder goes last
+            await asyncio.gather(*(client.stop_container(ref, stop) for ref in group))
+            await asyncio.gather(*(client.remove_container(ref) for ref in group))
 
     # -- undo ---------------------------------------------------------------------------
 
@@ -248,9 +268,9 @@ class UnitReplacement:
             if intact and r in redo:
                 redo.remove(r)
             elif not intact:  # the old version is not coming back: it must not linger
-                for name in self.names:
+                for ref in self._retiring_refs(r):
                     with contextlib.suppress(CtrlplaneError):
-                        await self.ctx.client.remove_container(self._retiring(r, name))
+                        await self.ctx.client.remove_container(ref)
         return await self._restore(redo)
 
     async def _unsurge(self, replica: int) -> bool:
@@ -260,6 +280,14 @@ class UnitReplacement:
         client = self.ctx.client
         await UnitRunner(self.ctx, self.old, {}).remove_services(replica, self.names)
         intact = True
+        if self._whole:
+            holder = await client.inspect_container(self._retiring_holder(replica))
+            if holder is None:
+                intact = False
+            else:
+                await client.rename_container(str(holder["Id"]), self._holder(replica))
+                running = bool((holder.get("State") or {}).get("Running"))
+                intact = running and bool(network_endpoint(holder, self._network))
         for name in self.names:
             old = await client.inspect_container(self._retiring(replica, name))
             if old is None:
@@ -269,10 +297,10 @@ class UnitReplacement:
             running = bool((old.get("State") or {}).get("Running"))
             if self.old.is_init(name):
                 continue
-            if not running or (name == self.old.owner and not network_endpoint(old, self._network)):
+            if not running:
                 intact = False
         if intact:  # it may have been withdrawn already
-            await advertise(self.ctx, self.old, replica, self._current(replica, self.old.owner))
+            await advertise(self.ctx, self.old, replica, self._holder(replica))
         return intact
 
     async def _restore(self, replicas: Sequence[int]) -> str:

@@ -2,7 +2,7 @@
 
 A unit is one replica of the workload: its init containers (run to completion in
 ``depends_on`` order) and its long-lived containers (started wave by wave; the
-network-namespace owner is in the first wave, the others join it). Failures raise
+services join the unit's namespace holder, started first and stopped last). Failures raise
 :class:`~ctrlplane.provider.failures.RolloutFailed` naming the step, which the
 operations turn into their own errors.
 
@@ -77,13 +77,40 @@ class UnitRunner:
     wl: Workload
     materials: Mapping[str, ServiceMaterials]
     advertise: bool = True
-    """False: namespace owners get no network aliases (see ``Renderer.container_config``)."""
+    """False: new holders get no network aliases (see ``Renderer.holder_body``)."""
     events: Subscriber | None = None
     """Receives a ``UnitStarted`` for every container this runner starts."""
 
     def name(self, replica: int, service: str) -> str:
         """The container name of ``service`` in unit ``replica``."""
         return self.ctx.render.container_name(self.wl, replica, service)
+
+    def holder(self, replica: int) -> str:
+        """The container name of unit ``replica``'s namespace holder."""
+        return self.ctx.render.holder_name(self.wl, replica)
+
+    def _whole(self, only: Sequence[str] | None) -> bool:
+        """Whether ``only`` (``None``: all) covers the unit's holder: it goes with the
+        service that would own the namespace (whose change replaces every long-lived
+        service, :func:`~.render.workload.replaced_services`)."""
+        return only is None or self.wl.owner in only
+
+    async def start_holder(self, replica: int, *, create: bool) -> None:
+        """(Create and) start unit ``replica``'s namespace holder, before any service
+        joins it (an existing one is created anew only when it is gone; a leftover is
+        replaced when ``create``)."""
+        name = self.holder(replica)
+        step = f"start the network holder of replica {replica}"
+        client = self.ctx.client
+        try:
+            if create or await client.inspect_container(name) is None:
+                await client.remove_container(name)
+                body = self.ctx.render.holder_body(self.wl, replica, advertise=self.advertise)
+                await client.create_container(name, body)
+            await client.start_container(name)
+        except CtrlplaneError as exc:
+            raise RolloutFailed(step, str(exc)) from exc
+        await self.check_running(name, step)
 
     async def _started(self, svc: ServiceSpec, replica: int) -> None:
         event = UnitStarted(
@@ -116,9 +143,7 @@ class UnitRunner:
     async def create(self, svc: ServiceSpec, replica: int) -> str:
         """Create the container of ``svc`` in ``replica`` and write its files into it."""
         mats = self.materials.get(svc.name) or ServiceMaterials()
-        body = self.ctx.render.container_config(
-            self.wl, svc, replica, secret_env=mats.env, advertise=self.advertise
-        )
+        body = self.ctx.render.container_config(self.wl, svc, replica, secret_env=mats.env)
         step = f"create service {svc.name} (replica {replica})"
         try:
             ref = await self.ctx.client.create_container(self.name(replica, svc.name), body)
@@ -237,6 +262,8 @@ class UnitRunner:
         was started, for the stability window."""
         owner = self.wl.owner
         out: list[Started] = []
+        if self._whole(only):
+            await self.start_holder(replica, create=create)
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
             # the namespace owner starts alone, before the services that join it
@@ -256,8 +283,8 @@ class UnitRunner:
         return out
 
     async def address(self, replica: int) -> str:
-        """The unit's address on the instance network (its namespace owner's)."""
-        info = await self.ctx.client.inspect_container(self.name(replica, self.wl.owner))
+        """The unit's address on the instance network (its holder's)."""
+        info = await self.ctx.client.inspect_container(self.holder(replica))
         endpoint = network_endpoint(info, self.ctx.names.network(self.wl.instance_id))
         return str(endpoint.get("IPAddress") or "127.0.0.1")
 
@@ -315,9 +342,12 @@ class UnitRunner:
                         for s in group
                     )
                 )
+        if self._whole(only):
+            await self.ctx.client.stop_container(self.holder(replica), stop)
 
     async def remove_services(self, replica: int, names: Sequence[str]) -> None:
-        """Remove the named services' containers of ``replica`` (joiners before owners)."""
+        """Remove the named services' containers of ``replica`` (in reverse start-up
+        order), then its holder when ``names`` cover it."""
         for wave in reversed(startup_names(self.wl.services)):
             await asyncio.gather(
                 *(
@@ -326,3 +356,5 @@ class UnitRunner:
                     if n in names
                 )
             )
+        if self._whole(names):
+            await self.ctx.client.remove_container(self.holder(replica))

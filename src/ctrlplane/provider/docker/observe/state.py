@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from ctrlplane.provider.docker.render.naming import RETIRING_SUFFIX
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
@@ -31,7 +30,6 @@ __all__ = [
     "ContainerState",
     "aggregate_service",
     "container_state",
-    "cut_off",
     "instance_status",
     "parse_time",
 ]
@@ -138,38 +136,6 @@ def container_state(inspect: Mapping[str, Any], label_prefix: str) -> ContainerS
     )
 
 
-def cut_off(inspects: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Running containers that joined a namespace owner which restarted after them.
-
-    A container started with ``NetworkMode: container:<owner>`` keeps the owner's
-    namespace of that moment; when the engine restarts the owner (its restart policy
-    after a crash), the owner gets a new namespace and the joiner is left with only a
-    loopback interface: it no longer shares the unit's ``localhost``, ports or network.
-    Returns ``{joiner container ID: owner container ID}`` for such joiners.
-    """
-    by_id = {str(i.get("Id", "")): i for i in inspects}
-    out: dict[str, str] = {}
-    for info in inspects:
-        st = info.get("State") or {}
-        mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
-        if not st.get("Running") or not mode.startswith("container:"):
-            continue
-        if str(info.get("Name", "")).endswith(RETIRING_SUFFIX):
-            continue  # an old version being drained: its owner's name moved on
-        ref = mode.removeprefix("container:")
-        owner = by_id.get(ref) or next(
-            (i for k, i in by_id.items() if k.startswith(ref) or i.get("Name") == f"/{ref}"),
-            None,
-        )
-        if owner is None or not (owner.get("State") or {}).get("Running"):
-            continue
-        joined = parse_time(st.get("StartedAt"))
-        restarted = parse_time((owner.get("State") or {}).get("StartedAt"))
-        if joined is not None and restarted is not None and restarted > joined:
-            out[str(info.get("Id", ""))] = str(owner.get("Id", ""))
-    return out
-
-
 def aggregate_service(states: Sequence[ContainerState]) -> ServiceStatus:
     """Worst-of over the replicas of one service (``states`` non-empty)."""
     ordered = sorted(states, key=lambda s: s.replica)
@@ -211,19 +177,8 @@ def instance_status(
     ``started_at`` is the earliest start of a running long-lived container.
     """
     per: dict[str, list[ContainerState]] = {}
-    stale = cut_off(inspects)
-    owners = {str(i.get("Id", "")): i for i in inspects}
     for info in inspects:
         cs = container_state(info, label_prefix)
-        if cs.container_id in stale:
-            owner = container_state(owners[stale[cs.container_id]], label_prefix)
-            cs = replace(
-                cs,
-                state=InstanceState.FAILED,
-                ready=False,
-                message=f"cut off from its unit's network: {owner.service} restarted after "
-                "it started (run restart to rejoin)",
-            )
         probe = probes.get((cs.service, cs.replica))
         if cs.ready and probe is not None and not probe.healthy:
             cs = replace(cs, ready=False, message=f"health check failing: {probe.observed}")

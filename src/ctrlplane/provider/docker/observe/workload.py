@@ -118,7 +118,8 @@ def network_endpoint(info: Mapping[str, Any] | None, network: str) -> Mapping[st
 def unit_address(
     keys: Labels, network: str, inspects: Sequence[Mapping[str, Any]], replica: int
 ) -> str:
-    """The IP of replica unit ``replica`` on the instance ``network`` ("" if unknown)."""
+    """The IP of replica unit ``replica`` on the instance ``network`` ("" if unknown):
+    the first of the ``inspects`` (its namespace holders) that holds that unit's."""
     for info in inspects:
         if _labels(info).get(keys.netns) != "owner" or replica_of(keys, info) != replica:
             continue
@@ -267,8 +268,9 @@ def summaries(keys: Labels, containers: Iterable[Mapping[str, Any]]) -> list[Ins
     by_instance: dict[str, list[Mapping[str, Any]]] = {}
     for c in containers:
         iid = _labels(c).get(keys.instance)
-        # a lease container or a front is no instance's unit
-        if iid and keys.lease not in _labels(c) and keys.front not in _labels(c):
+        # a lease container, a front or a namespace holder is no instance's unit
+        own = (keys.lease, keys.front, keys.pod)
+        if iid and not any(k in _labels(c) for k in own):
             by_instance.setdefault(iid, []).append(c)
     out: list[InstanceSummary] = []
     for iid, found in by_instance.items():

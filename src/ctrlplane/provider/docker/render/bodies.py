@@ -1,13 +1,15 @@
 """The engine bodies of an instance (pure, no I/O): what ``provision`` sends and
 ``render()`` shows.
 
-The owner of a unit's network namespace carries the network aliases of every service of
-the unit (``<service>`` and ``<service>-<replica>``), plus ``/etc/hosts`` entries mapping
-each service name to ``127.0.0.1``: inside a unit a service name resolves to its own
-replica, and from elsewhere on the instance network to any replica. Units publish no
-port: each published port is held by the instance's front for it (:mod:`.fronts`), which
-forwards to the units. Every body carries the labels of :mod:`.naming`, so the instance
-can be read back from the engine alone.
+Each replica unit's network namespace is held by a small holder container
+(``<n>-<instance>-<replica>.pod``) that every long-lived service of the unit joins, so a
+service the engine restarts rejoins the same namespace. The holder carries the network
+aliases of every service of the unit (``<service>`` and ``<service>-<replica>``), plus
+``/etc/hosts`` entries mapping each service name to ``127.0.0.1``: inside a unit a
+service name resolves to its own replica, and from elsewhere on the instance network to
+any replica. Units publish no port: each published port is held by the instance's front
+for it (:mod:`.fronts`), which forwards to the units. Every body carries the labels of
+:mod:`.naming`, so the instance can be read back from the engine alone.
 """
 
 from __future__ import annotations
@@ -164,19 +166,16 @@ class Renderer:
         replica: int,
         *,
         secret_env: Mapping[str, str] | None = None,
-        advertise: bool = True,
     ) -> JSON:
         """Create body of the container of ``svc`` in replica unit ``replica``.
 
         ``secret_env`` (resolved ``env`` secrets) is added to the environment only; it
         never reaches labels. Secret and config files are delivered separately (see
-        :mod:`.materials`). ``advertise`` false leaves the network aliases off the
-        namespace owner (a unit's new version before its traffic switch).
+        :mod:`.materials`). A long-lived service joins its unit's holder
+        (:meth:`holder_body`); an init has its own namespace on the instance network.
         """
         keys = self.labels
-        owner = netns_owner(wl.services)
         is_init = svc.role is ServiceRole.INIT
-        is_owner = not is_init and svc.name == owner.name
         labels = dict(svc.annotations)
         labels.update(self.common_labels(wl))
         labels.update(
@@ -187,7 +186,7 @@ class Renderer:
                 keys.replica: str(replica),
                 keys.release: wl.release_id,
                 keys.spec: redacted_spec(svc),
-                keys.netns: "owner" if is_owner else ("own" if is_init else owner.name),
+                keys.netns: "own" if is_init else "pod",
             }
         )
         env = dict(svc.env)
@@ -210,21 +209,55 @@ class Renderer:
             body["Cmd"] = list(svc.args)
         host["RestartPolicy"] = {"Name": "no"} if is_init else self._restart_policy()
         network = self.names.network(wl.instance_id)
-        if is_owner or is_init:
+        if is_init:
             host["NetworkMode"] = network
-            unit = [s for s in wl.services if s.role is not ServiceRole.INIT]
-            aliases = [svc.name, f"{svc.name}-{replica}"] if is_init else []
-            if is_owner:
-                aliases = self.owner_aliases(wl, replica) if advertise else []
-                body["Hostname"] = f"{svc.name}-{replica}"
-                host["ExtraHosts"] = [f"{s.name}:127.0.0.1" for s in unit]
-                body["ExposedPorts"] = {
-                    port_key(p.container, str(p.protocol)): {} for s in unit for p in s.ports
-                }
+            aliases = [svc.name, f"{svc.name}-{replica}"]
             body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": aliases}}}
         else:
-            host["NetworkMode"] = f"container:{self.container_name(wl, replica, owner.name)}"
+            host["NetworkMode"] = f"container:{self.holder_name(wl, replica)}"
         return body
+
+    def holder_name(self, wl: Workload, replica: int) -> str:
+        return self.names.holder(wl.instance_id, replica)
+
+    def holder_body(self, wl: Workload, replica: int, *, advertise: bool = True) -> JSON:
+        """Create body of the holder of unit ``replica``'s network namespace: the
+        :attr:`~ctrlplane.provider.docker.config.DockerConfig.pod_image` running its own
+        command, on the instance network with the unit's service names
+        (:meth:`owner_aliases`; none when ``advertise`` is false: a unit's new version
+        before its traffic switch), the hostname ``<owner service>-<replica>``, and
+        ``/etc/hosts`` entries mapping each service name to ``127.0.0.1``; restarted by
+        the engine unless stopped. Every long-lived service of the unit joins it. No
+        spec label: it is not one of the instance's service containers."""
+        keys = self.labels
+        network = self.names.network(wl.instance_id)
+        unit = [s for s in wl.services if s.role is not ServiceRole.INIT]
+        labels = self.common_labels(wl)
+        labels.update(
+            {
+                keys.pod: "holder",
+                keys.replica: str(replica),
+                keys.release: wl.release_id,
+                keys.netns: "owner",
+            }
+        )
+        aliases = self.owner_aliases(wl, replica) if advertise else []
+        return {
+            "Image": self.config.pod_image,
+            "Labels": labels,
+            "Hostname": f"{netns_owner(wl.services).name}-{replica}",
+            "ExposedPorts": {
+                port_key(p.container, str(p.protocol)): {} for s in unit for p in s.ports
+            },
+            "StopTimeout": self.stop_seconds,
+            "HostConfig": {
+                "NetworkMode": network,
+                "ExtraHosts": [f"{s.name}:127.0.0.1" for s in unit],
+                "RestartPolicy": {"Name": "unless-stopped"},
+                "Init": False,
+            },
+            "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": aliases}}},
+        }
 
     @property
     def stop_seconds(self) -> int:
@@ -319,6 +352,13 @@ class Renderer:
         volumes = {v["Name"]: v for r in range(wl.replicas) for v in self.volume_configs(wl, r)}
         out += [{"Kind": "volume", "Body": v} for v in volumes.values()]
         for replica in range(wl.replicas):
+            out.append(
+                {
+                    "Kind": "holder",
+                    "Name": self.holder_name(wl, replica),
+                    "Body": self.holder_body(wl, replica),
+                }
+            )
             for svc in wl.services:
                 out.append(
                     {

@@ -13,12 +13,14 @@ Every object the provider creates carries labels under one prefix (default
 ``<p>.replica``                  replica unit number (containers, per-replica volumes)
 ``<p>.release``                  release ID the container runs (containers)
 ``<p>.spec``                     JSON service spec, redacted (containers, see below)
-``<p>.netns``                    ``"owner"``, or the owner's service name for joiners
+``<p>.netns``                    ``"owner"`` (the unit's holder), ``"pod"`` (a service that
+                                 joined it), ``"own"`` (an init)
 ``<p>.created``                  RFC 3339 creation time (network)
 ``<p>.addressing``               ``"fixed"``: the network's subnet was pinned (network)
 ``<p>.release-record``           JSON release (the release record volumes only)
 ``<p>.lease``                    JSON lease as created (the lease container only)
 ``<p>.front``                    ``<service>:<port>/<protocol>`` it publishes (fronts only)
+``<p>.pod``                      ``"holder"`` (a unit's namespace holder only)
 ===============================  ==================================================
 
 The spec label never holds a secret value (only secret references) nor config file
@@ -31,7 +33,9 @@ Names: network ``<n>-<instance>``; container ``<n>-<instance>-<replica>-<service
 ``<n>-<instance>-rel-<release>``; the operation lease (a container created from
 :data:`LEASE_IMAGE` and never started) ``<n>-<instance>-lease``; the front of a published
 port ``<n>-<instance>-front-<service>-<port>`` (``-udp`` / ``-sctp`` appended for those
-protocols).
+protocols); the holder of replica unit ``<replica>``'s network namespace
+``<n>-<instance>-<replica>.pod`` (a dot: no service name can collide with it; ``-retiring``
+appended like the services').
 """
 
 from __future__ import annotations
@@ -128,6 +132,15 @@ class Labels:
         """On front containers only: ``<service>:<port>/<protocol>`` they publish."""
         return f"{self.prefix}.front"
 
+    @property
+    def pod(self) -> str:
+        """On a unit's namespace holder only: ``holder``."""
+        return f"{self.prefix}.pod"
+
+    def holder_filter(self, instance_id: str) -> dict[str, list[str]]:
+        """Engine list filter selecting the namespace holders of one instance's units."""
+        return {"label": [f"{self.instance}={instance_id}", f"{self.managed}=true", self.pod]}
+
     def front_filter(self, instance_id: str) -> dict[str, list[str]]:
         """Engine list filter selecting the fronts of one instance."""
         return {"label": [f"{self.instance}={instance_id}", f"{self.managed}=true", self.front]}
@@ -169,6 +182,14 @@ class Names:
     def retiring(self, instance_id: str, replica: int, service: str) -> str:
         """The name an old container carries while its replacement starts beside it."""
         return self.container(instance_id, replica, service) + RETIRING_SUFFIX
+
+    def holder(self, instance_id: str, replica: int) -> str:
+        """The container that holds the network namespace of unit ``replica``."""
+        return f"{self.prefix}-{instance_id}-{replica}.pod"
+
+    def retiring_holder(self, instance_id: str, replica: int) -> str:
+        """The name an old holder carries while its replacement starts beside it."""
+        return self.holder(instance_id, replica) + RETIRING_SUFFIX
 
     def release_record(self, instance_id: str, release_id: str) -> str:
         return f"{self.prefix}-{instance_id}-rel-{release_id}"
