@@ -89,8 +89,10 @@ def test_ps_prints_one_row_per_replica_unit_and_json_the_same_rows(
     (cli.cwd / "app.yaml").write_text(UNITS.format(name=name, image=IMAGE))
     cli("up", "-f", "app.yaml", "--instance-id", iid)
     try:
-        (release,) = cli.json("releases", name)["releases"]  # type: ignore[misc]
-        release_id = release["release_id"]
+        releases = cli.json("releases", name)["releases"]
+        assert isinstance(releases, list)
+        assert len(releases) == 1, releases
+        release_id = releases[0]["release_id"]
         doc = cli.json("ps", name)
         assert doc["instance_id"] == iid
         units = doc["units"]
