@@ -31,9 +31,12 @@ async def pull_images(
         await ensure_image(ctx, svc.image, mats.pull_auth if mats else None)
 
 
-async def ensure_image(ctx: DockerContext, image: str, auth: Mapping[str, str] | None) -> None:
-    """Make ``image`` available per the pull policy (pulled with ``auth``); see
-    :func:`pull_images` for the errors."""
+async def ensure_image(
+    ctx: DockerContext, image: str, auth: Mapping[str, str] | None, *, refresh: bool = True
+) -> None:
+    """Make ``image`` available per the pull policy (pulled with ``auth``; with
+    ``refresh`` false, ``always`` pulls only an absent image); see :func:`pull_images`
+    for the errors."""
     policy = ctx.config.pull_policy
     step = f"pull image {image}"
     try:
@@ -42,7 +45,7 @@ async def ensure_image(ctx: DockerContext, image: str, auth: Mapping[str, str] |
             raise RolloutFailed(
                 step, f"image {image!r} is not on the engine and pull policy is never"
             )
-        if policy is PullPolicy.ALWAYS or not present:
+        if (policy is PullPolicy.ALWAYS and refresh) or not present:
             await ctx.client.pull(image, auth)
     except BackendUnavailable:
         raise
