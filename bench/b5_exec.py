@@ -3,7 +3,9 @@
 One idle instance; contenders, taking turns: ``provider.exec(id, ExecRequest(["true"]))``
 in-process (a provider that negotiated the API version already), the ``docker exec
 <container> true`` process, and ``ctrlplane exec <id> -- true`` (a whole CLI process,
-reported for comparison). Every run must exit 0.
+reported for comparison). Every run must exit 0. After the timed runs, one more
+``provider.exec`` goes through the counting proxy (:mod:`bench.proxy`): the engine
+requests one exec makes are in ``extra["provider.exec requests"]``.
 
 Goal (issue 17): ``provider.exec`` <= 0.5x ``docker exec``.
 """
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from bench.context import Run
 from bench.interleave import Contender, interleave
 from bench.procs import run_process
+from bench.proxy import CountingProxy
 from bench.results import BenchmarkResult, Goal, Trial, ratio_check
 from bench.workload import idle_request
 from ctrlplane.provider import ExecRequest
@@ -61,6 +64,18 @@ async def run(run: Run, result: BenchmarkResult) -> None:
             ],
             run.reps("B5"),
         )
+        proxy = CountingProxy(engine.url, run.workdir / "b5-proxy.sock")
+        await proxy.start()
+        try:
+            counted = run.provider(engine, docker_host=proxy.url)
+            await counted.exec(iid, ExecRequest(command=["true"]))  # negotiates the API
+            mark = proxy.mark()
+            await counted.exec(iid, ExecRequest(command=["true"]))
+            result.extra["provider.exec requests"] = [
+                f"{s.method} {s.path}" for s in proxy.since(mark)
+            ]
+        finally:
+            await proxy.close()
     check = ratio_check(
         "provider.exec / docker exec",
         result.contender("provider.exec"),

@@ -458,14 +458,9 @@ def test_exec_interactive_sends_all_of_stdin(
     workload: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The one-shot exec of a provider without sessions (the fake's session runs its
-    # command as soon as its output is read, before any input: forwarding input as it
-    # comes is tested on the fake Nomad agent and on Docker, test_cli_exec_session.py).
     up(capsys, provider, workload)
-    one_shot = Wrapped(fake)
-    one_shot.hidden = frozenset({"exec_session"})
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"line 1\nline 2\n")))
-    code, out, err = run_cli(capsys, one_shot, "exec", "-i", IID, "-s", "web", "--", "cat")
+    code, out, err = run_cli(capsys, provider, "exec", "-i", IID, "-s", "web", "--", "cat")
     assert code == 0, err
     assert out == "line 1\nline 2\n"
     assert err == ""  # not a terminal: no hint

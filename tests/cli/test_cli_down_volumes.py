@@ -88,3 +88,27 @@ async def test_down_removes_the_volumes_and_keep_volumes_keeps_them(project: Pro
     assert await target.ok("down", "keeper", "--keep-volumes") == f"removed {iid} (volumes kept)\n"
     assert project.kinds(iid) == ["PersistentVolumeClaim"]
     assert json.loads(await target.ok("-o", "json", "ls")) == []
+    (claim,) = _claims(project, iid)
+
+    # The next up of the same file provisions that instance again, on the kept claim.
+    doc = json.loads(await target.ok("-o", "json", "up", "-f", "app.yaml"))
+    assert doc["instance_id"] == iid
+    assert doc["kept_volumes"] is True
+    assert _claims(project, iid) == [claim]
+    assert await target.ok("down", "keeper") == f"removed {iid}\n"
+    assert project.kinds(iid) == []
+    # Nothing is kept any more: the next up is a new instance.
+    again = json.loads(await target.ok("-o", "json", "up", "-f", "app.yaml"))
+    assert again["instance_id"] != iid
+    assert again["kept_volumes"] is False
+    await target.ok("down", "keeper")
+
+
+def _claims(project: Project, iid: str) -> list[str]:
+    """The uids of the instance's claims (a claim made anew has another)."""
+    return [
+        o["metadata"]["uid"]
+        for (k, _, _), o in project.fake.cluster.store.objects.items()
+        if k == "PersistentVolumeClaim"
+        and (o["metadata"].get("labels") or {}).get(LABEL_INSTANCE) == iid
+    ]

@@ -187,3 +187,45 @@ def test_service_before_the_dash(capsys: pytest.CaptureFixture[str], fake: FakeP
     code, _, err = run_cli(capsys, fake, "exec", "x", "a", "--")
     assert code == 2
     assert "give the command to run" in err
+
+
+class _UnreadableStdin:
+    """A standard input that refuses every read (closed, or captured as pytest does)."""
+
+    @property
+    def buffer(self) -> _UnreadableStdin:
+        return self
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise OSError("no file descriptor")
+
+    def read(self, size: int = -1) -> bytes:
+        raise OSError("reading from stdin is refused")
+
+
+def test_a_stdin_that_cannot_be_read_ends_the_sessions_input(
+    capsys: pytest.CaptureFixture[str],
+    fake: FakeProvider,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = tmp_path / "app.yaml"
+    app.write_text("name: reader\nservices:\n  - {name: web, image: app:1}\n")
+    code, out, err = run_cli(capsys, fake, "-o", "json", "up", "-f", str(app))
+    assert code == 0, err
+    iid = json.loads(out)["instance_id"]
+    assert isinstance(fake, InteractiveExec)
+    monkeypatch.setattr("sys.stdin", _UnreadableStdin())
+    # The session's cat and sh get end of input, as from an empty stdin, instead of
+    # waiting for input that never comes.
+    code, out, err = run_cli(
+        capsys, fake, "exec", "-i", iid, "--", "sh", "-c", "cat; echo cat ended"
+    )
+    assert (code, out) == (0, "cat ended\n"), err
+    code, out, err = run_cli(capsys, fake, "exec", "-it", iid, "--", "sh")
+    assert code == 0, err
+    assert out == ""
+    assert "standard input is not a terminal: running without -t" in err

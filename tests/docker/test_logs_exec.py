@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 import pytest
 
-from ctrlplane.errors import InvalidSpec
+from ctrlplane.errors import BackendError, InvalidSpec
 from ctrlplane.provider import ExecRequest, LogOptions
 from ctrlplane.provider.docker import DockerProvider
 
@@ -152,5 +154,36 @@ async def test_exec(provider: DockerProvider, make_id: Callable[[], str]) -> Non
         assert r.exit_code != 0
         with pytest.raises(InvalidSpec):
             await provider.exec(iid, ExecRequest(command=["true"], service="nope"))
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_exec_refuses_a_stopped_service_and_a_missing_replica_with_four_requests(
+    provider: DockerProvider, make_id: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One exec makes four engine requests whatever the instance's size (a filtered
+    list, then the exec's create, start and inspect: issue 17, B5); it refuses a
+    replica that does not exist and a stopped service, saying so."""
+    iid = make_id()
+    app = {"name": "app", "image": IMAGE, "command": ["sh", "-c", TRAP + "sleep 1000 & wait"]}
+    await provider.provision(request(iid, {**app, "resources": {"replicas": 2}}))
+    try:
+        seen: list[str] = []
+        original = aiohttp.ClientSession._request
+
+        async def counting(self: aiohttp.ClientSession, method: str, url: Any, **kw: Any) -> Any:
+            seen.append(f"{method} {str(url).split('/', 4)[-1]}")
+            return await original(self, method, url, **kw)
+
+        monkeypatch.setattr(aiohttp.ClientSession, "_request", counting)
+        r = await provider.exec(iid, ExecRequest(command=["true"], replica=1))
+        assert r.exit_code == 0
+        assert len(seen) == 4, seen
+        monkeypatch.undo()
+        with pytest.raises(InvalidSpec, match="no replica 5"):
+            await provider.exec(iid, ExecRequest(command=["true"], replica=5))
+        await provider.stop(iid)
+        with pytest.raises(BackendError, match="not running"):
+            await provider.exec(iid, ExecRequest(command=["true"]))
     finally:
         await provider.deprovision(iid)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 
 import aiodocker
@@ -83,3 +88,73 @@ async def test_start_after_the_namespace_owner_died_rejoins_sidecars(
         assert "hello" in out
     finally:
         await provider.deprovision(iid)
+
+
+CHILD_PROVISION = """
+import asyncio, sys
+from ctrlplane.provider import ProvisionRequest
+from ctrlplane.provider.docker import DockerConfig, DockerProvider
+
+req = ProvisionRequest.model_validate({
+    "instance_id": sys.argv[1], "name": "pinned", "services": [
+        {"name": "app", "image": sys.argv[2], "command": ["sleep", "600"]}]})
+config = DockerConfig(settle_time=0.2, pull_policy="never", stop_timeout=1)
+asyncio.run(DockerProvider(config).provision(req))
+print("provisioned")
+"""
+
+
+def _network_events(since: float, until: float, names: set[str]) -> list[tuple[str, str]]:
+    out = subprocess.run(
+        [
+            "docker", "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}",
+            "--filter", "type=network", "--format", "{{json .}}",
+        ],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    named = [(e["Action"], e["Actor"]["Attributes"].get("name", "")) for e in events]
+    return [(action, name) for action, name in named if name in names]
+
+
+async def test_two_processes_provisioning_at_once_get_distinct_pinned_subnets(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """Two processes creating instance networks at the same moment both succeed, each
+    network with a subnet pinned at creation (containers can rejoin it under their
+    address) and created once: the subnet is chosen from one network list, and a
+    process that loses a subnet to the other chooses again (issue 17, B1)."""
+    ids = [make_id(), make_id()]
+    names = {f"cp-{iid}" for iid in ids}
+    since = time.time() - 0.5
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CHILD_PROVISION,
+            iid,
+            IMAGE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for iid in ids
+    ]
+    try:
+        outputs = [await asyncio.wait_for(c.communicate(), 120) for c in children]
+        for child, (out, err) in zip(children, outputs, strict=True):
+            assert child.returncode == 0, err.decode()[-2000:]
+            assert out.decode().strip() == "provisioned"
+        until = time.time() + 0.5
+        subnets = []
+        async with aiodocker.Docker() as client:
+            for name in sorted(names):
+                info = await (await client.networks.get(name)).show()
+                assert info["Labels"]["io.ctrlplane.addressing"] == "fixed"
+                [pool] = info["IPAM"]["Config"]
+                subnets.append(pool["Subnet"])
+        assert len(set(subnets)) == 2
+        events = _network_events(since, until, names)
+        assert sorted(a for a, _ in events if a in {"create", "destroy"}) == ["create"] * 2
+    finally:
+        for iid in ids:
+            await provider.deprovision(iid)

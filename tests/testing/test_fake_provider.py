@@ -33,7 +33,6 @@ from ctrlplane.provider import (
 )
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.releases import ReleaseHistory
-from ctrlplane.provider.sessions import InteractiveExec
 from ctrlplane.secrets import MappingResolver
 from ctrlplane.testing import FakeBackend, FakeImage, FakeProvider, serve_files
 from ctrlplane.testing.runtime import build_unit
@@ -333,25 +332,3 @@ async def test_an_interrupted_operation_shows_in_status_and_is_repaired_by_the_n
     after = await provider.status(iid)
     assert "operation" not in after.metadata
     assert after.ready
-
-
-async def test_an_exec_session_runs_its_input_and_leaves_nothing_running() -> None:
-    provider = FakeProvider()
-    req = ProvisionRequest(
-        instance_id=new_id("inst"),
-        services=[ServiceSpec(name="web", image="app:1", env={"GREETING": "hi"})],
-    )
-    await provider.provision(req)
-    assert isinstance(provider, InteractiveExec)
-    async with provider.exec_session(req.instance_id, ExecRequest(command=["sh"], tty=True)) as s:
-        await s.resize(40, 120)
-        await s.write(b"echo $GREETING\n")
-        await s.write(b"echo oops >&2; exit 4\n")
-        await s.close_stdin()
-        out = b"".join([chunk.data async for chunk in s.output()])
-        assert await s.wait() == 4
-    assert out == b"hi\noops\n"
-    narrow = FakeProvider(provider.backend, capabilities=[Capability.PROVISION])
-    refused = narrow.exec_session(req.instance_id, ExecRequest(command=["sh"]))
-    with pytest.raises(NotSupported):
-        await refused.__aenter__()

@@ -53,6 +53,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "user_config_path",
+    "user_state_dir",
 ]
 
 FILE_NAME = "ctrlplane.toml"
@@ -94,6 +95,13 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     """``$XDG_CONFIG_HOME/ctrlplane/ctrlplane.toml`` (default base ``~/.config``)."""
     base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "ctrlplane" / FILE_NAME
+
+
+def user_state_dir(environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/ctrlplane`` (default base ``~/.local/state``): what the CLI
+    remembers on this machine (detached rollouts, kept volumes)."""
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "ctrlplane"
 
 
 def find_config_file(

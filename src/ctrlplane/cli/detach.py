@@ -30,6 +30,7 @@ from typing import Any
 
 import click
 
+from ctrlplane.cli.config import user_state_dir
 from ctrlplane.cli.context import CliState, resolve_instance, run
 
 __all__ = [
@@ -48,9 +49,7 @@ START_WAIT = 10.0
 
 def rollouts_dir(environ: dict[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/ctrlplane/rollouts`` (default ``~/.local/state``)."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "ctrlplane" / "rollouts"
+    return user_state_dir(os.environ if environ is None else environ) / "rollouts"
 
 
 @dataclass(frozen=True)

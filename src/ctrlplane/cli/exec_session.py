@@ -134,13 +134,21 @@ def _signals(
 async def _forward_input(session: ExecSession, source: BinaryIO) -> None:
     """Stdin to the session as it comes, then end of input. A terminal or a pipe is
     read when it has data (the loop's reader, paused while :data:`_BACKLOG` chunks wait
-    for the session); a regular file is read in chunks."""
+    for the session); a regular file is read in chunks. A stdin that cannot be read
+    (closed, or a stream that refuses reads) ends the input as its end would: the remote
+    command sees end of input instead of waiting for input that never comes."""
+    with contextlib.suppress(OSError):
+        await _send_input(session, source)
+    await session.close_stdin()
+
+
+async def _send_input(session: ExecSession, source: BinaryIO) -> None:
+    """Stdin to the session until its end (see :func:`_forward_input`)."""
     try:
         fd = source.fileno()
     except (OSError, ValueError):  # not a file (an in-memory stream): read it as one
         while data := await asyncio.to_thread(source.read, _READ):
             await session.write(data)
-        await session.close_stdin()
         return
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
@@ -164,7 +172,6 @@ async def _forward_input(session: ExecSession, source: BinaryIO) -> None:
     except PermissionError:  # a regular file: it never blocks
         while data := await asyncio.to_thread(os.read, fd, _READ):
             await session.write(data)
-        await session.close_stdin()
         return
     try:
         while data := await chunks.get():
@@ -172,7 +179,6 @@ async def _forward_input(session: ExecSession, source: BinaryIO) -> None:
             if paused and chunks.qsize() < _BACKLOG:
                 paused = False
                 loop.add_reader(fd, readable)
-        await session.close_stdin()
     finally:
         loop.remove_reader(fd)
 

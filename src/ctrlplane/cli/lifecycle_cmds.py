@@ -14,11 +14,12 @@ import click
 from ctrlplane.cli.backends import BUILTIN_TYPES
 from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.kept_volumes import KeptVolumes
 from ctrlplane.cli.operations import bounded, step
 from ctrlplane.cli.options import DURATION, global_options
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.errors import NotSupported
-from ctrlplane.provider import InstanceLister
+from ctrlplane.provider import InstanceLister, InstanceSummary, Provider
 
 __all__ = ["KEEP_VOLUMES_SETTING", "age", "down_cmd", "keeps_volumes", "ls_cmd"]
 
@@ -88,9 +89,9 @@ def ls_cmd(state: CliState) -> None:
 @click.option(
     "--keep-volumes",
     is_flag=True,
-    help="Keep the instance's volumes (default: removed with it). Only where the "
-    "provider's config has a keep_volumes setting (kubernetes); others refuse before "
-    "removing anything.",
+    help="Keep the instance's volumes (default: removed with it); the next up of the "
+    "same workload uses them again. Only where the provider's config has a keep_volumes "
+    "setting (docker, kubernetes); others refuse before removing anything.",
 )
 @click.option("--timeout", type=DURATION, default="5m", show_default=True, help="How long to wait.")
 @global_options()
@@ -100,8 +101,10 @@ def down_cmd(state: CliState, instance: str, keep_volumes: bool, timeout: float)
 
     Unlike docker compose down, volumes are removed by default: the library removes
     everything an instance created. --keep-volumes keeps them where the backend's
-    config has a keep_volumes setting (Kubernetes); a backend without one cannot keep
-    them and refuses (exit 4) before anything is removed.
+    config has a keep_volumes setting (Docker, Kubernetes), and the next up of the
+    same workload on this machine provisions the same instance ID again, so its data
+    is found (elsewhere: up --instance-id ID). A backend without the setting cannot
+    keep them and refuses (exit 4) before anything is removed.
 
     Example: ctrlplane down hello-web
     """
@@ -115,15 +118,36 @@ def down_cmd(state: CliState, instance: str, keep_volumes: bool, timeout: float)
             )
         state.settings[KEEP_VOLUMES_SETTING] = True
     provider = state.provider()
+    kept = KeptVolumes.of(state.chosen_provider)
 
-    async def go() -> str:
+    async def go() -> tuple[str, InstanceSummary | None]:
         iid, _ = await resolve_instance(provider, instance, state.tenant_id)
+        summary = await _summary(provider, iid) if keep_volumes else None
         async with step(state, "remove", iid):
             await bounded(f"down of {iid}", timeout, provider.deprovision(iid))
-        return iid
+        return iid, summary
 
-    iid = run(go())
+    iid, summary = run(go())
+    if summary is not None:
+        kept.remember(summary.tenant_id, summary.name, iid)
+    else:
+        kept.forget(iid)
     if state.json:
         emit_json({"instance_id": iid, "removed": True, "volumes_kept": keep_volumes})
-    else:
-        click.echo(f"removed {iid}" + (" (volumes kept)" if keep_volumes else ""))
+        return
+    click.echo(f"removed {iid}" + (" (volumes kept)" if keep_volumes else ""))
+    if summary is not None and summary.name:
+        click.echo(
+            f"the next up of workload {summary.name!r} here uses them again "
+            f"(elsewhere: up --instance-id {iid})",
+            err=True,
+        )
+
+
+async def _summary(provider: Provider, instance_id: str) -> InstanceSummary | None:
+    """The listing of ``instance_id`` (its workload name and tenant), if the provider
+    lists instances."""
+    if not isinstance(provider, InstanceLister):
+        return None
+    found = await provider.list_instances(None)
+    return next((s for s in found if s.instance_id == instance_id), None)

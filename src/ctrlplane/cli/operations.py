@@ -9,6 +9,10 @@ failing new unit: a :class:`~ctrlplane.errors.DeployFailed` leaves with them as 
 step line (a spinner with the elapsed time on a terminal, ``- scale: done (1.2s)`` when
 piped). Every operation is bounded by ``timeout`` seconds
 (:class:`~ctrlplane.errors.OperationTimeout`).
+
+Importing this module is cheap (``ls``, ``down`` and ``exec`` import it for
+:func:`bounded` and :func:`step`): the progress view, and with it the event models, is
+imported by the operations that draw progress.
 """
 
 from __future__ import annotations
@@ -18,20 +22,22 @@ import contextlib
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from ctrlplane.cli.context import CliState
-from ctrlplane.cli.progress import ProgressView, progress_subscriber
 from ctrlplane.errors import DeployFailed, OperationTimeout
-from ctrlplane.provider import (
-    DeployRequest,
-    DeployResult,
-    HealthCheckSpec,
-    Provider,
-    ResourceSpec,
-)
+
+if TYPE_CHECKING:
+    from ctrlplane.cli.context import CliState
+    from ctrlplane.cli.progress import ProgressView
+    from ctrlplane.provider import (
+        DeployRequest,
+        DeployResult,
+        HealthCheckSpec,
+        Provider,
+        ResourceSpec,
+    )
 
 __all__ = ["bounded", "deploy_with_progress", "probe_intervals", "rollback_with_progress", "step"]
 
@@ -61,6 +67,8 @@ async def bounded(what: str, limit: float | None, work: Awaitable[T]) -> T:
 def _view(
     state: CliState, provider: Provider, instance_id: str, intervals: dict[str, float]
 ) -> ProgressView | None:
+    from ctrlplane.cli.progress import progress_subscriber
+
     view = progress_subscriber(state.json, intervals=intervals)
     if view is not None:
         view.watch_logs(provider, instance_id, state.secret_resolver().redactor)

@@ -16,7 +16,9 @@ ones compare the file with the live release (:mod:`ctrlplane.cli.converge`) and
   (:func:`~ctrlplane.cli.up_flow.unfinished_provision`).
 
 The instance is the one of ``--instance-id``, else the one running a workload of the
-file's name in the tenant (several: refused, exit 2), else a new one.
+file's name in the tenant (several: refused, exit 2), else the one whose volumes
+``down --keep-volumes`` kept on this machine (:mod:`ctrlplane.cli.kept_volumes`: its
+data is found again), else a new one.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ STRATEGIES = ("rolling", "blue-green", "canary")
     "--instance-id",
     default=None,
     help="Use this instance ID (default: the existing instance of the same workload name "
-    "and tenant, else a new one).",
+    "and tenant, else the one whose volumes down --keep-volumes kept, else a new one).",
 )
 @click.option(
     "--strategy",
@@ -86,7 +88,9 @@ def up_cmd(
     deployed (--strategy), the main service's replicas, cpu and memory are scaled, and
     "unchanged" is printed when nothing differs. What only re-creating the instance
     changes (ports, command, volumes, secrets, services added or removed...) is refused
-    (exit 2) and named, unless --recreate is given. An instance whose provision was
+    (exit 2) and named, unless --recreate is given. After down --keep-volumes, up
+    provisions the same instance ID again, so the kept volumes' data is found. An
+    instance whose provision was
     interrupted (its process killed) is provisioned: the backend first finishes or undoes
     what was left. Several instances of that name in
     the tenant: refused (exit 2), listing them. Progress is shown on stderr; Ctrl-C

@@ -9,6 +9,7 @@ import click
 from ctrlplane.cli.context import CliState
 from ctrlplane.cli.converge import Convergence, converge, read_live
 from ctrlplane.cli.deploy_plan import NotDeployable
+from ctrlplane.cli.kept_volumes import KeptVolumes
 from ctrlplane.cli.operations import (
     bounded,
     deploy_with_progress,
@@ -74,6 +75,8 @@ class UpFlow:
         self.timeout = timeout
         self.provider = state.provider()
         self.instance_id = ""
+        self.kept_volumes_of: str | None = None
+        """The instance ID whose volumes ``down --keep-volumes`` kept, provisioned again."""
 
     def say(self, text: str) -> None:
         if not self.state.json:
@@ -84,6 +87,9 @@ class UpFlow:
         tenant = self.state.tenant_id
         name = str(self.workload.data.get("name", ""))
         chosen = instance_id or await existing_id(self.provider, name, tenant)
+        kept = KeptVolumes.of(self.state.chosen_provider)
+        if chosen is None:
+            chosen = self.kept_volumes_of = kept.find(tenant, name)
         req: ProvisionRequest = self.workload.request(instance_id=chosen, tenant=tenant)
         self.instance_id = req.instance_id
         outcome: dict[str, Any] = {"action": "created", "release_id": "", "changes": None}
@@ -94,6 +100,7 @@ class UpFlow:
             )
         else:
             await self._provision(req)
+        kept.forget(req.instance_id)
         status = await self.provider.status(req.instance_id)
         outcome.update(req=req, status=status)
         return outcome
@@ -106,9 +113,10 @@ class UpFlow:
             return None
 
     async def _provision(self, req: ProvisionRequest) -> None:
+        kept = " with the volumes down --keep-volumes kept" if self.kept_volumes_of else ""
         self.say(
             f"provisioning {req.name or req.instance_id} as {req.instance_id} "
-            f"on {self.state.chosen_provider}..."
+            f"on {self.state.chosen_provider}{kept}..."
         )
         events = progress_subscriber(
             self.state.json,
@@ -217,6 +225,7 @@ class UpFlow:
                 "release_id": outcome["release_id"],
                 "changes": plan.to_json() if plan is not None else None,
                 "status": status.to_wire(),
+                "kept_volumes": self.kept_volumes_of is not None,
             }
             if self.workload.ignored:
                 doc["not_honoured"] = self.workload.ignored

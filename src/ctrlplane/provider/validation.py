@@ -13,8 +13,6 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-import yaml
-
 from ctrlplane.errors import InvalidSpec, Problem
 from ctrlplane.ids import RELEASE_PREFIX, is_id
 from ctrlplane.provider.enums import ConfigFormat, SecretType, ServiceRole
@@ -204,6 +202,8 @@ def _check_config_file(path: str, cf: ConfigFile, problems: list[Problem]) -> No
     if not is_dns_label(cf.name):
         problems.append(Problem(f"{path}.name", _dns_message(cf.name)))
     _check_abs_path(f"{path}.path", cf.path, problems)
+    import yaml  # only a YAML config file needs it (keeps the import of the models light)
+
     try:
         if cf.format is ConfigFormat.JSON:
             json.loads(cf.content)

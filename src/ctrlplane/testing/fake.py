@@ -568,10 +568,11 @@ class FakeProvider:
 
     @contextlib.asynccontextmanager
     async def exec_session(self, instance_id: str, req: ExecRequest) -> AsyncIterator[FakeSession]:
-        """An interactive session with ``req.command`` (see :mod:`ctrlplane.testing.sessions`:
-        the command runs once input ends)."""
+        """An interactive session with ``req.command``, started at once (see
+        :mod:`ctrlplane.testing.sessions`: output as it comes, input as it is written)."""
         container = self._exec_target(instance_id, req)
         session = FakeSession(list(req.command), env=container.env, fs=container.files, tty=req.tty)
+        session.start()
         try:
             yield session
         finally:

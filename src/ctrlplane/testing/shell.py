@@ -67,7 +67,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn, Protocol
 
@@ -87,7 +87,17 @@ from ctrlplane.testing.shell_parse import (
 )
 from ctrlplane.testing.shell_programs import PROGRAMS
 
-__all__ = ["FileSystem", "ShellResult", "Sink", "run_command"]
+__all__ = [
+    "FileSystem",
+    "InputSource",
+    "Io",
+    "Shell",
+    "ShellExit",
+    "ShellResult",
+    "ShellRun",
+    "Sink",
+    "run_command",
+]
 
 SPIN_LIMIT = 100_000
 """Loop iterations in a row without sleeping or waiting after which the shell gives up."""
@@ -166,13 +176,25 @@ class _FileWriter:
         self.fs.write(self.path, data, append=True)
 
 
+InputSource = Callable[[], Awaitable[bytes]]
+"""Input that is not there yet: awaiting it gives all of it, once it has ended (an exec
+session's input, see :mod:`ctrlplane.testing.sessions`)."""
+
+
 @dataclass
 class Io:
-    """A command's standard input (all of it) and its output streams."""
+    """A command's standard input and its output streams. The input is ``stdin``, or,
+    with ``source``, what the source gives once it ended: a program that reads its input
+    (``cat``, ``sh`` without a script) waits for it; others never do."""
 
     stdin: bytes
     out: Writer
     err: Writer
+    source: InputSource | None = None
+
+    async def read_input(self) -> bytes:
+        """All of the input (waits for its end, with a ``source``)."""
+        return self.stdin if self.source is None else await self.source()
 
     def say(self, text: str) -> None:
         """Write ``text`` and a newline to stderr (how programs report errors)."""
@@ -213,8 +235,12 @@ class Job:
 
 
 @dataclass
-class _Run:
-    """What the shells of one :func:`run_command` call share."""
+class ShellRun:
+    """What the shells of one command share: the file system, the output buffers (handed
+    to ``sink`` at each :meth:`flush`), the background jobs and the PIDs. Made by
+    :func:`run_command`, or by a driver that runs a :class:`Shell` command by command
+    (the interactive shell of :mod:`ctrlplane.testing.terminal`); :meth:`stop` ends
+    the jobs still running."""
 
     fs: FileSystem
     at_start: bool
@@ -281,7 +307,7 @@ class Shell:
     """One shell process: its variables, jobs and traps; runs parsed scripts."""
 
     def __init__(
-        self, run: _Run, variables: dict[str, str], exported: set[str], pid: int, in_job: bool
+        self, run: ShellRun, variables: dict[str, str], exported: set[str], pid: int, in_job: bool
     ) -> None:
         self.run = run
         self.vars = variables
@@ -440,7 +466,7 @@ class Shell:
         if not redirects:
             return io
         fds: dict[int, Writer] = {1: io.out, 2: io.err}
-        stdin = io.stdin
+        stdin, source = io.stdin, io.source
         for r in redirects:
             target = self.word(r.target)
             if r.op == "<":
@@ -448,7 +474,7 @@ class Shell:
                 if data is None:
                     io.say(f"sh: can't open '{target}': No such file or directory")
                     return 1
-                stdin = data
+                stdin, source = data, None
             elif r.op == ">&":
                 if target == "-":
                     fds[r.fd] = _Null()
@@ -463,7 +489,7 @@ class Shell:
                 if r.op == ">":
                     self.fs.write(target, b"")
                 fds[r.fd] = _FileWriter(self.fs, target)
-        return Io(stdin, fds[1], fds[2])
+        return Io(stdin, fds[1], fds[2], source)
 
     async def run_loop(self, loop: Loop, io: Io) -> int:
         """Run a ``while``/``until`` loop (an idle one that never ends blocks)."""
@@ -516,7 +542,7 @@ class Shell:
                 return 2
             script = args[1]
         elif not args or args[0] == "-s":
-            script = io.stdin.decode(errors="replace")
+            script = (await io.read_input()).decode(errors="replace")
         elif args[0].startswith("-"):
             io.say(f"sh: {args[0]}: the fake shell supports only -c SCRIPT, -s and FILE")
             return 2
@@ -585,6 +611,7 @@ async def run_command(
     env: Mapping[str, str],
     fs: FileSystem,
     stdin: bytes = b"",
+    stdin_source: InputSource | None = None,
     at_start: bool = False,
     sink: Sink | None = None,
 ) -> ShellResult:
@@ -594,12 +621,13 @@ async def run_command(
     the module docs) then blocks: once the background jobs that can finish have, the
     result has ``blocked`` set and the output printed so far, instead of failing. With
     ``sink``, output is handed over command by command (as a process prints it) and the
-    result holds only what was not handed over. Cancelling the call ends the command and
-    its jobs.
+    result holds only what was not handed over. With ``stdin_source`` the input is what
+    that source gives once it ended (a program that reads its input waits for it, see
+    :class:`Io`), instead of ``stdin``. Cancelling the call ends the command and its jobs.
     """
-    run = _Run(fs, at_start, sink, pids=itertools.count(1 if at_start else 100))
+    run = ShellRun(fs, at_start, sink, pids=itertools.count(1 if at_start else 100))
     shell = Shell(run, dict(env), set(env), next(run.pids), in_job=False)
-    io = Io(stdin, run.out, run.err)
+    io = Io(stdin, run.out, run.err, stdin_source)
     try:
         try:
             code = await shell.run_argv(list(argv), io, replace=True)
@@ -614,3 +642,7 @@ async def run_command(
         return ShellResult(code, run.out.take(), run.err.take())
     finally:
         run.stop()
+
+
+_Run = ShellRun
+"""The former name of :class:`ShellRun` (the fake Nomad agent's terminal imports it)."""

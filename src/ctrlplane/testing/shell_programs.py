@@ -86,7 +86,7 @@ async def _cat(sh: Shell, args: list[str], io: Io) -> int:
     code = 0
     for name in args or ["-"]:
         if name == "-":
-            io.out.write(io.stdin)
+            io.out.write(await io.read_input())
         elif is_dir(sh.fs, name):
             io.say("cat: read error: Is a directory")
             code = 1

@@ -246,10 +246,12 @@ class DockerClient:
         raw: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         limits: aiohttp.ClientTimeout,
+        session: aiohttp.ClientSession | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One request to ``/<api version>/<path>`` over the client's session, for the
-        endpoints aiodocker has no fitting method for (see the module docstring); the
-        body is ``body`` as JSON or ``raw`` as a tar archive."""
+        """One request to ``/<api version>/<path>`` over the client's session (or
+        ``session``, on the same connector), for the endpoints aiodocker has no fitting
+        method for (see the module docstring); the body is ``body`` as JSON or ``raw`` as
+        a tar archive."""
         async with self._translated(what):
             if self.api_version == "auto":
                 await self.negotiate()
@@ -257,7 +259,7 @@ class DockerClient:
             data = json.dumps(body).encode() if body is not None else raw
             kind = "application/x-tar" if raw is not None else "application/json"
             sent = {"Content-Type": kind, **(headers or {})}
-            async with self._docker.session.request(
+            async with (session or self._docker.session).request(
                 method, url, params=params, data=data, headers=sent, timeout=limits
             ) as resp:
                 if resp.status >= 400:
@@ -351,12 +353,26 @@ class DockerClient:
         self, ref: str, params: Mapping[str, str], *, follow: bool
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """The raw log stream of one container (frames as the engine sends them); a
-        followed log has no read timeout."""
+        followed log has no read timeout.
+
+        The request speaks HTTP/1.0, on a session of its own over the client's connector:
+        the engine then sends the stream as it comes and closes the connection at its end,
+        instead of one HTTP chunk per log line (which the client handles one by one)."""
         what = f"read the logs of container {ref}"
         timeout = self._waiting() if follow else self._single()
         path = f"containers/{ref}/logs"
-        async with self._request("GET", path, what=what, params=params, limits=timeout) as resp:
-            yield self._chunks(resp, what)
+        session = aiohttp.ClientSession(
+            connector=self._docker.session.connector,
+            connector_owner=False,
+            version=aiohttp.HttpVersion10,
+        )
+        try:
+            async with self._request(
+                "GET", path, what=what, params=params, limits=timeout, session=session
+            ) as resp:
+                yield self._chunks(resp, what)
+        finally:
+            await session.close()
 
     async def _chunks(self, resp: aiohttp.ClientResponse, what: str) -> AsyncIterator[bytes]:
         while True:

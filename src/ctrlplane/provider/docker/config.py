@@ -106,8 +106,9 @@ class DockerConfig(BaseModel):
         description="Image of the front containers that hold an instance's published ports "
         "for its whole life and forward each new connection to the service's current units. "
         "Its entrypoint must be socat (1.7+): the default is built locally by "
-        "scripts/build-images.sh from Debian's socat; alpine/socat works too. Made available "
-        "by pull_policy like the services' images (registry_auth applies).",
+        "scripts/build-images.sh from Debian's socat; alpine/socat works too. Pulled only "
+        "when the engine lacks it, whatever pull_policy says (never: it must be there; "
+        "registry_auth applies).",
     )
     pod_image: str = Field(
         default="ctrlplane-pod:1",

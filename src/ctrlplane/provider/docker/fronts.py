@@ -60,7 +60,8 @@ async def ensure_fronts(ctx: DockerContext, wl: Workload) -> list[JSON]:
             if info is None:
                 if not pulled:
                     image = ctx.config.front_image
-                    await ensure_image(ctx, image, registry_auth(ctx.config, image))
+                    # pulled only when absent: a local build must not be looked up upstream
+                    await ensure_image(ctx, image, registry_auth(ctx.config, image), refresh=False)
                     pulled = True
                 await _create(ctx, wl, front)
             else:

@@ -4,12 +4,15 @@ volumes, and removing everything the instance has (I/O), or listing what is left
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Sequence
+from pathlib import Path
 
 from ctrlplane.errors import BackendError
 from ctrlplane.provider.deadlines import Deadline, seconds
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.context import DockerContext
+from ctrlplane.provider.docker.observe.subnets import Route, local_choice, parse_routes
 from ctrlplane.provider.docker.observe.workload import address_pools
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.native import JSON
@@ -17,6 +20,8 @@ from ctrlplane.provider.operations import Operation
 
 __all__ = [
     "FAILURE_LINGER",
+    "POOLS_FIX",
+    "AddressPoolsExhausted",
     "cleanup_limit",
     "create_network",
     "ensure_volumes",
@@ -35,18 +40,102 @@ def cleanup_limit(config: DockerConfig) -> float:
     return seconds(config.request_timeout) + seconds(config.stop_timeout) + FAILURE_LINGER
 
 
+class AddressPoolsExhausted(BackendError):
+    """The engine has no free subnet left in its address pools for the instance network
+    (each instance owns one network; an engine on Docker's built-in pools holds 31)."""
+
+
+POOLS_FIX = (
+    "each ctrlplane instance owns one bridge network, and an engine on Docker's built-in "
+    "address pools has 31 subnets (about 30 instances beside other networks). Remove "
+    "instances or networks you no longer need (`ctrlplane ls`, `docker network ls`), or "
+    'give the engine more, smaller subnets in /etc/docker/daemon.json: {"default-address-'
+    'pools": [{"base": "10.200.0.0/16", "size": 24}]} (256 networks; pick a range your '
+    "hosts do not route) and restart dockerd"
+)
+"""What to do when the engine's address pools are exhausted (quoted by the error)."""
+
+LOCAL_CHOICE_ATTEMPTS = 5
+"""How often a subnet chosen here is tried when concurrent creators took it first, before
+the engine is asked to pick."""
+
+_ROUTES = Path("/proc/net/route")
+
+_reserved: set[ipaddress.IPv4Network] = set()
+"""Subnets this process is creating instance networks with at this moment (so that
+concurrent provisions in one process choose different ones)."""
+
+
+def _routes() -> list[Route] | None:
+    try:
+        return parse_routes(_ROUTES.read_text())
+    except OSError:
+        return None
+
+
+def _conflict(exc: BackendError) -> bool:
+    """Whether creating a network failed because another one holds an overlapping subnet."""
+    return "overlaps with other one" in str(exc).lower()
+
+
+def _exhausted(exc: BackendError, name: str) -> BackendError:
+    if "could not find an available" not in str(exc).lower():
+        return exc
+    return AddressPoolsExhausted(
+        f"cannot create network {name}: the Docker engine has no free subnet left in its "
+        f"address pools ({_message_of(exc)}). Fix: {POOLS_FIX}",
+        backend=BACKEND,
+        status=exc.status,
+    )
+
+
+def _message_of(exc: BackendError) -> str:
+    text = str(exc)
+    return text.split(": ", 1)[1].rsplit(" (HTTP", 1)[0] if ": " in text else text
+
+
 async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None:
     """Create the instance network with a subnet of its own, pinned at creation.
 
-    The engine picks a free subnet for a first, throwaway network; the real one is
-    created with that subnet given explicitly, because only then can a container leave
-    and rejoin the network under the same address (how a unit withdraws its service
-    names without dropping requests, see :mod:`.addressing`). If another network takes
-    the subnet in between, this tries again.
+    The subnet is given explicitly because only then can a container leave and rejoin
+    the network under the same address (how a unit withdraws its service names without
+    dropping requests, see :mod:`.addressing`). It is the subnet the engine itself
+    would pick, chosen from one network list where that choice can be made here
+    (:func:`~.observe.subnets.local_choice`: an engine on Docker's built-in pools in
+    this host's network namespace); a concurrent creator that takes it first makes this
+    choose again. Otherwise the engine picks a free subnet for a first, throwaway
+    network and the real one is created with that subnet.
+
+    Raises :class:`AddressPoolsExhausted` (naming the fix) when the engine has no free
+    subnet left.
     """
     body = ctx.render.network_config(wl, created)
+    for _ in range(LOCAL_CHOICE_ATTEMPTS):
+        networks = await ctx.client.list_networks({})
+        subnet = local_choice(networks, _routes(), _reserved)
+        if subnet is None:
+            break
+        pool: JSON = {"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}
+        _reserved.add(subnet)
+        try:
+            await ctx.client.create_network(ctx.render.pinned_network_config(body, [pool]))
+            return
+        except BackendError as exc:
+            if not _conflict(exc):
+                raise
+        finally:
+            _reserved.discard(subnet)
+    await _create_with_engine_choice(ctx, body)
+
+
+async def _create_with_engine_choice(ctx: DockerContext, body: JSON) -> None:
+    """The instance network with the subnet the engine picks for a throwaway network."""
+    name = str(body["Name"])
     for attempt in range(3):
-        ref = await ctx.client.create_network(body)
+        try:
+            ref = await ctx.client.create_network(body)
+        except BackendError as exc:
+            raise _exhausted(exc, name) from None
         pools = address_pools(await ctx.client.inspect_network(ref) or {})
         if not pools:  # a driver that assigns no subnet: keep it, addresses float
             return
@@ -55,7 +144,7 @@ async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None
             await ctx.client.create_network(ctx.render.pinned_network_config(body, pools))
             return
         except BackendError as exc:
-            if attempt == 2 or "overlap" not in str(exc).lower():
+            if attempt == 2 or not _conflict(exc):
                 raise
 
 

@@ -202,7 +202,7 @@ class ReleasesContract:
             assert rel2 in ids, ids
         await _rollback(suite, iid, rel2, other)
         seen = await _settled(suite, iid, {"web": h.image(2), "side": h.image(1)})
-        assert seen.message == "two"
+        assert seen.message == "two", seen
 
     async def test_rollback_to_unknown_or_pruned_release_changes_nothing(
         self, suite: SuiteContext

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 from collections.abc import Callable
 
 from ctrlplane.testing.images import HttpRequest
@@ -33,12 +34,22 @@ _REASONS = {
 
 
 class Addresses:
-    """Hands out task addresses ``127.<block>.<n>`` (never ``127.0.0.1``)."""
+    """Hands out task addresses ``127.<block>.<n>`` (never ``127.0.0.1``).
+
+    The block is claimed for the machine, not only for the process: a listening socket on
+    ``127.<block>.255.1`` (:data:`CLAIM_PORT`) holds it until :meth:`close`, and a block
+    another fake holds (a test on the other worker) is passed over. Two fakes that drew the
+    same block served each other's tasks: a client reached the other fake's container."""
 
     def __init__(self) -> None:
-        self.block = random.randint(100, 250)
+        self._claim = _claim_block()
+        self.block = int(self._claim.getsockname()[0].split(".")[1])
         self._next = 1
         self._free: list[str] = []
+
+    def close(self) -> None:
+        """Release the block."""
+        self._claim.close()
 
     def take(self) -> str:
         if self._free:
@@ -49,6 +60,25 @@ class Addresses:
 
     def give_back(self, address: str) -> None:
         self._free.append(address)
+
+
+CLAIM_PORT = 65531
+
+
+def _claim_block() -> socket.socket:
+    """A listening socket on ``127.<block>.255.1`` for a block no other fake holds."""
+    blocks = list(range(100, 251))
+    random.shuffle(blocks)
+    for block in blocks:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((f"127.{block}.255.1", CLAIM_PORT))
+            sock.listen(1)
+        except OSError:
+            sock.close()
+            continue
+        return sock
+    raise RuntimeError("every 127.<100-250> block is held by another fake")
 
 
 class Listener:

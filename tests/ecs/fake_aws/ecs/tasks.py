@@ -428,6 +428,7 @@ class Agent:
             for listener in listeners:
                 with contextlib.suppress(Exception):
                     await listener.close()
+        self.addresses.close()
         self.listeners.clear()
 
     # the awslogs driver
