@@ -109,16 +109,18 @@ def test_render_docker_offline(offline: dict[str, str], workload: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert SECRET_VALUE not in proc.stdout + proc.stderr
     objects = json.loads(proc.stdout)
-    assert [o["Kind"] for o in objects] == ["network", "front", "container"]
-    network, front, container = objects
+    assert [o["Kind"] for o in objects] == ["network", "front", "holder", "container"]
+    network, front, holder, container = objects
     assert network["Body"]["Labels"]["io.ctrlplane.instance"] == IID
     # the published port is held by the instance's front, not by the unit
     assert "8080/tcp" in front["Body"]["HostConfig"]["PortBindings"]
     assert not container["Body"]["HostConfig"].get("PortBindings")
+    # the unit's network namespace (and the ports it exposes) belongs to its holder
+    assert "8080/tcp" in holder["Body"]["ExposedPorts"]
+    assert container["Body"]["HostConfig"]["NetworkMode"] == f"container:{holder['Name']}"
     body = container["Body"]
     assert body["Image"] == "ctrlplane-example/busybox:latest"
     assert body["Env"] == ["GREETING=hello"]  # secret env is added only at create time
-    assert "8080/tcp" in body["ExposedPorts"]
     # Table mode prints the same objects as JSON (people read it the same way).
     human = cli(offline, "render", "-f", str(workload), "--instance-id", IID)
     assert human.returncode == 0, human.stderr
