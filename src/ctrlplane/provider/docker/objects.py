@@ -103,16 +103,19 @@ async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None
     would pick, chosen from one network list where that choice can be made here
     (:func:`~.observe.subnets.local_choice`: an engine on Docker's built-in pools in
     this host's network namespace); a concurrent creator that takes it first makes this
-    choose again. Otherwise the engine picks a free subnet for a first, throwaway
+    choose again (a subnet lost once is not chosen again in this call: the engine
+    refuses it while the other network is still being created, before its list shows
+    it). Otherwise the engine picks a free subnet for a first, throwaway
     network and the real one is created with that subnet.
 
     Raises :class:`AddressPoolsExhausted` (naming the fix) when the engine has no free
     subnet left.
     """
     body = ctx.render.network_config(wl, created)
+    lost: set[ipaddress.IPv4Network] = set()  # taken by a creator the list did not show yet
     for _ in range(LOCAL_CHOICE_ATTEMPTS):
         networks = await ctx.client.list_networks({})
-        subnet = local_choice(networks, _routes(), _reserved)
+        subnet = local_choice(networks, _routes(), _reserved | lost)
         if subnet is None:
             break
         pool: JSON = {"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}
@@ -123,6 +126,7 @@ async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None
         except BackendError as exc:
             if not _conflict(exc):
                 raise
+            lost.add(subnet)
         finally:
             _reserved.discard(subnet)
     await _create_with_engine_choice(ctx, body)
