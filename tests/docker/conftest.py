@@ -36,12 +36,6 @@ SECRETS = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.docker)
-
-
 def _engine_problem() -> str | None:
     async def check() -> str | None:
         try:

@@ -14,18 +14,22 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import aiodocker
+import pytest
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.results import Endpoint
 from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing.conformance import (
+    BasicsContract,
     BusyboxServices,
     ConformanceHarness,
     ProviderConformance,
     RunningUnit,
+    SuiteFixture,
 )
 
 from .conftest import fast_config
@@ -150,16 +154,22 @@ class TestDockerConformance(ProviderConformance):
         return DockerHarness()
 
 
-class TestBareDockerConformance(ProviderConformance):
-    """Nothing declared: every gated method is refused before any engine call."""
+class TestBareDockerConformance(SuiteFixture, BasicsContract):
+    """Nothing declared: every gated method is refused before any engine call. (The
+    basics only: every other contract's tests need a capability, or repeat the full run.)"""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
 
     def make_harness(self) -> DockerHarness:
         return DockerHarness(capabilities=[])
 
 
-class TestNarrowedDockerConformance(ProviderConformance):
+class TestNarrowedDockerConformance(SuiteFixture, BasicsContract):
     """Provision only: deploy, scale, logs, exec and every strategy are refused on a real
-    instance, which stays as it was."""
+    instance, which stays as it was. (The basics only: the other contracts' tests that
+    need no more than provision repeat the full run's.)"""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.asyncio]
 
     def make_harness(self) -> DockerHarness:
         return DockerHarness(capabilities=[Capability.PROVISION])

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import aiodocker
 import pytest
 
-from ctrlplane.errors import InstanceNotFound, ProvisionFailed
+from ctrlplane.errors import BackendError, InstanceNotFound, ProvisionFailed
 from ctrlplane.provider.docker import DockerProvider
 
 from .conftest import fast_config
@@ -149,4 +149,30 @@ async def test_repeated_cancellation_still_cleans_up(
         await asyncio.sleep(0.01)
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert await _objects(iid) == 0
+
+
+async def test_a_foreign_container_on_the_network_is_named_and_cleanup_resumes(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """A container outside the instance attached to its network keeps the network: the
+    deprovision says which network and how to free it (the engine answers 403 "has active
+    endpoints"), and once it is disconnected the next deprovision removes the rest."""
+    iid = make_id()
+    await provider.provision(request(iid, web()))
+    network = f"cp-{iid}"
+    async with aiodocker.Docker() as client:
+        foreign = await client.containers.run(
+            {"Image": IMAGE, "Cmd": ["sleep", "60"], "HostConfig": {"NetworkMode": network}}
+        )
+        try:
+            with pytest.raises(BackendError) as exc:
+                await provider.deprovision(iid)
+            text = str(exc.value)
+            assert f"cannot remove network {network}" in text
+            assert f"docker network disconnect {network}" in text
+            assert str((await foreign.show())["Name"]).lstrip("/") in text
+        finally:
+            await foreign.delete(force=True)
+    await provider.deprovision(iid)
     assert await _objects(iid) == 0

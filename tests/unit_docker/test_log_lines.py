@@ -7,11 +7,11 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ctrlplane.provider.docker.logs import _by_time, _record
+from ctrlplane.provider.docker.logs import _by_time, _record, since_param
 from ctrlplane.provider.docker.observe.logframes import (
     FrameDecoder,
     LineSplitter,
@@ -130,3 +130,15 @@ async def test_replicas_merge_in_time_order_holding_one_record_each() -> None:
     # with a tail, the last lines of the merge (each replica sent its own last ones)
     last = [r.line async for r in _by_time([_stream(a), _stream(b)], 2)]
     assert last == ["r0-5", "r1-6"]
+
+
+@pytest.mark.parametrize("offset", [0, 5, -8])
+def test_since_is_sent_exactly_as_the_record_time_read(offset: int) -> None:
+    """A record's own time, given back as ``since``, reaches the engine unchanged (to the
+    nanosecond), so the record itself is not dropped: a float timestamp sent
+    ``...401.123456001`` for ``...401.123456``, after a line at ``.123456000``."""
+    read = log_time("2026-12-07T13:00:01.123456000Z")
+    assert read is not None
+    local = read.astimezone(timezone(timedelta(hours=offset)))
+    assert since_param(local) == "1796648401.123456000"
+    assert since_param(log_time("2026-12-07T13:00:01Z") or read) == "1796648401.000000000"

@@ -56,8 +56,16 @@ def _params(follow: bool, tail: int, since: datetime | None) -> dict[str, str]:
         "tail": str(tail) if tail > 0 else "all",
     }
     if since is not None:
-        params["since"] = f"{since.timestamp():.9f}"
+        params["since"] = since_param(since)
     return params
+
+
+def since_param(since: datetime) -> str:
+    """``since`` as the engine reads it (``<seconds>.<nanoseconds>``), exact to the
+    microsecond: a float timestamp can land a little after a line's own time (a line
+    whose time is ``since`` itself) and drop it."""
+    whole = round(since.replace(microsecond=0).timestamp())
+    return f"{whole}.{since.microsecond:06d}000"
 
 
 _FIELDS = tuple(LogRecord.model_fields)

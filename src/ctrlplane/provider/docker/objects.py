@@ -78,6 +78,13 @@ def _conflict(exc: BackendError) -> bool:
     return "overlaps with other one" in str(exc).lower()
 
 
+def _still_attached(exc: BackendError) -> bool:
+    """Whether removing a network failed because a container is still attached to it
+    (one created at that moment): the engine answers 403 "has active endpoints" (20.10),
+    some versions 409."""
+    return exc.status == 409 or (exc.status == 403 and "active endpoints" in str(exc))
+
+
 def _exhausted(exc: BackendError, name: str) -> BackendError:
     if "could not find an available" not in str(exc).lower():
         return exc
@@ -103,16 +110,19 @@ async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None
     would pick, chosen from one network list where that choice can be made here
     (:func:`~.observe.subnets.local_choice`: an engine on Docker's built-in pools in
     this host's network namespace); a concurrent creator that takes it first makes this
-    choose again. Otherwise the engine picks a free subnet for a first, throwaway
+    choose again (a subnet lost once is not chosen again in this call: the engine
+    refuses it while the other network is still being created, before its list shows
+    it). Otherwise the engine picks a free subnet for a first, throwaway
     network and the real one is created with that subnet.
 
     Raises :class:`AddressPoolsExhausted` (naming the fix) when the engine has no free
     subnet left.
     """
     body = ctx.render.network_config(wl, created)
+    lost: set[ipaddress.IPv4Network] = set()  # taken by a creator the list did not show yet
     for _ in range(LOCAL_CHOICE_ATTEMPTS):
         networks = await ctx.client.list_networks({})
-        subnet = local_choice(networks, _routes(), _reserved)
+        subnet = local_choice(networks, _routes(), _reserved | lost)
         if subnet is None:
             break
         pool: JSON = {"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}
@@ -123,6 +133,7 @@ async def create_network(ctx: DockerContext, wl: Workload, created: str) -> None
         except BackendError as exc:
             if not _conflict(exc):
                 raise
+            lost.add(subnet)
         finally:
             _reserved.discard(subnet)
     await _create_with_engine_choice(ctx, body)
@@ -171,13 +182,16 @@ async def purge(
     """
     filters = ctx.labels.instance_filter(instance_id)
     lingering = Deadline(linger, "cleanup")
+    busy: list[str] = []
     for _ in range(100):
         busy = await _sweep(ctx, filters, keep_volumes)
         if not busy and lingering.expired():
             return
         await asyncio.sleep(0.1 if busy else 0.25)
     raise BackendError(
-        f"objects of instance {instance_id!r} keep appearing; cleanup gave up", backend=BACKEND
+        f"objects of instance {instance_id!r} keep appearing or cannot be removed; cleanup "
+        f"gave up; left: {', '.join(busy)}",
+        backend=BACKEND,
     )
 
 
@@ -213,15 +227,16 @@ def _instance_containers(ctx: DockerContext, found: list[JSON]) -> list[JSON]:
     return [c for c in found if ctx.labels.lease not in (c.get("Labels") or {})]
 
 
-async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[str]) -> bool:
-    """One removal pass; true if it found something to remove (or could not yet)."""
+async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[str]) -> list[str]:
+    """One removal pass; what it found to remove or could not remove yet (empty: the
+    instance is gone)."""
     client = ctx.client
     found = _instance_containers(ctx, await client.list_containers(filters))
     joiners = [c for c in found if c["Labels"].get(ctx.labels.netns) != "owner"]
     owners = [c for c in found if c not in joiners]
     for group in (joiners, owners):
         await asyncio.gather(*(client.remove_container(c["Id"]) for c in group))
-    busy = bool(found)
+    busy = [f"container {str(c['Names'][0]).lstrip('/')}" for c in found]
     for vol in await client.list_volumes(filters):
         if vol["Name"] in keep:
             continue
@@ -230,12 +245,36 @@ async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[st
         except BackendError as exc:
             if exc.status != 409:  # 409: still in use by a just-created container
                 raise
-            busy = True
+            busy.append(f"volume {vol['Name']} (still in use by a container)")
     for net in await client.list_networks(filters):
         try:
             await client.remove_network(net["Id"])
         except BackendError as exc:
-            if exc.status != 409:  # 409: a container (just created) is still attached
+            if not _still_attached(exc):
                 raise
-            busy = True
+            await _refuse_foreign(ctx, net, filters)
+            busy.append(f"network {net['Name']} (a container is still attached)")
     return busy
+
+
+async def _refuse_foreign(ctx: DockerContext, net: JSON, filters: dict[str, list[str]]) -> None:
+    """Raise :class:`BackendError` naming the containers outside the instance (without
+    its label) attached to its network ``net``, and how to detach them; a sweep cannot
+    remove them, so waiting would not help."""
+    name = str(net["Name"])
+    info = await ctx.client.inspect_network(str(net["Id"])) or {}
+    label, _, value = filters["label"][0].partition("=")
+    foreign = []
+    for ref, attached in (info.get("Containers") or {}).items():
+        found = await ctx.client.inspect_container(str(ref))
+        labels = ((found or {}).get("Config") or {}).get("Labels") or {}
+        if found is not None and labels.get(label) != value:
+            foreign.append(str(attached.get("Name") or ref))
+    if foreign:
+        raise BackendError(
+            f"cannot remove network {name}: containers outside the instance are attached "
+            f"to it ({', '.join(sorted(foreign))}); detach them (`docker network disconnect "
+            f"{name} <container>`) and run the removal again (the instance's containers are "
+            "gone already)",
+            backend=BACKEND,
+        )

@@ -122,7 +122,7 @@ class LogsContract:
         lines = [r.line for r in later]
         assert "start" not in lines, lines
         assert ticks[0].line not in lines, lines
-        assert ticks[1].line in lines
+        assert ticks[1].line in lines, (ticks, later)
 
     async def test_follow_streams_new_lines_until_the_caller_stops(
         self, suite: SuiteContext
