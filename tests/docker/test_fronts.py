@@ -78,6 +78,20 @@ def get(url: str, path: str = "/version", timeout: float = 3.0) -> str:
         conn.close()
 
 
+async def served(url: str, within: float = 2.0) -> str:
+    """The ``/version`` ``url`` serves once it answers, within ``within`` seconds: a front
+    just (re)started forwards as soon as its socat listens, a few milliseconds after the
+    engine reports it running (the engine's proxy resets connections until then)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await asyncio.to_thread(get, url)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+
+
 async def docker_cli(*args: str) -> str:
     """Run the docker CLI (as a user would act behind the provider's back)."""
     proc = await asyncio.to_thread(
@@ -234,7 +248,7 @@ async def test_the_front_is_part_of_the_instance(
             assert not unit["HostConfig"].get("PortBindings")  # units publish nothing
             # the engine restarting the front keeps the port (it is pinned)
             await front.restart(timeout=1)
-        assert await asyncio.to_thread(get, url) == "v1"
+        assert await served(url) == "v1"
         status = await provider.status(iid)
         assert status.metadata["fronts"] == f"app:8080/tcp={url} running"
         assert status.ready
@@ -248,7 +262,7 @@ async def test_the_front_is_part_of_the_instance(
         assert f"front app:8080/tcp is exited: {url} is not served" in status.message
         assert [e.url for e in status.endpoints if e.public] == [url]
         await provider.start(iid)
-        assert await asyncio.to_thread(get, url) == "v1"
+        assert await served(url) == "v1"
 
         # a front removed by hand: status says so, start creates it again
         await docker_cli("rm", "-f", name)
@@ -258,7 +272,7 @@ async def test_the_front_is_part_of_the_instance(
         await provider.start(iid)
         again = await public(provider, iid)
         assert len(again) == 1
-        assert await asyncio.to_thread(get, again[0]) == "v1"
+        assert await served(again[0]) == "v1"
         assert (await provider.status(iid)).ready
     finally:
         await provider.deprovision(iid)
