@@ -14,6 +14,6 @@ echo "== mypy --strict src tests bench" >&2
 .venv/bin/mypy
 bash scripts/docker-engine.sh  # real Docker engine + local test images for tests/docker
 echo "== pytest" >&2
-# Four workers (most tests wait rather than compute): the real-engine tests in two
+# Four workers (most tests wait rather than compute): the real-engine tests in three
 # lanes, each on one worker, the rest over all four (tests/conftest.py).
 .venv/bin/pytest -n 4 --dist loadgroup --durations=30 "$@"

@@ -3,18 +3,20 @@
 The suite runs on four workers (``pytest -n 4 --dist loadgroup``, see scripts/test.sh):
 most tests wait on servers and engines rather than compute, so four keep two cores busy.
 
-The tests that drive the real Docker engine (marked ``docker``) run in two lanes, each a
-group of whole modules on one worker, one test after another; everything else (fake
+The tests that drive the real Docker engine (marked ``docker``) run in three lanes, each
+a group of whole modules on one worker, one test after another; everything else (fake
 servers, the fake provider, the CLI, unit tests) spreads over every worker. One lane
-alone took 23 minutes; two take about half that. The lanes are drawn so that what shares
-engine-wide state stays in one lane:
+alone took 23 minutes (the whole suite waited on it); with three the suite takes 16.5,
+bound by its total work on two cores, each lane 12-14 minutes of it. The lanes are drawn
+so that what shares engine-wide state stays in one lane:
 
-- ``docker-a``: the benchmarks' smoke run (it turns Swarm mode on, whose ingress network
-  lies outside the built-in address pools, and times whole commands), the network tests
-  (they watch how instance networks are created), crash safety (it kills processes at
-  chosen moments) and the conformance suite;
-- ``docker-b``: every other module under ``tests/docker`` (the local registry's tests
-  untag and pull one shared image, so they must stay in one lane, as whole modules do).
+- ``docker-a``: the conformance suite and the local registry's tests (they untag and
+  pull one shared image);
+- ``docker-b``: the benchmarks' smoke run (it turns Swarm mode on, whose ingress network
+  lies outside the built-in address pools) with the network tests (they check how
+  instance networks are created, which Swarm mode changes), crash safety (it kills
+  processes at chosen moments), the published-endpoint and deploy tests;
+- ``docker-c``: every other module under ``tests/docker``.
 
 Lanes are kept by our own scheduler (``pytest_xdist_make_scheduler``), by path: the
 ``xdist_group`` marker does nothing under pytest 9 with pytest-xdist 3.8 (xdist renames
@@ -33,21 +35,30 @@ import pytest
 ROOT = Path(__file__).parent.parent
 ENGINE_PATHS = ("tests/docker/", "tests/bench/")
 """Where the tests that drive the real engine live (node ID prefixes, rootdir-relative)."""
-LANE_A = (
-    "tests/bench/",
-    "tests/docker/test_network.py",
-    "tests/docker/test_crash_safety.py",
-    "tests/docker/test_docker_conformance.py",
-)
-"""The modules of lane ``docker-a``; the rest of :data:`ENGINE_PATHS` is ``docker-b``."""
+LANES = {
+    "docker-a": (
+        "tests/docker/test_docker_conformance.py",
+        "tests/docker/test_registry_pulls.py",
+    ),
+    "docker-b": (
+        "tests/bench/",
+        "tests/docker/test_network.py",
+        "tests/docker/test_crash_safety.py",
+        "tests/docker/test_fronts.py",
+        "tests/docker/test_deploy.py",
+        "tests/docker/test_deploy_batches.py",
+    ),
+}
+"""The modules of the named lanes; the rest of :data:`ENGINE_PATHS` is ``docker-c``."""
 
 
 def engine_lane(nodeid: str) -> str | None:
     """The lane of the test ``nodeid``; ``None`` for a test that does not use the engine."""
-    if nodeid.startswith(LANE_A):
-        return "docker-a"
+    for lane, prefixes in LANES.items():
+        if nodeid.startswith(prefixes):
+            return lane
     if nodeid.startswith(ENGINE_PATHS):
-        return "docker-b"
+        return "docker-c"
     return None
 
 
