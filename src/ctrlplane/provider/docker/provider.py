@@ -149,9 +149,10 @@ class DockerProvider:
     # -- Provider: lifecycle ------------------------------------------------------------
 
     async def start(self, instance_id: str) -> None:
-        """Start the long-lived services of every unit in dependency order (no-op for
-        running ones); joined services cut off from a restarted namespace owner rejoin.
-        Each must stay up through the stability window."""
+        """Start every unit's namespace holder, then its long-lived services in dependency
+        order (no-op for running ones); the services of a unit whose holder was down or
+        gone are restarted into its new namespace. Each must stay up through the
+        stability window."""
         async with self._frames.mutating(instance_id, "start") as (ctx, op):
             await start_instance(ctx, op, instance_id)
 
