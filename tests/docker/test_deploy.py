@@ -251,6 +251,7 @@ CANARY_APP = [
     "-c",
     TRAP + 'mkdir -p /tmp/www; echo "$VERSION" > /tmp/www/version; echo ok > /tmp/www/healthz; '
     'if [ -n "$SICKEN_AFTER" ]; then (sleep "$SICKEN_AFTER"; rm /tmp/www/healthz) & fi; '
+    'if [ -n "$LISTEN_AFTER" ]; then sleep "$LISTEN_AFTER"; fi; '
     "httpd -f -p 8080 -h /tmp/www & wait",
 ]
 GATED = {"path": "/healthz", "port": 8080, "interval": "200ms", "timeout": "200ms", "retries": 3}
@@ -321,7 +322,9 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
     provider: DockerProvider, make_id: Callable[[], str], kind: str
 ) -> None:
     """With 2 replicas, a client looping over the service name sees no failed request,
-    whether units are surged (deployment) or replaced in place (stateful set)."""
+    whether units are surged (deployment) or replaced in place (stateful set), even when
+    each new version takes a second to listen (a unit gets no traffic before its gate
+    passes)."""
     iid = make_id()
     await provider.provision(
         request(
@@ -331,7 +334,7 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
                 "image": IMAGE,
                 "command": CANARY_APP,
                 "env": {"VERSION": "v1"},
-                "health_check": GATED,
+                "health_check": {**GATED, "retries": 20},
                 "resources": {"replicas": 2},
             },
             kind=kind,
@@ -356,10 +359,11 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
             await watcher.start()
             await asyncio.sleep(0.5)
             for version in ("v2", "v3"):
+                env = {"VERSION": version, "LISTEN_AFTER": "1"}
                 await provider.deploy(
                     DeployRequest(
                         instance_id=iid,
-                        services=[{"name": "app", "image": IMAGE, "env": {"VERSION": version}}],
+                        services=[{"name": "app", "image": IMAGE, "env": env}],
                     )
                 )
             await asyncio.sleep(0.3)

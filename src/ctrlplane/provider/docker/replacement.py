@@ -9,7 +9,8 @@ knows nothing of the strategy:
 
 - :meth:`~UnitReplacement.start`: a unit's new version beside the old one (the old
   containers are renamed ``...-retiring`` and keep serving; the new ones start under the
-  regular names, without the service names) or in place (stop, then start);
+  regular names, without the service names) or in place (stop, then start; the unit
+  takes its service names back when its gate passes);
 - :meth:`~UnitReplacement.gate`: the changed services' health checks, then the
   stability window (every started container still runs, not restarted);
   :meth:`~UnitReplacement.observe`: one canary observation round;
@@ -68,6 +69,9 @@ class UnitReplacement:
     started: dict[int, list[Started]] = field(default_factory=dict)
     """What :meth:`start` started per unit (the stability window and the canary
     observation compare the containers with it)."""
+    dark: set[int] = field(default_factory=set)
+    """Units :meth:`start` replaced in place: they get their service names back when
+    their gate passes, not before."""
 
     def _retiring(self, replica: int, service: str) -> str:
         return self.ctx.names.retiring(self.old.instance_id, replica, service)
@@ -101,12 +105,15 @@ class UnitReplacement:
 
     async def start(self, replica: int, *, beside: bool) -> None:
         """Start the unit's new version beside the old one (see :meth:`_start_beside`)
-        or in its place (stop and remove the unit's containers of ``names``, rerun its
-        inits among them, then create and start the new long-lived ones in order)."""
+        or in its place (see :meth:`_replace`: the unit is without its service names
+        until :meth:`gate` passes it)."""
         if beside:
             self.started[replica] = await self._start_beside(replica)
         else:
-            self.started[replica] = await self._replace(self.new, replica, self.new_materials)
+            self.dark.add(replica)
+            self.started[replica] = await self._replace(
+                self.new, replica, self.new_materials, serve=False
+            )
 
     async def _start_beside(self, replica: int) -> list[Started]:
         """Rename the unit's old containers out of the way (they keep running and
@@ -130,12 +137,17 @@ class UnitReplacement:
         return await runner.start_long_lived(replica, create=True, only=long_lived)
 
     async def _replace(
-        self, wl: Workload, replica: int, materials: Mapping[str, ServiceMaterials]
+        self, wl: Workload, replica: int, materials: Mapping[str, ServiceMaterials], *, serve: bool
     ) -> list[Started]:
-        runner = UnitRunner(self.ctx, wl, materials)
+        """Put ``wl``'s containers of ``names`` on the unit in place: with other units
+        serving meanwhile, the unit gives up its service names and drains first; then
+        its containers of ``names`` are stopped and removed, its inits among them rerun,
+        and the new long-lived ones created and started in order. The unit takes its
+        names back at once when ``serve``; else it stays without them (a unit that
+        never gave them up, the only one, keeps them)."""
+        runner = UnitRunner(self.ctx, wl, materials, advertise=serve)
         long_lived = [n for n in self.names if not wl.is_init(n)]
         holder = self._holder(replica)
-        # with other units serving meanwhile, this one drains first
         drain = long_lived and wl.replicas > 1
         if drain and await withdraw(self.ctx, wl, holder):
             await asyncio.sleep(seconds(self.ctx.config.drain_period))
@@ -143,7 +155,7 @@ class UnitReplacement:
         await runner.remove_services(replica, self.names)
         await runner.run_inits(replica, only=[n for n in self.names if wl.is_init(n)])
         started = await runner.start_long_lived(replica, create=True, only=long_lived)
-        if long_lived and wl.owner not in long_lived:
+        if serve and long_lived and wl.owner not in long_lived:
             await advertise(self.ctx, wl, replica, holder)  # no-op unless it lost its names
         return started
 
@@ -153,7 +165,8 @@ class UnitReplacement:
         """Gate the changed long-lived services of the unit's new version (the first
         failing outcome, else the last passing one; ``None`` when nothing has a check),
         then its stability window: every container :meth:`start` started still runs in
-        the same run (:class:`RolloutFailed` otherwise)."""
+        the same run (:class:`RolloutFailed` otherwise). A unit replaced in place that
+        passes takes its service names back."""
         runner = UnitRunner(self.ctx, self.new, self.new_materials)
         address = await runner.address(replica)
         outcome: GateOutcome | None = None
@@ -166,6 +179,9 @@ class UnitReplacement:
             if not outcome.passed:
                 return outcome
         await runner.stable(self.started.get(replica, []))
+        if replica in self.dark:
+            await advertise(self.ctx, self.new, replica, self._holder(replica))
+            self.dark.discard(replica)
         return outcome
 
     async def observe(self, replicas: Sequence[int], on_probe: ProbeSink) -> list[ProbeResult]:
@@ -312,7 +328,7 @@ class UnitReplacement:
         async def each() -> None:
             for r in replicas:
                 try:
-                    await self._replace(self.old, r, self.old_materials)
+                    await self._replace(self.old, r, self.old_materials, serve=True)
                 except (CtrlplaneError, RolloutFailed, BaseExceptionGroup) as exc:
                     problems.append(f"unit {r}: {first_error(exc)}")
 
