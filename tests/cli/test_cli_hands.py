@@ -14,9 +14,9 @@ import click
 import pytest
 from fake_cli import Listing, run_cli
 
-from ctrlplane.cli.lazy import COMMANDS
 from ctrlplane.cli.main import cli as root
 from ctrlplane.cli.output import endpoint_url, http_ports
+from ctrlplane.cli.table import COMMANDS
 from ctrlplane.provider import Endpoint, ProvisionRequest
 from ctrlplane.testing import FakeBackend, FakeImage, FakeProvider
 from ctrlplane.testing.images import serve_files

@@ -1,8 +1,9 @@
 """Entry point of the ``ctrlplane`` command: global options, error handling, exit codes.
 
-Start-up is kept short: ``--version`` imports nothing but this module, the click group
-(:mod:`ctrlplane.cli.root`) is loaded by :func:`main`, and each command's module when it
-runs (:mod:`ctrlplane.cli.lazy`).
+Start-up is kept short: ``--version`` imports nothing but this module, ``--help`` only
+the tables (:mod:`ctrlplane.cli.root_help`), the click group (:mod:`ctrlplane.cli.root`)
+is loaded by :func:`main` for anything else, and each command's module when it runs
+(:mod:`ctrlplane.cli.lazy`).
 
 Exit codes (stable, for scripts):
 
@@ -127,6 +128,11 @@ def main(argv: list[str] | None = None, *, state: CliState | None = None) -> Non
     args = list(argv if argv is not None else sys.argv[1:])
     if args == ["--version"]:  # the fast path: nothing else to import
         sys.stdout.write(f"ctrlplane, version {__version__}\n")
+        return
+    if args in (["--help"], ["-h"]):  # the root help page, as click lays it out
+        from ctrlplane.cli.root_help import help_width, root_help
+
+        sys.stdout.write(root_help(help_width()))
         return
     import click
 

@@ -2,9 +2,10 @@
 
 The global options (``-p/--provider``, ``--config``, ``-o/--output``, ``--tenant``,
 ``--debug`` and the secret sources ``--secrets-file``, ``--secrets-dir``,
-``--secrets-env-prefix``) are declared once here. :func:`global_options` puts them on
-the root group (with their environment variables and defaults) and, hidden from the
-per-command help, on every sub-command, so ``ctrlplane ls -o json`` works like
+``--secrets-env-prefix``) are declared once, in
+:data:`~ctrlplane.cli.table.GLOBAL_OPTIONS`. :func:`global_options` puts them on the root
+group (with their environment variables and defaults) and, hidden from the per-command
+help, on every sub-command, so ``ctrlplane ls -o json`` works like
 ``ctrlplane -o json ls``. Each given value is stored on the shared
 :class:`~ctrlplane.cli.context.CliState` by a callback; a value given after the
 sub-command wins over one given before it.
@@ -18,12 +19,13 @@ Nothing here imports the provider models: this module is loaded at start-up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["DURATION", "GLOBAL_OPTIONS", "DurationType", "GlobalOption", "global_options"]
+from ctrlplane.cli.table import GLOBAL_OPTIONS
+
+__all__ = ["DURATION", "DurationType", "global_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,76 +59,6 @@ class DurationType(click.ParamType):  # type: ignore[type-arg]
 
 
 DURATION = DurationType()
-
-
-@dataclass(frozen=True)
-class GlobalOption:
-    """One global option: its declarations, the ``CliState`` field it sets, and help."""
-
-    decls: tuple[str, ...]
-    field: str
-    help: str
-    envvar: str | None = None
-    is_flag: bool = False
-    choices: tuple[str, ...] = ()
-    metavar: str | None = None
-
-
-GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
-    GlobalOption(
-        ("-p", "--provider"),
-        "provider_name",
-        "Provider to use: an installed backend or a [providers.NAME] of ctrlplane.toml "
-        "(default: $CTRLPLANE_PROVIDER, else the file's default, else docker, the local "
-        "engine).",
-        envvar="CTRLPLANE_PROVIDER",
-        metavar="NAME",
-    ),
-    GlobalOption(
-        ("--config",),
-        "config_path",
-        "Config file to use instead of the ctrlplane.toml found in the project or the user "
-        "config directory (default: $CTRLPLANE_CONFIG).",
-        envvar="CTRLPLANE_CONFIG",
-        metavar="FILE",
-    ),
-    GlobalOption(
-        ("-o", "--output"),
-        "output",
-        "Output format: table (default) or json.",
-        choices=("table", "json"),
-    ),
-    GlobalOption(
-        ("--tenant",),
-        "tenant",
-        "Tenant of the instances (default: $CTRLPLANE_TENANT, else none).",
-        envvar="CTRLPLANE_TENANT",
-        metavar="TENANT",
-    ),
-    GlobalOption(
-        ("--secrets-file",),
-        "secrets_file",
-        "Dotenv file of secret values (KEY=VALUE lines) for the workload's secrets "
-        "(default: [secrets] dotenv of ctrlplane.toml).",
-        metavar="FILE",
-    ),
-    GlobalOption(
-        ("--secrets-dir",),
-        "secrets_dir",
-        "Directory of secret files (DIR/<key>) for the workload's secrets "
-        "(default: [secrets] dir of ctrlplane.toml).",
-        metavar="DIR",
-    ),
-    GlobalOption(
-        ("--secrets-env-prefix",),
-        "secrets_env_prefix",
-        "Prefix of the environment variables holding secret values "
-        "(default: [secrets] env_prefix of ctrlplane.toml, else CTRLPLANE_SECRET_).",
-        metavar="PREFIX",
-    ),
-    GlobalOption(("--debug",), "debug", "Show the traceback of errors.", is_flag=True),
-)
-"""Every global option, in the order the help lists them."""
 
 
 def _store(field: str) -> Callable[[click.Context, click.Parameter, Any], Any]:

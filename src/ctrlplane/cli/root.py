@@ -7,17 +7,15 @@ import click
 from ctrlplane import __version__
 from ctrlplane.cli.lazy import LazyGroup
 from ctrlplane.cli.options import global_options
+from ctrlplane.cli.table import ROOT_HELP
 
 __all__ = ["cli"]
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, help=ROOT_HELP, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="ctrlplane")
 @global_options(root=True)
 def cli() -> None:
-    """Provision, deploy, scale, observe and roll back container workloads.
-
-    The options above are accepted after the command too (ctrlplane ls -o json).
-
-    Example: ctrlplane up -f examples/hello-web.yaml && ctrlplane status hello-web
-    """
+    """The ``ctrlplane`` group (its help is :data:`~ctrlplane.cli.table.ROOT_HELP`)."""
