@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiodocker
 import pytest
 
 from ctrlplane.errors import DeployFailed, InvalidSpec, NotSupported, ReleaseNotFound
-from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest, WorkloadKind
+from ctrlplane.provider import (
+    DeployRequest,
+    InstanceState,
+    ProvisionRequest,
+    ResourceSpec,
+    WorkloadKind,
+)
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.events import ProgressEvent, UnitRemoved, UnitStarted
 from ctrlplane.testing.conformance import check_step_pairs
@@ -257,6 +264,52 @@ CANARY_APP = [
 GATED = {"path": "/healthz", "port": 8080, "interval": "200ms", "timeout": "200ms", "retries": 3}
 
 
+@contextlib.asynccontextmanager
+async def in_network_client(iid: str) -> AsyncIterator[Callable[[], Awaitable[tuple[int, int]]]]:
+    """A container on the instance network that requests ``http://app:8080/version`` in a
+    loop (every request counts: no retries); yields ``tally``, which stops the loop and
+    returns how many requests succeeded and failed."""
+    loop = (
+        "ok=0; bad=0; while [ ! -f /tmp/stop ]; do "
+        "if timeout 3 wget -q -O /dev/null http://app:8080/version; then ok=$((ok+1)); "
+        "else bad=$((bad+1)); fi; echo $ok $bad > /tmp/count; done; sleep 1000"
+    )
+    async with aiodocker.Docker() as client:
+        watcher = await client.containers.create(
+            {
+                "Image": IMAGE,
+                "Cmd": ["sh", "-c", loop],
+                "Labels": {"ctrlplane-test": "watcher"},
+                "HostConfig": {"NetworkMode": f"cp-{iid}"},
+            }
+        )
+
+        async def tally() -> tuple[int, int]:
+            await asyncio.sleep(0.3)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    "docker",
+                    "exec",
+                    watcher.id,
+                    "sh",
+                    "-c",
+                    "touch /tmp/stop; sleep 0.3; cat /tmp/count",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            ok, bad = (int(x) for x in done.stdout.split()[-2:])
+            return ok, bad
+
+        try:
+            await watcher.start()
+            await asyncio.sleep(0.5)
+            yield tally
+        finally:
+            await watcher.delete(force=True)
+
+
 async def test_canary_observed_then_promoted_or_rolled_back(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:
@@ -340,24 +393,8 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
             kind=kind,
         )
     )
-    # every request counts: no retries
-    loop = (
-        "ok=0; bad=0; while [ ! -f /tmp/stop ]; do "
-        "if timeout 3 wget -q -O /dev/null http://app:8080/version; then ok=$((ok+1)); "
-        "else bad=$((bad+1)); fi; echo $ok $bad > /tmp/count; done; sleep 1000"
-    )
-    async with aiodocker.Docker() as client:
-        watcher = await client.containers.create(
-            {
-                "Image": IMAGE,
-                "Cmd": ["sh", "-c", loop],
-                "Labels": {"ctrlplane-test": "watcher"},
-                "HostConfig": {"NetworkMode": f"cp-{iid}"},
-            }
-        )
-        try:
-            await watcher.start()
-            await asyncio.sleep(0.5)
+    try:
+        async with in_network_client(iid) as tally:
             for version in ("v2", "v3"):
                 env = {"VERSION": version, "LISTEN_AFTER": "1"}
                 await provider.deploy(
@@ -366,30 +403,49 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
                         services=[{"name": "app", "image": IMAGE, "env": env}],
                     )
                 )
-            await asyncio.sleep(0.3)
-            done = await asyncio.to_thread(
-                subprocess.run,
-                [
-                    "docker",
-                    "exec",
-                    watcher.id,
-                    "sh",
-                    "-c",
-                    "touch /tmp/stop; sleep 0.3; cat /tmp/count",
-                ],
-                capture_output=True,
-                text=True,
+            ok, bad = await tally()
+        assert ok > 20
+        assert bad == 0, f"{bad} failed requests during the deploys ({ok} ok)"
+        for replica in (0, 1):
+            got = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
+            assert got == "v3\n"
+    finally:
+        await provider.deprovision(iid)
+
+
+async def test_scaling_keeps_serving_in_network_clients(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """A unit a scale adds gets the service name only once its health check passes (it
+    takes a second to listen); the units a scale removes drain first: a client looping
+    over the service name sees no failed request."""
+    iid = make_id()
+    app = {
+        "name": "app",
+        "image": IMAGE,
+        "command": CANARY_APP,
+        "env": {"VERSION": "v1", "LISTEN_AFTER": "1"},
+        "health_check": {**GATED, "retries": 20},
+        "resources": {"replicas": 2},
+    }
+    await provider.provision(request(iid, app))
+    try:
+        for replica in (0, 1):  # provision does not wait for the health checks
+            await sh(
+                provider,
+                iid,
+                "until wget -q -O /dev/null localhost:8080/version; do sleep 0.1; done",
+                replica=replica,
             )
-            out = done.stdout
-            ok, bad = (int(x) for x in out.split()[-2:])
-            assert ok > 20
-            assert bad == 0, f"{bad} failed requests during the deploys ({ok} ok)"
-            for replica in (0, 1):
-                got = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
-                assert got == "v3\n"
-        finally:
-            await watcher.delete(force=True)
-            await provider.deprovision(iid)
+        async with in_network_client(iid) as tally:
+            await provider.scale(iid, ResourceSpec(replicas=4))
+            assert (await provider.status(iid)).metadata["replicas"] == "4"
+            await provider.scale(iid, ResourceSpec(replicas=2))
+            ok, bad = await tally()
+        assert ok > 20
+        assert bad == 0, f"{bad} failed requests while scaling ({ok} ok)"
+    finally:
+        await provider.deprovision(iid)
 
 
 async def test_blue_green_switches_at_once_and_keeps_serving(

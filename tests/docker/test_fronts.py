@@ -22,7 +22,7 @@ import pytest
 
 from ctrlplane.errors import InstanceNotFound, ProvisionFailed
 from ctrlplane.provider import DeployRequest, ResourceSpec
-from ctrlplane.provider.docker import DockerProvider
+from ctrlplane.provider.docker import DockerProvider, fronts
 
 from .helpers import IMAGE, TRAP, request
 
@@ -282,7 +282,7 @@ async def test_the_front_is_part_of_the_instance(
 async def test_no_front_left_after_a_failed_provision(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:
-    # the main exits at once: the fronts were made before the units and go with them
+    # the main exits at once: the fronts, made while the units start, go with them
     iid = make_id()
     crashing = app(replicas=2)
     crashing["command"] = ["sh", "-c", "exit 3"]
@@ -307,3 +307,52 @@ async def test_no_front_left_after_a_failed_provision(
     with pytest.raises(InstanceNotFound):
         await provider.status(iid)
     assert await docker_cli("ps", "-aq", "--filter", f"label=io.ctrlplane.instance={iid}") == ""
+
+
+async def front_starts(name: str, since: float) -> int:
+    """How many times the engine started a container called ``name`` since ``since``."""
+    out = await docker_cli(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{time.time():.3f}",
+        "--filter",
+        f"container={name}",
+        "--filter",
+        "event=start",
+        "--format",
+        "{{.Action}}",
+    )
+    return len(out.split())
+
+
+async def test_an_engine_chosen_port_is_bound_with_one_start(
+    provider: DockerProvider, make_id: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on a local engine the front starts once, on a port free on this machine
+    iid = make_id()
+    since = time.time() - 1
+    result = await provider.provision(request(iid, app(replicas=1)))
+    try:
+        url = next(e.url for e in result.endpoints if e.public)
+        assert await served(url) == "v1"
+        assert await front_starts(f"cp-{iid}-front-app-8080", since) == 1
+    finally:
+        await provider.deprovision(iid)
+
+    # a chosen port the engine cannot bind (taken meanwhile): the engine chooses one
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = int(taken.getsockname()[1])
+    monkeypatch.setattr(fronts, "_free_port", lambda host, protocol: port)
+    iid = make_id()
+    try:
+        result = await provider.provision(request(iid, app(replicas=1)))
+        url = next(e.url for e in result.endpoints if e.public)
+        assert not url.endswith(f":{port}")
+        assert await served(url) == "v1"
+    finally:
+        taken.close()
+        await provider.deprovision(iid)

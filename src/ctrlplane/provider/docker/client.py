@@ -194,6 +194,12 @@ class DockerClient:
         """The API version spoken (``v1.41``), or ``auto`` before the first call."""
         return str(self._docker.api_version)
 
+    @property
+    def local(self) -> bool:
+        """Whether the engine is reached over a unix socket (so, most likely, it
+        publishes ports on this machine)."""
+        return str(self._docker.docker_host).startswith("unix://")
+
     # -- plumbing -------------------------------------------------------------------
 
     @asynccontextmanager

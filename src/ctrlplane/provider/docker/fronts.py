@@ -7,11 +7,16 @@ ports``), at every ``start`` and ``restart`` and after a crash repair: a missing
 created, a stopped one started, one the workload no longer has removed. A front asked for
 an engine-chosen port (``host`` 0) is started once so the engine picks a free port, then
 created again with that port pinned in its binding: from then on it keeps that port
-through stops, engine restarts and its own restarts. Deploys, rollbacks, scale and stop
-leave the fronts alone.
+through stops, engine restarts and its own restarts. On a local engine (a unix socket)
+the port is chosen here instead, a free one on ``publish_host``, so the front starts
+once; if the engine cannot bind it (taken meanwhile, or the engine's host is another
+machine), the engine chooses as above. Deploys, rollbacks, scale and stop leave the
+fronts alone.
 """
 
 from __future__ import annotations
+
+import socket
 
 from ctrlplane.errors import BackendError, BackendUnavailable, CtrlplaneError
 from ctrlplane.provider.docker.config import BACKEND
@@ -81,6 +86,13 @@ async def _create(ctx: DockerContext, wl: Workload, front: FrontPort) -> None:
     if front.port.host:
         await _start_new(ctx, name, ctx.render.front_body(wl, front, front.port.host))
         return
+    chosen = _free_port(ctx.config.publish_host, front.protocol) if client.local else 0
+    if chosen:
+        try:
+            await _start_new(ctx, name, ctx.render.front_body(wl, front, chosen))
+            return
+        except BackendError:
+            pass  # the engine could not bind it: it chooses (below)
     for attempt in range(_PIN_ATTEMPTS):
         ref = await _start_new(ctx, name, ctx.render.front_body(wl, front, 0))
         _, port = front_host_port(await client.inspect_container(ref))
@@ -94,6 +106,19 @@ async def _create(ctx: DockerContext, wl: Workload, front: FrontPort) -> None:
             if attempt == _PIN_ATTEMPTS - 1:
                 raise
             await client.remove_container(name)  # the port was taken meanwhile: again
+
+
+def _free_port(host: str, protocol: str) -> int:
+    """A port free on ``host`` for ``protocol`` on this machine right now, as the
+    kernel picks one (0 when none can be had: the host is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    try:
+        with socket.socket(family, kind) as probe:
+            probe.bind((host or "", 0))
+            return int(probe.getsockname()[1])
+    except OSError:
+        return 0
 
 
 async def _start_new(ctx: DockerContext, name: str, body: JSON) -> str:

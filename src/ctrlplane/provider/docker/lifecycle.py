@@ -6,8 +6,9 @@ they join its new namespace), each of which must then stay up through the
 stability window, and makes every front run (:mod:`.fronts`: a missing one is created
 again); ``stop`` stops the units gracefully in reverse order (the fronts keep holding the
 published ports); ``restart`` is both in one operation; ``scale`` updates the main
-service's limits in place and adds or removes units (a removed unit gives up its service
-names and drains for ``drain_period`` first, so the fronts send it nothing new).
+service's limits in place and adds or removes units (an added unit gets its service names
+once it is up and its health checks pass; a removed unit gives up its names and drains
+for ``drain_period`` first, so the fronts send it nothing new).
 
 A start quotes the last log lines of a service that does not stay up: the operation's
 redactor learns the secret values the instance's containers hold first, so the error
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError, BackendUnavailable
 from ctrlplane.provider.deadlines import cleanup, first_error, seconds
-from ctrlplane.provider.docker.addressing import withdraw
+from ctrlplane.provider.docker.addressing import advertise, withdraw
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts
@@ -37,6 +38,7 @@ from ctrlplane.provider.docker.observe.workload import replica_of, units
 from ctrlplane.provider.docker.render.bodies import resource_limits
 from ctrlplane.provider.docker.render.workload import Workload, scaled
 from ctrlplane.provider.docker.units import UnitRunner
+from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
@@ -104,8 +106,9 @@ async def scale_instance(
     ctx: DockerContext, op: Operation, instance_id: str, spec: ResourceSpec
 ) -> None:
     """Apply a (checked) scale request: the main service's CPU/memory limits in place,
-    then new units started in order (each must stay up through the stability window)
-    or surplus units (highest numbers) removed."""
+    then new units started in order (each must stay up through the stability window
+    and pass its health checks before it gets its service names) or surplus units
+    (highest numbers) removed."""
     wl, inspects = await load(ctx, instance_id)
     await op.note(phase="scale", replicas=str(spec.replicas or ""))
     present = units(ctx.labels, inspects)
@@ -136,16 +139,35 @@ async def scale_instance(
             await runner.remove_services(r, [s.name for s in wl.services])
 
 
+async def _admit(ctx: DockerContext, runner: UnitRunner, replica: int) -> None:
+    """Give a unit a scale added its service names once its long-lived services with a
+    health check pass it (as a deploy's gate); until then the other units take its
+    traffic. A failing check fails the scale with its evidence."""
+    wl = runner.wl
+    address = await runner.address(replica)
+    for svc in wl.services:
+        if svc.role is ServiceRole.INIT or svc.health_check is None:
+            continue
+        outcome = await runner.gate(svc, replica, address)
+        if not outcome.passed:
+            raise RolloutFailed(
+                f"health check of service {svc.name} (replica {replica})",
+                f"{outcome.reason} ({outcome.last})",
+            )
+    await advertise(ctx, wl, replica, runner.holder(replica))
+
+
 async def _add_units(
     ctx: DockerContext, wl: Workload, inspects: Sequence[JSON], replicas: range
 ) -> None:
     contents = await config_contents(ctx, wl, inspects)
     materials = await workload_materials(ctx, wl, contents)
     await ensure_volumes(ctx, wl, replicas)
-    runner = UnitRunner(ctx, wl, materials)
+    runner = UnitRunner(ctx, wl, materials, advertise=False)
     for r in replicas:
         try:
             await runner.stable(await runner.bring_up(r))
+            await _admit(ctx, runner, r)
         except BaseException as exc:
             left = await cleanup(
                 runner.remove_services(r, [s.name for s in wl.services]),

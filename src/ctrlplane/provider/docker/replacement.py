@@ -186,8 +186,10 @@ class UnitReplacement:
 
     async def observe(self, replicas: Sequence[int], on_probe: ProbeSink) -> list[ProbeResult]:
         """One round of watching canary ``replicas``: each changed long-lived service
-        must still run in the run it started in (not restarted) and pass one probe of
-        its health check (if it has one). Returns the round's probe results;
+        must still run in the run it started in (not restarted) and pass its health
+        check (if it has one): one probe, or, after a failed one, up to the check's
+        ``retries`` in a row, as a gate (one slow probe on a busy engine is not a sick
+        canary). Returns the round's probe results;
         :class:`RolloutFailed` (step ``canary observation``, with the round's results)
         at the first failure."""
         step = "canary observation"
@@ -214,7 +216,7 @@ class UnitReplacement:
                     continue
                 outcome = await gate_service(
                     self.ctx.client,
-                    svc.health_check.model_copy(update={"retries": 1}),
+                    svc.health_check,
                     service=svc.name,
                     replica=r,
                     address=address,
