@@ -1,8 +1,8 @@
 """``provision`` on one engine: the steps that create an instance, and their errors.
 
 The steps run in order (resolve secrets, pull images, remove a partial instance's
-leftovers, create the network, publish the ports (the fronts, :mod:`.fronts`, made while
-the next two steps run), create the volumes, start the replica units, check they stay up
+leftovers, create the network, publish the ports (the fronts, :mod:`.fronts`), create the
+volumes, start the replica units, check they stay up
 through the stability window, record the release), all within ``provision_timeout``.
 The release and the volumes that existed before are noted in the operation's lease
 before anything is created (a repair after a crash then knows what to remove). On a
@@ -181,13 +181,12 @@ async def _provision_steps(
         await steps.enter("create network")
         await create_network(ctx, wl, datetime.now(UTC).isoformat())
     await steps.enter("publish ports")
+    await ensure_fronts(ctx, wl)
+    await steps.enter("create volumes")
+    await ensure_volumes(ctx, wl, range(wl.replicas))
+    await steps.enter("start replica units")
     runner = UnitRunner(ctx, wl, materials, events=steps.events)
     async with asyncio.TaskGroup() as tg:
-        # the fronts need nothing of the units: they are made while the units start
-        tg.create_task(ensure_fronts(ctx, wl))
-        await steps.enter("create volumes")
-        await ensure_volumes(ctx, wl, range(wl.replicas))
-        await steps.enter("start replica units")
         units = [tg.create_task(runner.bring_up(replica)) for replica in range(wl.replicas)]
     await steps.enter("check services stay up")
     await runner.stable([s for unit in units for s in unit.result()])
