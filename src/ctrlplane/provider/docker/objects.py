@@ -59,6 +59,13 @@ LOCAL_CHOICE_ATTEMPTS = 5
 """How often a subnet chosen here is tried when concurrent creators took it first, before
 the engine is asked to pick."""
 
+GHOST_ENDPOINT = (
+    "the engine counts an endpoint on it that no container holds, a Docker bug seen after "
+    "a container is removed while it joins or leaves the network (moby/moby#42119); "
+    "restarting dockerd frees it, then the removal can run again"
+)
+"""Why a network whose removal the engine refuses, with no container attached, stays."""
+
 _ROUTES = Path("/proc/net/route")
 
 _reserved: set[ipaddress.IPv4Network] = set()
@@ -252,15 +259,18 @@ async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[st
         except BackendError as exc:
             if not _still_attached(exc):
                 raise
-            await _refuse_foreign(ctx, net, filters)
-            busy.append(f"network {net['Name']} (a container is still attached)")
+            if await _refuse_foreign(ctx, net, filters):
+                busy.append(f"network {net['Name']} (a container is still attached)")
+            else:
+                busy.append(f"network {net['Name']} ({GHOST_ENDPOINT})")
     return busy
 
 
-async def _refuse_foreign(ctx: DockerContext, net: JSON, filters: dict[str, list[str]]) -> None:
+async def _refuse_foreign(ctx: DockerContext, net: JSON, filters: dict[str, list[str]]) -> int:
     """Raise :class:`BackendError` naming the containers outside the instance (without
     its label) attached to its network ``net``, and how to detach them; a sweep cannot
-    remove them, so waiting would not help."""
+    remove them, so waiting would not help. Else how many containers are attached (0:
+    the engine refuses the removal for an endpoint it shows nowhere)."""
     name = str(net["Name"])
     info = await ctx.client.inspect_network(str(net["Id"])) or {}
     label, _, value = filters["label"][0].partition("=")
@@ -278,3 +288,4 @@ async def _refuse_foreign(ctx: DockerContext, net: JSON, filters: dict[str, list
             "gone already)",
             backend=BACKEND,
         )
+    return len(info.get("Containers") or {})
