@@ -99,7 +99,9 @@ async def _converge(
         for view in views:
             names = tuple(off[view.replica])
             if names:
-                units = UnitReplacement(ctx, wl, wl, names, frozenset(), materials, materials, live)
+                units = UnitReplacement(
+                    ctx, wl, wl, names, frozenset(), materials, materials, live, gated=False
+                )
                 await units.start(view.replica, beside=False)
     inspects, holders = await inspect_all(ctx, iid), await inspect_holders(ctx, iid)
     await asyncio.gather(

@@ -69,8 +69,11 @@ class UnitReplacement:
     started: dict[int, list[Started]] = field(default_factory=dict)
     """What :meth:`start` started per unit (the stability window and the canary
     observation compare the containers with it)."""
+    gated: bool = True
+    """Whether a unit :meth:`start` replaces in place waits for its gate before it takes
+    its service names back (false for a repair, which gates nothing)."""
     dark: set[int] = field(default_factory=set)
-    """Units :meth:`start` replaced in place: they get their service names back when
+    """Units :meth:`start` replaced in place that get their service names back when
     their gate passes, not before."""
 
     def _retiring(self, replica: int, service: str) -> str:
@@ -105,14 +108,15 @@ class UnitReplacement:
 
     async def start(self, replica: int, *, beside: bool) -> None:
         """Start the unit's new version beside the old one (see :meth:`_start_beside`)
-        or in its place (see :meth:`_replace`: the unit is without its service names
-        until :meth:`gate` passes it)."""
+        or in its place (see :meth:`_replace`: unless ``gated`` is false, the unit is
+        without its service names until :meth:`gate` passes it)."""
         if beside:
             self.started[replica] = await self._start_beside(replica)
         else:
-            self.dark.add(replica)
+            if self.gated:
+                self.dark.add(replica)
             self.started[replica] = await self._replace(
-                self.new, replica, self.new_materials, serve=False
+                self.new, replica, self.new_materials, serve=not self.gated
             )
 
     async def _start_beside(self, replica: int) -> list[Started]:
