@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import aiodocker
 import pytest
@@ -264,15 +265,26 @@ CANARY_APP = [
 GATED = {"path": "/healthz", "port": 8080, "interval": "200ms", "timeout": "200ms", "retries": 3}
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What an in-network client saw: requests that succeeded and failed, and every
+    version a successful one was answered with."""
+
+    ok: int
+    bad: int
+    seen: frozenset[str]
+
+
 @contextlib.asynccontextmanager
-async def in_network_client(iid: str) -> AsyncIterator[Callable[[], Awaitable[tuple[int, int]]]]:
+async def in_network_client(iid: str) -> AsyncIterator[Callable[[], Awaitable[Tally]]]:
     """A container on the instance network that requests ``http://app:8080/version`` in a
     loop (every request counts: no retries); yields ``tally``, which stops the loop and
-    returns how many requests succeeded and failed."""
+    returns what it saw."""
     loop = (
         "ok=0; bad=0; while [ ! -f /tmp/stop ]; do "
-        "if timeout 3 wget -q -O /dev/null http://app:8080/version; then ok=$((ok+1)); "
-        "else bad=$((bad+1)); fi; echo $ok $bad > /tmp/count; done; sleep 1000"
+        "if v=$(timeout 3 wget -q -O - http://app:8080/version); then ok=$((ok+1)); "
+        "echo $v >> /tmp/seen; else bad=$((bad+1)); fi; echo $ok $bad > /tmp/count; done; "
+        "sleep 1000"
     )
     async with aiodocker.Docker() as client:
         watcher = await client.containers.create(
@@ -284,23 +296,18 @@ async def in_network_client(iid: str) -> AsyncIterator[Callable[[], Awaitable[tu
             }
         )
 
-        async def tally() -> tuple[int, int]:
+        async def tally() -> Tally:
             await asyncio.sleep(0.3)
+            stop = "touch /tmp/stop; sleep 0.3; cat /tmp/count; sort -u /tmp/seen"
             done = await asyncio.to_thread(
                 subprocess.run,
-                [
-                    "docker",
-                    "exec",
-                    watcher.id,
-                    "sh",
-                    "-c",
-                    "touch /tmp/stop; sleep 0.3; cat /tmp/count",
-                ],
+                ["docker", "exec", watcher.id, "sh", "-c", stop],
                 capture_output=True,
                 text=True,
             )
-            ok, bad = (int(x) for x in done.stdout.split()[-2:])
-            return ok, bad
+            count, *seen = done.stdout.split("\n")
+            ok, bad = (int(x) for x in count.split())
+            return Tally(ok, bad, frozenset(line for line in seen if line))
 
         try:
             await watcher.start()
@@ -403,9 +410,9 @@ async def test_rolling_deploy_keeps_serving_in_network_clients(
                         services=[{"name": "app", "image": IMAGE, "env": env}],
                     )
                 )
-            ok, bad = await tally()
-        assert ok > 20
-        assert bad == 0, f"{bad} failed requests during the deploys ({ok} ok)"
+            seen = await tally()
+        assert seen.ok > 20
+        assert seen.bad == 0, f"{seen.bad} failed requests during the deploys ({seen.ok} ok)"
         for replica in (0, 1):
             got = (await sh(provider, iid, "cat /tmp/www/version", replica=replica))[1]
             assert got == "v3\n"
@@ -441,9 +448,9 @@ async def test_scaling_keeps_serving_in_network_clients(
             await provider.scale(iid, ResourceSpec(replicas=4))
             assert (await provider.status(iid)).metadata["replicas"] == "4"
             await provider.scale(iid, ResourceSpec(replicas=2))
-            ok, bad = await tally()
-        assert ok > 20
-        assert bad == 0, f"{bad} failed requests while scaling ({ok} ok)"
+            seen = await tally()
+        assert seen.ok > 20
+        assert seen.bad == 0, f"{seen.bad} failed requests while scaling ({seen.ok} ok)"
     finally:
         await provider.deprovision(iid)
 
@@ -467,87 +474,52 @@ async def test_blue_green_switches_at_once_and_keeps_serving(
             {"name": "agent", "image": IMAGE, "role": "sidecar", "command": loop_cmd()},
         )
     )
-    # as in test_rolling_deploy_keeps_serving_in_network_clients: every request counts
-    get = "v=$(timeout 3 wget -q -O - http://app:8080/version)"
-    loop = (
-        "ok=0; bad=0; while [ ! -f /tmp/stop ]; do "
-        f"if {get}; then ok=$((ok+1)); else bad=$((bad+1)); fi; "
-        "echo $v >> /tmp/seen; echo $ok $bad > /tmp/count; done; sleep 1000"
-    )
     try:
-        await _blue_green_checks(provider, iid, loop)
+        await _blue_green_checks(provider, iid)
     finally:
         await provider.deprovision(iid)
 
 
-async def _blue_green_checks(provider: DockerProvider, iid: str, loop: str) -> None:
+async def _blue_green_checks(provider: DockerProvider, iid: str) -> None:
     published = [e.url for e in (await provider.status(iid)).endpoints if e.public]
     assert len(published) == 1
-    async with aiodocker.Docker() as client:
-        watcher = await client.containers.create(
-            {
-                "Image": IMAGE,
-                "Cmd": ["sh", "-c", loop],
-                "Labels": {"ctrlplane-test": "watcher"},
-                "HostConfig": {"NetworkMode": f"cp-{iid}"},
-            }
-        )
-        try:
-            await watcher.start()
-            await asyncio.sleep(0.3)
-            # a failing new set never takes traffic and is removed
-            failed: list[ProgressEvent] = []
-            with pytest.raises(DeployFailed) as exc:
-                await provider.deploy(
-                    DeployRequest(
-                        instance_id=iid,
-                        strategy="blue-green",
-                        services=[
-                            {
-                                "name": "app",
-                                "image": IMAGE,
-                                "env": {"VERSION": "bad", "SICKEN_AFTER": "0"},
-                            }
-                        ],
-                    ),
-                    events=failed.append,
-                )
-            assert exc.value.strategy == "blue-green"
-            assert exc.value.step.startswith("health gate of unit")
-            assert not check_step_pairs(failed)[-1].ok
-            seen: list[ProgressEvent] = []
+    async with in_network_client(iid) as tally:
+        # a failing new set never takes traffic and is removed
+        failed: list[ProgressEvent] = []
+        with pytest.raises(DeployFailed) as exc:
             await provider.deploy(
                 DeployRequest(
                     instance_id=iid,
                     strategy="blue-green",
-                    services=[{"name": "app", "image": IMAGE, "env": {"VERSION": "v2"}}],
+                    services=[
+                        {
+                            "name": "app",
+                            "image": IMAGE,
+                            "env": {"VERSION": "bad", "SICKEN_AFTER": "0"},
+                        }
+                    ],
                 ),
-                events=seen.append,
+                events=failed.append,
             )
-            assert "traffic_switched" in [getattr(e, "kind", "") for e in seen]
-            assert all(f.ok for f in check_step_pairs(seen))
-            await asyncio.sleep(0.3)
-            done = await asyncio.to_thread(
-                subprocess.run,
-                [
-                    "docker",
-                    "exec",
-                    watcher.id,
-                    "sh",
-                    "-c",
-                    "touch /tmp/stop; sleep 0.3; cat /tmp/count; sort -u /tmp/seen",
-                ],
-                capture_output=True,
-                text=True,
-            )
-            lines = done.stdout.split("\n")
-            ok, bad = (int(x) for x in lines[0].split())
-            assert bad == 0, f"{bad} failed requests ({ok} ok)"
-            assert ok > 20
-            assert "bad" not in lines[1:]
-            assert {"v1", "v2"} <= set(lines[1:])
-        finally:
-            await watcher.delete(force=True)
+        assert exc.value.strategy == "blue-green"
+        assert exc.value.step.startswith("health gate of unit")
+        assert not check_step_pairs(failed)[-1].ok
+        seen: list[ProgressEvent] = []
+        await provider.deploy(
+            DeployRequest(
+                instance_id=iid,
+                strategy="blue-green",
+                services=[{"name": "app", "image": IMAGE, "env": {"VERSION": "v2"}}],
+            ),
+            events=seen.append,
+        )
+        assert "traffic_switched" in [getattr(e, "kind", "") for e in seen]
+        assert all(f.ok for f in check_step_pairs(seen))
+        served = await tally()
+    assert served.bad == 0, f"{served.bad} failed requests ({served.ok} ok)"
+    assert served.ok > 20
+    assert "bad" not in served.seen
+    assert {"v1", "v2"} <= served.seen
     status = await provider.status(iid)
     assert status.ready
     # one published endpoint for both replicas (the front's), the one it had before
