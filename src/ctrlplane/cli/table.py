@@ -10,6 +10,8 @@ start-up.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 __all__ = ["COMMANDS", "GLOBAL_OPTIONS", "ROOT_HELP", "GlobalOption", "LazyCommand"]
 
 ROOT_HELP = """Provision, deploy, scale, observe and roll back container workloads.
@@ -20,15 +22,12 @@ Example: ctrlplane up -f examples/hello-web.yaml && ctrlplane status hello-web""
 """The help of the ``ctrlplane`` group (its first line is the summary)."""
 
 
-class LazyCommand:
+class LazyCommand(NamedTuple):
     """Where a command lives (``module``, ``attribute``) and its one-line summary."""
 
-    __slots__ = ("attribute", "module", "summary")
-
-    def __init__(self, module: str, attribute: str, summary: str) -> None:
-        self.module = module
-        self.attribute = attribute
-        self.summary = summary
+    module: str
+    attribute: str
+    summary: str
 
 
 def _cmd(module: str, attribute: str, summary: str) -> LazyCommand:
@@ -105,29 +104,16 @@ COMMANDS: dict[str, LazyCommand] = {
 """Every command: name -> where it lives and its summary."""
 
 
-class GlobalOption:
+class GlobalOption(NamedTuple):
     """One global option: its declarations, the ``CliState`` field it sets, and help."""
 
-    __slots__ = ("choices", "decls", "envvar", "field", "help", "is_flag", "metavar")
-
-    def __init__(
-        self,
-        decls: tuple[str, ...],
-        field: str,
-        help: str,
-        *,
-        envvar: str | None = None,
-        is_flag: bool = False,
-        choices: tuple[str, ...] = (),
-        metavar: str | None = None,
-    ) -> None:
-        self.decls = decls
-        self.field = field
-        self.help = help
-        self.envvar = envvar
-        self.is_flag = is_flag
-        self.choices = choices
-        self.metavar = metavar
+    decls: tuple[str, ...]
+    field: str
+    help: str
+    envvar: str | None = None
+    is_flag: bool = False
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
 
 
 GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
