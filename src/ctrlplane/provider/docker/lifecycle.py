@@ -144,16 +144,8 @@ async def _admit(ctx: DockerContext, runner: UnitRunner, replica: int) -> None:
     health check pass it (as a deploy's gate); until then the other units take its
     traffic. A failing check fails the scale with its evidence."""
     wl = runner.wl
-    address = await runner.address(replica)
-    for svc in wl.services:
-        if svc.role is ServiceRole.INIT or svc.health_check is None:
-            continue
-        outcome = await runner.gate(svc, replica, address)
-        if not outcome.passed:
-            raise RolloutFailed(
-                f"health check of service {svc.name} (replica {replica})",
-                f"{outcome.reason} ({outcome.last})",
-            )
+    long_lived = [s for s in wl.services if s.role is not ServiceRole.INIT]
+    await runner.pass_checks(long_lived, replica, "")
     await advertise(ctx, wl, replica, runner.holder(replica))
 
 

@@ -313,7 +313,14 @@ class UnitRunner:
         """Wait until each just-started service that others depend on passes its health
         check (if it has one); a failing check fails the step with the probe evidence."""
         needed = {d for s in self.wl.services for d in s.depends_on}
-        checked = [s for s in started if s.health_check is not None and s.name in needed]
+        chosen = [s for s in started if s.name in needed]
+        await self.pass_checks(chosen, replica, "dependents were not started: ")
+
+    async def pass_checks(self, services: Sequence[ServiceSpec], replica: int, why: str) -> None:
+        """Gate each of ``services`` that has a health check, in order; the first that
+        fails its gate fails the step ``health check of service <name> (replica <r>)``,
+        its reason ``why`` followed by the probe evidence."""
+        checked = [s for s in services if s.health_check is not None]
         if not checked:
             return
         address = await self.address(replica)
@@ -322,7 +329,7 @@ class UnitRunner:
             if not outcome.passed:
                 raise RolloutFailed(
                     f"health check of service {svc.name} (replica {replica})",
-                    f"dependents were not started: {outcome.reason} ({outcome.last})",
+                    f"{why}{outcome.reason} ({outcome.last})",
                 )
 
     async def stop_long_lived(self, replica: int, only: Sequence[str] | None = None) -> None:
