@@ -251,18 +251,27 @@ class UnitRunner:
         await asyncio.gather(*(self.check_running(s.ref, s.step, since=s) for s in started))
 
     async def bring_up(self, replica: int) -> list[Started]:
-        """Run the unit's inits, then start its long-lived services, wave by wave."""
-        await self.run_inits(replica)
-        return await self.start_long_lived(replica, create=True)
+        """Run the unit's inits while its namespace holder starts (the inits do not join
+        it), then start its long-lived services, wave by wave."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.run_inits(replica))
+            tg.create_task(self.start_holder(replica, create=True))
+        return await self.start_long_lived(replica, create=True, holder=False)
 
     async def start_long_lived(
-        self, replica: int, *, create: bool, only: Sequence[str] | None = None
+        self,
+        replica: int,
+        *,
+        create: bool,
+        only: Sequence[str] | None = None,
+        holder: bool = True,
     ) -> list[Started]:
-        """Start the long-lived services (or ``only`` those) in dependency order; what
-        was started, for the stability window."""
+        """Start the long-lived services (or ``only`` those) in dependency order, after
+        the unit's holder when ``only`` covers it (unless ``holder`` is false: it was
+        started already); what was started, for the stability window."""
         owner = self.wl.owner
         out: list[Started] = []
-        if self._whole(only):
+        if holder and self._whole(only):
             await self.start_holder(replica, create=create)
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
