@@ -146,3 +146,29 @@ async def test_a_repair_that_fails_puts_the_interrupted_lease_back() -> None:
         assert held.previous == dead
         await held.note(phase="scale")
     assert "inst_a" not in store.records  # repaired and noted: released normally
+
+
+async def test_a_note_that_changes_nothing_writes_nothing_yet_makes_the_operation_its_own() -> None:
+    store = MemoryLeaseStore()
+    past = datetime.now(UTC) - timedelta(seconds=10)
+    dead = Lease("other/1/x", "deploy", past, past, 1.0, {"phase": "switch"})
+    await store.create("inst_a", dead)
+    locks = _locks(store, ttl=30.0)  # no renewal during the test
+
+    async def failing_provision() -> None:
+        async with locks.hold("inst_a", "provision", intent={"phase": "provision"}) as held:
+            token = store.records["inst_a"].token
+            await held.note(phase="provision")
+            assert store.records["inst_a"].token == token  # no write
+            await held.note(kept_volumes="data")
+            assert store.records["inst_a"].token != token
+            assert store.records["inst_a"].lease.intent == {
+                "phase": "provision",
+                "kept_volumes": "data",
+            }
+            raise RuntimeError("the provision failed after its repair")
+
+    with pytest.raises(RuntimeError):
+        await failing_provision()
+    # its own failure, not the repair's: the interrupted lease is not handed back
+    assert "inst_a" not in store.records

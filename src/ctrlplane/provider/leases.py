@@ -186,9 +186,14 @@ class Held:
         return self.record.lease
 
     async def note(self, **intent: str) -> None:
-        """Record more of what the operation is doing (merged into ``intent``), now."""
+        """Record more of what the operation is doing (merged into ``intent``), now; from
+        then on the operation is its own (a failure no longer hands back an interrupted
+        lease it took over). A note that changes nothing writes nothing: an operation that
+        said everything when it took the lease pays no extra round trip."""
         self.noted = True
-        await self._renew({**self.lease.intent, **intent})
+        merged = {**self.lease.intent, **intent}
+        if merged != self.lease.intent:
+            await self._renew(merged)
 
     async def _renew(self, intent: Mapping[str, str] | None = None) -> bool:
         async with self._write:

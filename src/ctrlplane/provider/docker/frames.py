@@ -9,7 +9,7 @@ connection); the API version is negotiated by the first call and reused. The lea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from ctrlplane.provider.deadlines import seconds
@@ -61,11 +61,15 @@ class DockerFrames:
 
     @asynccontextmanager
     async def mutating(
-        self, instance_id: str, name: str, events: Subscriber | None = None
+        self,
+        instance_id: str,
+        name: str,
+        events: Subscriber | None = None,
+        intent: Mapping[str, str] | None = None,
     ) -> AsyncIterator[tuple[DockerContext, Operation]]:
-        """A mutating operation: the instance's lease held for the block, and an
-        operation interrupted before it repaired first (:mod:`.repair`)."""
-        mutating = self._ops.mutating(instance_id, name, events=events)
+        """A mutating operation: the instance's lease (taken with ``intent``) held for the
+        block, and an operation interrupted before it repaired first (:mod:`.repair`)."""
+        mutating = self._ops.mutating(instance_id, name, events=events, intent=intent)
         async with mutating as op, self.context(op) as ctx:
             await repair(ctx, op)
             yield ctx, op

@@ -202,16 +202,23 @@ async def purge(
     )
 
 
+def removal_intent() -> dict[str, str]:
+    """What the lease of a ``deprovision`` says from the moment it is taken (the volumes
+    it keeps, with ``keep_volumes``, are added before it removes anything)."""
+    return {"phase": "remove", "kept_volumes": ""}
+
+
 async def remove_instance(ctx: DockerContext, op: Operation) -> None:
-    """``deprovision``: remove every container, the network and the volumes of the
-    instance (with ``keep_volumes``, its named volumes stay; release records go). The
-    lease container goes when the operation ends (it holds the operation)."""
+    """``deprovision`` (its lease taken with :func:`removal_intent`): remove every
+    container, the network and the volumes of the instance (with ``keep_volumes``, its
+    named volumes stay; release records go). The lease container goes when the operation
+    ends (it holds the operation)."""
     iid = op.instance_id
     keep: set[str] = set()
     if ctx.config.keep_volumes:
         volumes = await ctx.client.list_volumes(ctx.labels.instance_filter(iid))
         keep = {str(v["Name"]) for v in volumes if ctx.labels.release_record not in v["Labels"]}
-    await op.note(phase="remove", kept_volumes=",".join(sorted(keep)))
+    await op.note(kept_volumes=",".join(sorted(keep)))
     await purge(ctx, iid, keep)
 
 

@@ -39,8 +39,8 @@ from ctrlplane.provider.docker.lifecycle import (
 )
 from ctrlplane.provider.docker.limits import DECLARED, DockerLimits
 from ctrlplane.provider.docker.logs import open_instance_logs
-from ctrlplane.provider.docker.objects import remove_instance
-from ctrlplane.provider.docker.provisioning import provision_instance
+from ctrlplane.provider.docker.objects import removal_intent, remove_instance
+from ctrlplane.provider.docker.provisioning import provision_instance, provision_intent
 from ctrlplane.provider.docker.render.bodies import RENDER_RELEASE, Renderer
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.sessions import open_session
@@ -137,13 +137,16 @@ class DockerProvider:
         :class:`BackendUnavailable`. ``events`` receives step pairs and a
         ``UnitStarted`` per started container."""
         self._preflight.provision(req)
-        async with self._frames.mutating(req.instance_id, "provision", events) as (ctx, op):
-            return await provision_instance(ctx, op, req)
+        intent = provision_intent()  # names the new release
+        frame = self._frames.mutating(req.instance_id, "provision", events, intent)
+        async with frame as (ctx, op):
+            return await provision_instance(ctx, op, req, intent["release_id"])
 
     async def deprovision(self, instance_id: str) -> None:
         """Remove every container, volume (unless ``keep_volumes``) and the network of
         the instance. Idempotent."""
-        async with self._frames.mutating(instance_id, "deprovision") as (ctx, op):
+        intent = removal_intent()
+        async with self._frames.mutating(instance_id, "deprovision", None, intent) as (ctx, op):
             await remove_instance(ctx, op)
 
     # -- Provider: lifecycle ------------------------------------------------------------

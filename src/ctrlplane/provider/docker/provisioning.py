@@ -53,7 +53,14 @@ from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
 
-__all__ = ["provision_instance"]
+__all__ = ["provision_instance", "provision_intent"]
+
+
+def provision_intent() -> dict[str, str]:
+    """What the lease of a provision says from the moment it is taken: the phase and the
+    ID of the release it will create (``release_id``, new); the volumes the provision
+    finds are added before it creates anything."""
+    return {"phase": "provision", "release_id": new_id(RELEASE_PREFIX), KEPT_VOLUMES: ""}
 
 
 def _why(exc: BaseException, steps: StepTracker) -> str:
@@ -68,16 +75,17 @@ def _why(exc: BaseException, steps: StepTracker) -> str:
 
 
 async def provision_instance(
-    ctx: DockerContext, op: Operation, req: ProvisionRequest
+    ctx: DockerContext, op: Operation, req: ProvisionRequest, release_id: str
 ) -> ProvisionResult:
-    """Create the (checked) instance of ``req`` and wait until its services run and stay
-    up; an existing complete instance is returned as it is. Everything, from the first
+    """Create the (checked) instance of ``req`` as release ``release_id`` (the lease was
+    taken with :func:`provision_intent`) and wait until its services run and stay up; an
+    existing complete instance is returned as it is. Everything, from the first
     engine call on, runs within ``provision_timeout``. Cleans up (bounded) and raises
     :class:`ProvisionFailed` on failure (:class:`BackendUnavailable` when the engine was
     lost; a cancellation re-raises after cleanup). What the cleanup could not remove is
     named in the error."""
     iid = req.instance_id
-    wl = Workload.from_request(req, new_id(RELEASE_PREFIX))
+    wl = Workload.from_request(req, release_id)
     steps = op.steps
     deadline = Deadline(ctx.config.provision_timeout, "provision")
     kept: set[str] | None = None  # set once objects may be created
@@ -93,11 +101,7 @@ async def provision_instance(
             materials = await _materials(ctx, wl)
             volumes = await ctx.client.list_volumes(ctx.labels.instance_filter(iid))
             kept = {v["Name"] for v in volumes}
-            await op.note(
-                phase="provision",
-                release_id=wl.release_id,
-                **{KEPT_VOLUMES: ",".join(sorted(kept))},
-            )
+            await op.note(**{KEPT_VOLUMES: ",".join(sorted(kept))})
             await _provision_steps(ctx, wl, materials, existing, steps)
     except BaseException as exc:
         await finish(steps.finish(ok=False, detail=_why(exc, steps)))
