@@ -34,6 +34,7 @@ from ctrlplane.provider.docker.render.workload import (
     long_lived_waves,
     startup_names,
 )
+from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome
@@ -251,12 +252,22 @@ class UnitRunner:
         await asyncio.gather(*(self.check_running(s.ref, s.step, since=s) for s in started))
 
     async def bring_up(self, replica: int) -> list[Started]:
-        """Run the unit's inits while its namespace holder starts (the inits do not join
-        it), then start its long-lived services, wave by wave."""
+        """Run the unit's inits while its namespace holder starts and its long-lived
+        containers are created (the inits do not join the holder; nothing long-lived
+        starts before every init has succeeded), then start the long-lived services,
+        wave by wave."""
+
+        async def prepare() -> None:
+            await self.start_holder(replica, create=True)
+            long_lived = [s for s in self.wl.services if s.role is not ServiceRole.INIT]
+            async with asyncio.TaskGroup() as tg:
+                for svc in long_lived:
+                    tg.create_task(self.create(svc, replica))
+
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.run_inits(replica))
-            tg.create_task(self.start_holder(replica, create=True))
-        return await self.start_long_lived(replica, create=True, holder=False)
+            tg.create_task(prepare())
+        return await self.start_long_lived(replica, create=False, holder=False)
 
     async def start_long_lived(
         self,
@@ -268,27 +279,22 @@ class UnitRunner:
     ) -> list[Started]:
         """Start the long-lived services (or ``only`` those) in dependency order, after
         the unit's holder when ``only`` covers it (unless ``holder`` is false: it was
-        started already); what was started, for the stability window."""
-        owner = self.wl.owner
+        started already); what was started, for the stability window. The services of
+        one wave start together: each joins the holder's namespace, none another's."""
         out: list[Started] = []
         if holder and self._whole(only):
             await self.start_holder(replica, create=create)
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
-            # the namespace owner starts alone, before the services that join it
-            for group in (
-                [s for s in chosen if s.name == owner],
-                [s for s in chosen if s.name != owner],
-            ):
-                if not group:
-                    continue
-                async with asyncio.TaskGroup() as tg:
-                    tasks = [
-                        tg.create_task(self.start_service(svc, replica, create=create))
-                        for svc in group
-                    ]
-                out += [t.result() for t in tasks]
-                await self.gate_dependencies(group, replica)
+            if not chosen:
+                continue
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self.start_service(svc, replica, create=create))
+                    for svc in chosen
+                ]
+            out += [t.result() for t in tasks]
+            await self.gate_dependencies(chosen, replica)
         return out
 
     async def address(self, replica: int) -> str:
