@@ -11,11 +11,8 @@ Registry credentials (``registry_auth``) are JSON in the environment and never a
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Self
 
 from pydantic import (
     BaseModel,
@@ -25,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from ctrlplane.provider._config import Seconds, config_from_env
+from ctrlplane.provider._config import BackendConfig, Seconds
 
 __all__ = [
     "BACKEND",
@@ -72,10 +69,12 @@ class RegistryCredentials(BaseModel):
     )
 
 
-class DockerConfig(BaseModel):
+class DockerConfig(BackendConfig):
     """Settings of :class:`~ctrlplane.provider.docker.DockerProvider`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix = ENV_PREFIX
+    env_subject = "Docker config"
+    env_json_fields = frozenset({"registry_auth"})
 
     docker_host: str | None = Field(
         default=None,
@@ -253,18 +252,3 @@ class DockerConfig(BaseModel):
         if not value or any(c.isspace() for c in value):
             raise ValueError("must be a non-empty string without spaces")
         return value
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Defaults, overridden by ``CTRLPLANE_DOCKER_*`` variables, overridden by ``overrides``.
-
-        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the variable for a bad value.
-        """
-        return config_from_env(
-            cls,
-            os.environ if environ is None else environ,
-            overrides,
-            prefix=ENV_PREFIX,
-            subject="Docker config",
-            json_fields={"registry_auth"},
-        )

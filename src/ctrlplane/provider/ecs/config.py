@@ -19,9 +19,9 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
-from ctrlplane.provider._config import Seconds, config_from_env
+from ctrlplane.provider._config import BackendConfig, CommaList, Seconds
 
 __all__ = [
     "AWS_ENV",
@@ -66,22 +66,18 @@ class SecretStore(StrEnum):
     SSM = "ssm"
 
 
-def _list(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
 def _argv(value: object) -> object:
     if isinstance(value, str):
         return value.split()
     return value
 
 
-class EcsConfig(BaseModel):
+class EcsConfig(BackendConfig):
     """Settings of :class:`~ctrlplane.provider.ecs.EcsProvider`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix = ENV_PREFIX
+    env_subject = "ECS config"
+    env_native = AWS_ENV
 
     region: str = Field(
         default="",
@@ -104,11 +100,11 @@ class EcsConfig(BaseModel):
         ),
     )
     cluster: str = Field(default="default", description="Name (or ARN) of the ECS cluster.")
-    subnets: Annotated[list[str], BeforeValidator(_list)] = Field(
+    subnets: CommaList = Field(
         default_factory=list,
         description="Subnet IDs of the tasks' network interfaces (``awsvpc``); at least one.",
     )
-    security_groups: Annotated[list[str], BeforeValidator(_list)] = Field(
+    security_groups: CommaList = Field(
         default_factory=list,
         description="Security group IDs of the tasks' network interfaces (at most 5).",
     )
@@ -315,13 +311,10 @@ class EcsConfig(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Defaults, overridden by ``AWS_*``, by ``CTRLPLANE_ECS_*``, by ``overrides``.
-
-        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the field for a bad value.
+        """As :meth:`BackendConfig.from_env`, where ``AWS_DEFAULT_REGION`` stands in for an
+        unset or empty ``AWS_REGION``.
         """
         env = dict(os.environ if environ is None else environ)
         if not env.get("AWS_REGION") and env.get("AWS_DEFAULT_REGION"):
             env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
-        return config_from_env(
-            cls, env, overrides, prefix=ENV_PREFIX, subject="ECS config", native=AWS_ENV
-        )
+        return super().from_env(env, **overrides)

@@ -10,15 +10,12 @@ is a :class:`~pydantic.SecretStr`: it never appears in ``repr``, and the CLI red
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from ctrlplane.provider._config import Seconds, config_from_env
+from ctrlplane.provider._config import BackendConfig, CommaList, Seconds
 
 __all__ = ["BACKEND", "ENV_PREFIX", "FLY_ENV", "FlyConfig"]
 
@@ -34,16 +31,12 @@ FLY_ENV = {"token": "FLY_API_TOKEN"}
 _APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
-def _list(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-class FlyConfig(BaseModel):
+class FlyConfig(BackendConfig):
     """Settings of :class:`~ctrlplane.provider.fly.FlyProvider`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix = ENV_PREFIX
+    env_subject = "Fly config"
+    env_native = FLY_ENV
 
     api_url: str = Field(
         default="https://api.machines.dev",
@@ -71,7 +64,7 @@ class FlyConfig(BaseModel):
         min_length=1,
         description="Organization new apps are created in (and listed from).",
     )
-    regions: Annotated[list[str], BeforeValidator(_list)] = Field(
+    regions: CommaList = Field(
         default_factory=lambda: ["ams"],
         min_length=1,
         description=(
@@ -225,21 +218,6 @@ class FlyConfig(BaseModel):
         if not value.startswith(("http://", "https://")):
             value = "https://" + value
         return value.rstrip("/")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Defaults, overridden by ``FLY_*``, by ``CTRLPLANE_FLY_*``, by ``overrides``.
-
-        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the field for a bad value.
-        """
-        return config_from_env(
-            cls,
-            os.environ if environ is None else environ,
-            overrides,
-            prefix=ENV_PREFIX,
-            subject="Fly config",
-            native=FLY_ENV,
-        )
 
     def token_value(self) -> str:
         """The API token, or ``""``."""

@@ -9,15 +9,12 @@ JSON in the environment.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from ctrlplane.provider._config import Seconds, config_from_env
+from ctrlplane.provider._config import BackendConfig, Seconds
 from ctrlplane.provider.validation import is_dns_label
 
 __all__ = ["ENV_PREFIX", "KubernetesConfig", "LogStreams", "ServiceType", "SidecarMode"]
@@ -58,14 +55,16 @@ class LogStreams(StrEnum):
     the ``PodLogsQuerySplitStreams`` feature, 1.32+); falls back to merged when refused."""
 
 
-class KubernetesConfig(BaseModel):
+class KubernetesConfig(BackendConfig):
     """Settings of :class:`~ctrlplane.provider.kubernetes.KubernetesProvider`.
 
     Every field's meaning is its ``description`` (shown in the JSON schema, e.g. by
     ``KubernetesConfig.model_json_schema()``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix = ENV_PREFIX
+    env_subject = "Kubernetes config"
+    env_json_fields = _JSON_FIELDS
 
     kubeconfig: str | None = Field(
         default=None,
@@ -255,18 +254,3 @@ class KubernetesConfig(BaseModel):
         if not value.strip():
             raise ValueError("must not be empty")
         return value
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Defaults, overridden by ``CTRLPLANE_K8S_*`` variables, overridden by ``overrides``.
-
-        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the variable for a bad value.
-        """
-        return config_from_env(
-            cls,
-            os.environ if environ is None else environ,
-            overrides,
-            prefix=ENV_PREFIX,
-            subject="Kubernetes config",
-            json_fields=_JSON_FIELDS,
-        )

@@ -13,15 +13,12 @@ the environment (``CTRLPLANE_NOMAD_VOLUME_SOURCES='{"data": {"type": "csi", "sou
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from ctrlplane.provider._config import Seconds, config_from_env
+from ctrlplane.provider._config import BackendConfig, CommaList, Seconds
 
 __all__ = [
     "BACKEND",
@@ -133,16 +130,13 @@ class VolumeSource(BaseModel):
     )
 
 
-def _list(value: object) -> object:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return value
-
-
-class NomadConfig(BaseModel):
+class NomadConfig(BackendConfig):
     """Settings of :class:`~ctrlplane.provider.nomad.NomadProvider`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    env_prefix = ENV_PREFIX
+    env_subject = "Nomad config"
+    env_json_fields = frozenset({"volume_sources"})
+    env_native = NOMAD_ENV
 
     address: str = Field(
         default="http://127.0.0.1:4646",
@@ -166,7 +160,7 @@ class NomadConfig(BaseModel):
         description="Region sent on every request; empty: the agent's own (``$NOMAD_REGION``).",
     )
 
-    datacenters: Annotated[list[str], BeforeValidator(_list)] = Field(
+    datacenters: CommaList = Field(
         default_factory=lambda: ["*"],
         description=(
             "Datacenters jobs may run in (comma-separated in the environment). ``*`` is every "
@@ -394,22 +388,6 @@ class NomadConfig(BaseModel):
             "configuration). JSON in the environment."
         ),
     )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
-        """Defaults, overridden by ``NOMAD_*``, by ``CTRLPLANE_NOMAD_*``, by ``overrides``.
-
-        Raises :class:`~ctrlplane.errors.InvalidSpec` naming the field for a bad value.
-        """
-        return config_from_env(
-            cls,
-            os.environ if environ is None else environ,
-            overrides,
-            prefix=ENV_PREFIX,
-            subject="Nomad config",
-            native=NOMAD_ENV,
-            json_fields={"volume_sources"},
-        )
 
     def token_value(self) -> str:
         """The ACL token, or ``""``."""
