@@ -9,7 +9,7 @@ arrive. ``-o json`` prints one record per line. The services are the live releas
 (or, for a provider without a release history, the status').
 
 Lines are written as they are read, never collected: the merge holds one pending
-record per service (:mod:`ctrlplane.cli.log_merge`), so the memory used does not grow
+record per service (:mod:`ctrlplane.provider.streams`), so the memory used does not grow
 with the log's length (what the provider itself buffers aside). A reader that goes
 away (``ctrlplane logs web | head``) ends the command quietly.
 """
@@ -28,11 +28,11 @@ import click
 
 from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
-from ctrlplane.cli.log_merge import as_they_come, merge_by_time
 from ctrlplane.cli.options import global_options, services_option
 from ctrlplane.durations import coerce_duration
 from ctrlplane.errors import InvalidSpec, Problem
 from ctrlplane.provider import LogOptions, LogRecord, Provider, ReleaseHistory, ServiceRole
+from ctrlplane.provider.streams import as_they_come, merge_by_time
 
 __all__ = ["logs_cmd", "parse_since"]
 
