@@ -20,13 +20,13 @@ from collections.abc import Mapping, Sequence
 import click
 
 from ctrlplane.cli.completion import complete_instances, complete_services
-from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
+from ctrlplane.cli.context import CliState, pass_state
 from ctrlplane.cli.converge import converge, read_live
 from ctrlplane.cli.deploy_plan import NotDeployable, live_release
 from ctrlplane.cli.operations import deploy_with_progress, probe_intervals
-from ctrlplane.cli.options import DURATION, global_options
+from ctrlplane.cli.options import DURATION, global_options, workload_file_option
 from ctrlplane.cli.output import emit_json
-from ctrlplane.cli.progress import report_interrupted
+from ctrlplane.cli.progress import run_on_instance
 from ctrlplane.cli.workload_input import read_input
 from ctrlplane.errors import CtrlplaneError, InvalidSpec, NotSupported, Problem
 from ctrlplane.provider import (
@@ -221,15 +221,11 @@ def canary_settings(state: CliState, units: int | None, watch: float | None) -> 
 
 @click.command("deploy")
 @click.argument("instance", shell_complete=complete_instances)
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default=None,
-    help="Deploy the image, env and health check of every service of this workload or "
+@workload_file_option(
+    "Deploy the image, env and health check of every service of this workload or "
     "Compose file (- reads standard input; refused when it differs in what a deploy "
     "cannot change: see plan, or use up -f).",
+    required=False,
 )
 @click.option(
     "-s",
@@ -333,11 +329,8 @@ def deploy_cmd(
         detach_deploy(state, instance)
         return
     provider = state.provider()
-    resolved: list[str] = []
 
-    async def go() -> tuple[str, str]:
-        iid, _ = await resolve_instance(provider, instance, state.tenant_id)
-        resolved.append(iid)
+    async def go(iid: str) -> str:
         intervals: dict[str, float] = {}
         if file is not None:
             services, intervals = await _from_file(provider, state, iid, instance, file)
@@ -362,12 +355,9 @@ def deploy_cmd(
             intervals=intervals,
             limit=timeout,
         )
-        return iid, result.release_id
+        return result.release_id
 
-    try:
-        iid, release = run(go())
-    except KeyboardInterrupt:
-        report_interrupted(provider, resolved[0] if resolved else "", nothing="nothing was changed")
+    iid, release = run_on_instance(provider, instance, state.tenant_id, go)
     if state.json:
         emit_json({"instance_id": iid, "release_id": release, "strategy": strategy})
     else:

@@ -72,18 +72,10 @@ class DetachedRollout:
         return self.folder / f"{self.instance_id}.result.json"
 
     def read_record(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return _read_object(self.record)
 
     def read_result(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.result.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return _read_object(self.result)
 
     def running(self) -> bool:
         """Whether the background deploy has not written its result yet (and lives)."""
@@ -91,6 +83,15 @@ class DetachedRollout:
         if record is None or self.read_result() is not None:
             return False
         return _alive(int(record.get("pid", 0)))
+
+
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` when it is missing, unreadable or not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _alive(pid: int) -> bool:

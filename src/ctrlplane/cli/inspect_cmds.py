@@ -19,7 +19,7 @@ from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.converge import Convergence, LiveInstance, converge, read_live
 from ctrlplane.cli.deploy_plan import NotDeployable, unverified_note
-from ctrlplane.cli.options import global_options
+from ctrlplane.cli.options import global_options, workload_file_option
 from ctrlplane.cli.output import emit_json
 from ctrlplane.cli.workload_input import read_input
 from ctrlplane.errors import InstanceNotFound, NotSupported, Problem
@@ -46,14 +46,7 @@ def _yaml_documents(objects: Sequence[Mapping[str, Any]]) -> str:
 
 
 @click.command("render")
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    required=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Workload or Compose file (YAML or JSON; - reads standard input).",
-)
+@workload_file_option("Workload or Compose file (YAML or JSON; - reads standard input).")
 @click.option("--instance-id", default=None, help="Instance ID to render for (default: a new one).")
 @global_options()
 @pass_state
@@ -209,14 +202,7 @@ def _plan_text(plan: Convergence, live: Release, services: Sequence[ServiceSpec]
 
 
 @click.command("plan")
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    required=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Workload or Compose file that up -f would apply (- reads standard input).",
-)
+@workload_file_option("Workload or Compose file that up -f would apply (- reads standard input).")
 @click.argument("instance", required=False, default=None, shell_complete=complete_instances)
 @global_options()
 @pass_state

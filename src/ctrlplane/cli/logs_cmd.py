@@ -9,7 +9,7 @@ arrive. ``-o json`` prints one record per line. The services are the live releas
 (or, for a provider without a release history, the status').
 
 Lines are written as they are read, never collected: the merge holds one pending
-record per service (:mod:`ctrlplane.cli.log_merge`), so the memory used does not grow
+record per service (:mod:`ctrlplane.provider.streams`), so the memory used does not grow
 with the log's length (what the provider itself buffers aside). A reader that goes
 away (``ctrlplane logs web | head``) ends the command quietly.
 """
@@ -26,13 +26,13 @@ from typing import TextIO
 
 import click
 
-from ctrlplane.cli.completion import complete_instances, complete_services
+from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
-from ctrlplane.cli.log_merge import as_they_come, merge_by_time
-from ctrlplane.cli.options import global_options
+from ctrlplane.cli.options import global_options, services_option
 from ctrlplane.durations import coerce_duration
 from ctrlplane.errors import InvalidSpec, Problem
 from ctrlplane.provider import LogOptions, LogRecord, Provider, ReleaseHistory, ServiceRole
+from ctrlplane.provider.streams import as_they_come, merge_by_time
 
 __all__ = ["logs_cmd", "parse_since"]
 
@@ -185,14 +185,7 @@ async def service_names(provider: Provider, iid: str) -> list[str]:
     help="Only the last N lines of each service (0: all).",
 )
 @click.option("-t", "--timestamps", is_flag=True, help="Prefix each line with its time.")
-@click.option(
-    "-s",
-    "--service",
-    "services",
-    multiple=True,
-    shell_complete=complete_services,
-    help="Service to read (default: every service); repeat for several.",
-)
+@services_option("Service to read (default: every service); repeat for several.")
 @click.option("--replica", type=int, default=None, help="One replica (default: all).")
 @global_options()
 @pass_state

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import click
@@ -84,18 +84,15 @@ async def deploy_with_progress(
     limit: float | None = None,
 ) -> DeployResult:
     """``provider.deploy(req)`` with progress; a failure carries the failing unit's logs."""
-    view = _view(state, provider, req.instance_id, intervals or {})
-    try:
-        return await bounded(
-            f"deploy of {req.instance_id}", limit, provider.deploy(req, events=view)
-        )
-    except DeployFailed as exc:
-        if view is not None:
-            view.annotate(exc, exc.evidence)
-        raise
-    finally:
-        if view is not None:
-            view.close()
+    return await _with_progress(
+        state,
+        provider,
+        req.instance_id,
+        f"deploy of {req.instance_id}",
+        intervals,
+        limit,
+        lambda view: provider.deploy(req, events=view),
+    )
 
 
 async def rollback_with_progress(
@@ -108,13 +105,31 @@ async def rollback_with_progress(
     limit: float | None = None,
 ) -> None:
     """``provider.rollback(...)`` with progress, as :func:`deploy_with_progress`."""
+    await _with_progress(
+        state,
+        provider,
+        instance_id,
+        f"rollback of {instance_id}",
+        intervals,
+        limit,
+        lambda view: provider.rollback(instance_id, release_id, events=view),
+    )
+
+
+async def _with_progress(
+    state: CliState,
+    provider: Provider,
+    instance_id: str,
+    what: str,
+    intervals: dict[str, float] | None,
+    limit: float | None,
+    work: Callable[[ProgressView | None], Awaitable[T]],
+) -> T:
+    """``work(view)`` within ``limit`` seconds, its events drawn by the progress view; a
+    :class:`DeployFailed` leaves with the failing unit's logs as notes."""
     view = _view(state, provider, instance_id, intervals or {})
     try:
-        await bounded(
-            f"rollback of {instance_id}",
-            limit,
-            provider.rollback(instance_id, release_id, events=view),
-        )
+        return await bounded(what, limit, work(view))
     except DeployFailed as exc:
         if view is not None:
             view.annotate(exc, exc.evidence)

@@ -25,7 +25,7 @@ import click
 
 from ctrlplane.cli.table import GLOBAL_OPTIONS
 
-__all__ = ["DURATION", "DurationType", "global_options"]
+__all__ = ["DURATION", "DurationType", "global_options", "services_option", "workload_file_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +59,39 @@ class DurationType(click.ParamType):  # type: ignore[type-arg]
 
 
 DURATION = DurationType()
+
+
+def workload_file_option(
+    help: str, *, required: bool = True, multiple: bool = False
+) -> Callable[[F], F]:
+    """``-f/--file``: a workload or Compose file (``-`` reads standard input), as the
+    parameter ``file`` (``files``, a tuple, with ``multiple``); ``help`` says what the
+    command does with it. An optional one defaults to ``None``."""
+    extra: dict[str, Any] = {"required": True} if required else {"default": None}
+    return click.option(
+        "-f",
+        "--file",
+        "files" if multiple else "file",
+        multiple=multiple,
+        type=click.Path(dir_okay=False, allow_dash=True),
+        help=help,
+        **extra,
+    )
+
+
+def services_option(help: str) -> Callable[[F], F]:
+    """``-s/--service``, repeatable, as the parameter ``services`` (a tuple); completes
+    the instance's service names. ``help`` says what the command does with them."""
+    from ctrlplane.cli.completion import complete_services
+
+    return click.option(
+        "-s",
+        "--service",
+        "services",
+        multiple=True,
+        shell_complete=complete_services,
+        help=help,
+    )
 
 
 def _store(field: str) -> Callable[[click.Context, click.Parameter, Any], Any]:

@@ -1,5 +1,6 @@
 """Live progress for people, on standard error, and what state an instance was left in
-after Ctrl-C.
+after Ctrl-C (:func:`run_on_instance` runs a command's work on an existing instance and
+says it).
 
 ``up``, ``deploy``, ``rollback`` (and ``scale``, ``start``, ``stop``, ``restart``, which
 show their own steps) pass a :class:`ProgressView` as the operation's ``events``. It
@@ -19,12 +20,13 @@ import asyncio
 import inspect
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from ctrlplane.cli.context import resolve_instance, run
 from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider import Provider, ProvisionRequest, ProvisionResult, ReleaseHistory
 from ctrlplane.provider.events import (
@@ -54,7 +56,10 @@ __all__ = [
     "progress_subscriber",
     "provision_with_progress",
     "report_interrupted",
+    "run_on_instance",
 ]
+
+T = TypeVar("T")
 
 LOG_LINES_ON_FAILURE = 10
 """How many log lines of a failing new unit a failed deploy shows."""
@@ -303,3 +308,23 @@ def report_interrupted(
         text = f"state of instance {instance_id} not checked"
     click.echo(f"interrupted; cleanup ran; {text}", err=True)
     raise SystemExit(130)
+
+
+def run_on_instance(
+    provider: Provider, instance: str, tenant: str, work: Callable[[str], Awaitable[T]]
+) -> tuple[str, T]:
+    """Resolve ``instance`` (an ID or a name of ``tenant``) and run ``work(instance_id)``
+    to completion: the ID and what ``work`` returned. Ctrl-C (the work's cleanup has run)
+    says what state the instance was left in, or that nothing was changed before it was
+    resolved, and exits 130 (:func:`report_interrupted`)."""
+    resolved: list[str] = []
+
+    async def go() -> tuple[str, T]:
+        iid, _ = await resolve_instance(provider, instance, tenant)
+        resolved.append(iid)
+        return iid, await work(iid)
+
+    try:
+        return run(go())
+    except KeyboardInterrupt:
+        report_interrupted(provider, resolved[0] if resolved else "", nothing="nothing was changed")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import click
 
-from ctrlplane.cli.completion import complete_instances, complete_services
+from ctrlplane.cli.completion import complete_instances
 from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.lifecycle_cmds import age
-from ctrlplane.cli.options import global_options
+from ctrlplane.cli.options import global_options, services_option
 from ctrlplane.cli.output import HttpPorts, echo_table, emit_json, endpoint_url
 from ctrlplane.cli.status_cmd import http_ports_of
 from ctrlplane.errors import NotSupported
@@ -22,14 +22,7 @@ __all__ = ["ps_cmd"]
 
 @click.command("ps")
 @click.argument("instance", shell_complete=complete_instances)
-@click.option(
-    "-s",
-    "--service",
-    "services",
-    multiple=True,
-    shell_complete=complete_services,
-    help="Only this service (repeatable).",
-)
+@services_option("Only this service (repeatable).")
 @global_options()
 @pass_state
 def ps_cmd(state: CliState, instance: str, services: tuple[str, ...]) -> None:

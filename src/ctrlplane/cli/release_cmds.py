@@ -19,7 +19,7 @@ from ctrlplane.cli.context import CliState, pass_state, resolve_instance, run
 from ctrlplane.cli.operations import probe_intervals, rollback_with_progress
 from ctrlplane.cli.options import DURATION, global_options
 from ctrlplane.cli.output import echo_table, emit_json
-from ctrlplane.cli.progress import report_interrupted
+from ctrlplane.cli.progress import run_on_instance
 from ctrlplane.errors import InvalidSpec, NotSupported, Problem, ReleaseNotFound
 from ctrlplane.provider import Provider, Release, ReleaseHistory
 
@@ -169,11 +169,8 @@ def rollback_cmd(state: CliState, instance: str, to: str, timeout: float) -> Non
     Example: ctrlplane rollback hello-web --to 1
     """
     provider = state.provider()
-    resolved: list[str] = []
 
-    async def go() -> tuple[str, str]:
-        iid, _ = await resolve_instance(provider, instance, state.tenant_id)
-        resolved.append(iid)
+    async def go(iid: str) -> str:
         history = await _history(provider, state).releases(iid)
         if to:
             target = pick_release(history, to, iid)
@@ -186,13 +183,10 @@ def rollback_cmd(state: CliState, instance: str, to: str, timeout: float) -> Non
         await rollback_with_progress(
             state, provider, iid, target.release_id, intervals=intervals, limit=timeout
         )
-        return iid, target.release_id
+        return target.release_id
 
-    try:
-        iid, target = run(go())
-    except KeyboardInterrupt:
-        report_interrupted(provider, resolved[0] if resolved else "", nothing="nothing was changed")
+    iid, restored = run_on_instance(provider, instance, state.tenant_id, go)
     if state.json:
-        emit_json({"instance_id": iid, "restored": target})
+        emit_json({"instance_id": iid, "restored": restored})
     else:
-        click.echo(f"rolled {iid} back to {target}")
+        click.echo(f"rolled {iid} back to {restored}")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ctrlplane.cli.context import CliState, pass_state
-from ctrlplane.cli.options import global_options
+from ctrlplane.cli.options import global_options, workload_file_option
 from ctrlplane.cli.output import echo_table, emit_json
 from ctrlplane.errors import CtrlplaneError, InvalidSpec
 
@@ -16,14 +16,9 @@ __all__ = ["providers_cmd", "validate_cmd"]
 
 
 @click.command("validate")
-@click.option(
-    "-f",
-    "--file",
-    "files",
-    required=True,
+@workload_file_option(
+    "Workload or Compose file (YAML or JSON; - reads standard input); repeat for several.",
     multiple=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Workload or Compose file (YAML or JSON; - reads standard input); repeat for several.",
 )
 @global_options()
 @pass_state

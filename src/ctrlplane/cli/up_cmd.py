@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from ctrlplane.cli.context import CliState, pass_state, run
-from ctrlplane.cli.options import DURATION, global_options
+from ctrlplane.cli.options import DURATION, global_options, workload_file_option
 from ctrlplane.cli.workload_input import WorkloadInput, read_input
 
 __all__ = ["up_cmd"]
@@ -37,14 +37,7 @@ STRATEGIES = ("rolling", "blue-green", "canary")
 
 
 @click.command("up")
-@click.option(
-    "-f",
-    "--file",
-    "file",
-    required=True,
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="Workload file or Compose file (YAML or JSON); - reads standard input.",
-)
+@workload_file_option("Workload file or Compose file (YAML or JSON); - reads standard input.")
 @click.option(
     "--instance-id",
     default=None,

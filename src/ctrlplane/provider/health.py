@@ -105,6 +105,24 @@ class ProbeOutcome:
     status_code: int | None = None
     exit_code: int | None = None
 
+    def stamp(
+        self, service: str, replica: int, kind: ProbeKind, target: str, attempt: int
+    ) -> ProbeResult:
+        """The :class:`ProbeResult` of this outcome: attempt ``attempt`` of the ``kind``
+        probe of ``target`` on ``service`` (``replica``), at the current time."""
+        return ProbeResult(
+            service=service,
+            replica=replica,
+            kind=kind,
+            target=target,
+            attempt=attempt,
+            healthy=self.healthy,
+            observed=self.observed,
+            status_code=self.status_code,
+            exit_code=self.exit_code,
+            at=datetime.now(UTC),
+        )
+
 
 async def http_probe(host: str, port: int, path: str, limit: float) -> ProbeOutcome:
     """``GET path`` on ``host:port`` over HTTP/1.0; healthy on 2xx/3xx within ``limit`` s."""
@@ -120,9 +138,7 @@ async def http_probe(host: str, port: int, path: str, limit: float) -> ProbeOutc
                 await writer.drain()
                 status_line = await reader.readline()
             finally:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                await _close(writer)
     except TimeoutError:
         return ProbeOutcome(False, f"no answer within {limit:g}s")
     except OSError as exc:
@@ -134,14 +150,19 @@ async def http_probe(host: str, port: int, path: str, limit: float) -> ProbeOutc
     return ProbeOutcome(200 <= code < 400, f"HTTP {code}", status_code=code)
 
 
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close a probe's connection; an error while closing is not the probe's outcome."""
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
 async def tcp_probe(host: str, port: int, limit: float) -> ProbeOutcome:
     """Healthy when a TCP connection to ``host:port`` opens within ``limit`` seconds."""
     try:
         async with asyncio.timeout(limit):
             _, writer = await asyncio.open_connection(host, port)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await _close(writer)
     except TimeoutError:
         return ProbeOutcome(False, f"no connection within {limit:g}s")
     except OSError as exc:
@@ -218,18 +239,7 @@ async def run_gate(
                 outcome = await probe()
         except TimeoutError:
             outcome = ProbeOutcome(False, f"probe did not finish within {policy.timeout:g}s")
-        result = ProbeResult(
-            service=service,
-            replica=replica,
-            kind=kind,
-            target=target,
-            attempt=attempt,
-            healthy=outcome.healthy,
-            observed=outcome.observed,
-            status_code=outcome.status_code,
-            exit_code=outcome.exit_code,
-            at=datetime.now(UTC),
-        )
+        result = outcome.stamp(service, replica, kind, target, attempt)
         results.append(result)
         if on_result is not None:
             maybe = on_result(result)

@@ -30,7 +30,13 @@ from ctrlplane.errors import InvalidSpec, Problem, ReleaseNotFound
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider._wire import Timestamp, WireModel
 from ctrlplane.provider.enums import DeployStrategy
-from ctrlplane.provider.spec import ConfigFile, DeployRequest, ServiceDeploySpec, ServiceSpec
+from ctrlplane.provider.spec import (
+    ConfigFile,
+    DeployRequest,
+    ServiceDeploySpec,
+    ServiceSpec,
+    find_named,
+)
 from ctrlplane.provider.validation import validate_deploy
 
 __all__ = [
@@ -82,10 +88,7 @@ class Release(WireModel):
 
     def service(self, name: str) -> ServiceDeploySpec:
         """The snapshot of service ``name``; ``KeyError`` if the release has none."""
-        for svc in self.services:
-            if svc.name == name:
-                return svc
-        raise KeyError(name)
+        return find_named(self.services, name)
 
 
 @runtime_checkable
@@ -173,38 +176,33 @@ def apply_deploy(
     """``services`` after a partial deploy: a listed service takes the change's image and
     env (replaced, not merged) and its health check when the change has one (else keeps
     its own); unlisted services are unchanged."""
-    by_name = {c.name: c for c in changes}
-    out: list[ServiceSpec] = []
-    for svc in services:
-        change = by_name.get(svc.name)
-        if change is not None:
-            svc = svc.model_copy(
-                update={
-                    "image": change.image,
-                    "env": dict(change.env),
-                    "health_check": (
-                        svc.health_check if change.health_check is None else change.health_check
-                    ),
-                }
-            )
-        out.append(svc)
-    return out
+    return _overlay(services, changes, keep_health_check=True)
 
 
 def apply_snapshot(services: Sequence[ServiceSpec], release: Release) -> list[ServiceSpec]:
     """``services`` with exactly the deployable fields ``release`` recorded (an absent
     health check removes the service's); services the release lacks are unchanged."""
-    recorded = {s.name: s for s in release.services}
+    return _overlay(services, release.services, keep_health_check=False)
+
+
+def _overlay(
+    services: Sequence[ServiceSpec],
+    deployable: Sequence[ServiceDeploySpec],
+    *,
+    keep_health_check: bool,
+) -> list[ServiceSpec]:
+    """``services``, each named in ``deployable`` taking its image, env and health check
+    (with ``keep_health_check``, an absent one keeps the service's own)."""
+    by_name = {d.name: d for d in deployable}
     out: list[ServiceSpec] = []
     for svc in services:
-        snap = recorded.get(svc.name)
-        if snap is not None:
+        new = by_name.get(svc.name)
+        if new is not None:
+            health_check = new.health_check
+            if health_check is None and keep_health_check:
+                health_check = svc.health_check
             svc = svc.model_copy(
-                update={
-                    "image": snap.image,
-                    "env": dict(snap.env),
-                    "health_check": snap.health_check,
-                }
+                update={"image": new.image, "env": dict(new.env), "health_check": health_check}
             )
         out.append(svc)
     return out

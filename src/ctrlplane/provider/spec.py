@@ -12,10 +12,10 @@ cycles, ports, ...) are checked by :func:`ctrlplane.provider.validate_request`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, ClassVar, TypeVar
+from typing import Annotated, ClassVar, Protocol, TypeVar
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -44,10 +44,28 @@ __all__ = [
     "ServiceSnapshot",
     "ServiceSpec",
     "VolumeSpec",
+    "find_named",
 ]
 
 
 _E = TypeVar("_E", bound=StrEnum)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def find_named(items: Iterable[_N], name: str) -> _N:
+    """The first of ``items`` called ``name`` (a service of a request or a release);
+    ``KeyError(name)`` if there is none."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
 
 
 def _enum_or_default(enum: type[_E], default: _E) -> Callable[[object], object]:
@@ -246,10 +264,7 @@ class ProvisionRequest(SpecModel):
 
     def service(self, name: str) -> ServiceSpec:
         """The service called ``name``; ``KeyError`` if there is none."""
-        for svc in self.services:
-            if svc.name == name:
-                return svc
-        raise KeyError(name)
+        return find_named(self.services, name)
 
     @property
     def main(self) -> ServiceSpec:

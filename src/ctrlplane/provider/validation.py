@@ -362,11 +362,15 @@ def request_problems(req: ProvisionRequest) -> list[Problem]:
     return problems
 
 
+def _refuse(problems: list[Problem], subject: str) -> None:
+    """Raise :class:`InvalidSpec` with ``problems`` about ``subject``, if there are any."""
+    if problems:
+        raise InvalidSpec(problems, subject=subject)
+
+
 def validate_request(req: ProvisionRequest) -> None:
     """Raise :class:`InvalidSpec` with every problem of ``req``; return if it is valid."""
-    problems = request_problems(req)
-    if problems:
-        raise InvalidSpec(problems, subject="provision request")
+    _refuse(request_problems(req), "provision request")
 
 
 def deploy_problems(req: DeployRequest, current: Sequence[str] | None = None) -> list[Problem]:
@@ -402,9 +406,7 @@ def deploy_problems(req: DeployRequest, current: Sequence[str] | None = None) ->
 
 def validate_deploy(req: DeployRequest, current: Sequence[str] | None = None) -> None:
     """Raise :class:`InvalidSpec` with every problem of a deploy request."""
-    problems = deploy_problems(req, current)
-    if problems:
-        raise InvalidSpec(problems, subject="deploy request")
+    _refuse(deploy_problems(req, current), "deploy request")
 
 
 def scale_problems(spec: ResourceSpec) -> list[Problem]:
@@ -419,6 +421,4 @@ def scale_problems(spec: ResourceSpec) -> list[Problem]:
 
 def validate_scale(spec: ResourceSpec) -> None:
     """Raise :class:`InvalidSpec` with every problem of a scale request."""
-    problems = scale_problems(spec)
-    if problems:
-        raise InvalidSpec(problems, subject="scale request")
+    _refuse(scale_problems(spec), "scale request")

@@ -11,7 +11,6 @@ the provider's ``time_scale``. ``backend.faults.fail_health(service)`` fails eve
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from ctrlplane.provider.health import (
     GateOutcome,
@@ -64,18 +63,7 @@ async def probe_once(
 ) -> ProbeResult:
     """Probe ``c`` once according to ``hc``."""
     outcome = await probe_outcome(backend, c, hc)
-    return ProbeResult(
-        service=c.service,
-        replica=c.replica,
-        kind=probe_kind(hc),
-        target=probe_target(hc),
-        attempt=attempt,
-        healthy=outcome.healthy,
-        observed=outcome.observed,
-        status_code=outcome.status_code,
-        exit_code=outcome.exit_code,
-        at=datetime.now(UTC),
-    )
+    return outcome.stamp(c.service, c.replica, probe_kind(hc), probe_target(hc), attempt)
 
 
 async def gate(

@@ -14,7 +14,7 @@ from datetime import datetime
 from ctrlplane.provider.enums import InstanceState, ServiceRole, WorkloadKind
 from ctrlplane.provider.releases import Release, new_release
 from ctrlplane.provider.results import LogRecord
-from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.spec import ServiceSpec, find_named
 from ctrlplane.testing.images import FakeImage
 
 __all__ = ["ContainerFiles", "FakeContainer", "InstanceRecord", "Unit"]
@@ -115,10 +115,7 @@ class InstanceRecord:
 
     def spec(self, name: str) -> ServiceSpec:
         """The current spec of service ``name`` (``KeyError`` if none)."""
-        for svc in self.services:
-            if svc.name == name:
-                return svc
-        raise KeyError(name)
+        return find_named(self.services, name)
 
     @property
     def main(self) -> ServiceSpec:

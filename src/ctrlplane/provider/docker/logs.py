@@ -13,12 +13,9 @@ or one) and reads them within one operation.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import heapq
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,6 +30,7 @@ from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
+from ctrlplane.provider.streams import as_they_come, merge_by_time
 
 __all__ = ["LogSource", "log_sources", "open_instance_logs", "read_batches"]
 
@@ -117,26 +115,17 @@ async def _records(
 async def _by_time(
     streams: Sequence[AsyncIterator[LogRecord]], tail: int
 ) -> AsyncIterator[LogRecord]:
-    """The records of ``streams`` (each in time order) in time order, holding one per
-    stream (and, with ``tail``, the last ``tail`` merged ones: the engine sent at most
-    that many per stream)."""
-    heap: list[tuple[datetime, int, LogRecord]] = []
-
-    async def pull(index: int) -> None:
-        record = await anext(streams[index], None)
-        if record is not None:
-            heapq.heappush(heap, (record.time, index, record))
-
-    for index in range(len(streams)):
-        await pull(index)
-    last: deque[LogRecord] = deque(maxlen=tail) if tail > 0 else deque()
-    while heap:
-        _, index, record = heapq.heappop(heap)
-        if tail > 0:
-            last.append(record)
-        else:
+    """The records of ``streams`` (each in time order) in time order
+    (:func:`~ctrlplane.provider.streams.merge_by_time`: one held per stream), with
+    ``tail`` only the last ``tail`` merged ones (the engine sent at most that many per
+    stream)."""
+    if tail <= 0:
+        async for record in merge_by_time(streams):
             yield record
-        await pull(index)
+        return
+    last: deque[LogRecord] = deque(maxlen=tail)
+    async for record in merge_by_time(streams):
+        last.append(record)
     for record in last:
         yield record
 
@@ -167,36 +156,10 @@ async def read_batches(
             for stream in streams:
                 await stream.aclose()
         return
-    queue: asyncio.Queue[list[LogRecord] | BaseException | None] = asyncio.Queue(maxsize=16)
-
-    async def pump(src: LogSource) -> None:
-        try:
-            async for batch in _batches(client, src, params, follow=follow):
-                await queue.put(batch)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            await queue.put(exc)
-        else:
-            await queue.put(None)
-
-    tasks = [asyncio.create_task(pump(src)) for src in sources]
-    remaining = len(tasks)
-    try:
-        while remaining:
-            item = await queue.get()
-            if item is None:
-                remaining -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    batches = [_batches(client, src, params, follow=follow) for src in sources]
+    async with aclosing(as_they_come(batches, buffer=16)) as arriving:
+        async for batch in arriving:
+            yield batch
 
 
 async def open_instance_logs(

@@ -22,7 +22,6 @@ the containers that have started, and ties the connection's life to the stream's
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from ctrlplane.provider.kubernetes.observe.pods import has_started, replica_orde
 from ctrlplane.provider.kubernetes.render.naming import BACKEND
 from ctrlplane.provider.results import LogRecord
 from ctrlplane.provider.spec import LogOptions
+from ctrlplane.provider.streams import as_they_come
 
 __all__ = ["open_instance_logs", "open_merged"]
 
@@ -202,34 +202,22 @@ async def _iterate(records: Sequence[LogRecord]) -> AsyncIterator[LogRecord]:
 
 
 async def _follow(opened: Sequence[Opened], since: datetime | None) -> AsyncIterator[LogRecord]:
-    queue: asyncio.Queue[LogRecord | BaseException | None] = asyncio.Queue()
-
-    async def pump(resp: LogResponse, source: LogSource, stream: Stream, floor: int | None) -> None:
-        try:
-            async for line in _lines(resp, source, stream, since, floor):
-                await queue.put(line.record)
-        except Exception as exc:  # handed to the consumer
-            await queue.put(exc)
-        finally:
-            await queue.put(None)
-
-    tasks = [asyncio.create_task(pump(*item)) for item in opened]
-    open_count = len(tasks)
+    """The records of every open log as they arrive
+    (:func:`~ctrlplane.provider.streams.as_they_come`); an error of one that is not a
+    :class:`CtrlplaneError` becomes one. The responses close when this ends."""
+    lines = [
+        (line.record async for line in _lines(resp, source, stream, since, floor))
+        for resp, source, stream, floor in opened
+    ]
     try:
-        while open_count:
-            item = await queue.get()
-            if item is None:
-                open_count -= 1
-            elif isinstance(item, BaseException):
-                if isinstance(item, CtrlplaneError):
-                    raise item
-                raise CtrlplaneError(f"{BACKEND} logs: {item}") from item
-            else:
-                yield item
+        async with contextlib.aclosing(as_they_come(lines, buffer=0)) as arriving:
+            async for record in arriving:
+                yield record
+    except CtrlplaneError:
+        raise
+    except Exception as exc:
+        raise CtrlplaneError(f"{BACKEND} logs: {exc}") from exc
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         for resp, _, _, _ in opened:
             await resp.aclose()
 

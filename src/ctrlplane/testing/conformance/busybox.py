@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from ctrlplane.provider.spec import PortSpec, ServiceSpec
 
-__all__ = ["BusyboxServices", "http_script", "idle_script", "log_script"]
+__all__ = ["BusyboxServices", "exit_script", "http_script", "idle_script", "log_script"]
 
 _IDLE = "while true; do sleep 1 & wait $!; done"
 
@@ -56,6 +56,15 @@ def log_script(lines: Sequence[str], stderr_lines: Sequence[str], tick: float | 
         )
     else:
         parts.append(_IDLE)
+    return "; ".join(parts)
+
+
+def exit_script(lines: Sequence[str], delay: float, code: int) -> str:
+    """Print the lines, sleep ``delay`` seconds (if any), exit ``code``."""
+    parts = [f"echo {shlex.quote(line)}" for line in lines]
+    if delay > 0:
+        parts.append(f"sleep {delay:g}")
+    parts.append(f"exit {int(code)}")
     return "; ".join(parts)
 
 
@@ -106,11 +115,7 @@ class BusyboxServices:
         version: int = 1,
     ) -> ServiceSpec:
         """Prints the lines, sleeps ``delay`` seconds, exits ``code``."""
-        parts = [f"echo {shlex.quote(line)}" for line in lines]
-        if delay > 0:
-            parts.append(f"sleep {delay:g}")
-        parts.append(f"exit {int(code)}")
-        return self._sh(name, "; ".join(parts), version, None)
+        return self._sh(name, exit_script(lines, delay, code), version, None)
 
     def idle_service(
         self, name: str, *, env: Mapping[str, str] | None = None, version: int = 1

@@ -17,7 +17,7 @@ from ctrlplane.provider.results import Endpoint
 from ctrlplane.provider.spec import PortSpec, ServiceSpec
 from ctrlplane.secrets import SecretResolver
 from ctrlplane.testing.backend import FakeBackend
-from ctrlplane.testing.conformance.busybox import http_script
+from ctrlplane.testing.conformance.busybox import exit_script, http_script
 from ctrlplane.testing.conformance.harness import ConformanceHarness, RunningUnit
 from ctrlplane.testing.fake import FakeProvider
 from ctrlplane.testing.images import FakeImage, HttpRequest, serve_files
@@ -111,12 +111,10 @@ class FakeHarness(ConformanceHarness):
         delay: float = 0.0,
         version: int = 1,
     ) -> ServiceSpec:
-        script = [f"echo {shlex.quote(line)}" for line in lines]
-        if delay > 0:
-            script.append(f"sleep {delay:g}")
-        script.append(f"exit {int(code)}")
         return ServiceSpec(
-            name=name, image=self.image(version), command=["sh", "-c", "; ".join(script)]
+            name=name,
+            image=self.image(version),
+            command=["sh", "-c", exit_script(lines, delay, code)],
         )
 
     def idle_service(

@@ -12,14 +12,14 @@ network.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ctrlplane.provider.enums import ServiceRole, WorkloadKind
-from ctrlplane.provider.spec import ConfigFile, ProvisionRequest, ResourceSpec, ServiceSpec
+from ctrlplane.provider.releases import config_digest
+from ctrlplane.provider.spec import ProvisionRequest, ResourceSpec, ServiceSpec
 from ctrlplane.provider.validation import startup_order
 
 __all__ = [
@@ -165,18 +165,9 @@ def scaled(svc: ServiceSpec, spec: ResourceSpec) -> ServiceSpec:
     return svc.model_copy(update={"resources": res.model_copy(update=update)})
 
 
-def config_digest(files: Sequence[ConfigFile]) -> str:
-    """A digest of config file contents (what the spec label keeps instead of them)."""
-    h = hashlib.sha256()
-    for cf in files:
-        h.update(f"{cf.name}\0{cf.path}\0{cf.format}\0".encode())
-        h.update(cf.content.encode())
-        h.update(b"\0")
-    return h.hexdigest()[:16]
-
-
 def redacted_spec(svc: ServiceSpec) -> str:
-    """The service spec as stored in the spec label: config contents replaced by a digest.
+    """The service spec as stored in the spec label: config contents replaced by a digest
+    (:func:`~ctrlplane.provider.releases.config_digest`, the one a release keeps).
 
     Secret references (keys and types) are kept; secret values are never part of a spec.
     Read back by :func:`ctrlplane.provider.docker.observe.workload.spec_from_label`.
