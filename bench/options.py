@@ -66,6 +66,9 @@ class Options:
     wide_engine: str
     """``auto``: B2/B3 use the private wide-pool engine only when their size needs more
     networks than the shared engine can spare; ``always``: they always use it."""
+    swarm: str = "auto"
+    """``auto``: B7 makes a Swarm when the engine allows it (see :mod:`bench.swarm`);
+    ``never``: B7 runs without its Swarm contender (for an engine other programs use)."""
 
 
 def _ids(text: str) -> tuple[str, ...]:
@@ -128,6 +131,15 @@ def parser() -> argparse.ArgumentParser:
             "needs it (auto, the default) or always"
         ),
     )
+    p.add_argument(
+        "--swarm",
+        choices=("auto", "never"),
+        default="auto",
+        help=(
+            "B7's Swarm contender: when the engine allows it (auto, the default: not in "
+            "swarm mode, no other workload on a user-defined network) or never"
+        ),
+    )
     return p
 
 
@@ -149,4 +161,5 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         only=tuple(i for i in BENCHMARK_IDS if i in args.only),
         json_path=args.json,
         wide_engine=str(args.wide_engine),
+        swarm=str(args.swarm),
     )

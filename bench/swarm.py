@@ -1,8 +1,13 @@
 """A single-node Swarm on the shared engine, for B7 only, and always left afterwards.
 
-:func:`local_swarm` is a context manager: it refuses (with the reason) when the engine
-is in swarm mode already, for whatever reason (someone else's Swarm is never touched);
-otherwise it runs ``docker swarm init --advertise-addr 127.0.0.1`` and, whatever
+:func:`local_swarm` is a context manager: it refuses (with the reason) when ``--swarm
+never`` was given, when the engine is in swarm mode already, for whatever reason
+(someone else's Swarm is never touched), or when containers other than this run's are
+running on user-defined networks: leaving a Swarm erases the embedded DNS names of every
+such network on Docker 20.10 (after ``docker swarm leave --force`` each service name on
+them answers NXDOMAIN until its container rejoins the network), which would silently
+break their service names (a ctrlplane front, for one, could no longer reach its
+service). Otherwise it runs ``docker swarm init --advertise-addr 127.0.0.1`` and, whatever
 happens in the block (an error, Ctrl-C, SIGTERM: the janitor holds the undo), runs
 ``docker swarm leave --force`` and removes the ``docker_gwbridge`` network if the Swarm
 created it. :class:`SwarmService` is a replicated service with a health check whose
@@ -61,10 +66,36 @@ async def _leave(engine: Engine, remove_gwbridge: bool) -> None:
             await asyncio.sleep(0.2)
 
 
+async def _other_networked(run: Run, engine: Engine) -> list[str]:
+    """Names of running containers not of this run that are on a user-defined network."""
+    builtin = {"bridge", "host", "none"}
+    mine = run.labels
+    async with engine.client() as docker:
+        found = await docker.containers.list()
+    names = []
+    for container in found:
+        labels: Mapping[str, str] = container["Labels"] or {}
+        if all(labels.get(k) == v for k, v in mine.items()):
+            continue
+        settings: Mapping[str, Any] = container["NetworkSettings"] or {}
+        if set(settings.get("Networks") or {}) - builtin:
+            names.append(str((container["Names"] or ["?"])[0]).lstrip("/"))
+    return names
+
+
 @contextlib.asynccontextmanager
 async def local_swarm(run: Run, engine: Engine) -> AsyncIterator[None]:
     """Init a Swarm for the block and leave it after (see the module docstring);
     :class:`SwarmUnavailable` if the engine is in swarm mode already or init fails."""
+    if run.options.swarm == "never":
+        raise SwarmUnavailable("not made: --swarm never")
+    others = await _other_networked(run, engine)
+    if others:
+        raise SwarmUnavailable(
+            f"{len(others)} other container(s) run on user-defined networks of this engine "
+            f"(e.g. {others[0]}): leaving a Swarm would erase their networks' DNS names, "
+            "so B7 makes none beside them"
+        )
     state = await _state(engine)
     if state != "inactive":
         raise SwarmUnavailable(
