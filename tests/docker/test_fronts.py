@@ -279,6 +279,38 @@ async def test_the_front_is_part_of_the_instance(
     # make_id checks that nothing of the instance (the front included) is left
 
 
+async def test_a_front_that_cannot_resolve_its_service_is_reported_and_start_repairs_it(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """The engine can lose a network's service names while every container keeps running
+    (``docker swarm leave`` erases them on Docker 20.10; a test cannot leave a Swarm on
+    an engine other tests share, so the unit's holder rejoins its network without its
+    aliases here, which leaves the name unresolved the same way). The front then closes
+    every connection: status must not say ready, and start gives the names back."""
+    iid = make_id()
+    result = await provider.provision(request(iid, app(replicas=1)))
+    try:
+        url = next(e.url for e in result.endpoints if e.public)
+        assert await served(url) == "v1"
+        assert (await provider.status(iid)).ready
+        network, holder = f"cp-{iid}", f"cp-{iid}-0.pod"
+        await docker_cli("network", "disconnect", network, holder)
+        await docker_cli("network", "connect", network, holder)
+        with pytest.raises(ConnectionError):
+            await asyncio.to_thread(get, url)  # the front closes the connection
+        status = await provider.status(iid)
+        assert not status.ready
+        assert (
+            f"front app:8080/tcp cannot resolve the name 'app' on the instance network: "
+            f"{url} closes every connection" in status.message
+        ), status.message
+        await provider.start(iid)  # the units run: start gives the holder its names back
+        assert await served(url) == "v1"
+        assert (await provider.status(iid)).ready
+    finally:
+        await provider.deprovision(iid)
+
+
 async def test_no_front_left_after_a_failed_provision(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:

@@ -16,20 +16,22 @@ fronts alone.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
-from ctrlplane.errors import BackendError, BackendUnavailable, CtrlplaneError
+from ctrlplane.errors import BackendError, BackendUnavailable, CtrlplaneError, OperationTimeout
+from ctrlplane.provider.deadlines import bounded, seconds
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.images import ensure_image
 from ctrlplane.provider.docker.observe.workload import front_host_port, fronts_by_key
-from ctrlplane.provider.docker.render.fronts import FrontPort, front_ports
+from ctrlplane.provider.docker.render.fronts import FrontPort, front_ports, resolve_argv
 from ctrlplane.provider.docker.render.materials import registry_auth
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.native import JSON
 
-__all__ = ["ensure_fronts", "inspect_fronts"]
+__all__ = ["ensure_fronts", "inspect_fronts", "unresolved_fronts"]
 
 _PIN_ATTEMPTS = 3
 """Tries to pin an engine-chosen port (another process may take it in between)."""
@@ -44,6 +46,35 @@ async def inspect_fronts(ctx: DockerContext, instance_id: str) -> list[JSON]:
         if info is not None:
             out.append(info)
     return out
+
+
+async def unresolved_fronts(ctx: DockerContext, wl: Workload, fronts: list[JSON]) -> set[str]:
+    """The keys of the running ``fronts`` that cannot resolve their service's name on the
+    instance network (checked inside each, as it resolves the name for every
+    connection): such a front closes every connection it accepts. The engine can lose a
+    network's names while the containers keep running (``docker swarm leave`` erases
+    them). A front whose check cannot run (the engine does not answer within
+    ``request_timeout``, the exec fails) is not reported."""
+    by_key = fronts_by_key(ctx.labels, fronts)
+    limit = seconds(ctx.config.request_timeout)
+
+    async def unresolved(front: FrontPort) -> bool:
+        info = by_key.get(front.key)
+        if info is None or not (info.get("State") or {}).get("Running"):
+            return False
+        socat = ((info.get("Config") or {}).get("Entrypoint") or ["socat"])[0]
+        argv = resolve_argv(front, str(socat))
+        try:
+            done = await bounded(
+                ctx.client.exec(str(info["Id"]), argv, stdin=None, tty=False), limit
+            )
+        except (CtrlplaneError, OperationTimeout):
+            return False
+        return done.exit_code != 0
+
+    wanted = front_ports(wl)
+    found = await asyncio.gather(*(unresolved(front) for front in wanted))
+    return {front.key for front, bad in zip(wanted, found, strict=True) if bad}
 
 
 async def ensure_fronts(ctx: DockerContext, wl: Workload) -> list[JSON]:

@@ -15,7 +15,7 @@ from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.frames import DockerFrames
-from ctrlplane.provider.docker.fronts import inspect_fronts
+from ctrlplane.provider.docker.fronts import inspect_fronts, unresolved_fronts
 from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.history import read_history
 from ctrlplane.provider.docker.instances import inspect_all, inspect_holders, load
@@ -99,7 +99,8 @@ async def read_status(ctx: DockerContext, op: Operation, lease: Lease | None) ->
             endpoints=endpoints(ctx.config, wl, fronts),
             metadata=instance_metadata(ctx.names, wl, len(units(ctx.labels, inspects))),
         )
-        status = with_fronts(ctx.config, wl, fronts, status)
+        unresolved = await unresolved_fronts(ctx, wl, fronts) if status.ready else set()
+        status = with_fronts(ctx.config, wl, fronts, status, unresolved)
     elif lease is not None or await ctx.client.list_networks(
         ctx.labels.instance_filter(instance_id)
     ):

@@ -3,12 +3,14 @@
 ``start`` brings every unit's namespace holder, then its long-lived services up in
 dependency order (first stopping the services of a unit whose holder is down or gone, so
 they join its new namespace), each of which must then stay up through the
-stability window, and makes every front run (:mod:`.fronts`: a missing one is created
-again); ``stop`` stops the units gracefully in reverse order (the fronts keep holding the
-published ports); ``restart`` is both in one operation; ``scale`` updates the main
-service's limits in place and adds or removes units (an added unit gets its service names
-once it is up and its health checks pass; a removed unit gives up its names and drains
-for ``drain_period`` first, so the fronts send it nothing new).
+stability window, gives every running holder its service names back where it lost them
+(the engine can lose them, :func:`.fronts.unresolved_fronts`), and makes every front run
+(:mod:`.fronts`: a missing one is created again); ``stop`` stops the units gracefully
+in reverse order (the fronts keep holding the published ports); ``restart`` is both in
+one operation; ``scale`` updates the main service's limits in place and adds or removes
+units (an added unit gets its service names once it is up and its health checks pass; a
+removed unit gives up its names and drains for ``drain_period`` first, so the fronts
+send it nothing new).
 
 A start quotes the last log lines of a service that does not stay up: the operation's
 redactor learns the secret values the instance's containers hold first, so the error
@@ -73,6 +75,9 @@ async def start_instance(ctx: DockerContext, op: Operation, instance_id: str) ->
                 for r in units(ctx.labels, inspects)
             ]
         await runner.stable([s for unit in started for s in unit.result()])
+        for holder in await inspect_holders(ctx, instance_id):  # names lost meanwhile
+            if (holder.get("State") or {}).get("Running"):
+                await advertise(ctx, wl, replica_of(ctx.labels, holder), str(holder["Id"]))
         await ensure_fronts(ctx, wl)
     except (BaseExceptionGroup, RolloutFailed) as exc:
         raise _op_error(instance_id, "start", exc) from None

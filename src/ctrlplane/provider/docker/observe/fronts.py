@@ -3,12 +3,13 @@
 Each published port's front (:mod:`..render.fronts`) must exist and run for the port to
 be served: ``status`` lists every front in its ``metadata`` (``fronts``:
 ``<service>:<port>/<protocol>=<url> <state>``, comma-separated), and one that is missing
-or not running makes the instance not ready, with a message saying what to run.
+or not running, or that cannot resolve its service's name (it then closes every
+connection), makes the instance not ready, with a message saying what to run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ctrlplane.provider.docker.config import DockerConfig
@@ -29,8 +30,10 @@ def with_fronts(
     wl: Workload,
     fronts: Sequence[Mapping[str, Any]],
     status: InstanceStatus,
+    unresolved: Collection[str] = (),
 ) -> InstanceStatus:
-    """``status`` with the fronts of ``wl`` reported (see the module docs)."""
+    """``status`` with the fronts of ``wl`` reported (see the module docs); ``unresolved``:
+    the keys of the running fronts that cannot resolve their service's name."""
     by_key = fronts_by_key(Labels(config.label_prefix), fronts)
     listed: list[str] = []
     problems: list[str] = []
@@ -47,6 +50,12 @@ def with_fronts(
             problems.append(
                 f"front {front.key} is {state}: {url or 'its port'} is not served "
                 "(start restarts it)"
+            )
+        elif front.key in unresolved:
+            problems.append(
+                f"front {front.key} cannot resolve the name {front.service!r} on the instance "
+                f"network: {url or 'its port'} closes every connection (the engine lost the "
+                "network's DNS names, as `docker swarm leave` does; restart brings them back)"
             )
     if not listed:
         return status

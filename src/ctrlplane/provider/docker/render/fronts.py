@@ -22,7 +22,7 @@ from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.spec import PortSpec
 
-__all__ = ["FrontPort", "forward_args", "front_ports"]
+__all__ = ["FrontPort", "forward_args", "front_ports", "resolve_argv"]
 
 CONNECT_TIMEOUT = 5
 """Seconds a front's child waits for a unit to accept a forwarded connection."""
@@ -54,6 +54,15 @@ def front_ports(wl: Workload) -> list[FrontPort]:
         if svc.role is not ServiceRole.INIT
         for port in svc.ports
     ]
+
+
+def resolve_argv(front: FrontPort, socat: str) -> list[str]:
+    """A command for ``front``'s container (``socat``: its entrypoint) that resolves the
+    service's name as the front does for each connection, and sends nothing: socat opens
+    a datagram socket to ``<service>:<port>`` (exit 0) or cannot resolve the name (exit
+    1), then reads the end of ``/dev/null``."""
+    target = f"UDP-SENDTO:{front.service}:{front.port.container}"
+    return [socat, "-u", "OPEN:/dev/null", target]
 
 
 def forward_args(front: FrontPort) -> list[str]:
