@@ -44,8 +44,6 @@ from ctrlplane.provider.leases import InstanceLocks
 from ctrlplane.provider.operations import (
     Operation,
     Operations,
-    interrupted_message,
-    lease_metadata,
 )
 from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import (
@@ -56,6 +54,7 @@ from ctrlplane.provider.releases import (
     plan_deploy,
     plan_rollback,
 )
+from ctrlplane.provider.reporting import with_lease
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -407,13 +406,7 @@ class FakeProvider:
     async def status(self, instance_id: str) -> InstanceStatus:
         """Worst-of over long-lived services (and failed inits); per-service detail."""
         status = await instance_status(self.backend, self._record(instance_id))
-        lease = await self._ops.current_lease(instance_id)
-        if lease is None:
-            return status
-        update: dict[str, object] = {"metadata": {**status.metadata, **lease_metadata(lease)}}
-        if lease.expired():
-            update["message"] = interrupted_message(lease)
-        return status.model_copy(update=update)
+        return with_lease(status, await self._ops.current_lease(instance_id))
 
     async def units(self, instance_id: str) -> list[UnitStatus]:
         """Every container of the instance (a rollout's new units too), one row each."""

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
+from ctrlplane.provider.reporting import private_endpoint, worst_of
 from ctrlplane.provider.results import (
     Endpoint,
     InstanceStatus,
@@ -32,13 +33,7 @@ __all__ = ["endpoints", "instance_status", "service_status", "unit_statuses", "u
 def endpoints(record: InstanceRecord) -> list[Endpoint]:
     """One in-network endpoint per declared port: ``fake://<service>.<instance>:<port>``."""
     return [
-        Endpoint(
-            service_name=svc.name,
-            url=f"fake://{svc.name}.{record.instance_id}:{port.container}",
-            port=port.container,
-            protocol=str(port.protocol),
-            public=False,
-        )
+        private_endpoint(svc.name, port, f"{svc.name}.{record.instance_id}", "fake")
         for svc in record.services
         for port in svc.ports
     ]
@@ -99,14 +94,13 @@ async def instance_status(backend: FakeBackend, record: InstanceRecord) -> Insta
         if c.running and c.started_at is not None and c.service not in inits
     ]
     live = record.live_release
-    return InstanceStatus(
-        state=state,
-        ready=state is InstanceState.RUNNING and all(st.ready for st in long_lived),
-        restarts=sum(st.restarts for st in services.values()),
-        started_at=min(started) if started else None,
+    return worst_of(
+        state,
+        services,
+        long_lived,
+        started=started,
         message=record.message,
         endpoints=endpoints(record),
-        services=services,
         metadata={
             "replicas": str(len(record.units)),
             **({"release_id": live.release_id} if live else {}),

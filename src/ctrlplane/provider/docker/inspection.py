@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime, timedelta
 
 from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.docker.config import BACKEND
@@ -41,6 +40,7 @@ from ctrlplane.provider.health import GateOutcome, ProbeResult
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation, interrupted_message, lease_metadata
+from ctrlplane.provider.reporting import measured_health
 from ctrlplane.provider.results import (
     HealthStatus,
     InstanceStatus,
@@ -70,10 +70,7 @@ async def engine_health(frames: DockerFrames) -> HealthStatus:
             message = f"Docker engine {frames.engine_version} (API {frames.api_version})"
     except CtrlplaneError as exc:
         healthy, message = False, str(exc)
-    latency = timedelta(seconds=time.monotonic() - began)
-    return HealthStatus(
-        healthy=healthy, message=message, latency=latency, checked_at=datetime.now(UTC)
-    )
+    return measured_health(healthy, message, began)
 
 
 async def read_status(ctx: DockerContext, op: Operation, lease: Lease | None) -> InstanceStatus:

@@ -20,23 +20,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 from ctrlplane.provider.capabilities import Capability
+from ctrlplane.provider.docker import inspection, lifecycle
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.deploys import deploy_release, list_releases, rollback_to
 from ctrlplane.provider.docker.execution import run_exec
 from ctrlplane.provider.docker.frames import DockerFrames
-from ctrlplane.provider.docker.inspection import (
-    engine_health,
-    list_summaries,
-    list_units,
-    read_status,
-    resource_usage,
-)
-from ctrlplane.provider.docker.lifecycle import (
-    restart_instance,
-    scale_instance,
-    start_instance,
-    stop_instance,
-)
 from ctrlplane.provider.docker.limits import DECLARED, DockerLimits
 from ctrlplane.provider.docker.logs import open_instance_logs
 from ctrlplane.provider.docker.objects import removal_intent, remove_instance
@@ -122,7 +110,7 @@ class DockerProvider:
     async def health_check(self) -> HealthStatus:
         """Ping the engine (within ``connect_timeout`` + ``request_timeout``); never
         raises (an unreachable or silent engine is ``healthy=False``)."""
-        return await engine_health(self._frames)
+        return await inspection.engine_health(self._frames)
 
     # -- Provider: provision / deprovision ----------------------------------------------
 
@@ -157,18 +145,18 @@ class DockerProvider:
         gone are restarted into its new namespace. Each must stay up through the
         stability window."""
         async with self._frames.mutating(instance_id, "start") as (ctx, op):
-            await start_instance(ctx, op, instance_id)
+            await lifecycle.start_instance(ctx, op, instance_id)
 
     async def stop(self, instance_id: str) -> None:
         """Stop gracefully (SIGTERM, SIGKILL after ``stop_timeout``) in reverse
         dependency order. No-op for stopped services."""
         async with self._frames.mutating(instance_id, "stop") as (ctx, _):
-            await stop_instance(ctx, instance_id)
+            await lifecycle.stop_instance(ctx, instance_id)
 
     async def restart(self, instance_id: str) -> None:
         """Stop, then start (one operation)."""
         async with self._frames.mutating(instance_id, "restart") as (ctx, op):
-            await restart_instance(ctx, op, instance_id)
+            await lifecycle.restart_instance(ctx, op, instance_id)
 
     # -- Provider: status ---------------------------------------------------------------
 
@@ -177,18 +165,18 @@ class DockerProvider:
         running or interrupted operation in ``metadata`` (and the message). Texts that
         quote container output are scrubbed of the instance's secret values."""
         async with self._frames.reading(instance_id, "status") as (ctx, op):
-            return await read_status(ctx, op, await self._frames.lease(instance_id))
+            return await inspection.read_status(ctx, op, await self._frames.lease(instance_id))
 
     async def units(self, instance_id: str) -> list[UnitStatus]:
         """One row per container (a rollout's new and retiring ones too), in start-up
         order, then replica."""
         async with self._frames.reading(instance_id, "units") as (ctx, op):
-            return await list_units(ctx, op)
+            return await inspection.list_units(ctx, op)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """Every instance on the engine (of ``tenant_id``), oldest first; one list call."""
         async with self._frames.context() as ctx:
-            return await list_summaries(ctx, tenant_id)
+            return await inspection.list_summaries(ctx, tenant_id)
 
     # -- Provider: deploy / rollback -----------------------------------------------------
 
@@ -225,12 +213,12 @@ class DockerProvider:
         set keeps their volumes). A field of 0 leaves that setting unchanged."""
         self._preflight.scale(spec)
         async with self._frames.mutating(instance_id, "scale") as (ctx, op):
-            await scale_instance(ctx, op, instance_id, spec)
+            await lifecycle.scale_instance(ctx, op, instance_id, spec)
 
     async def resources(self, instance_id: str) -> ResourceUsage:
         """CPU (100 = one core), memory and network summed over running containers."""
         async with self._frames.reading(instance_id, "resources") as (ctx, _):
-            return await resource_usage(ctx, instance_id)
+            return await inspection.resource_usage(ctx, instance_id)
 
     # -- Provider: logs / exec ------------------------------------------------------------
 

@@ -35,9 +35,9 @@ from ctrlplane.provider.ecs.render.names import (
     family,
 )
 from ctrlplane.provider.ecs.render.tags import as_map
-from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.reporting import measured_health, replica_state
 from ctrlplane.provider.results import (
     Endpoint,
     HealthStatus,
@@ -145,14 +145,8 @@ async def list_instances(ctx: EcsContext, tenant_id: str | None) -> list[Instanc
         if service.get("status") != "ACTIVE":
             continue
         tags = as_map(service.get("tags"))
-        desired = int(service.get("desiredCount") or 0)
-        running = int(service.get("runningCount") or 0)
-        if desired == 0:
-            state = InstanceState.STOPPED
-        elif running >= desired:
-            state = InstanceState.RUNNING
-        else:
-            state = InstanceState.STARTING
+        desired, running = service.get("desiredCount"), service.get("runningCount")
+        state = replica_state(int(desired or 0), int(running or 0))
         out.append(
             InstanceSummary(
                 instance_id=tags.get(TAG_INSTANCE, ""),
@@ -231,9 +225,4 @@ async def health(ctx: EcsContext) -> HealthStatus:
             healthy = True
     except CtrlplaneError as exc:
         message, healthy = str(exc), False
-    return HealthStatus(
-        healthy=healthy,
-        message=message,
-        latency=timedelta(seconds=time.monotonic() - began),
-        checked_at=datetime.now(UTC),
-    )
+    return measured_health(healthy, message, began)

@@ -16,13 +16,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.ecs.config import BACKEND, EcsConfig, LaunchType
-from ctrlplane.provider.ecs.render.labels import ReleaseInfo
+from ctrlplane.provider.ecs.render.preview import placeholder_definition
 from ctrlplane.provider.ecs.render.sizes import TaskSize, task_size
-from ctrlplane.provider.ecs.render.taskdef import placeholder_references, task_definition
 from ctrlplane.provider.enums import PortProtocol, SecretType, WorkloadKind
 from ctrlplane.provider.preflight import Preflight, Refusal
 from ctrlplane.provider.spec import DeployRequest, ProvisionRequest, ResourceSpec
@@ -57,7 +55,6 @@ EXEC_REFUSAL = (
 
 MAX_DEFINITION_BYTES = 65_536
 _TAG = re.compile(r"^[\w .:/=+\-@]*$")
-_RENDER_RELEASE = ReleaseInfo("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC))
 
 
 class EcsLimits:
@@ -255,15 +252,7 @@ def spec_refusals(req: ProvisionRequest, cfg: EcsConfig, *, settings: bool = Tru
 
 
 def _size_refusals(req: ProvisionRequest, cfg: EcsConfig, size: TaskSize) -> list[Refusal]:
-    region = cfg.region or "us-east-1"
-    body = task_definition(
-        req,
-        _RENDER_RELEASE,
-        cfg,
-        region=region,
-        references=placeholder_references(req, cfg, region),
-        size=size,
-    )
+    body = placeholder_definition(req, cfg, cfg.region or "us-east-1", size)
     length = len(json.dumps(body, separators=(",", ":")).encode())
     if length > MAX_DEFINITION_BYTES - 2048:
         return [

@@ -10,10 +10,10 @@ logs are read from CloudWatch Logs; the operation lease is a DynamoDB item.
 A thin facade: each method runs the preflight (:func:`~.limits.preflight`: the
 capability table, validation, the backend's refusals), opens the operation frame
 (:class:`~ctrlplane.provider.operations.Operations`: the lease, the redactor) and an
-:class:`~.context.EcsContext`, and calls one function of an operation module
-(:mod:`.provisioning`, :mod:`.lifecycle`, :mod:`.inspection`, :mod:`.deploys`,
-:mod:`.logs`). What is sent is rendered by :mod:`.render`, read back by :mod:`.observe`,
-and travels through :mod:`.client`.
+:class:`~.context.EcsContext` (both held by :class:`~.frames.EcsFrames`), and calls
+one function of an operation module (:mod:`.provisioning`, :mod:`.lifecycle`,
+:mod:`.inspection`, :mod:`.deploys`, :mod:`.logs`). What is sent is rendered by
+:mod:`.render`, read back by :mod:`.observe`, and travels through :mod:`.client`.
 
 Declared capabilities (:data:`~.limits.CAPABILITIES`): ``provision``, ``deploy`` with
 ``strategy:rolling`` (ECS's rolling update), ``strategy:canary`` and
@@ -26,31 +26,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 
-from ctrlplane.errors import BackendError, NotSupported
+from ctrlplane.errors import NotSupported
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs import deploys, inspection, lifecycle, logs, provisioning
-from ctrlplane.provider.ecs.client import AwsApi, AwsSession
 from ctrlplane.provider.ecs.config import BACKEND, EcsConfig
-from ctrlplane.provider.ecs.context import EcsContext, EcsFacts, open_context
+from ctrlplane.provider.ecs.context import EcsContext
+from ctrlplane.provider.ecs.frames import EcsFrames
 from ctrlplane.provider.ecs.instances import require
-from ctrlplane.provider.ecs.leases import DynamoLeaseStore
-from ctrlplane.provider.ecs.limits import EXEC_REFUSAL, preflight
-from ctrlplane.provider.ecs.render import (
-    ReleaseInfo,
-    create_service,
-    placeholder_references,
-    task_definition,
-    task_size,
-)
-from ctrlplane.provider.ecs.render.names import family
-from ctrlplane.provider.ecs.render.tags import service_tags
+from ctrlplane.provider.ecs.limits import EXEC_REFUSAL
+from ctrlplane.provider.ecs.render import provision_requests
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.leases import InstanceLocks
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.operations import Operations, interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     DeployResult,
@@ -76,8 +63,6 @@ from ctrlplane.secrets import SecretResolver
 
 __all__ = ["EcsProvider"]
 
-_RENDERED = ReleaseInfo("rel_" + "0" * 26, datetime(1970, 1, 1, tzinfo=UTC))
-
 
 class EcsProvider:
     """The ECS backend. Holds its configuration, preflight, AWS session and the facts it
@@ -96,35 +81,19 @@ class EcsProvider:
         capabilities: Iterable[Capability] | None = None,
     ) -> None:
         self.config = config if config is not None else EcsConfig.from_env()
-        self._preflight = preflight(self.config, capabilities)
-        self._render_checks = preflight(self.config, capabilities, settings=False)
-        self._session = AwsSession(self.config)
-        self._facts = EcsFacts()
-        store = DynamoLeaseStore(self.config.lease_table, self._api)
-        locks = InstanceLocks(
-            store,
-            provider=BACKEND,
-            ttl=seconds(self.config.lease_ttl),
-            wait=seconds(self.config.lock_wait),
-            poll=max(min(seconds(self.config.poll_interval), 1.0), 0.01),
-        )
-        self._ops = Operations(locks, secrets)
+        self._frames = EcsFrames(self.config, secrets, capabilities)
+        self._preflight = self._frames.preflight
+        self._ops = self._frames.ops
 
     def __repr__(self) -> str:
         return f"EcsProvider(cluster={self.config.cluster!r}, region={self.config.region!r})"
 
-    def _api(self) -> AbstractAsyncContextManager[AwsApi]:
-        return AwsApi(self.config, self._session)
-
     def _open(self) -> AbstractAsyncContextManager[EcsContext]:
-        return open_context(self.config, self._preflight, self._session, self._facts)
-
-    def _open_stream(self) -> AbstractAsyncContextManager[EcsContext]:
-        return open_context(self.config, self._preflight, self._session, self._facts, active=False)
+        return self._frames.context()
 
     async def aclose(self) -> None:
         """Close the provider's AWS clients now (else they close with their event loop)."""
-        await self._session.close()
+        await self._frames.session.close()
 
     # -- metadata ------------------------------------------------------------------------
 
@@ -142,30 +111,8 @@ class EcsProvider:
         references to where their values would be stored (the account as ``<account>``),
         the task definition as ``<family>:<revision>``. Works before the setup is done:
         missing subnets or execution role are refused by ``provision``, not here."""
-        self._render_checks.provision(req)
-        region = self.config.region or "<region>"
-        body = task_definition(
-            req,
-            _RENDERED,
-            self.config,
-            region=region,
-            references=placeholder_references(req, self.config, region),
-            size=task_size(req.services, self.config),
-        )
-        name = family(self.config, req.instance_id)
-        replicas = max(req.main.resources.replicas, 1)
-        tags = service_tags(
-            req, _RENDERED.release_id, role="live", traffic=True, replicas=replicas, state="ready"
-        )
-        service = create_service(
-            self.config,
-            name=name,
-            task_definition=f"{name}:<revision>",
-            desired=replicas,
-            tags=tags,
-            main=req.main,
-        )
-        return [{"RegisterTaskDefinition": body}, {"CreateService": service}]
+        self._frames.render_checks.provision(req)
+        return provision_requests(req, self.config)
 
     async def health_check(self) -> HealthStatus:
         """Whether the cluster exists and answers; never raises."""
@@ -223,18 +170,7 @@ class EcsProvider:
         table cannot be read)."""
         async with self._open() as ctx, self._ops.reading(instance_id, "status"):
             found = await inspection.status(ctx, instance_id)
-            try:
-                lease = await self._ops.current_lease(instance_id)
-            except BackendError as exc:  # status works without the lease table; say why
-                return found.model_copy(
-                    update={"metadata": {**found.metadata, "operation": f"unknown: {exc}"}}
-                )
-        if lease is None:
-            return found
-        update: dict[str, object] = {"metadata": {**found.metadata, **lease_metadata(lease)}}
-        if lease.expired() and not found.message:
-            update["message"] = interrupted_message(lease)
-        return found.model_copy(update=update)
+            return await self._frames.with_operation(instance_id, found)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """The instances of the cluster (of ``tenant_id``), oldest first."""
@@ -291,7 +227,7 @@ class EcsProvider:
             self._preflight.logs()
             async with self._ops.reading(instance_id, "logs"), self._open() as ctx:
                 selection = await logs.select(ctx, instance_id, options)
-            return logs.read(self._open_stream, selection, options)
+            return logs.read(self._frames.stream_context, selection, options)
 
         return LogStream(opener)
 

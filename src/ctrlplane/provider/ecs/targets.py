@@ -8,6 +8,8 @@ result; ``healthy`` passes, ``unhealthy`` fails the gate with the load balancer'
 (``Target.ResponseCodeMismatch``: "Health checks failed with these codes: [404]"...).
 :func:`endpoints` lists the load balancer's listeners that forward to the target group as
 the main service's endpoints (public when the load balancer is internet-facing).
+:func:`keep_evidence` is how this gate and the container health gate
+(:class:`~.waits.HealthGate`) keep their probe results.
 """
 
 from __future__ import annotations
@@ -24,12 +26,22 @@ from ctrlplane.provider.results import Endpoint
 from ctrlplane.provider.rollouts import ProbeSink
 from ctrlplane.provider.spec import ServiceSpec
 
-__all__ = ["TargetGate", "endpoints", "target_gate", "target_port"]
+__all__ = ["TargetGate", "endpoints", "keep_evidence", "target_gate", "target_port"]
 
 
 def target_port(ctx: EcsContext, main: ServiceSpec) -> int:
     """The main service's port the target group reaches."""
     return ctx.config.load_balancer_port or (main.ports[0].container if main.ports else 0)
+
+
+async def keep_evidence(
+    result: ProbeResult, results: list[ProbeResult], on_probe: ProbeSink | None
+) -> None:
+    """Keep ``result`` in a gate's ``results`` (the evidence of its failure) and pass it
+    to ``on_probe``."""
+    results.append(result)
+    if on_probe is not None:
+        await on_probe(result)
 
 
 class TargetGate:
@@ -57,9 +69,7 @@ class TargetGate:
             observed=observed,
             at=datetime.now(UTC),
         )
-        self.results.append(result)
-        if self.on_probe is not None:
-            await self.on_probe(result)
+        await keep_evidence(result, self.results, self.on_probe)
 
     async def stopped(self, task: JSON, replica: int) -> None:
         """Record that ECS stopped ``task`` (e.g. for failed load balancer health checks)."""

@@ -20,7 +20,7 @@ from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.ecs.context import EcsContext, task_definition
 from ctrlplane.provider.ecs.instances import current_tasks
 from ctrlplane.provider.ecs.observe.tasks import container, failed, failure, ordered
-from ctrlplane.provider.ecs.targets import TargetGate
+from ctrlplane.provider.ecs.targets import TargetGate, keep_evidence
 from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import ProbeResult, probe_kind, probe_target
@@ -75,9 +75,7 @@ class HealthGate:
             observed=observed,
             at=datetime.now(UTC),
         )
-        self.results.append(result)
-        if self.on_probe is not None:
-            await self.on_probe(result)
+        await keep_evidence(result, self.results, self.on_probe)
         return result
 
     async def observe(self, task: JSON, replica: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ctrlplane.errors import CtrlplaneError, InstanceNotFound
 from ctrlplane.provider.enums import InstanceState
@@ -22,6 +22,7 @@ from ctrlplane.provider.fly.observe.machines import MachineView
 from ctrlplane.provider.fly.observe.status import instance_status, process_group, usage
 from ctrlplane.provider.fly.observe.units import unit_rows
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.reporting import measured_health
 from ctrlplane.provider.results import (
     HealthStatus,
     InstanceStatus,
@@ -177,9 +178,4 @@ async def health(ctx: FlyContext) -> HealthStatus:
             healthy, message = True, f"ok (organization {ctx.config.org_slug})"
     except CtrlplaneError as exc:
         healthy, message = False, str(exc)
-    return HealthStatus(
-        healthy=healthy,
-        message=message,
-        latency=timedelta(seconds=time.monotonic() - began),
-        checked_at=datetime.now(UTC),
-    )
+    return measured_health(healthy, message, began)

@@ -7,9 +7,8 @@ so a fresh provider object manages what another created.
 
 A thin facade: each method runs the preflight (:func:`~.limits.preflight`: the
 capability table, validation, the backend's refusals), opens a
-:class:`~.context.FlyContext` and the operation frame
-(:class:`~ctrlplane.provider.operations.Operations`: mutating calls hold the instance's
-operation lease, :mod:`.leases`) and calls one function of an operation module
+:class:`~.context.FlyContext` and the operation frame (:mod:`.frames`: mutating calls
+hold the instance's operation lease, :mod:`.leases`) and calls one function of an operation module
 (:mod:`.provisioning`, :mod:`.lifecycle`, :mod:`.inspection`, :mod:`.deploys`,
 :mod:`.execution`). What is sent is rendered by :mod:`.render`, read back by
 :mod:`.observe`, and travels through :mod:`.client`.
@@ -30,7 +29,6 @@ from typing import Any
 
 from ctrlplane.errors import InstanceNotFound
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.provider.deadlines import finish, seconds
 from ctrlplane.provider.events import Subscriber
 from ctrlplane.provider.fly import (
     deploys,
@@ -41,13 +39,12 @@ from ctrlplane.provider.fly import (
     provisioning,
 )
 from ctrlplane.provider.fly.config import BACKEND, FlyConfig
-from ctrlplane.provider.fly.context import FlyContext, open_context
-from ctrlplane.provider.fly.leases import FlyLeaseStore
-from ctrlplane.provider.fly.limits import LOGS_REASON, preflight
+from ctrlplane.provider.fly.context import FlyContext
+from ctrlplane.provider.fly.frames import FlyFrames
+from ctrlplane.provider.fly.limits import LOGS_REASON
 from ctrlplane.provider.fly.render import provision_requests
-from ctrlplane.provider.leases import InstanceLocks
-from ctrlplane.provider.operations import Operations, interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.reporting import with_lease
 from ctrlplane.provider.results import (
     DeployResult,
     ExecResult,
@@ -92,22 +89,16 @@ class FlyProvider:
         capabilities: Iterable[Capability] | None = None,
     ) -> None:
         self.config = config if config is not None else FlyConfig.from_env()
-        self._preflight = preflight(capabilities)
-        locks = InstanceLocks(
-            FlyLeaseStore(self.config),
-            provider=BACKEND,
-            ttl=seconds(self.config.lease_ttl),
-            wait=seconds(self.config.lock_wait),
-            poll=max(0.01, min(0.5, seconds(self.config.poll_interval))),
-        )
-        self._ops = Operations(locks, secrets)
+        self._frames = FlyFrames(self.config, secrets, capabilities)
+        self._preflight = self._frames.preflight
+        self._ops = self._frames.ops
 
     def __repr__(self) -> str:
         where = self.config.app or f"org {self.config.org_slug}"
         return f"FlyProvider(api_url={self.config.api_url!r}, {where})"
 
     def _open(self) -> AbstractAsyncContextManager[FlyContext]:
-        return open_context(self.config, self._preflight)
+        return self._frames.context()
 
     # -- metadata ------------------------------------------------------------------------
 
@@ -142,15 +133,8 @@ class FlyProvider:
         self._preflight.require(Capability.PROVISION)
         req = ProvisionRequest.model_validate(req.model_dump(warnings=False))
         self._preflight.provision(req)
-        async with self._open() as ctx:
-            created = await provisioning.prepare(ctx, req, events)
-            try:
-                async with self._ops.mutating(req.instance_id, "provision", events=events) as op:
-                    return await provisioning.provision(ctx, op, req)
-            except BaseException:
-                if created:
-                    await finish(provisioning.abandon(ctx, req.instance_id))
-                raise
+        async with self._frames.provisioning(req, events) as (ctx, op):
+            return await provisioning.provision(ctx, op, req)
 
     async def deprovision(self, instance_id: str) -> None:
         """Remove everything of the instance (its app, unless configured). Idempotent."""
@@ -168,32 +152,24 @@ class FlyProvider:
 
     async def stop(self, instance_id: str) -> None:
         """Stop every Machine, in reverse dependency order. No-op when stopped."""
-        async with self._open() as ctx:
-            await instances.load(ctx, instance_id)
-            async with self._ops.mutating(instance_id, "stop") as op:
-                await lifecycle.stop(ctx, op, instance_id)
+        async with self._frames.mutating(instance_id, "stop") as (ctx, op):
+            await lifecycle.stop(ctx, op, instance_id)
 
     async def start(self, instance_id: str) -> None:
         """Start the Machines in dependency order, gated on checks. No-op when running."""
-        async with self._open() as ctx:
-            await instances.load(ctx, instance_id)
-            async with self._ops.mutating(instance_id, "start") as op:
-                await lifecycle.start(ctx, op, instance_id)
+        async with self._frames.mutating(instance_id, "start") as (ctx, op):
+            await lifecycle.start(ctx, op, instance_id)
 
     async def restart(self, instance_id: str) -> None:
         """Restart every Machine in dependency order; a Machine that crashes fails it."""
-        async with self._open() as ctx:
-            await instances.load(ctx, instance_id)
-            async with self._ops.mutating(instance_id, "restart") as op:
-                await lifecycle.restart(ctx, op, instance_id)
+        async with self._frames.mutating(instance_id, "restart") as (ctx, op):
+            await lifecycle.restart(ctx, op, instance_id)
 
     async def scale(self, instance_id: str, spec: ResourceSpec) -> None:
         """Change replicas and the main service's resources (0: unchanged). Not a release."""
         self._preflight.scale(spec)
-        async with self._open() as ctx:
-            await instances.load(ctx, instance_id)
-            async with self._ops.mutating(instance_id, "scale") as op:
-                await lifecycle.scale(ctx, op, instance_id, spec)
+        async with self._frames.mutating(instance_id, "scale") as (ctx, op):
+            await lifecycle.scale(ctx, op, instance_id, spec)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -202,13 +178,7 @@ class FlyProvider:
         interrupted shows in the metadata and message."""
         async with self._open() as ctx, self._ops.reading(instance_id, "status"):
             status = await inspection.status(ctx, instance_id)
-            lease = await self._ops.current_lease(instance_id)
-        if lease is None:
-            return status
-        update: dict[str, object] = {"metadata": {**status.metadata, **lease_metadata(lease)}}
-        if lease.expired():
-            update["message"] = interrupted_message(lease)
-        return status.model_copy(update=update)
+            return with_lease(status, await self._ops.current_lease(instance_id))
 
     async def units(self, instance_id: str) -> list[UnitStatus]:
         """One row per Machine of the instance but its control Machine (a rollout's
@@ -239,10 +209,8 @@ class FlyProvider:
         gated by their checks; a failure restores the previous release and raises
         ``DeployFailed`` with the evidence."""
         self._preflight.deploy(req)
-        async with self._open() as ctx:
-            await instances.load(ctx, req.instance_id)
-            async with self._ops.mutating(req.instance_id, "deploy", events=events) as op:
-                return await deploys.deploy(ctx, op, req)
+        async with self._frames.mutating(req.instance_id, "deploy", events) as (ctx, op):
+            return await deploys.deploy(ctx, op, req)
 
     async def rollback(
         self, instance_id: str, release_id: str, *, events: Subscriber | None = None
@@ -250,10 +218,8 @@ class FlyProvider:
         """Restore the snapshot of ``release_id`` as a new release; unknown or pruned:
         ``ReleaseNotFound``."""
         self._preflight.rollback()
-        async with self._open() as ctx:
-            await instances.load(ctx, instance_id)
-            async with self._ops.mutating(instance_id, "rollback", events=events) as op:
-                await deploys.rollback(ctx, op, instance_id, release_id)
+        async with self._frames.mutating(instance_id, "rollback", events) as (ctx, op):
+            await deploys.rollback(ctx, op, instance_id, release_id)
 
     # -- logs / exec ---------------------------------------------------------------------
 

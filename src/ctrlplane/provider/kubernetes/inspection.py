@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.kubernetes.config import ServiceType
@@ -39,6 +39,7 @@ from ctrlplane.provider.kubernetes.secret_values import instance_secret_values
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.reporting import measured_health
 from ctrlplane.provider.results import (
     Endpoint,
     HealthStatus,
@@ -134,9 +135,4 @@ async def health(settings: Settings) -> HealthStatus:
         message, healthy = f"the API server did not answer within {limit:g}s", False
     except Exception as exc:
         message, healthy = str(exc), False
-    return HealthStatus(
-        healthy=healthy,
-        message=message,
-        latency=timedelta(seconds=time.monotonic() - began),
-        checked_at=datetime.now(UTC),
-    )
+    return measured_health(healthy, message, began)

@@ -39,6 +39,7 @@ from ctrlplane.provider.spec import (
 from ctrlplane.provider.validation import secret_target
 
 __all__ = [
+    "CAPABILITIES",
     "CLAIM_RETENTION_SINCE",
     "NATIVE_SIDECARS_SINCE",
     "NO_STDIN_CLOSE",
@@ -52,6 +53,21 @@ __all__ = [
     "sidecar_refusals",
     "spec_refusals",
 ]
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability.PROVISION,
+    Capability.DEPLOY,
+    Capability.ROLLING,
+    Capability.BLUE_GREEN,
+    Capability.CANARY,
+    Capability.SCALE,
+    Capability.LOGS,
+    Capability.EXEC,
+    Capability.VOLUMES,
+    Capability.GPU,
+)
+"""What this backend declares: each one passes the conformance suite on the fake server
+(GPUs: a service's ``gpu`` becomes an ``nvidia.com/gpu`` limit)."""
 
 SPEC_ANNOTATION_LIMIT = 100 * 1024
 """The largest request (as JSON, config files included) kept in the controller's

@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from ctrlplane.provider.capabilities import Capability
 from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.events import Subscriber
+from ctrlplane.provider.frames import operation_frames
 from ctrlplane.provider.kubernetes import (
     deploys,
     execution,
@@ -40,15 +41,10 @@ from ctrlplane.provider.kubernetes.client import Connections
 from ctrlplane.provider.kubernetes.config import KubernetesConfig
 from ctrlplane.provider.kubernetes.context import Settings
 from ctrlplane.provider.kubernetes.leases import KubernetesLeases
-from ctrlplane.provider.kubernetes.limits import (
-    KubernetesLimits,
-    exec_refusals,
-)
+from ctrlplane.provider.kubernetes.limits import CAPABILITIES, KubernetesLimits, exec_refusals
 from ctrlplane.provider.kubernetes.logs import open_instance_logs
 from ctrlplane.provider.kubernetes.render.naming import BACKEND
-from ctrlplane.provider.leases import InstanceLocks
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.operations import Operations
 from ctrlplane.provider.preflight import Preflight
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
@@ -75,26 +71,11 @@ from ctrlplane.secrets import SecretResolver
 
 __all__ = ["CAPABILITIES", "KubernetesProvider"]
 
-CAPABILITIES: tuple[Capability, ...] = (
-    Capability.PROVISION,
-    Capability.DEPLOY,
-    Capability.ROLLING,
-    Capability.BLUE_GREEN,
-    Capability.CANARY,
-    Capability.SCALE,
-    Capability.LOGS,
-    Capability.EXEC,
-    Capability.VOLUMES,
-    Capability.GPU,
-)
-"""What this backend declares: each one passes the conformance suite on the fake server
-(GPUs: a service's ``gpu`` becomes an ``nvidia.com/gpu`` limit)."""
-
 
 class KubernetesProvider:
     """The Kubernetes backend. ``config`` defaults to :meth:`KubernetesConfig.from_env`;
     ``secrets`` resolves the spec's secret references; ``capabilities`` narrows what the
-    provider declares (a subset of :data:`CAPABILITIES`: the others are refused, before
+    provider declares (a subset of :data:`~.limits.CAPABILITIES`: the others are refused, before
     any work, as if the backend had not got them)."""
 
     def __init__(
@@ -109,14 +90,13 @@ class KubernetesProvider:
             BACKEND, CAPABILITIES, limits=KubernetesLimits(), narrowed_to=capabilities
         )
         connections = Connections(self.config)
-        locks = InstanceLocks(
+        ops = operation_frames(
             KubernetesLeases(connections),
             provider=BACKEND,
-            ttl=seconds(self.config.lease_ttl),
-            wait=seconds(self.config.lock_wait),
+            config=self.config,
+            secrets=secrets,
             poll=min(seconds(self.config.poll_interval), seconds(self.config.lease_ttl) / 3),
         )
-        ops = Operations(locks, secrets)
         self._settings = Settings(connections, ops, self._preflight, repair.repair)
 
     def __repr__(self) -> str:
@@ -134,7 +114,7 @@ class KubernetesProvider:
         return ProviderInfo(name=BACKEND, version=version, region=self.config.region)
 
     def capabilities(self) -> Sequence[Capability]:
-        """See :data:`CAPABILITIES` (narrowed by the constructor's ``capabilities``)."""
+        """See :data:`~.limits.CAPABILITIES` (narrowed by the constructor's ``capabilities``)."""
         return self._preflight.declared
 
     def render(

@@ -37,6 +37,7 @@ from ctrlplane.provider.nomad.waits import probed
 from ctrlplane.provider.operations import interrupted_message, lease_metadata
 from ctrlplane.provider.redaction import Redactor
 from ctrlplane.provider.releases import Release
+from ctrlplane.provider.reporting import measured_health
 from ctrlplane.provider.results import (
     HealthStatus,
     InstanceStatus,
@@ -178,12 +179,7 @@ async def health(ctx: NomadContext) -> HealthStatus:
             version = await agent_version(ctx, refresh=True)
     except (CtrlplaneError, TimeoutError) as exc:
         why = str(exc) if isinstance(exc, CtrlplaneError) else f"no answer within {limit:g}s"
-        return HealthStatus(
-            healthy=False,
-            message=f"Nomad agent at {ctx.config.address}: {why}",
-            latency=timedelta(seconds=time.monotonic() - started),
-            checked_at=datetime.now(UTC),
-        )
+        return measured_health(False, f"Nomad agent at {ctx.config.address}: {why}", started)
     parts = [f"{k}: {v.get('message', '')}" for k, v in (answer or {}).items()]
     return HealthStatus(
         healthy=all(v.get("ok") for v in (answer or {}).values()),

@@ -6,11 +6,11 @@ all state lives in Nomad and a fresh provider object manages what another create
 
 A thin facade: each method runs the preflight
 (:func:`~ctrlplane.provider.nomad.limits.preflight`: the capability table, validation,
-the backend's refusals), opens its operation (``Operations.mutating`` for every change:
-the instance's operation lease, :mod:`.leases`; ``Operations.reading`` otherwise; both
-scrub errors, events and log records of the instance's secret values), opens a
-:class:`~ctrlplane.provider.nomad.context.NomadContext` and calls one function of an
-operation module (:mod:`.provisioning`, :mod:`.lifecycle`, :mod:`.inspection`,
+the backend's refusals), opens its frame (:mod:`.frames`: a mutating one for every
+change, holding the instance's operation lease, :mod:`.leases`; a reading one
+otherwise; both scrub errors, events and log records of the instance's secret values)
+with a :class:`~ctrlplane.provider.nomad.context.NomadContext` and calls one function
+of an operation module (:mod:`.provisioning`, :mod:`.lifecycle`, :mod:`.inspection`,
 :mod:`.deploys`, :mod:`.logs`, :mod:`.execution`); a mutating call first repairs an
 interrupted operation (:mod:`.repair`). What is sent is rendered by :mod:`.render`, read
 back by :mod:`.observe`, and travels through :mod:`.client`.
@@ -25,31 +25,16 @@ Declared capabilities (:data:`~ctrlplane.provider.nomad.limits.CAPABILITIES`):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from ctrlplane.errors import BackendError, BackendUnavailable, ProvisionFailed
 from ctrlplane.provider.capabilities import Capability
-from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.leases import InstanceLocks
 from ctrlplane.provider.native import JSON
-from ctrlplane.provider.nomad import (
-    deploys,
-    execution,
-    inspection,
-    jobs,
-    lifecycle,
-    logs,
-    provisioning,
-    repair,
-)
+from ctrlplane.provider.nomad import deploys, execution, inspection, lifecycle, logs, provisioning
 from ctrlplane.provider.nomad.config import BACKEND, NomadConfig
-from ctrlplane.provider.nomad.context import AgentFacts, NomadContext, open_context
-from ctrlplane.provider.nomad.leases import NomadLeaseStore
-from ctrlplane.provider.nomad.limits import preflight
+from ctrlplane.provider.nomad.frames import NomadFrames
 from ctrlplane.provider.nomad.render import ReleaseMeta, translate
-from ctrlplane.provider.operations import Operation, Operations
 from ctrlplane.provider.releases import Release
 from ctrlplane.provider.results import (
     DeployResult,
@@ -97,48 +82,20 @@ class NomadProvider:
         capabilities: Iterable[Capability] | None = None,
     ) -> None:
         self.config = config if config is not None else NomadConfig.from_env()
-        self._preflight = preflight(self.config, capabilities)
-        self._facts = AgentFacts()
-        self._store = NomadLeaseStore(self.config, self._facts)
-        locks = InstanceLocks(
-            self._store,
-            provider=BACKEND,
-            ttl=seconds(self.config.lease_ttl),
-            wait=seconds(self.config.lock_wait),
-            poll=seconds(self.config.poll_interval),
-        )
-        self._ops = Operations(locks, secrets)
+        self._frames = NomadFrames(self.config, secrets, capabilities)
+        self._preflight = self._frames.preflight
 
     def __repr__(self) -> str:
         return (
             f"NomadProvider(address={self.config.address!r}, namespace={self.config.namespace!r})"
         )
 
-    def _open(self) -> AbstractAsyncContextManager[NomadContext]:
-        return open_context(self.config, self._preflight, facts=self._facts)
-
-    @asynccontextmanager
-    async def _mutating(
-        self, iid: str, name: str, events: Subscriber | None = None
-    ) -> AsyncIterator[tuple[NomadContext, Operation]]:
-        """A mutating operation on ``iid``: its lease held, an interrupted operation
-        repaired first, its redactor taught the instance's secret values."""
-        async with self._ops.mutating(iid, name, events=events) as op, self._open() as ctx:
-            op.learn(await jobs.secret_values(ctx, iid))
-            await repair.repair(ctx, op)
-            yield ctx, op
-
-    @asynccontextmanager
-    async def _reading(self, iid: str, name: str) -> AsyncIterator[tuple[NomadContext, Operation]]:
-        """A read-only operation on ``iid`` (its errors scrubbed by its redactor)."""
-        async with self._ops.reading(iid, name) as op, self._open() as ctx:
-            yield ctx, op
-
     # -- metadata ------------------------------------------------------------------------
 
     def info(self) -> ProviderInfo:
         """Name ``nomad``, the agent's version (once read), the configured region."""
-        return ProviderInfo(name=BACKEND, version=self._facts.version, region=self.config.region)
+        version = self._frames.facts.version
+        return ProviderInfo(name=BACKEND, version=version, region=self.config.region)
 
     def capabilities(self) -> Sequence[Capability]:
         """What works and is tested (narrowed if asked)."""
@@ -155,7 +112,7 @@ class NomadProvider:
     async def health_check(self) -> HealthStatus:
         """``/v1/agent/health`` and the agent's version, within ``request_timeout``; never
         raises."""
-        async with self._open() as ctx:
+        async with self._frames.context() as ctx:
             return await inspection.health(ctx)
 
     # -- provision / deprovision ---------------------------------------------------------
@@ -168,47 +125,37 @@ class NomadProvider:
         (:mod:`~ctrlplane.provider.nomad.provisioning`). ``events`` receives the steps
         and a ``UnitStarted`` per placed task."""
         self._preflight.provision(req)
-        async with self._open() as ctx:
-            await provisioning.refuse_unsupported(ctx, req)
-        entered = False
-        try:
-            async with self._mutating(req.instance_id, "provision", events) as (ctx, op):
-                entered = True
-                return await provisioning.provision(ctx, op, req)
-        except BackendError as exc:
-            if entered or isinstance(exc, BackendUnavailable):
-                raise
-            # The agent refused the lease or the repair: nothing of this call exists.
-            raise ProvisionFailed(req.instance_id, "lease and repair", str(exc)) from exc
+        async with self._frames.provisioning(req, events) as (ctx, op):
+            return await provisioning.provision(ctx, op, req)
 
     async def deprovision(self, instance_id: str) -> None:
         """Purge the job and delete its Variables. Idempotent."""
-        async with self._mutating(instance_id, "deprovision") as (ctx, _):
+        async with self._frames.mutating(instance_id, "deprovision") as (ctx, _):
             await provisioning.deprovision(ctx, instance_id)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def stop(self, instance_id: str) -> None:
         """Stop the job and wait for its allocations. No-op when stopped."""
-        async with self._mutating(instance_id, "stop") as (ctx, op):
+        async with self._frames.mutating(instance_id, "stop") as (ctx, op):
             await lifecycle.stop(ctx, op, instance_id)
 
     async def start(self, instance_id: str) -> None:
         """Run the last job version again and wait until it is healthy. No-op when running."""
-        async with self._mutating(instance_id, "start") as (ctx, op):
+        async with self._frames.mutating(instance_id, "start") as (ctx, op):
             await lifecycle.start(ctx, op, instance_id)
 
     async def restart(self, instance_id: str) -> None:
         """Restart the running tasks of every current allocation (in place); they must
         stay up through ``stability_window``."""
-        async with self._mutating(instance_id, "restart") as (ctx, op):
+        async with self._frames.mutating(instance_id, "restart") as (ctx, op):
             await lifecycle.restart(ctx, op, instance_id)
 
     async def scale(self, instance_id: str, spec: ResourceSpec) -> None:
         """Change the group count and the main task's CPU, memory and disk (0: unchanged).
         Not a release: the live release stays."""
         self._preflight.scale(spec)
-        async with self._mutating(instance_id, "scale") as (ctx, op):
+        async with self._frames.mutating(instance_id, "scale") as (ctx, op):
             await lifecycle.scale(ctx, op, instance_id, spec)
 
     # -- reading -------------------------------------------------------------------------
@@ -217,35 +164,35 @@ class NomadProvider:
         """From the allocations of the current job version only, with the operation that
         runs on the instance (or was interrupted, and what the next call will do about
         it); messages scrubbed of the instance's secret values."""
-        async with self._reading(instance_id, "status") as (ctx, op):
+        async with self._frames.reading(instance_id, "status") as (ctx, op):
             status = await inspection.instance_status(ctx, instance_id, op.redactor)
-            record = await self._store.read_on(ctx.api, instance_id)
-            if record is not None:
-                status = await inspection.with_operation(ctx, instance_id, status, record.lease)
+            lease = await self._frames.lease(ctx, instance_id)
+            if lease is not None:
+                status = await inspection.with_operation(ctx, instance_id, status, lease)
             return op.redactor.status(status)
 
     async def units(self, instance_id: str) -> list[UnitStatus]:
         """One row per task of every allocation meant to run (a rollout's too), in the
         services' start-up order, then by replica (:func:`~.inspection.units`)."""
-        async with self._reading(instance_id, "units") as (ctx, _):
+        async with self._frames.reading(instance_id, "units") as (ctx, _):
             return await inspection.units(ctx, instance_id)
 
     async def list_instances(self, tenant_id: str | None = None) -> list[InstanceSummary]:
         """Every instance in the namespace (of ``tenant_id``, if given), oldest first, in
         one filtered call (agents before 1.4: the candidate jobs read one by one)."""
-        async with self._ops.reading("", "list_instances"), self._open() as ctx:
+        async with self._frames.reading("", "list_instances") as (ctx, _):
             return await inspection.list_instances(ctx, tenant_id)
 
     async def resources(self, instance_id: str) -> ResourceUsage:
         """Allocation stats summed over the running current allocations (no network
         counters on Nomad: 0)."""
-        async with self._reading(instance_id, "resources") as (ctx, _):
+        async with self._frames.reading(instance_id, "resources") as (ctx, _):
             return await inspection.resources(ctx, instance_id)
 
     async def releases(self, instance_id: str) -> list[Release]:
         """Retained releases, newest first, from the job versions the server still holds
         (at most ``release_history``); every listed one can be rolled back to."""
-        async with self._reading(instance_id, "releases") as (ctx, _):
+        async with self._frames.reading(instance_id, "releases") as (ctx, _):
             return await inspection.releases(ctx, instance_id)
 
     # -- deploys -------------------------------------------------------------------------
@@ -255,7 +202,7 @@ class NomadProvider:
         (:mod:`~ctrlplane.provider.nomad.strategies`); a failure restores the previous
         version and raises ``DeployFailed``. ``events`` receives progress events."""
         self._preflight.deploy(req)
-        async with self._mutating(req.instance_id, "deploy", events) as (ctx, op):
+        async with self._frames.mutating(req.instance_id, "deploy", events) as (ctx, op):
             return await deploys.deploy(ctx, op, req)
 
     async def rollback(
@@ -264,7 +211,7 @@ class NomadProvider:
         """Register the job version that carries ``release_id`` again, as a new release;
         unknown or pruned: ``ReleaseNotFound``."""
         self._preflight.rollback()
-        async with self._mutating(instance_id, "rollback", events) as (ctx, op):
+        async with self._frames.mutating(instance_id, "rollback", events) as (ctx, op):
             await deploys.rollback(ctx, op, instance_id, release_id)
 
     # -- logs / exec ---------------------------------------------------------------------
@@ -277,7 +224,7 @@ class NomadProvider:
 
         async def opener() -> AsyncIterator[LogRecord]:
             self._preflight.logs()
-            async with self._reading(instance_id, "logs") as (ctx, _):
+            async with self._frames.reading(instance_id, "logs") as (ctx, _):
                 allocs, service = await logs.select(ctx, instance_id, options)
             return logs.read(self.config, allocs, service, options)
 
@@ -287,7 +234,7 @@ class NomadProvider:
         """Run ``req.command`` in a service's task over the exec websocket, bounded by
         ``exec_timeout``."""
         self._preflight.exec(req)
-        async with self._reading(instance_id, "exec") as (ctx, _):
+        async with self._frames.reading(instance_id, "exec") as (ctx, _):
             return await execution.run(ctx, instance_id, req)
 
     @asynccontextmanager
@@ -298,7 +245,7 @@ class NomadProvider:
         Not bounded by ``exec_timeout``: bound :meth:`ExecSession.wait` yourself."""
         self._preflight.exec(req)
         async with (
-            self._reading(instance_id, "exec") as (ctx, _),
+            self._frames.reading(instance_id, "exec") as (ctx, _),
             execution.session(ctx, instance_id, req) as live,
         ):
             yield live

@@ -24,6 +24,7 @@ from typing import Any
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.reporting import worst_of
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
 
 __all__ = [
@@ -185,7 +186,6 @@ def instance_status(
         per.setdefault(cs.service, []).append(cs)
     out: dict[str, ServiceStatus] = {}
     counted: list[ServiceStatus] = []
-    long_lived_ready = True
     started: list[datetime] = []
     messages: list[str] = []
     for name in services:
@@ -200,18 +200,18 @@ def instance_status(
         if counts_for_instance(states):
             counted.append(st)
         if roles.get(name) is not ServiceRole.INIT:
-            long_lived_ready = long_lived_ready and st.ready
             started.extend(s.started_at for s in states if s.started_at)
         if st.state is InstanceState.FAILED:
             messages.append(f"{name}: {st.message}")
     state = worst_state(s.state for s in counted) if counted else InstanceState.RUNNING
-    return InstanceStatus(
-        state=state,
-        ready=long_lived_ready and state is InstanceState.RUNNING,
-        restarts=sum(s.restarts for s in out.values()),
-        started_at=min(started) if started else None,
+    # a missing service is failed, so only present long-lived ones can be not ready here
+    long_lived = [out[n] for n in services if roles.get(n) is not ServiceRole.INIT]
+    return worst_of(
+        state,
+        out,
+        long_lived,
+        started=started,
         message="; ".join(messages),
-        endpoints=list(endpoints),
-        services=out,
-        metadata=dict(metadata),
+        endpoints=endpoints,
+        metadata=metadata,
     )

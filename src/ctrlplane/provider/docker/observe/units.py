@@ -19,6 +19,7 @@ from ctrlplane.provider.docker.render.naming import RETIRING_SUFFIX, Labels
 from ctrlplane.provider.docker.render.workload import Workload, startup_names
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.health import ProbeResult
+from ctrlplane.provider.reporting import private_endpoint
 from ctrlplane.provider.results import Endpoint, UnitStatus
 
 __all__ = ["unit_rows"]
@@ -46,13 +47,7 @@ def _reaching(
         out += [e for e in endpoints(config, wl, fronts) if e.public]
         replica = replica_of(keys, unit[0])
         out += [
-            Endpoint(
-                service_name=svc.name,
-                url=f"{p.protocol}://{svc.name}-{replica}:{p.container}",
-                port=p.container,
-                protocol=str(p.protocol),
-                public=False,
-            )
+            private_endpoint(svc.name, p, f"{svc.name}-{replica}", str(p.protocol))
             for svc in wl.services
             for p in svc.ports
         ]

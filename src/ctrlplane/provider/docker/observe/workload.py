@@ -19,6 +19,7 @@ from ctrlplane.provider.docker.render.naming import Labels, Names
 from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.enums import InstanceState, ServiceRole, WorkloadKind
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.reporting import private_endpoint
 from ctrlplane.provider.results import Endpoint, InstanceSummary, ProvisionResult, worst_state
 from ctrlplane.provider.spec import ServiceSpec
 
@@ -190,15 +191,7 @@ def endpoints(
     for svc in wl.services:
         for port in svc.ports:
             proto = str(port.protocol)
-            out.append(
-                Endpoint(
-                    service_name=svc.name,
-                    url=f"{proto}://{svc.name}:{port.container}",
-                    port=port.container,
-                    protocol=proto,
-                    public=False,
-                )
-            )
+            out.append(private_endpoint(svc.name, port, svc.name, proto))
             url = front_url(config, proto, by_key.get(f"{svc.name}:{port.container}/{proto}"))
             if url:
                 out.append(

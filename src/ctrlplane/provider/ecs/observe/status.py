@@ -22,6 +22,7 @@ from ctrlplane.provider.ecs.observe.instance import Instance
 from ctrlplane.provider.ecs.observe.tasks import container, failed, failure, ordered, task_ip
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.reporting import private_endpoint, web_scheme
 from ctrlplane.provider.results import Endpoint, InstanceStatus, ServiceStatus, worst_state
 from ctrlplane.provider.spec import ProvisionRequest
 
@@ -74,16 +75,7 @@ def endpoints(req: ProvisionRequest, serving: Sequence[JSON]) -> list[Endpoint]:
             continue
         for svc in req.services:
             for port in svc.ports:
-                scheme = "http" if str(port.protocol) == "tcp" else str(port.protocol)
-                out.append(
-                    Endpoint(
-                        service_name=svc.name,
-                        url=f"{scheme}://{ip}:{port.container}",
-                        port=port.container,
-                        protocol=str(port.protocol),
-                        public=False,
-                    )
-                )
+                out.append(private_endpoint(svc.name, port, ip, web_scheme(port)))
     return out
 
 

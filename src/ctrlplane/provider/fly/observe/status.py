@@ -19,6 +19,7 @@ from datetime import datetime
 
 from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.fly.observe.machines import MachineView
+from ctrlplane.provider.reporting import private_endpoint, worst_of
 from ctrlplane.provider.results import (
     Endpoint,
     InstanceStatus,
@@ -71,23 +72,14 @@ def endpoints(req: ProvisionRequest, app: str, public_domain: str) -> list[Endpo
     out: list[Endpoint] = []
     for svc in req.services:
         for port in svc.ports:
-            protocol = str(port.protocol)
-            out.append(
-                Endpoint(
-                    service_name=svc.name,
-                    url=f"http://{process_group(svc.name, app)}:{port.container}",
-                    port=port.container,
-                    protocol=protocol,
-                    public=False,
-                )
-            )
+            out.append(private_endpoint(svc.name, port, process_group(svc.name, app), "http"))
             public = port.host or port.container
             out.append(
                 Endpoint(
                     service_name=svc.name,
                     url=f"http://{app}.{public_domain}:{public}",
                     port=public,
-                    protocol=protocol,
+                    protocol=str(port.protocol),
                     public=True,
                 )
             )
@@ -145,15 +137,14 @@ def instance_status(
     message = next(
         (f"{n}: {s.message}" for n, s in services.items() if s.message and n not in inits), ""
     )
-    return InstanceStatus(
-        state=state,
-        ready=state is InstanceState.RUNNING and all(s.ready for s in long_lived),
-        restarts=sum(s.restarts for s in services.values()),
-        started_at=min(started) if started else None,
+    return worst_of(
+        state,
+        services,
+        long_lived,
+        started=started,
         message=message,
         endpoints=endpoints(req, app, public_domain),
-        services=services,
-        metadata=dict(metadata),
+        metadata=metadata,
     )
 
 

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from ctrlplane.provider.enums import InstanceState
 from ctrlplane.provider.fly.observe.machines import MachineView
 from ctrlplane.provider.fly.observe.status import machine_state
+from ctrlplane.provider.reporting import private_endpoint, url_host
 from ctrlplane.provider.results import Endpoint, UnitStatus
 from ctrlplane.provider.spec import ProvisionRequest
 from ctrlplane.provider.validation import startup_order
@@ -60,16 +61,10 @@ def machine_health(view: MachineView) -> str:
 def _ports(req: ProvisionRequest, view: MachineView) -> list[Endpoint]:
     if not view.private_ip:
         return []
-    host = f"[{view.private_ip}]" if ":" in view.private_ip else view.private_ip
+    host = url_host(view.private_ip)
     service = next((s for s in req.services if s.name == view.service), None)
     return [
-        Endpoint(
-            service_name=view.service,
-            url=f"http://{host}:{p.container}",
-            port=p.container,
-            protocol=str(p.protocol),
-            public=False,
-        )
+        private_endpoint(view.service, p, host, "http")
         for p in (service.ports if service is not None else [])
     ]
 

@@ -24,6 +24,13 @@ from ctrlplane.provider.kubernetes.observe.pods import (
 )
 from ctrlplane.provider.kubernetes.render.naming import ANN_RELEASE, ANN_SPEC
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.reporting import (
+    private_endpoint,
+    replica_state,
+    url_host,
+    web_scheme,
+    worst_of,
+)
 from ctrlplane.provider.results import (
     Endpoint,
     InstanceStatus,
@@ -136,22 +143,13 @@ def endpoints(
         if svc.role is ServiceRole.INIT:
             continue
         for p in svc.ports:
-            scheme = "http" if p.protocol.value == "tcp" else p.protocol.value
-            out.append(
-                Endpoint(
-                    service_name=svc.name,
-                    url=f"{scheme}://{service_host}:{p.container}",
-                    port=p.container,
-                    protocol=p.protocol.value,
-                    public=False,
-                )
-            )
+            scheme = web_scheme(p)
+            out.append(private_endpoint(svc.name, p, service_host, scheme))
             for host, port in (public or {}).get(p.container, []):
-                shown = f"[{host}]" if ":" in host else host
                 out.append(
                     Endpoint(
                         service_name=svc.name,
-                        url=f"{scheme}://{shown}:{port}",
+                        url=f"{scheme}://{url_host(host)}:{port}",
                         port=port,
                         protocol=p.protocol.value,
                         public=True,
@@ -189,20 +187,17 @@ def instance_status(
     state = worst_state(s.state for s in counted)
     if replicas and ordered and len(ordered) < replicas and state is InstanceState.RUNNING:
         state = InstanceState.STARTING
-    ready = state is InstanceState.RUNNING and all(
-        s.ready for n, s in services.items() if req.service(n).role is not ServiceRole.INIT
-    )
+    long_lived = [s for n, s in services.items() if req.service(n).role is not ServiceRole.INIT]
     started = [t for p in ordered if (t := parse_time((p.get("status") or {}).get("startTime")))]
     failed = [f"{n}: {s.message}" for n, s in services.items() if s.state is InstanceState.FAILED]
-    return InstanceStatus(
-        state=state,
-        ready=ready,
-        restarts=sum(s.restarts for s in services.values()),
-        started_at=min(started) if started else None,
+    return worst_of(
+        state,
+        services,
+        long_lived,
+        started=started,
         message="; ".join(failed),
-        endpoints=list(eps),
-        services=services,
-        metadata=dict(metadata),
+        endpoints=eps,
+        metadata=metadata,
     )
 
 
@@ -220,12 +215,7 @@ def summaries(controllers: Sequence[JSON]) -> list[InstanceSummary]:
             continue
         want = int((obj.get("spec") or {}).get("replicas", 0))
         ready = int((obj.get("status") or {}).get("readyReplicas") or 0)
-        if want == 0:
-            state = InstanceState.STOPPED
-        elif ready >= want:
-            state = InstanceState.RUNNING
-        else:
-            state = InstanceState.STARTING
+        state = replica_state(want, ready)
         out.append(
             InstanceSummary(
                 instance_id=req.instance_id,

@@ -49,6 +49,7 @@ from ctrlplane.provider.kubernetes.render.naming import (
     TRACK_STABLE,
 )
 from ctrlplane.provider.native import JSON
+from ctrlplane.provider.reporting import private_endpoint, url_host, web_scheme
 from ctrlplane.provider.results import Endpoint, UnitStatus
 from ctrlplane.provider.spec import ProvisionRequest, ServiceSpec
 from ctrlplane.provider.validation import startup_order
@@ -143,17 +144,7 @@ def _ports(svc: ServiceSpec, pod: JSON) -> list[Endpoint]:
     ip = str((pod.get("status") or {}).get("podIP") or "")
     if not ip:
         return []
-    shown = f"[{ip}]" if ":" in ip else ip
-    return [
-        Endpoint(
-            service_name=svc.name,
-            url=f"{'http' if p.protocol.value == 'tcp' else p.protocol.value}://{shown}:{p.container}",
-            port=p.container,
-            protocol=p.protocol.value,
-            public=False,
-        )
-        for p in svc.ports
-    ]
+    return [private_endpoint(svc.name, p, url_host(ip), web_scheme(p)) for p in svc.ports]
 
 
 def _row(svc: ServiceSpec, pod: JSON, replica: int, now: datetime) -> UnitStatus:

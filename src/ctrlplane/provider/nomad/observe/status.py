@@ -19,6 +19,7 @@ from ctrlplane.provider.enums import InstanceState, ServiceRole
 from ctrlplane.provider.nomad.observe.allocations import current_allocs, parse_time
 from ctrlplane.provider.nomad.render.meta import RELEASE
 from ctrlplane.provider.nomad.render.names import port_label
+from ctrlplane.provider.reporting import private_endpoint, url_host, worst_of
 from ctrlplane.provider.results import (
     Endpoint,
     InstanceStatus,
@@ -60,27 +61,18 @@ def endpoints(req: ProvisionRequest, full_allocs: Sequence[Mapping[str, Any]]) -
                 port.container,
                 str(port.protocol),
             )
-            out.append(
-                Endpoint(
-                    service_name=svc.name,
-                    url=f"http://{svc.name}:{port.container}",
-                    port=port.container,
-                    protocol=str(port.protocol),
-                    public=False,
-                )
-            )
+            out.append(private_endpoint(svc.name, port, svc.name, "http"))
     for alloc in full_allocs:
         shared = ((alloc.get("AllocatedResources") or {}).get("Shared")) or {}
         for port in shared.get("Ports") or []:
             owner = owners.get(str(port.get("Label")))
             if owner is None or not port.get("Value"):
                 continue
-            host = str(port.get("HostIP") or "127.0.0.1")
-            shown = f"[{host}]" if ":" in host else host
+            host = url_host(str(port.get("HostIP") or "127.0.0.1"))
             out.append(
                 Endpoint(
                     service_name=owner[0],
-                    url=f"http://{shown}:{port['Value']}",
+                    url=f"http://{host}:{port['Value']}",
                     port=int(port["Value"]),
                     protocol=owner[2],
                     public=True,
@@ -156,14 +148,13 @@ def instance_status(
     if init_failed:
         state = InstanceState.FAILED
     message = next((f"{n}: {s.message}" for n, s in services.items() if s.message), "")
-    return InstanceStatus(
-        state=state,
-        ready=state is InstanceState.RUNNING and all(s.ready for s in long_lived),
-        restarts=sum(s.restarts for s in services.values()),
-        started_at=min(started) if started else None,
+    return worst_of(
+        state,
+        services,
+        long_lived,
+        started=started,
         message=message,
         endpoints=endpoints(req, full_allocs),
-        services=services,
         metadata=meta,
     )
 
