@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from ctrlplane.provider.deadlines import seconds
 from ctrlplane.provider.docker.client import DockerClient, open_client
 from ctrlplane.provider.docker.config import BACKEND, DockerConfig
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.leases import DockerLeaseStore
 from ctrlplane.provider.docker.repair import repair
 from ctrlplane.provider.events import Subscriber
-from ctrlplane.provider.leases import InstanceLocks, Lease
-from ctrlplane.provider.operations import Operation, Operations
+from ctrlplane.provider.frames import operation_frames
+from ctrlplane.provider.leases import Lease
+from ctrlplane.provider.operations import Operation
 from ctrlplane.secrets import SecretResolver
 
 __all__ = ["DockerFrames"]
@@ -34,13 +34,8 @@ class DockerFrames:
         self.engine_version = ""
         """The engine's version, once a call read it."""
         self.api_version = config.api_version
-        locks = InstanceLocks(
-            DockerLeaseStore(config, self.client),
-            provider=BACKEND,
-            ttl=seconds(config.lease_ttl),
-            wait=seconds(config.lock_wait),
-        )
-        self._ops = Operations(locks, secrets)
+        store = DockerLeaseStore(config, self.client)
+        self._ops = operation_frames(store, provider=BACKEND, config=config, secrets=secrets)
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[DockerClient]:
