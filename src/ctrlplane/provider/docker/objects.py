@@ -243,12 +243,15 @@ def _instance_containers(ctx: DockerContext, found: list[JSON]) -> list[JSON]:
 
 async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[str]) -> list[str]:
     """One removal pass; what it found to remove or could not remove yet (empty: the
-    instance is gone). Every container goes at once: a namespace holder's removal does
-    not wait for the services that joined it (they are removed by force, not stopped, so
-    none is left running without its network)."""
+    instance is gone). A namespace holder goes after the services that joined it (with
+    all removed at once, a full test run met a network the engine kept counting an
+    endpoint on for seconds after every container was gone)."""
     client = ctx.client
     found = _instance_containers(ctx, await client.list_containers(filters))
-    await asyncio.gather(*(client.remove_container(c["Id"]) for c in found))
+    joiners = [c for c in found if c["Labels"].get(ctx.labels.netns) != "owner"]
+    owners = [c for c in found if c not in joiners]
+    for group in (joiners, owners):
+        await asyncio.gather(*(client.remove_container(c["Id"]) for c in group))
     busy = [f"container {str(c['Names'][0]).lstrip('/')}" for c in found]
     for vol in await client.list_volumes(filters):
         if vol["Name"] in keep:
