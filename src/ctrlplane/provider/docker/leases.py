@@ -79,7 +79,15 @@ class DockerLeaseStore:
             info = await client.inspect_container(self._name(instance_id))
             if info is None:
                 return None
-            text = await self._file(client, str(info["Id"]))
+            try:
+                text = await self._file(client, str(info["Id"]))
+            except BackendError as exc:
+                # the holder removed its lease container while this read it: the engine
+                # answers 500 ("RWLayer ... is unexpectedly nil") mid-removal; look again
+                if exc.status != 500 or attempt >= _READ_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.05)
+                continue
             record = lease_record(self._render.labels, info, text)
             whole = text is None or (record is not None and record.lease.to_json() == text)
             if whole or attempt >= _READ_ATTEMPTS:
