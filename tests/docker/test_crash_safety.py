@@ -26,6 +26,7 @@ import aiodocker
 from ctrlplane.provider import DeployRequest, InstanceState, ProvisionRequest, ResourceSpec
 from ctrlplane.provider.docker import DockerProvider
 from ctrlplane.provider.events import ProgressEvent, StepStarted
+from ctrlplane.provider.taskgroups import TaskGroup
 
 from .conftest import fast_config
 from .helpers import request
@@ -234,7 +235,7 @@ async def test_killed_up_and_deploy_processes_are_repaired_by_the_next_call(
     lanes = [_Lane(name, file, make_id, SEED + i) for i, name in enumerate("ab")]
     started = time.monotonic()
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with TaskGroup() as tg:
             for lane in lanes:
                 tg.create_task(lane.run(RUNS // len(lanes)))
     finally:

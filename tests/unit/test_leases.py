@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ctrlplane.errors import InstanceBusy
+from ctrlplane.errors import BackendUnavailable, InstanceBusy
+from ctrlplane.provider.deadlines import finish, run_to_end
 from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted
 from ctrlplane.provider.leases import InstanceLocks, Lease, LeaseLost, LeaseRecord
 from ctrlplane.provider.operations import Operations
+from ctrlplane.provider.taskgroups import TaskGroup
 from ctrlplane.testing.leases import MemoryLeaseStore
 
 
@@ -172,3 +174,49 @@ async def test_a_note_that_changes_nothing_writes_nothing_yet_makes_the_operatio
         await failing_provision()
     # its own failure, not the repair's: the interrupted lease is not handed back
     assert "inst_a" not in store.records
+
+
+async def test_a_lease_lost_while_cleaning_up_a_failure_raises_that_failure() -> None:
+    """The engine fails a task group's step, the lease is lost while the cleanup runs:
+    the operation raises its own typed failure (noting the lost lease), not a bare
+    CancelledError and not a LeaseLost that hides where it stopped."""
+    store = MemoryLeaseStore()
+    locks = _locks(store, ttl=0.3)
+
+    async def engine_gone() -> None:
+        await asyncio.sleep(0.01)
+        raise BackendUnavailable("engine unreachable", backend="test")
+
+    async def provision() -> None:
+        async with locks.hold("inst_a", "provision"):
+            try:
+                async with TaskGroup() as group:
+                    group.create_task(engine_gone())
+            except* BackendUnavailable:
+                failure = BackendUnavailable(
+                    "engine unreachable; the provision stopped at step pull", backend="test"
+                )
+                current = store.records["inst_a"]
+                await store.replace("inst_a", current, replace(current.lease, holder="thief"))
+                _, interrupted = await run_to_end(asyncio.sleep(1))  # outlives the lease
+                assert interrupted
+                raise asyncio.CancelledError from failure
+
+    with pytest.raises(BackendUnavailable) as caught:
+        await provision()
+    assert "stopped at step pull" in str(caught.value)
+    assert any("lost its operation lease" in note for note in caught.value.__notes__)
+
+
+async def test_a_lease_lost_while_cleaning_up_after_a_cancellation_is_lease_lost() -> None:
+    store = MemoryLeaseStore()
+    locks = _locks(store, ttl=0.3)
+
+    async def deploy() -> None:
+        async with locks.hold("inst_a", "deploy"):
+            current = store.records["inst_a"]
+            await store.replace("inst_a", current, replace(current.lease, holder="thief"))
+            await finish(asyncio.sleep(1))  # a cleanup without a failure of its own
+
+    with pytest.raises(LeaseLost):
+        await deploy()

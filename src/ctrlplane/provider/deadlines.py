@@ -11,6 +11,10 @@
   goes on unobserved; these keep waiting after every cancellation, then let it through.
 - :func:`cleanup`: :func:`finish` within a limit, never raising: it returns what was left
   undone (``""`` when everything was), for the error message of the failure it follows.
+  :func:`cleanup_to_end` returns the cancellation instead: raise it then as
+  ``raise asyncio.CancelledError from failure`` (``failure``: the error the operation
+  would have raised), so a frame that cancelled the operation itself (a lost lease, see
+  :meth:`~ctrlplane.provider.leases.InstanceLocks.hold`) can still raise that failure.
 - :func:`seconds` and :func:`first_error`: the small conversions every backend needs.
 """
 

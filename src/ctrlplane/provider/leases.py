@@ -331,7 +331,9 @@ class InstanceLocks:
     ) -> AsyncIterator[Held]:
         """Hold the instance's lease for the block: acquire (or :class:`InstanceBusy`),
         renew while the block runs, release at its end. If the lease is lost, the block is
-        cancelled and :class:`LeaseLost` raised instead."""
+        cancelled and :class:`LeaseLost` raised instead; if the block was cleaning up
+        after a failure of its own and raised ``CancelledError from failure``, that
+        failure is raised, with a note on the lost lease."""
         held = await self.acquire(instance_id, operation, intent=intent, on_wait=on_wait)
         task = asyncio.current_task()
         assert task is not None
@@ -343,11 +345,17 @@ class InstanceLocks:
             failed = False
         except asyncio.CancelledError as exc:
             if held.lost and task.uncancel() <= baseline:
-                raise LeaseLost(
+                lost = (
                     f"{operation} of {instance_id!r} lost its operation lease (it could not "
-                    "be renewed in time); the operation was stopped",
-                    backend=self.provider,
-                ) from exc
+                    "be renewed in time)"
+                )
+                failure = exc.__cause__  # the block was already failing: say why
+                if isinstance(failure, CtrlplaneError):
+                    exc.__cause__ = None
+                    failure.add_note(f"{lost}, which stopped its cleanup")
+                    raise failure from failure.__cause__
+                stopped = f"{lost}; the operation was stopped"
+                raise LeaseLost(stopped, backend=self.provider) from exc
             raise
         finally:
             renewer.cancel()

@@ -53,6 +53,7 @@ from ctrlplane.provider.events import (
 )
 from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.health import GateOutcome, ProbeResult
+from ctrlplane.provider.taskgroups import TaskGroup
 
 __all__ = ["ProbeSink", "RolloutShape", "UnitPrimitives", "roll_out"]
 
@@ -202,7 +203,7 @@ class _Run:
 
     async def gate_all(self, batch: Sequence[int]) -> None:
         """Gate ``batch`` together; the first failing outcome fails the rollout."""
-        async with asyncio.TaskGroup() as tg:
+        async with TaskGroup() as tg:
             gates = [tg.create_task(self.units.gate(r, self.probed)) for r in batch]
         for gate in gates:
             outcome = gate.result()
@@ -221,7 +222,7 @@ class _Run:
             self.step = f"replace {_units_text(batch)}"
             self.evidence = []
             await self.steps.enter(_batch_step(batch), ", ".join(shape.services))
-            async with asyncio.TaskGroup() as tg:
+            async with TaskGroup() as tg:
                 for r in batch:
                     if shape.beside:
                         self.pending.append(r)
@@ -234,7 +235,7 @@ class _Run:
                 for r in batch:
                     await self.units.switch(r)
                 self.step = f"retire the old version of {_units_text(batch)}"
-                async with asyncio.TaskGroup() as tg:
+                async with TaskGroup() as tg:
                     for r in batch:
                         tg.create_task(self.retire(r, withdrawn=False))
                 self.pending = []

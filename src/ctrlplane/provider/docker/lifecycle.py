@@ -45,6 +45,7 @@ from ctrlplane.provider.failures import RolloutFailed, engine_lost
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.spec import ResourceSpec
+from ctrlplane.provider.taskgroups import TaskGroup
 
 __all__ = ["scale_instance", "start_instance", "stop_instance"]
 
@@ -69,7 +70,7 @@ async def start_instance(ctx: DockerContext, op: Operation, instance_id: str) ->
     down = set(units(ctx.labels, inspects)) - up
     await asyncio.gather(*(runner.stop_long_lived(r) for r in down))
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with TaskGroup() as tg:
             started = [
                 tg.create_task(runner.start_long_lived(r, create=False))
                 for r in units(ctx.labels, inspects)

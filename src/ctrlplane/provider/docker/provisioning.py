@@ -20,7 +20,14 @@ from datetime import UTC, datetime
 
 from ctrlplane.errors import BackendUnavailable, CtrlplaneError, OperationTimeout, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, bounded, cleanup, finish, first_error, seconds
+from ctrlplane.provider.deadlines import (
+    Deadline,
+    bounded,
+    cleanup_to_end,
+    first_error,
+    run_to_end,
+    seconds,
+)
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts, inspect_fronts
@@ -52,6 +59,7 @@ from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
+from ctrlplane.provider.taskgroups import TaskGroup
 
 __all__ = ["provision_instance", "provision_intent"]
 
@@ -104,13 +112,15 @@ async def provision_instance(
             await op.note(**{KEPT_VOLUMES: ",".join(sorted(kept))})
             await _provision_steps(ctx, wl, materials, existing, steps)
     except BaseException as exc:
-        await finish(steps.finish(ok=False, detail=_why(exc, steps)))
-        left = "" if kept is None else await _clean_up(ctx, iid, kept)
+        _, stopped = await run_to_end(steps.finish(ok=False, detail=_why(exc, steps)))
+        left, interrupted = ("", False) if kept is None else await _clean_up(ctx, iid, kept)
         err = _provision_error(deadline, iid, exc, steps, left)
         if left and isinstance(err, ProvisionFailed):
             err = ProvisionFailed(iid, err.step, f"{err.reason}; {left}")
         elif left and isinstance(err, asyncio.CancelledError):
             err.add_note(left)
+        if (stopped or interrupted) and not isinstance(err, asyncio.CancelledError):
+            raise asyncio.CancelledError from err  # see deadlines: the lease frame may raise err
         raise err from None
     await steps.finish()
     fronts = await inspect_fronts(ctx, iid)
@@ -124,22 +134,29 @@ async def _materials(ctx: DockerContext, wl: Workload) -> dict[str, ServiceMater
         raise RolloutFailed("resolve secrets", str(exc)) from exc
 
 
-async def _clean_up(ctx: DockerContext, iid: str, kept: set[str]) -> str:
-    """Remove what the failed provision created (bounded); ``""``, or one sentence
-    naming what may be left and how to remove it."""
-    left = await cleanup(
+async def _clean_up(ctx: DockerContext, iid: str, kept: set[str]) -> tuple[str, bool]:
+    """Remove what the failed provision created (bounded, to its end even if the caller
+    is cancelled): ``""`` or one sentence naming what may be left and how to remove it,
+    and whether the caller was cancelled meanwhile."""
+    left, interrupted = await cleanup_to_end(
         purge(ctx, iid, kept, linger=FAILURE_LINGER),
         cleanup_limit(ctx.config),
         f"removing what the failed provision of {iid} created",
     )
     if not left:
-        return ""
-    try:
-        names = await bounded(leftovers(ctx, iid), min(5.0, seconds(ctx.config.request_timeout)))
-    except (CtrlplaneError, OperationTimeout):
-        names = []
+        return "", interrupted
+    names, stopped = await run_to_end(_leftover_names(ctx, iid))
     what = ", ".join(names) if names else f"objects labelled {ctx.labels.instance}={iid}"
-    return f"cleanup incomplete ({left}); left: {what}; deprovision {iid} removes them"
+    sentence = f"cleanup incomplete ({left}); left: {what}; deprovision {iid} removes them"
+    return sentence, interrupted or stopped
+
+
+async def _leftover_names(ctx: DockerContext, iid: str) -> list[str]:
+    """The names of the instance's objects still there (none if the engine cannot say)."""
+    try:
+        return await bounded(leftovers(ctx, iid), min(5.0, seconds(ctx.config.request_timeout)))
+    except (CtrlplaneError, OperationTimeout):
+        return []
 
 
 def _provision_error(
@@ -200,7 +217,7 @@ async def _provision_steps(
     await ensure_volumes(ctx, wl, range(wl.replicas))
     await steps.enter("start replica units")
     runner = UnitRunner(ctx, wl, materials, events=steps.events)
-    async with asyncio.TaskGroup() as tg:
+    async with TaskGroup() as tg:
         units = [tg.create_task(runner.bring_up(replica)) for replica in range(wl.replicas)]
     await steps.enter("check services stay up")
     await runner.stable([s for unit in units for s in unit.result()])

@@ -39,6 +39,7 @@ from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome
 from ctrlplane.provider.native import JSON
 from ctrlplane.provider.spec import ServiceSpec
+from ctrlplane.provider.taskgroups import TaskGroup
 
 __all__ = ["Started", "UnitRunner"]
 
@@ -175,7 +176,7 @@ class UnitRunner:
         """Run the unit's inits (or ``only`` those), wave by wave."""
         for wave in init_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
-            async with asyncio.TaskGroup() as tg:
+            async with TaskGroup() as tg:
                 for svc in chosen:
                     tg.create_task(self.run_init(svc, replica))
 
@@ -273,7 +274,7 @@ class UnitRunner:
             ):
                 if not group:
                     continue
-                async with asyncio.TaskGroup() as tg:
+                async with TaskGroup() as tg:
                     tasks = [
                         tg.create_task(self.start_service(svc, replica, create=create))
                         for svc in group

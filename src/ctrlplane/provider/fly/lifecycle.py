@@ -36,6 +36,7 @@ from ctrlplane.provider.fly.repair import repair
 from ctrlplane.provider.fly.units import UnitBuilder, long_lived, unit_step
 from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.spec import ResourceSpec, ServiceSpec
+from ctrlplane.provider.taskgroups import TaskGroup
 from ctrlplane.provider.validation import startup_order
 
 __all__ = ["restart", "scale", "start", "stop"]
@@ -48,7 +49,7 @@ def _waves(services: list[ServiceSpec]) -> list[list[ServiceSpec]]:
 async def _each_replica(inst: Instance, work: Callable[[int], Coroutine[Any, Any, None]]) -> None:
     replicas = len(next(iter(inst.units.values()), []))
     try:
-        async with asyncio.TaskGroup() as tg:
+        async with TaskGroup() as tg:
             for replica in range(replicas):
                 tg.create_task(work(replica))
     except BaseExceptionGroup as group:
@@ -113,7 +114,7 @@ async def _up(ctx: FlyContext, op: Operation, instance_id: str, *, restart_runni
 
     async def up(replica: int) -> None:
         for wave in waves:
-            async with asyncio.TaskGroup() as tg:
+            async with TaskGroup() as tg:
                 for svc in wave:
                     tg.create_task(one(svc, replica))
 

@@ -47,6 +47,7 @@ from ctrlplane.provider.operations import Operation
 from ctrlplane.provider.releases import new_release
 from ctrlplane.provider.results import ProvisionResult
 from ctrlplane.provider.spec import ProvisionRequest
+from ctrlplane.provider.taskgroups import TaskGroup
 
 __all__ = ["abandon", "deprovision", "prepare", "provision", "remove_all", "remove_orphan"]
 
@@ -201,7 +202,7 @@ async def _start_units(
         events=op.events,
     )
     replicas = max(req.main.resources.replicas, 1)
-    async with asyncio.TaskGroup() as tg:
+    async with TaskGroup() as tg:
         started = [tg.create_task(builder.bring_up(r)) for r in range(replicas)]
     out: dict[str, list[str]] = {}
     for task in started:

@@ -14,7 +14,6 @@ with the probe evidence of a failed gate.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ from ctrlplane.provider.fly.render.plan import region_of
 from ctrlplane.provider.fly.render.volumes import volume_body
 from ctrlplane.provider.health import ProbeResult
 from ctrlplane.provider.spec import ServiceSpec, VolumeSpec
+from ctrlplane.provider.taskgroups import TaskGroup
 from ctrlplane.provider.validation import startup_order
 
 __all__ = ["UnitBuilder", "ids_by_service", "long_lived", "unit_step"]
@@ -223,12 +223,12 @@ class UnitBuilder:
         out: dict[str, str] = {}
         for wave in startup_order(chosen):
             if wave[0].role is ServiceRole.INIT:
-                async with asyncio.TaskGroup() as tg:
+                async with TaskGroup() as tg:
                     for svc in wave:
                         tg.create_task(self._init(svc, replica, volumes.get(svc.name, "")))
                 continue
             views: dict[str, MachineView] = {}
-            async with asyncio.TaskGroup() as tg:
+            async with TaskGroup() as tg:
                 for svc in wave:
                     tg.create_task(
                         self._up(
