@@ -311,6 +311,38 @@ async def test_a_front_that_cannot_resolve_its_service_is_reported_and_start_rep
         await provider.deprovision(iid)
 
 
+async def test_a_unit_whose_pinned_address_was_taken_while_stopped_starts_under_another(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """A rollout rejoins a unit's holder to its network under the same address, which pins
+    that address in the holder's endpoint config (done here with the docker CLI, as the
+    library does it). While the unit is stopped, the engine gives that address to the next
+    container that starts on the network (after an engine restart: the fronts, which the
+    engine restarts first). Start must still bring the unit up, under a free address and
+    with its names, and the endpoint serve again."""
+    iid = make_id()
+    result = await provider.provision(request(iid, app(replicas=1)))
+    network, holder, squatter = f"cp-{iid}", f"cp-{iid}-0.pod", f"squatter-{iid}"
+    where = '{{(index .NetworkSettings.Networks "' + network + '").IPAddress}}'
+    try:
+        url = next(e.url for e in result.endpoints if e.public)
+        address = await docker_cli("inspect", "--format", where, holder)
+        await docker_cli("network", "disconnect", network, holder)
+        pinned = ["--ip", address, "--alias", "app", "--alias", "app-0"]
+        await docker_cli("network", "connect", *pinned, network, holder)
+        assert await served(url) == "v1"
+        await provider.stop(iid)
+        taken = ["--network", network, "--ip", address, "--name", squatter]
+        await docker_cli("run", "-d", *taken, IMAGE, "sleep", "300")
+        await provider.start(iid)
+        assert await docker_cli("inspect", "--format", where, holder) not in ("", address)
+        assert await served(url) == "v1"
+        assert (await provider.status(iid)).ready
+    finally:
+        await docker_cli("rm", "-f", squatter)
+        await provider.deprovision(iid)
+
+
 async def test_no_front_left_after_a_failed_provision(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 import signal
 import socket
@@ -78,9 +79,13 @@ def test_log_and_exit_scripts_print_and_exit() -> None:
 
 @needs_busybox
 @pytest.mark.parametrize(("healthy", "expect"), [("1", 200), ("0", 404)])
-def test_http_script_serves_message_and_health(tmp_path: object, healthy: str, expect: int) -> None:
+def test_http_script_serves_message_and_health(
+    tmp_path: pathlib.Path, healthy: str, expect: int
+) -> None:
     port = _free_port()
-    spec = Services().http_service("web", port=port)
+    services = Services()
+    services.www_root = str(tmp_path / "www")  # the host's /tmp is shared by the workers
+    spec = services.http_service("web", port=port)
     env = {"MESSAGE": "hello there", "HEALTHY": healthy, "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([str(BUSYBOX), "sh", "-c", _script(spec.command)], env=env)
     try:

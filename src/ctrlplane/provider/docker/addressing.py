@@ -7,16 +7,21 @@ leaving and rejoining. On an instance network whose subnet was pinned at creatio
 the same address: that is how a unit gives up its names while still serving requests
 already on their way to it (:func:`withdraw`), and how a new unit takes the names without
 changing the address its gate probed (:func:`advertise`).
+
+A rejoin under the same address pins it in the holder's endpoint config. The engine
+keeps a stopped container's pinned address free for nobody: after an engine restart
+the fronts (restarted by the engine) can take it, and the holder's start then fails with
+"Address already in use"; :func:`unpin` rejoins it under any free address.
 """
 
 from __future__ import annotations
 
-from ctrlplane.errors import CtrlplaneError
+from ctrlplane.errors import BackendError, CtrlplaneError
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import fixed_addressing, network_endpoint
 from ctrlplane.provider.docker.render.workload import Workload
 
-__all__ = ["advertise", "withdraw"]
+__all__ = ["address_taken", "advertise", "unpin", "withdraw"]
 
 
 async def _fixed(ctx: DockerContext, wl: Workload) -> bool:
@@ -71,3 +76,19 @@ async def advertise(ctx: DockerContext, wl: Workload, replica: int, ref: str) ->
         if not keep:
             raise
         await _rejoin(ctx, wl, ref, wanted, "")
+
+
+def address_taken(exc: BaseException) -> bool:
+    """Whether the engine refused to start a container because an address pinned in its
+    endpoint config belongs to another container now."""
+    return isinstance(exc, BackendError) and "address already in use" in str(exc).lower()
+
+
+async def unpin(ctx: DockerContext, wl: Workload, ref: str) -> None:
+    """Rejoin the stopped namespace holder ``ref`` to the instance network under the
+    names it had, without its pinned address (it gets a free one when it starts)."""
+    info = await ctx.client.inspect_container(ref)
+    short_id = str((info or {}).get("Id", ""))[:12]  # the engine adds this alias itself
+    endpoint = network_endpoint(info, ctx.names.network(wl.instance_id))
+    names = [a for a in endpoint.get("Aliases") or [] if a != short_id]
+    await _rejoin(ctx, wl, ref, names, "")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from ctrlplane.errors import CtrlplaneError, OperationTimeout
 from ctrlplane.provider.deadlines import bounded, seconds
+from ctrlplane.provider.docker.addressing import address_taken, unpin
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.gate import OnProbe, gate_service
 from ctrlplane.provider.docker.observe.logframes import FrameDecoder, LineSplitter
@@ -99,7 +100,8 @@ class UnitRunner:
     async def start_holder(self, replica: int, *, create: bool) -> None:
         """(Create and) start unit ``replica``'s namespace holder, before any service
         joins it (an existing one is created anew only when it is gone; a leftover is
-        replaced when ``create``)."""
+        replaced when ``create``). A holder whose pinned address another container took
+        while it was stopped rejoins under a free one (:func:`.addressing.unpin`)."""
         name = self.holder(replica)
         step = f"start the network holder of replica {replica}"
         client = self.ctx.client
@@ -108,7 +110,13 @@ class UnitRunner:
                 await client.remove_container(name)
                 body = self.ctx.render.holder_body(self.wl, replica, advertise=self.advertise)
                 await client.create_container(name, body)
-            await client.start_container(name)
+            try:
+                await client.start_container(name)
+            except CtrlplaneError as exc:
+                if not address_taken(exc):
+                    raise
+                await unpin(self.ctx, self.wl, name)  # see addressing: the engine gave it away
+                await client.start_container(name)
         except CtrlplaneError as exc:
             raise RolloutFailed(step, str(exc)) from exc
         await self.check_running(name, step)

@@ -73,6 +73,9 @@ class BusyboxServices:
 
     image_repository: str = "ctrlplane-conformance/busybox"
     log_tick: float = 0.5
+    www_root: str = "/tmp/www"
+    """Where the http service writes the files it serves (in its own container's /tmp;
+    a harness that runs the scripts on a shared file system sets one per run)."""
 
     def image(self, version: int = 1) -> str:
         """``image_repository:<version>``."""
@@ -89,7 +92,7 @@ class BusyboxServices:
         self, name: str, *, port: int, env: Mapping[str, str] | None = None, version: int = 1
     ) -> ServiceSpec:
         """busybox ``httpd`` serving ``$MESSAGE`` and ``/healthz`` on ``port``."""
-        spec = self._sh(name, http_script(port), version, env)
+        spec = self._sh(name, http_script(port, self.www_root), version, env)
         return spec.model_copy(update={"ports": [PortSpec(container=port)]})
 
     def log_service(
