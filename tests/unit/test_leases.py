@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ctrlplane.errors import BackendUnavailable, InstanceBusy
-from ctrlplane.provider.deadlines import finish, run_to_end
+from ctrlplane.provider.deadlines import finish, raise_failure, run_to_end
 from ctrlplane.provider.events import ProgressEvent, StepFinished, StepStarted
 from ctrlplane.provider.leases import InstanceLocks, Lease, LeaseLost, LeaseRecord
 from ctrlplane.provider.operations import Operations
@@ -200,7 +200,7 @@ async def test_a_lease_lost_while_cleaning_up_a_failure_raises_that_failure() ->
                 await store.replace("inst_a", current, replace(current.lease, holder="thief"))
                 _, interrupted = await run_to_end(asyncio.sleep(1))  # outlives the lease
                 assert interrupted
-                raise asyncio.CancelledError from failure
+                raise_failure(failure, interrupted)
 
     with pytest.raises(BackendUnavailable) as caught:
         await provision()

@@ -11,10 +11,10 @@
   goes on unobserved; these keep waiting after every cancellation, then let it through.
 - :func:`cleanup`: :func:`finish` within a limit, never raising: it returns what was left
   undone (``""`` when everything was), for the error message of the failure it follows.
-  :func:`cleanup_to_end` returns the cancellation instead: raise it then as
-  ``raise asyncio.CancelledError from failure`` (``failure``: the error the operation
-  would have raised), so a frame that cancelled the operation itself (a lost lease, see
-  :meth:`~ctrlplane.provider.leases.InstanceLocks.hold`) can still raise that failure.
+  :func:`cleanup_to_end` returns the cancellation instead, and :func:`raise_failure`
+  raises the failure the cleanup followed, or that cancellation with the failure as its
+  cause, so a frame that cancelled the operation itself (a lost lease, see
+  :meth:`~ctrlplane.provider.leases.InstanceLocks.hold`) can still raise the failure.
 - :func:`seconds` and :func:`first_error`: the small conversions every backend needs.
 """
 
@@ -24,7 +24,7 @@ import asyncio
 import time
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from ctrlplane.errors import OperationTimeout
 
@@ -35,6 +35,7 @@ __all__ = [
     "cleanup_to_end",
     "finish",
     "first_error",
+    "raise_failure",
     "run_to_end",
     "seconds",
 ]
@@ -172,6 +173,15 @@ async def cleanup_to_end(
         return ""
 
     return await run_to_end(within())
+
+
+def raise_failure(failure: BaseException, interrupted: bool) -> NoReturn:
+    """Raise ``failure``, the error an operation raises after cleaning up; when the caller
+    was cancelled while the cleanup ran (``interrupted``, from :func:`cleanup_to_end`),
+    raise that cancellation instead, caused by ``failure``."""
+    if interrupted and not isinstance(failure, asyncio.CancelledError):
+        raise asyncio.CancelledError from failure
+    raise failure from failure.__cause__
 
 
 def first_error(exc: BaseException) -> BaseException:

@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Sequence
 
 from ctrlplane.errors import BackendError, BackendUnavailable
-from ctrlplane.provider.deadlines import cleanup, first_error, seconds
+from ctrlplane.provider.deadlines import cleanup_to_end, first_error, raise_failure, seconds
 from ctrlplane.provider.docker.addressing import advertise, withdraw
 from ctrlplane.provider.docker.config import BACKEND
 from ctrlplane.provider.docker.context import DockerContext
@@ -167,9 +167,9 @@ async def _add_units(
             await runner.stable(await runner.bring_up(r))
             await _admit(ctx, runner, r)
         except BaseException as exc:
-            left = await cleanup(
+            left, interrupted = await cleanup_to_end(
                 runner.remove_services(r, [s.name for s in wl.services]),
                 cleanup_limit(ctx.config),
                 f"removing the half-made unit {r}",
             )
-            raise _op_error(wl.instance_id, "scale", exc, left) from None
+            raise_failure(_op_error(wl.instance_id, "scale", exc, left), interrupted)

@@ -25,6 +25,7 @@ from ctrlplane.provider.deadlines import (
     bounded,
     cleanup_to_end,
     first_error,
+    raise_failure,
     run_to_end,
     seconds,
 )
@@ -119,9 +120,7 @@ async def provision_instance(
             err = ProvisionFailed(iid, err.step, f"{err.reason}; {left}")
         elif left and isinstance(err, asyncio.CancelledError):
             err.add_note(left)
-        if (stopped or interrupted) and not isinstance(err, asyncio.CancelledError):
-            raise asyncio.CancelledError from err  # see deadlines: the lease frame may raise err
-        raise err from None
+        raise_failure(err, stopped or interrupted)
     await steps.finish()
     fronts = await inspect_fronts(ctx, iid)
     return provision_result(ctx.config, wl, await inspect_all(ctx, iid), fronts)
