@@ -346,7 +346,7 @@ async def test_a_unit_whose_pinned_address_was_taken_while_stopped_starts_under_
 async def test_no_front_left_after_a_failed_provision(
     provider: DockerProvider, make_id: Callable[[], str]
 ) -> None:
-    # the main exits at once: the fronts were made before the units and go with them
+    # the main exits at once: the fronts, made while the units start, go with them
     iid = make_id()
     crashing = app(replicas=2)
     crashing["command"] = ["sh", "-c", "exit 3"]

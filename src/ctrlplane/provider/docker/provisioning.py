@@ -1,8 +1,8 @@
 """``provision`` on one engine: the steps that create an instance, and their errors.
 
 The steps run in order (resolve secrets, pull images, remove a partial instance's
-leftovers, create the network, publish the ports (the fronts, :mod:`.fronts`), create the
-volumes, start the replica units, check they stay up
+leftovers, create the network, publish the ports (the fronts, :mod:`.fronts`, made while
+the next two steps run), create the volumes, start the replica units, check they stay up
 through the stability window, record the release), all within ``provision_timeout``.
 The release and the volumes that existed before are noted in the operation's lease
 before anything is created (a repair after a crash then knows what to remove). On a
@@ -184,7 +184,7 @@ def _provision_error(
 
 def _failed_steps(exc: BaseException) -> list[str]:
     """The steps ``exc`` says failed, in order, once each: steps that run at once (the
-    units of several replicas) fail together when the engine is lost, and a message
+    fronts, the holders, the inits) fail together when the engine is lost, and a message
     naming only the first to notice would depend on timing."""
     if isinstance(exc, BaseExceptionGroup):
         found = [step for inner in exc.exceptions for step in _failed_steps(inner)]
@@ -211,12 +211,13 @@ async def _provision_steps(
         await steps.enter("create network")
         await create_network(ctx, wl, datetime.now(UTC).isoformat())
     await steps.enter("publish ports")
-    await ensure_fronts(ctx, wl)
-    await steps.enter("create volumes")
-    await ensure_volumes(ctx, wl, range(wl.replicas))
-    await steps.enter("start replica units")
     runner = UnitRunner(ctx, wl, materials, events=steps.events)
     async with TaskGroup() as tg:
+        # the fronts need nothing of the units: they are made while the units start
+        tg.create_task(ensure_fronts(ctx, wl))
+        await steps.enter("create volumes")
+        await ensure_volumes(ctx, wl, range(wl.replicas))
+        await steps.enter("start replica units")
         units = [tg.create_task(runner.bring_up(replica)) for replica in range(wl.replicas)]
     await steps.enter("check services stay up")
     await runner.stable([s for unit in units for s in unit.result()])

@@ -35,6 +35,7 @@ from ctrlplane.provider.docker.render.workload import (
     long_lived_waves,
     startup_names,
 )
+from ctrlplane.provider.enums import ServiceRole
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.health import GateOutcome
@@ -260,18 +261,37 @@ class UnitRunner:
         await asyncio.gather(*(self.check_running(s.ref, s.step, since=s) for s in started))
 
     async def bring_up(self, replica: int) -> list[Started]:
-        """Run the unit's inits, then start its long-lived services, wave by wave."""
-        await self.run_inits(replica)
-        return await self.start_long_lived(replica, create=True)
+        """Run the unit's inits while its namespace holder starts and its long-lived
+        containers are created (the inits do not join the holder; nothing long-lived
+        starts before every init has succeeded), then start the long-lived services,
+        wave by wave."""
+
+        async def prepare() -> None:
+            await self.start_holder(replica, create=True)
+            long_lived = [s for s in self.wl.services if s.role is not ServiceRole.INIT]
+            async with TaskGroup() as tg:
+                for svc in long_lived:
+                    tg.create_task(self.create(svc, replica))
+
+        async with TaskGroup() as tg:
+            tg.create_task(self.run_inits(replica))
+            tg.create_task(prepare())
+        return await self.start_long_lived(replica, create=False, holder=False)
 
     async def start_long_lived(
-        self, replica: int, *, create: bool, only: Sequence[str] | None = None
+        self,
+        replica: int,
+        *,
+        create: bool,
+        only: Sequence[str] | None = None,
+        holder: bool = True,
     ) -> list[Started]:
-        """Start the long-lived services (or ``only`` those) in dependency order; what
-        was started, for the stability window."""
+        """Start the long-lived services (or ``only`` those) in dependency order, after
+        the unit's holder when ``only`` covers it (unless ``holder`` is false: it was
+        started already); what was started, for the stability window."""
         owner = self.wl.owner
         out: list[Started] = []
-        if self._whole(only):
+        if holder and self._whole(only):
             await self.start_holder(replica, create=create)
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
