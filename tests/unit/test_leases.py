@@ -22,6 +22,12 @@ def _locks(store: MemoryLeaseStore, **kw: float) -> InstanceLocks:
     return InstanceLocks(store, provider="test", **kw)
 
 
+async def _take_over(store: MemoryLeaseStore) -> None:
+    """Another holder ("thief") takes the lease of inst_a over."""
+    current = store.records["inst_a"]
+    await store.replace("inst_a", current, replace(current.lease, holder="thief"))
+
+
 async def test_a_second_holder_waits_then_is_refused_naming_the_first() -> None:
     store = MemoryLeaseStore()
     locks = _locks(store)
@@ -84,9 +90,7 @@ async def test_a_lost_lease_stops_the_operation() -> None:
 
     async def work() -> None:
         async with locks.hold("inst_a", "deploy"):
-            current = store.records["inst_a"]
-            thief = replace(current.lease, holder="thief")
-            await store.replace("inst_a", current, thief)  # someone took it over
+            await _take_over(store)  # someone took it over
             await asyncio.sleep(2)
 
     with pytest.raises(LeaseLost):
@@ -196,8 +200,7 @@ async def test_a_lease_lost_while_cleaning_up_a_failure_raises_that_failure() ->
                 failure = BackendUnavailable(
                     "engine unreachable; the provision stopped at step pull", backend="test"
                 )
-                current = store.records["inst_a"]
-                await store.replace("inst_a", current, replace(current.lease, holder="thief"))
+                await _take_over(store)
                 _, interrupted = await run_to_end(asyncio.sleep(1))  # outlives the lease
                 assert interrupted
                 raise_failure(failure, interrupted)
@@ -214,8 +217,7 @@ async def test_a_lease_lost_while_cleaning_up_after_a_cancellation_is_lease_lost
 
     async def deploy() -> None:
         async with locks.hold("inst_a", "deploy"):
-            current = store.records["inst_a"]
-            await store.replace("inst_a", current, replace(current.lease, holder="thief"))
+            await _take_over(store)
             await finish(asyncio.sleep(1))  # a cleanup without a failure of its own
 
     with pytest.raises(LeaseLost):

@@ -308,7 +308,7 @@ class UnitRunner:
                         for svc in group
                     ]
                 out += [t.result() for t in tasks]
-                await self.gate_dependencies(group, replica)
+            await self.gate_dependencies(chosen, replica)
         return out
 
     async def address(self, replica: int) -> str:
