@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import aiodocker
 
+from ctrlplane.provider import DeployRequest
 from ctrlplane.provider.docker import DockerProvider
 
 from .helpers import IMAGE, http_get_async, loop_cmd, public_url, request, sh, web
@@ -158,3 +159,60 @@ async def test_two_processes_provisioning_at_once_get_distinct_pinned_subnets(
     finally:
         for iid in ids:
             await provider.deprovision(iid)
+
+
+async def _engine_events(since: float, until: float) -> list[dict[str, object]]:
+    """What the engine recorded between ``since`` and ``until`` (Unix seconds)."""
+    window = ["--since", f"{since:.6f}", "--until", f"{until:.6f}"]
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        ["docker", "events", "--format", "{{json .}}", *window],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _container_of(event: dict[str, object]) -> str:
+    """The container an engine event is about (network events name it in an attribute)."""
+    actor = event["Actor"]
+    assert isinstance(actor, dict)
+    attrs = actor.get("Attributes") or {}
+    return str(attrs.get("container") if event["Type"] == "network" else actor.get("ID"))
+
+
+async def test_a_running_holder_is_renamed_off_the_network(
+    provider: DockerProvider, make_id: Callable[[], str]
+) -> None:
+    """A blue-green deploy renames the unit's running holder ``-retiring``. The engine's
+    rename writes back the network's endpoint count as the holder's endpoint saw it when
+    it joined: one too high once another endpoint went away since, and the network can
+    then never be removed (moby/moby#42119; met three times in one run of the Docker
+    tests). So the holder leaves the network for the rename and rejoins right after: in
+    the engine's record its disconnect comes before the rename and its connect next."""
+    iid = make_id()
+    await provider.provision(request(iid, web(env={"V": "1"})))
+    try:
+        docker = aiodocker.Docker()
+        try:
+            holder = await (await docker.containers.get(f"cp-{iid}-0.pod")).show()
+        finally:
+            await docker.close()
+        since = time.time()
+        change = {"name": "web", "image": IMAGE, "env": {"V": "2"}}
+        deploy = DeployRequest(instance_id=iid, strategy="blue-green", services=[change])
+        await provider.deploy(deploy)
+        events = await _engine_events(since - 1, time.time() + 1)
+    finally:
+        await provider.deprovision(iid)
+    mine = sorted(
+        (int(str(ev["timeNano"])), str(ev["Action"]).split(":")[0])
+        for ev in events
+        if _container_of(ev) == holder["Id"]
+    )
+    order = [action for _, action in mine]
+    assert "rename" in order, order
+    at = order.index("rename")
+    assert order[at - 1] == "disconnect", order
+    assert order[at + 1] == "connect", order

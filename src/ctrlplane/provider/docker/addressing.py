@@ -12,6 +12,11 @@ A rejoin under the same address pins it in the holder's endpoint config. The eng
 keeps a stopped container's pinned address free for nobody: after an engine restart
 the fronts (restarted by the engine) can take it, and the holder's start then fails with
 "Address already in use"; :func:`unpin` rejoins it under any free address.
+
+A running holder is renamed off the network (:func:`rename_holder`): the engine's rename
+writes back the network's endpoint count as the holder's endpoint saw it when it
+joined, one too high once a container on the network went away since, and a network
+whose count stays above zero can never be removed (moby/moby#42119).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from ctrlplane.errors import BackendError, CtrlplaneError
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import fixed_addressing, network_endpoint
 from ctrlplane.provider.docker.render.workload import Workload
+from ctrlplane.provider.native import JSON
 
-__all__ = ["address_taken", "advertise", "unpin", "withdraw"]
+__all__ = ["address_taken", "advertise", "rename_holder", "unpin", "withdraw"]
 
 
 async def _fixed(ctx: DockerContext, wl: Workload) -> bool:
@@ -78,6 +84,37 @@ async def advertise(ctx: DockerContext, wl: Workload, replica: int, ref: str) ->
         await _rejoin(ctx, wl, ref, wanted, "")
 
 
+async def rename_holder(ctx: DockerContext, wl: Workload, ref: str, name: str) -> None:
+    """Rename the namespace holder ``ref`` to ``name``. One that runs on the instance
+    network leaves it for the rename and rejoins at once under the same address (where
+    the network pins addresses) and names (see the module docs)."""
+    network = ctx.names.network(wl.instance_id)
+    info = await ctx.client.inspect_container(ref)
+    address = str(network_endpoint(info, network).get("IPAddress") or "")
+    if not address or not ((info or {}).get("State") or {}).get("Running"):
+        await ctx.client.rename_container(ref, name)
+        return
+    names = _own_names(ctx, wl, info)
+    keep = address if await _fixed(ctx, wl) else ""
+    cid = str((info or {})["Id"])  # ``ref`` may be the name being given up
+    await ctx.client.disconnect_network(network, cid)
+    await ctx.client.rename_container(cid, name)
+    try:
+        await ctx.client.connect_network(network, cid, names, ipv4=keep)
+    except CtrlplaneError:
+        if not keep:
+            raise
+        await ctx.client.connect_network(network, cid, names)
+
+
+def _own_names(ctx: DockerContext, wl: Workload, info: JSON | None) -> list[str]:
+    """The names a container answers to on the instance network, without the short ID
+    the engine adds itself."""
+    short_id = str((info or {}).get("Id", ""))[:12]
+    endpoint = network_endpoint(info, ctx.names.network(wl.instance_id))
+    return [a for a in endpoint.get("Aliases") or [] if a != short_id]
+
+
 def address_taken(exc: BaseException) -> bool:
     """Whether the engine refused to start a container because an address pinned in its
     endpoint config belongs to another container now."""
@@ -88,7 +125,4 @@ async def unpin(ctx: DockerContext, wl: Workload, ref: str) -> None:
     """Rejoin the stopped namespace holder ``ref`` to the instance network under the
     names it had, without its pinned address (it gets a free one when it starts)."""
     info = await ctx.client.inspect_container(ref)
-    short_id = str((info or {}).get("Id", ""))[:12]  # the engine adds this alias itself
-    endpoint = network_endpoint(info, ctx.names.network(wl.instance_id))
-    names = [a for a in endpoint.get("Aliases") or [] if a != short_id]
-    await _rejoin(ctx, wl, ref, names, "")
+    await _rejoin(ctx, wl, ref, _own_names(ctx, wl, info), "")

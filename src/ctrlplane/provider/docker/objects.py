@@ -60,8 +60,8 @@ LOCAL_CHOICE_ATTEMPTS = 5
 the engine is asked to pick."""
 
 GHOST_ENDPOINT = (
-    "the engine counts an endpoint on it that no container holds, a Docker bug seen after "
-    "a container is removed while it joins or leaves the network (moby/moby#42119); "
+    "the engine counts an endpoint on it that no container holds, a Docker bug "
+    "(moby/moby#42119, e.g. after a running container attached to it was renamed); "
     "restarting dockerd frees it, then the removal can run again"
 )
 """Why a network whose removal the engine refuses, with no container attached, stays."""

@@ -28,7 +28,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ctrlplane.provider.docker.addressing import advertise
+from ctrlplane.provider.docker.addressing import advertise, rename_holder
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.fronts import ensure_fronts
 from ctrlplane.provider.docker.history import read_history
@@ -44,6 +44,7 @@ from ctrlplane.provider.docker.observe.repairs import (
     unit_views,
 )
 from ctrlplane.provider.docker.observe.workload import workload_from_containers
+from ctrlplane.provider.docker.render.workload import Workload
 from ctrlplane.provider.docker.replacement import UnitReplacement
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.operations import Operation
@@ -89,7 +90,7 @@ async def _converge(
     wl = found.with_services(apply_snapshot(found.services, live), live.release_id)
     for view in unit_views(keys, inspects, await inspect_holders(ctx, iid)):
         if view.retiring or view.retiring_holder is not None:
-            await _settle_pair(ctx, iid, view, live)
+            await _settle_pair(ctx, wl, view, live)
     inspects = await inspect_all(ctx, iid)
     views = unit_views(keys, inspects, await inspect_holders(ctx, iid))
     off = {v.replica: off_services(keys, wl, v, live) for v in views}
@@ -113,9 +114,10 @@ async def _converge(
     await ensure_fronts(ctx, wl)
 
 
-async def _settle_pair(ctx: DockerContext, iid: str, view: UnitView, live: Release) -> None:
+async def _settle_pair(ctx: DockerContext, wl: Workload, view: UnitView, live: Release) -> None:
     """A unit with ``-retiring`` containers: keep the version of the pair that runs
     ``live`` (the new one when both do) and remove the other."""
+    iid = wl.instance_id
     keys = ctx.labels
     client = ctx.client
     pairs = view.retiring
@@ -139,4 +141,4 @@ async def _settle_pair(ctx: DockerContext, iid: str, view: UnitView, live: Relea
             await client.rename_container(str(info["Id"]), name)
         if old_holder is not None:
             name = ctx.names.holder(iid, view.replica)
-            await client.rename_container(str(old_holder["Id"]), name)
+            await rename_holder(ctx, wl, str(old_holder["Id"]), name)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from ctrlplane.errors import CtrlplaneError
 from ctrlplane.provider.deadlines import cleanup, finish, first_error, seconds
-from ctrlplane.provider.docker.addressing import advertise, withdraw
+from ctrlplane.provider.docker.addressing import advertise, rename_holder, withdraw
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.gate import gate_service
 from ctrlplane.provider.docker.history import record_release
@@ -133,7 +133,9 @@ class UnitReplacement:
             )
         if self._whole:
             await client.remove_container(self._retiring_holder(replica))
-            await client.rename_container(self._holder(replica), self._retiring_holder(replica))
+            await rename_holder(
+                self.ctx, self.old, self._holder(replica), self._retiring_holder(replica)
+            )
         runner = UnitRunner(self.ctx, self.new, self.new_materials, advertise=False)
         inits = [n for n in self.names if self.new.is_init(n)]
         await runner.run_inits(replica, only=inits)
@@ -307,7 +309,7 @@ class UnitReplacement:
             if holder is None:
                 intact = False
             else:
-                await client.rename_container(str(holder["Id"]), self._holder(replica))
+                await rename_holder(self.ctx, self.old, str(holder["Id"]), self._holder(replica))
                 running = bool((holder.get("State") or {}).get("Running"))
                 intact = running and bool(network_endpoint(holder, self._network))
         for name in self.names:
