@@ -15,12 +15,11 @@ failing service, with its last log lines (scrubbed of secret values by the opera
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from ctrlplane.errors import BackendError, CtrlplaneError, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, cleanup
+from ctrlplane.provider.deadlines import Deadline, cleanup_to_end, raise_failure
 from ctrlplane.provider.ecs import secrets
 from ctrlplane.provider.ecs.config import BACKEND
 from ctrlplane.provider.ecs.context import EcsContext, cluster_facts
@@ -151,16 +150,15 @@ async def provision(ctx: EcsContext, op: Operation, req: ProvisionRequest) -> Pr
         elif timed_out:
             reason = f"timed out after {deadline.seconds:g}s"
         await steps.fail(reason)
-        left = await cleanup(
+        left, interrupted = await cleanup_to_end(
             remove_instance(ctx, iid), cfg.deploy_timeout, "removing what the provision created"
         )
-        if isinstance(exc, asyncio.CancelledError):
-            raise
         if left:
             reason += f"; {left}"
+        failure: BaseException = exc
         if isinstance(exc, CtrlplaneError | RolloutFailed | TimeoutError):
-            raise ProvisionFailed(iid, step, reason) from None
-        raise
+            failure = ProvisionFailed(iid, step, reason)
+        raise_failure(failure, interrupted)
     return await provisioned(ctx, await require(ctx, iid))
 
 

@@ -32,7 +32,14 @@ from ctrlplane.errors import (
     ProvisionFailed,
 )
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, finish, first_error, seconds
+from ctrlplane.provider.deadlines import (
+    Deadline,
+    finish,
+    first_error,
+    raise_failure,
+    run_to_end,
+    seconds,
+)
 from ctrlplane.provider.events import StepTracker, Subscriber
 from ctrlplane.provider.failures import RolloutFailed, describe_failure
 from ctrlplane.provider.fly import control, instances, machines, secrets
@@ -136,6 +143,7 @@ async def provision(ctx: FlyContext, op: Operation, req: ProvisionRequest) -> Pr
     deadline = Deadline(ctx.config.provision_timeout, "provision")
     step = "write-secrets"
     failure: BaseException | None = None
+    interrupted = False
     try:
         async with deadline.timeout():
             if any(s.secrets for s in req.services):
@@ -156,12 +164,12 @@ async def provision(ctx: FlyContext, op: Operation, req: ProvisionRequest) -> Pr
         err = first_error(exc)
         timed_out = isinstance(err, TimeoutError) and deadline.expired()
         await op.steps.fail(describe_failure(deadline.exceeded() if timed_out else err))
-        await finish(remove_all(ctx, op, iid, req))
+        _, interrupted = await run_to_end(remove_all(ctx, op, iid, req))
         failure = _provision_failure(iid, step, err, deadline if timed_out else None)
     if failure is not None:
         # Raised outside the handler: an error taken out of an exception group and raised
         # inside it would get that group (which holds it) as its context, a cycle.
-        raise failure
+        raise_failure(failure, interrupted)
     done = await instances.load(ctx, iid)
     return await provision_result(ctx, done)
 

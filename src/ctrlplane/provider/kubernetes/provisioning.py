@@ -30,7 +30,7 @@ from ctrlplane.errors import (
     ProvisionFailed,
 )
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, cleanup, seconds
+from ctrlplane.provider.deadlines import Deadline, cleanup_to_end, raise_failure, seconds
 from ctrlplane.provider.failures import RolloutFailed
 from ctrlplane.provider.kubernetes.client import Kind
 from ctrlplane.provider.kubernetes.config import KubernetesConfig, SidecarMode
@@ -165,22 +165,26 @@ async def _converge(
 async def _clean_up_after(ctx: Context, iid: str, exc: BaseException, step: str) -> NoReturn:
     """Delete what a failed or cancelled provision of a new instance created and wait
     until it is gone (on a new connection, to the end, even if cancelled again, within
-    ``deprovision_timeout`` and the requests' timeouts), then raise: ``exc``, or a
-    cancellation if one arrived meanwhile; a failed cleanup (what it left) is appended
-    to the error or noted on a cancellation."""
-    problem = await cleanup(_cleanup(ctx, iid), _cleanup_limit(ctx), f"cleanup of {iid}")
+    ``deprovision_timeout`` and the requests' timeouts), then raise ``exc`` (a failed
+    cleanup, what it left, appended to the error or noted on a cancellation), or a
+    cancellation that arrived meanwhile, caused by it
+    (:func:`~ctrlplane.provider.deadlines.raise_failure`)."""
+    problem, interrupted = await cleanup_to_end(
+        _cleanup(ctx, iid), _cleanup_limit(ctx), f"cleanup of {iid}"
+    )
     note = f"cleanup also failed, objects may be left (run deprovision): {problem}"
-    if isinstance(exc, asyncio.CancelledError):
-        if problem:
-            exc.add_note(note)
-        raise exc
-    if not problem:
-        raise exc
-    if isinstance(exc, ProvisionFailed):
-        raise ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}") from None
-    if isinstance(exc, BackendUnavailable):
-        raise BackendUnavailable(f"{exc}; {note}", backend=exc.backend) from exc
-    raise ProvisionFailed(iid, step or "apply", f"{exc}; {note}") from exc
+    failure: BaseException = exc
+    if problem and isinstance(exc, asyncio.CancelledError):
+        exc.add_note(note)
+    elif problem and isinstance(exc, ProvisionFailed):
+        failure = ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}")
+    elif problem and isinstance(exc, BackendUnavailable):
+        failure = BackendUnavailable(f"{exc}; {note}", backend=exc.backend)
+        failure.__cause__ = exc
+    elif problem:
+        failure = ProvisionFailed(iid, step or "apply", f"{exc}; {note}")
+        failure.__cause__ = exc
+    raise_failure(failure, interrupted)
 
 
 def _cleanup_limit(ctx: Context) -> float:

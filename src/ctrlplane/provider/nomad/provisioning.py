@@ -18,14 +18,13 @@ the cleanup left, if anything). An agent lost meanwhile raises
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ctrlplane.errors import BackendUnavailable, CtrlplaneError, ProvisionFailed
 from ctrlplane.ids import RELEASE_PREFIX, new_id
-from ctrlplane.provider.deadlines import Deadline, cleanup
+from ctrlplane.provider.deadlines import Deadline, cleanup_to_end, raise_failure
 from ctrlplane.provider.enums import SecretType
 from ctrlplane.provider.events import Subscriber, UnitStarted, emit
 from ctrlplane.provider.failures import RolloutFailed, describe_failure
@@ -167,25 +166,24 @@ async def provision(ctx: NomadContext, op: Operation, req: ProvisionRequest) -> 
         await steps.fail(describe_failure(deadline.exceeded() if timed_out else exc))
         # Nothing complete existed before (else we returned above): what is left is
         # this call's job or a partial one it replaced; neither may stay.
-        left = await cleanup(
+        left, interrupted = await cleanup_to_end(
             jobs.purge(ctx, iid),
             ctx.config.cleanup_timeout,
             f"purging job {job_id(iid)!r} and its Variables",
         )
-        if isinstance(exc, asyncio.CancelledError):
-            raise
+        failure: BaseException = exc
+        note = f" ({left})" if left else ""
         if isinstance(exc, BackendUnavailable):
             exc.message += f"; {left}" if left else "; nothing was left"
-            raise
-        note = f" ({left})" if left else ""
-        if timed_out:
+        elif timed_out:
             reason = f"timed out after {deadline.seconds:g}s"
-            raise ProvisionFailed(iid, step, reason + note) from None
-        if isinstance(exc, RolloutFailed):
-            raise ProvisionFailed(iid, exc.step, exc.reason + note) from None
-        if isinstance(exc, CtrlplaneError):
-            raise ProvisionFailed(iid, step, str(exc) + note) from exc
-        raise
+            failure = ProvisionFailed(iid, step, reason + note)
+        elif isinstance(exc, RolloutFailed):
+            failure = ProvisionFailed(iid, exc.step, exc.reason + note)
+        elif isinstance(exc, CtrlplaneError):
+            failure = ProvisionFailed(iid, step, str(exc) + note)
+            failure.__cause__ = exc
+        raise_failure(failure, interrupted)
     return await _provisioned(ctx, req)
 
 
