@@ -6,6 +6,7 @@ deadline of a whole deploy."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,33 @@ async def test_failed_provision_is_cleaned_up_before_it_raises(fake: FakeCluster
     assert caught.value.step == "pull"
     assert "cleanup also failed" not in str(caught.value)
     assert _objects(fake, req.instance_id) == []  # gone already, pods included
+
+
+async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failure(
+    fake: FakeCluster,
+) -> None:
+    """The provision fails (an image that cannot be pulled), its cleanup hangs on the API
+    server, and another holder takes the lease meanwhile: the error is the provision's
+    own failure, with a note on the lost lease, not a ``LeaseLost`` that hides where it
+    stopped."""
+    provider = KubernetesProvider(fast_config(fake.kubeconfig, lease_ttl=0.6, request_timeout=2))
+    fake.hooks.broken_images.add("conformance/app:2")
+    fake.hooks.stalled_deletes.add("Deployment")
+    req = _request(image="conformance/app:2")
+    task = asyncio.create_task(provider.provision(req))
+    async with asyncio.timeout(10):
+        while not fake.hooks.stalled:  # noqa: ASYNC110 - the fake has no event for it
+            await asyncio.sleep(0.05)
+    store = fake.cluster.store
+    lease = next(o for (k, _, _), o in store.objects.items() if k == "Lease")
+    taken = copy.deepcopy(lease)
+    taken["spec"]["holderIdentity"] = "other-host/4242/abcd"
+    store.put(taken)  # another holder took it over: the renewal meets a newer version
+    with pytest.raises(ProvisionFailed) as caught:
+        await asyncio.wait_for(task, 30)
+    assert caught.value.step == "pull"
+    assert any("lost its operation lease" in n for n in caught.value.__notes__)
+    fake.hooks.stalled_deletes.clear()
 
 
 async def test_failed_cleanup_is_reported_with_the_provision_error(fake: FakeCluster) -> None:

@@ -222,6 +222,36 @@ async def test_cleanup_after_a_failure_is_bounded_and_names_what_it_left(
     await provider.deprovision(req.instance_id)
 
 
+async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failure(
+    harness: NomadHarness,
+) -> None:
+    """The provision fails (an image that cannot be pulled), its purge hangs, and another
+    holder takes the lease meanwhile: the error is the provision's own failure, with a
+    note on the lost lease, not a ``LeaseLost`` that hides where it stopped."""
+    h = harness
+    config = h.config().model_copy(
+        update={"lease_ttl": timedelta(seconds=0.6), "cleanup_timeout": timedelta(seconds=5)}
+    )
+    provider = type(h.make_provider())(config)
+    app = h.idle_service("app").model_copy(update={"image": h.missing_image})
+    req = request_of(app)
+    iid = req.instance_id
+    h.agent.stalled.add(("DELETE", f"/v1/job/{iid}"))
+    task = asyncio.create_task(provider.provision(req))
+    async with asyncio.timeout(10):
+        while not h.agent.held:  # noqa: ASYNC110 - the fake has no event for it
+            await asyncio.sleep(0.05)
+    store = _store(h)
+    record = await store.read(iid)
+    assert record is not None
+    await store.replace(iid, record, _lease("deploy"))  # another holder takes it over
+    with pytest.raises(ProvisionFailed) as caught:
+        await asyncio.wait_for(task, 15)
+    assert "Failed to pull" in caught.value.reason
+    assert any("lost its operation lease" in n for n in caught.value.__notes__)
+    h.agent.stalled.clear()
+
+
 async def test_an_agent_lost_mid_provision_is_unavailable_not_a_failed_provision(
     harness: NomadHarness,
 ) -> None:

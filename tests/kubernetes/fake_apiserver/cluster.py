@@ -47,6 +47,11 @@ class Hooks:
     answers a plain-text ``404 page not found`` for it)."""
     refused_deletes: set[str] = field(default_factory=set)
     """Kinds whose DELETE is answered 403 Forbidden (a service account without the right)."""
+    stalled_deletes: set[str] = field(default_factory=set)
+    """Kinds whose DELETE of one object gets no answer while the kind is here (a server
+    that hangs; the client's request timeout ends the wait)."""
+    stalled: list[str] = field(default_factory=list)
+    """The kinds of the DELETEs :attr:`stalled_deletes` held back, in order."""
     failing_reads: dict[str, int] = field(default_factory=dict)
     """Kind -> how many of its next GETs (lists and single objects) are answered 500
     Internal Server Error (an API server or etcd hiccup); each answer counts one down."""

@@ -17,6 +17,7 @@ nothing serves is a plain-text ``404 page not found``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -458,6 +459,11 @@ class FakeApiServer:
         self, request: web.Request, obj: JSON | None, kind: str, plural: str, group: str, name: str
     ) -> web.Response:
         ns = request.match_info["ns"]
+        hooks = self.cluster.hooks
+        if kind in hooks.stalled_deletes:
+            hooks.stalled.append(kind)
+        while kind in hooks.stalled_deletes:  # noqa: ASYNC110 - tests clear the set, no event
+            await asyncio.sleep(0.05)
         if obj is None:
             return not_found(plural, group, name)
         if kind in self.cluster.hooks.refused_deletes:

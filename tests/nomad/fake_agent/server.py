@@ -120,6 +120,8 @@ class FakeNomadAgent:
         self.stalled: set[tuple[str, str]] = set()
         """Fault hook: requests whose (method, path prefix) is here get no answer while
         it is there."""
+        self.held: list[tuple[str, str]] = []
+        """The (method, path) of every request :attr:`stalled` held back."""
         self._runner: web.AppRunner | None = None
         self.address = ""
 
@@ -194,6 +196,8 @@ class FakeNomadAgent:
                 tuple(request.query.items()),
             )
         )
+        if any(request.method == m and request.path.startswith(p) for m, p in self.stalled):
+            self.held.append((request.method, request.path))
         while any(request.method == m and request.path.startswith(p) for m, p in self.stalled):  # noqa: ASYNC110 - tests clear the set, no event
             await asyncio.sleep(0.05)  # no answer while stalled (the client gives up first)
         if self.token is not None and token != self.token:
