@@ -288,26 +288,21 @@ class UnitRunner:
     ) -> list[Started]:
         """Start the long-lived services (or ``only`` those) in dependency order, after
         the unit's holder when ``only`` covers it (unless ``holder`` is false: it was
-        started already); what was started, for the stability window."""
-        owner = self.wl.owner
+        started already); what was started, for the stability window. The services of
+        one wave start together: each joins the holder's namespace, none another's."""
         out: list[Started] = []
         if holder and self._whole(only):
             await self.start_holder(replica, create=create)
         for wave in long_lived_waves(self.wl.services):
             chosen = [s for s in wave if only is None or s.name in only]
-            # the namespace owner starts alone, before the services that join it
-            for group in (
-                [s for s in chosen if s.name == owner],
-                [s for s in chosen if s.name != owner],
-            ):
-                if not group:
-                    continue
-                async with TaskGroup() as tg:
-                    tasks = [
-                        tg.create_task(self.start_service(svc, replica, create=create))
-                        for svc in group
-                    ]
-                out += [t.result() for t in tasks]
+            if not chosen:
+                continue
+            async with TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self.start_service(svc, replica, create=create))
+                    for svc in chosen
+                ]
+            out += [t.result() for t in tasks]
             await self.gate_dependencies(chosen, replica)
         return out
 
