@@ -318,6 +318,43 @@ async def test_failing_init_names_the_init_and_quotes_its_last_lines(harness: Ec
     assert await h.leftovers(req.instance_id) == []
 
 
+async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failure(
+    harness: EcsHarness,
+) -> None:
+    """The provision fails (an init exits 3), its cleanup hangs on the API, and another
+    holder takes the lease meanwhile: the error is the provision's own failure, with a
+    note on the lost lease, not a ``LeaseLost`` that hides where it stopped."""
+    h = harness
+    provider = type(h.make_provider())(h.config(lease_ttl=0.6, request_timeout=2))
+    init = h.exit_service("migrate", code=3, lines=["migration failed"]).model_copy(
+        update={"role": ServiceRole.INIT}
+    )
+    req = _request(h.idle_service("app"), init)
+    iid = req.instance_id
+    door = h.aws.door
+    door.holding.add(("ecs", "DeregisterTaskDefinition"))
+    task = asyncio.create_task(provider.provision(req))
+    async with asyncio.timeout(30):
+        while not door.held:  # noqa: ASYNC110 - the fake has no event for it
+            await asyncio.sleep(0.05)
+    config = h.config()
+    store = DynamoLeaseStore(LEASE_TABLE, lambda: AwsApi(config, AwsSession(config)))
+    now = datetime.now(UTC)
+    taken = None
+    while taken is None:  # another holder takes it over (the provision renews meanwhile)
+        record = await store.read(iid)
+        assert record is not None
+        other = Lease("other-host/4242/abcd", "deploy", now, now, 30.0)
+        taken = await store.replace(iid, record, other)
+    with pytest.raises(ProvisionFailed) as caught:
+        await asyncio.wait_for(task, 30)
+    door.holding.clear()
+    assert caught.value.step == "init migrate"
+    assert any("lost its operation lease" in n for n in caught.value.__notes__)
+    await store.delete(iid, taken)  # the other holder is done
+    await provider.deprovision(iid)
+
+
 async def test_instances_are_listed_and_their_units_shown(harness: EcsHarness) -> None:
     h = harness
     provider = h.make_provider()

@@ -31,6 +31,7 @@ from ctrlplane.provider.fly.errors import (
     MachineConflict,
     ServerError,
 )
+from ctrlplane.provider.fly.leases import FlyLeaseStore
 from ctrlplane.provider.leases import Lease
 from ctrlplane.provider.spec import (
     DeployRequest,
@@ -87,6 +88,42 @@ async def test_a_failing_init_names_the_service_and_its_exit_code(harness: FlyHa
     assert caught.value.step == "init migrate (replica 0)"
     assert caught.value.reason == "exited with code 3"
     assert await h.leftovers(req.instance_id) == []
+
+
+async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failure(
+    harness: FlyHarness,
+) -> None:
+    """The provision fails (an init exits 3), its cleanup hangs on the Machines API, and
+    another holder takes the lease meanwhile: the error is the provision's own failure,
+    with a note on the lost lease, not a ``LeaseLost`` that hides where it stopped."""
+    h = harness
+    config = h.config().model_copy(update={"lease_ttl": timedelta(seconds=0.6)})
+    provider = FlyProvider(config, capabilities=h.capabilities)
+    init = h.exit_service("migrate", code=3).model_copy(update={"role": "init"})
+    req = request(h, h.idle_service("app"), init)
+    iid = req.instance_id
+    h.api.holding.add("Machines_delete")
+    task = asyncio.create_task(provider.provision(req))
+    async with asyncio.timeout(30):
+        while not h.api.held:  # noqa: ASYNC110 - the fake has no event for it
+            await asyncio.sleep(0.05)
+    store = FlyLeaseStore(config)
+    now = datetime.now(UTC)
+    taken = None
+    while taken is None:  # the provision renews its lease meanwhile: take the newest
+        record = await store.read(iid)
+        assert record is not None
+        other = Lease("other-host/4242/abcd", "deploy", now, now, 30)
+        taken = await store.replace(iid, record, other)
+    await asyncio.sleep(0.5)  # the provision's renewal meets the other holder's lease
+    h.api.holding.clear()
+    with pytest.raises(ProvisionFailed) as caught:
+        await asyncio.wait_for(task, 30)
+    assert caught.value.step == "init migrate (replica 0)"
+    assert any("lost its operation lease" in n for n in caught.value.__notes__)
+    await store.delete(iid, taken)  # the other holder is done
+    await provider.deprovision(iid)
+    assert await h.leftovers(iid) == []
 
 
 async def test_a_dependent_starts_only_once_its_dependency_passes_its_check(

@@ -242,9 +242,11 @@ async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failu
         while not h.agent.held:  # noqa: ASYNC110 - the fake has no event for it
             await asyncio.sleep(0.05)
     store = _store(h)
-    record = await store.read(iid)
-    assert record is not None
-    await store.replace(iid, record, _lease("deploy"))  # another holder takes it over
+    taken = None
+    while taken is None:  # another holder takes it over (the provision renews meanwhile)
+        record = await store.read(iid)
+        assert record is not None
+        taken = await store.replace(iid, record, _lease("deploy"))
     with pytest.raises(ProvisionFailed) as caught:
         await asyncio.wait_for(task, 15)
     assert "Failed to pull" in caught.value.reason

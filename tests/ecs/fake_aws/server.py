@@ -45,6 +45,10 @@ class FrontDoor:
         self.region = region
         self.calls: list[Call] = []
         self.faults: dict[tuple[str, str], list[AwsError]] = {}
+        self.holding: set[tuple[str, str]] = set()
+        """(service, operation) pairs whose calls get no answer while they are here."""
+        self.held: list[tuple[str, str]] = []
+        """The (service, operation) of every call :attr:`holding` held back."""
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -111,6 +115,10 @@ class FrontDoor:
             problems = input_problems(model.input_shape, body)
             if problems:
                 raise AwsError(api.validation_code, "; ".join(problems))
+            if (api.name, operation) in self.holding:
+                self.held.append((api.name, operation))
+            while (api.name, operation) in self.holding:  # noqa: ASYNC110 - tests clear it
+                await asyncio.sleep(0.05)
             pending = self.faults.get((api.name, operation))
             if pending:
                 raise pending.pop(0)

@@ -97,6 +97,10 @@ class FakeFlyAPI:
         self.proxy = FlyProxy(self.machines_of)
         self._groups = (AppsApi(self), MachinesApi(self), VolumesApi(self))
         self._faults: list[Fault] = []
+        self.holding: set[str] = set()
+        """Operation IDs (``Machines_delete``) whose calls get no answer while here."""
+        self.held: list[str] = []
+        """The operation ID of every call :attr:`holding` held back."""
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._ips = 0
@@ -212,6 +216,10 @@ class FakeFlyAPI:
             problems = op.query_problems(request.query) + op.body_problems(body)
             if problems:
                 return self._send(op, *error(400, "; ".join(problems)))
+            if op.id in self.holding:
+                self.held.append(op.id)
+            while op.id in self.holding:  # noqa: ASYNC110 - tests clear the set, no event
+                await asyncio.sleep(0.05)
             for fault in self._faults:
                 if fault.operation == op.id and fault.times > 0:
                     fault.times -= 1

@@ -34,10 +34,10 @@ from ctrlplane.errors import (
 from ctrlplane.ids import RELEASE_PREFIX, new_id
 from ctrlplane.provider.deadlines import (
     Deadline,
+    cleanup_to_end,
     finish,
     first_error,
     raise_failure,
-    run_to_end,
     seconds,
 )
 from ctrlplane.provider.events import StepTracker, Subscriber
@@ -164,8 +164,12 @@ async def provision(ctx: FlyContext, op: Operation, req: ProvisionRequest) -> Pr
         err = first_error(exc)
         timed_out = isinstance(err, TimeoutError) and deadline.expired()
         await op.steps.fail(describe_failure(deadline.exceeded() if timed_out else err))
-        _, interrupted = await run_to_end(remove_all(ctx, op, iid, req))
-        failure = _provision_failure(iid, step, err, deadline if timed_out else None)
+        left, interrupted = await cleanup_to_end(
+            remove_all(ctx, op, iid, req),
+            ctx.config.deploy_timeout,
+            "removing what the provision created",
+        )
+        failure = _provision_failure(iid, step, err, deadline if timed_out else None, left)
     if failure is not None:
         # Raised outside the handler: an error taken out of an exception group and raised
         # inside it would get that group (which holds it) as its context, a cycle.
@@ -175,18 +179,20 @@ async def provision(ctx: FlyContext, op: Operation, req: ProvisionRequest) -> Pr
 
 
 def _provision_failure(
-    instance_id: str, step: str, err: BaseException, timed_out: Deadline | None
+    instance_id: str, step: str, err: BaseException, timed_out: Deadline | None, left: str
 ) -> BaseException:
     """What a failed provision raises: a cancellation as it is, else ``ProvisionFailed``
-    naming the step (any other exception as it is)."""
-    if isinstance(err, asyncio.CancelledError):
-        return err
+    naming the step (any other exception as it is); ``left``, what its cleanup could not
+    remove, is added to the reason (or noted)."""
+    after = f"; {left}" if left else ""
     if timed_out is not None:
-        return ProvisionFailed(instance_id, step, f"timed out after {timed_out.seconds:g}s")
+        return ProvisionFailed(instance_id, step, f"timed out after {timed_out.seconds:g}s{after}")
     if isinstance(err, RolloutFailed):
-        return ProvisionFailed(instance_id, err.step, err.reason)
+        return ProvisionFailed(instance_id, err.step, err.reason + after)
     if isinstance(err, CtrlplaneError):
-        return ProvisionFailed(instance_id, step, str(err))
+        return ProvisionFailed(instance_id, step, str(err) + after)
+    if left:
+        err.add_note(left)
     return err
 
 
