@@ -43,6 +43,7 @@ from ctrlplane.provider.spec import (
     ServiceSpec,
 )
 from ctrlplane.secrets import MappingResolver
+from ctrlplane.testing.leases import take_over
 
 from .fakes import eventually, running_fake
 from .harness import CLUSTER, LEASE_TABLE, EcsHarness
@@ -340,12 +341,7 @@ async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failu
     config = h.config()
     store = DynamoLeaseStore(LEASE_TABLE, lambda: AwsApi(config, AwsSession(config)))
     now = datetime.now(UTC)
-    taken = None
-    while taken is None:  # another holder takes it over (the provision renews meanwhile)
-        record = await store.read(iid)
-        assert record is not None
-        other = Lease("other-host/4242/abcd", "deploy", now, now, 30.0)
-        taken = await store.replace(iid, record, other)
+    taken = await take_over(store, iid, Lease("other-host/4242/abcd", "deploy", now, now, 30.0))
     with pytest.raises(ProvisionFailed) as caught:
         await asyncio.wait_for(task, 30)
     door.holding.clear()

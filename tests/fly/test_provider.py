@@ -44,6 +44,7 @@ from ctrlplane.provider.spec import (
     VolumeSpec,
 )
 from ctrlplane.secrets import MappingResolver
+from ctrlplane.testing.leases import take_over
 
 from .fake_machines import FakeMachine
 from .harness import TOKEN, FlyHarness
@@ -109,12 +110,7 @@ async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failu
             await asyncio.sleep(0.05)
     store = FlyLeaseStore(config)
     now = datetime.now(UTC)
-    taken = None
-    while taken is None:  # the provision renews its lease meanwhile: take the newest
-        record = await store.read(iid)
-        assert record is not None
-        other = Lease("other-host/4242/abcd", "deploy", now, now, 30)
-        taken = await store.replace(iid, record, other)
+    taken = await take_over(store, iid, Lease("other-host/4242/abcd", "deploy", now, now, 30))
     await asyncio.sleep(0.5)  # the provision's renewal meets the other holder's lease
     h.api.holding.clear()
     with pytest.raises(ProvisionFailed) as caught:

@@ -27,6 +27,7 @@ from ctrlplane.provider.spec import (
     ResourceSpec,
     ServiceDeploySpec,
 )
+from ctrlplane.testing.leases import take_over
 
 from .harness import CURRENT, NAMESPACE, OLDEST, NomadHarness, request_of
 
@@ -241,12 +242,7 @@ async def test_a_lease_lost_while_a_failed_provision_cleans_up_reports_the_failu
     async with asyncio.timeout(10):
         while not h.agent.held:  # noqa: ASYNC110 - the fake has no event for it
             await asyncio.sleep(0.05)
-    store = _store(h)
-    taken = None
-    while taken is None:  # another holder takes it over (the provision renews meanwhile)
-        record = await store.read(iid)
-        assert record is not None
-        taken = await store.replace(iid, record, _lease("deploy"))
+    await take_over(_store(h), iid, _lease("deploy"))
     with pytest.raises(ProvisionFailed) as caught:
         await asyncio.wait_for(task, 15)
     assert "Failed to pull" in caught.value.reason

@@ -11,9 +11,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from ctrlplane.provider.leases import Lease, LeaseRecord
+from ctrlplane.provider.leases import Lease, LeaseRecord, LeaseStore
 
-__all__ = ["MemoryLeaseStore"]
+__all__ = ["MemoryLeaseStore", "take_over"]
+
+
+async def take_over(store: LeaseStore, instance_id: str, lease: Lease) -> LeaseRecord:
+    """Replace the instance's lease with ``lease``, as another holder that found it
+    expired would (for tests of a lost lease): the new record. Its holder may renew it
+    meanwhile; the newest record is replaced. ``LookupError`` when there is no lease."""
+    while True:
+        current = await store.read(instance_id)
+        if current is None:
+            raise LookupError(f"instance {instance_id!r} holds no operation lease")
+        taken = await store.replace(instance_id, current, lease)
+        if taken is not None:
+            return taken
 
 
 class MemoryLeaseStore:
