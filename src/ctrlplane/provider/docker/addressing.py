@@ -21,6 +21,9 @@ whose count stays above zero can never be removed (moby/moby#42119).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ctrlplane.errors import BackendError, CtrlplaneError
 from ctrlplane.provider.docker.context import DockerContext
 from ctrlplane.provider.docker.observe.workload import fixed_addressing, network_endpoint
@@ -90,13 +93,14 @@ async def rename_holder(ctx: DockerContext, wl: Workload, ref: str, name: str) -
     the network pins addresses) and names (see the module docs)."""
     network = ctx.names.network(wl.instance_id)
     info = await ctx.client.inspect_container(ref)
-    address = str(network_endpoint(info, network).get("IPAddress") or "")
-    if not address or not ((info or {}).get("State") or {}).get("Running"):
+    endpoint = network_endpoint(info, network)
+    address = str(endpoint.get("IPAddress") or "")
+    if info is None or not address or not (info.get("State") or {}).get("Running"):
         await ctx.client.rename_container(ref, name)
         return
-    names = _own_names(ctx, wl, info)
+    names = _own_names(info, endpoint)
     keep = address if await _fixed(ctx, wl) else ""
-    cid = str((info or {})["Id"])  # ``ref`` may be the name being given up
+    cid = str(info["Id"])  # ``ref`` may be the name being given up
     await ctx.client.disconnect_network(network, cid)
     await ctx.client.rename_container(cid, name)
     try:
@@ -107,11 +111,10 @@ async def rename_holder(ctx: DockerContext, wl: Workload, ref: str, name: str) -
         await ctx.client.connect_network(network, cid, names)
 
 
-def _own_names(ctx: DockerContext, wl: Workload, info: JSON | None) -> list[str]:
-    """The names a container answers to on the instance network, without the short ID
-    the engine adds itself."""
+def _own_names(info: JSON | None, endpoint: Mapping[str, Any]) -> list[str]:
+    """The names the container ``info`` answers to on the network of its ``endpoint``,
+    without the short ID the engine adds itself."""
     short_id = str((info or {}).get("Id", ""))[:12]
-    endpoint = network_endpoint(info, ctx.names.network(wl.instance_id))
     return [a for a in endpoint.get("Aliases") or [] if a != short_id]
 
 
@@ -125,4 +128,5 @@ async def unpin(ctx: DockerContext, wl: Workload, ref: str) -> None:
     """Rejoin the stopped namespace holder ``ref`` to the instance network under the
     names it had, without its pinned address (it gets a free one when it starts)."""
     info = await ctx.client.inspect_container(ref)
-    await _rejoin(ctx, wl, ref, _own_names(ctx, wl, info), "")
+    endpoint = network_endpoint(info, ctx.names.network(wl.instance_id))
+    await _rejoin(ctx, wl, ref, _own_names(info, endpoint), "")

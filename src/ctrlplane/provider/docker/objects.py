@@ -248,9 +248,8 @@ async def _sweep(ctx: DockerContext, filters: dict[str, list[str]], keep: set[st
     endpoint on for seconds after every container was gone)."""
     client = ctx.client
     found = _instance_containers(ctx, await client.list_containers(filters))
-    owns = [c["Labels"].get(ctx.labels.netns) == "owner" for c in found]
-    joiners = [c for c, owner in zip(found, owns, strict=True) if not owner]
-    owners = [c for c, owner in zip(found, owns, strict=True) if owner]
+    owners = [c for c in found if c["Labels"].get(ctx.labels.netns) == "owner"]
+    joiners = [c for c in found if c["Labels"].get(ctx.labels.netns) != "owner"]
     for group in (joiners, owners):
         await asyncio.gather(*(client.remove_container(c["Id"]) for c in group))
     busy = [f"container {str(c['Names'][0]).lstrip('/')}" for c in found]

@@ -174,16 +174,17 @@ async def _clean_up_after(ctx: Context, iid: str, exc: BaseException, step: str)
     )
     note = f"cleanup also failed, objects may be left (run deprovision): {problem}"
     failure: BaseException = exc
-    if problem and isinstance(exc, asyncio.CancelledError):
-        exc.add_note(note)
-    elif problem and isinstance(exc, ProvisionFailed):
-        failure = ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}")
-    elif problem and isinstance(exc, BackendUnavailable):
-        failure = BackendUnavailable(f"{exc}; {note}", backend=exc.backend)
-        failure.__cause__ = exc
-    elif problem:
-        failure = ProvisionFailed(iid, step or "apply", f"{exc}; {note}")
-        failure.__cause__ = exc
+    if problem:
+        if isinstance(exc, asyncio.CancelledError):
+            exc.add_note(note)
+        elif isinstance(exc, ProvisionFailed):
+            failure = ProvisionFailed(iid, exc.step, f"{exc.reason}; {note}")
+        elif isinstance(exc, BackendUnavailable):
+            failure = BackendUnavailable(f"{exc}; {note}", backend=exc.backend)
+            failure.__cause__ = exc
+        else:
+            failure = ProvisionFailed(iid, step or "apply", f"{exc}; {note}")
+            failure.__cause__ = exc
     raise_failure(failure, interrupted)
 
 
